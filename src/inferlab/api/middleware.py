@@ -1,0 +1,101 @@
+"""The one middleware: request id, InferLab errors → OpenAI-shaped JSON, metrics, access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
+from inferlab.metrics import GatewayMetrics
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+def error_response(exc: InferLabError, request_id: str | None = None) -> web.Response:
+    headers = exc.headers()
+    if request_id:
+        headers["x-request-id"] = request_id
+    return web.Response(
+        status=exc.status, body=orjson.dumps(exc.to_payload()), content_type="application/json", headers=headers
+    )
+
+
+def from_http_exception(exc: web.HTTPException) -> InferLabError:
+    """aiohttp's own refusals (no such route, wrong method, body too large) in InferLab's terms."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("The request body is larger than this server accepts")
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("No such route")
+    error = InferLabError(exc.reason or "HTTP error", code=exc.reason.lower().replace(" ", "_") if exc.reason else None)
+    error.status = exc.status
+    error.error_type = "invalid_request_error" if 400 <= exc.status < 500 else "internal_error"
+    return error
+
+
+def request_id_of(request: web.Request) -> str:
+    incoming = request.headers.get("x-request-id")
+    if incoming and _REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> Callable[..., Awaitable[web.StreamResponse]]:
+    access = logger.getChild("access")
+
+    @web.middleware
+    async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request_id_of(request)
+        request["request_id"] = request_id
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except InferLabError as exc:
+            response = error_response(exc)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = error_response(from_http_exception(exc))
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+            response = error_response(InferLabError("The server had an error while processing your request"))
+        if not response.prepared:
+            response.headers["x-request-id"] = request_id
+        elapsed = time.perf_counter() - started
+        model = request.get("model", "")
+        if metrics is not None and model:
+            metrics.observe_request(model, request.get("route", request.path), response.status, elapsed)
+        if request.path not in _QUIET_PATHS:
+            access.info(
+                "request",
+                extra={
+                    "request_id": request_id, "method": request.method, "path": request.path,
+                    "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
+                },
+            )
+        return response
+
+    return gateway_middleware
+
+
+async def read_json(request: web.Request, limit: int) -> object:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"The request body is larger than the {limit} bytes this server accepts"
+        ) from None
+    if not raw:
+        raise InvalidRequest("The request body is empty; expected a JSON object", code="invalid_body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON", code="invalid_json") from None

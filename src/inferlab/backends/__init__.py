@@ -1,0 +1,5 @@
+from inferlab.backends.llamacpp import ManagedLlamaCppBackend
+from inferlab.backends.ollama import OllamaBackend
+from inferlab.backends.openai_compat import OpenAICompatibleBackend
+
+__all__ = ["ManagedLlamaCppBackend", "OllamaBackend", "OpenAICompatibleBackend"]

@@ -1,0 +1,54 @@
+"""A llama.cpp engine that InferLab runs itself (llama-server, or llama-cpp-python's server).
+
+It speaks the OpenAI API, so requests go through ``OpenAICompatibleBackend``; what this adds is
+knowledge of the supervised process: availability follows the engine's state, health is the
+process's own ``/health``.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import aiohttp
+
+from inferlab.backends.openai_compat import OpenAICompatibleBackend
+from inferlab.coordinator.engine_process import ManagedEngine
+from inferlab.errors import ServiceUnavailable
+from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, StreamChunk
+
+
+class ManagedLlamaCppBackend:
+    def __init__(self, engine: ManagedEngine, session: aiohttp.ClientSession) -> None:
+        self.name = engine.name
+        self.engine = engine
+        self._http = OpenAICompatibleBackend(
+            engine.name, engine.url + "/v1", session,
+            api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
+        )
+
+    def is_available(self) -> bool:
+        return self.engine.is_ready()
+
+    def _require_ready(self) -> None:
+        if not self.engine.is_ready():
+            raise ServiceUnavailable(
+                f"engine {self.name} is {self.engine.state.value}; try again shortly", retry_after=2
+            )
+
+    async def complete(self, request: InferenceRequest) -> InferenceResponse:
+        self._require_ready()
+        return await self._http.complete(request)
+
+    async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
+        self._require_ready()
+        async for chunk in self._http.stream(request):
+            yield chunk
+
+    async def embed(self, request: InferenceRequest) -> InferenceResponse:
+        self._require_ready()
+        return await self._http.embed(request)
+
+    async def health(self) -> BackendHealth:
+        if not self.engine.is_ready():
+            return BackendHealth(healthy=False, detail=self.engine.state.value)
+        return await self._http.health()

@@ -1,0 +1,169 @@
+"""The ``inferlab`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from aiohttp import web
+from rich.console import Console
+
+from inferlab import __version__
+from inferlab.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="InferLab: a self-hosted LLM inference control plane with an OpenAI-compatible API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+engines_app = typer.Typer(help="Build and inspect the inference engines InferLab runs itself.", no_args_is_help=True)
+config_app = typer.Typer(help="Check and show the effective configuration.", no_args_is_help=True)
+app.add_typer(engines_app, name="engines")
+app.add_typer(config_app, name="config")
+
+
+def _settings(config: Optional[Path], profile: Optional[str], overrides: dict[str, Any]) -> Settings:
+    try:
+        return load_settings(config, profile=profile, overrides=overrides)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _server_overrides(host: Optional[str], port: Optional[int], data_dir: Optional[Path], remote: bool) -> dict[str, Any]:
+    server: dict[str, Any] = {}
+    if host is not None:
+        server["host"] = host
+    if port is not None:
+        server["port"] = port
+    if remote:
+        server["insecure_allow_remote"] = True
+    overrides: dict[str, Any] = {"server": server} if server else {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return overrides
+
+
+@app.command()
+def serve(
+    profile: Optional[str] = typer.Option(None, help="Profile: laptop (default) or production."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port to listen on (default 8000)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where InferLab keeps its state."),
+    insecure_allow_remote: bool = typer.Option(
+        False, "--insecure-allow-remote", help="Listen on a non-loopback address without authentication."
+    ),
+) -> None:
+    """Start the gateway and the engines it manages (with no config: SmolLM2-135M on llama.cpp)."""
+    from inferlab.app import GATEWAY
+    from inferlab.coordinator.locate import EngineUnavailable
+    from inferlab.logs import configure_logging
+    from inferlab.server import serve as run_server
+
+    settings = _settings(config, profile, _server_overrides(host, port, data_dir, insecure_allow_remote))
+    if not settings.models:
+        Console(stderr=True).print("[red]error:[/red] models: no model is configured (see inferlab.example.yaml)")
+        raise typer.Exit(2)
+    logger = configure_logging(settings.logging.level, settings.logging.json_format)
+    console = Console(stderr=True)
+
+    def announce(application: web.Application) -> None:
+        gateway = application[GATEWAY]
+        console.print(f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1")
+        for engine in gateway.engines:
+            console.print(f"  engine {engine.name}: {engine.command.flavour} on {engine.url} (managed)")
+        for model in settings.models:
+            if model.backend != "llamacpp" or model.url:
+                console.print(f"  model {model.name}: {model.backend} engine at {model.url}")
+
+    try:
+        _run(run_server(settings, logger, announce))
+    except EngineUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:
+        asyncio.run(coro)
+
+
+@engines_app.command("build")
+def engines_build(
+    jobs: Optional[int] = typer.Option(None, help="Parallel compile jobs (default: all cores)."),
+    force: bool = typer.Option(False, help="Rebuild even if a cached binary exists."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default ~/.cache/inferlab)."),
+) -> None:
+    """Build llama-server from the llama.cpp sources in the llama-cpp-python sdist (cached)."""
+    from inferlab.coordinator.build import BuildError, build_llama_server
+
+    settings = _settings(None, None, {"engines": {"cache_dir": cache_dir}} if cache_dir else {})
+    console = Console(stderr=True)
+    try:
+        path = build_llama_server(settings.engines.cache_dir, jobs=jobs, force=force, say=console.print)
+    except BuildError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print(path)
+
+
+@engines_app.command("status")
+def engines_status(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+) -> None:
+    """Say which llama.cpp engine `serve` would run and where the embedded model is."""
+    from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, has_llama_cpp_python, resolve_model_path
+
+    settings = _settings(config, None, {})
+    console = Console()
+    try:
+        server = find_llama_server(settings.engines)
+    except EngineUnavailable as exc:
+        server = None
+        console.print(f"llama-server: {exc}")
+    console.print(f"llama-server: {server or 'not found (run `inferlab engines build`)'}")
+    console.print(f"llama-cpp-python server: {'installed' if has_llama_cpp_python() else 'not installed'}")
+    try:
+        console.print(f"embedded model: {resolve_model_path('embedded:smollm2')}")
+    except EngineUnavailable as exc:
+        console.print(f"embedded model: {exc}")
+
+
+@config_app.command("check")
+def config_check(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+    profile: Optional[str] = typer.Option(None, help="Profile to layer under the file."),
+) -> None:
+    """Validate the configuration and print the effective settings as JSON."""
+    settings = _settings(config, profile, {})
+    print(settings.model_dump_json(indent=2))
+
+
+@app.command()
+def version() -> None:
+    """Print InferLab's version."""
+    print(__version__)
+
+
+def _register_plugins() -> None:
+    try:  # TEMPORARY while the parts are being written
+        from inferlab.benchmark import cli as bench_cli
+        from inferlab.planning import cli as planning_cli
+
+        bench_cli.register(app)
+        planning_cli.register(app)
+    except ImportError:
+        pass
+
+
+def main() -> None:
+    _register_plugins()
+    app()

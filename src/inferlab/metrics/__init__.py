@@ -1,0 +1,3 @@
+from inferlab.metrics.prometheus import GatewayMetrics
+
+__all__ = ["GatewayMetrics"]

@@ -1,0 +1,3 @@
+from inferlab.router.pool import BackendPool, ModelRouter
+
+__all__ = ["BackendPool", "ModelRouter"]

@@ -1,0 +1,48 @@
+"""Run the gateway until SIGTERM/SIGINT, then drain: readiness off at once, in-flight work gets
+``server.drain_timeout_s`` to finish, the rest ends cleanly, engines stop, exit code 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Callable
+
+from aiohttp import web
+
+from inferlab.app import GATEWAY, create_app
+from inferlab.config import Settings
+
+ABORT_GRACE_S = 5.0
+
+
+async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[web.Application], None] | None = None) -> None:
+    app = await create_app(settings, logger=logger)
+    gateway = app[GATEWAY]
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}") from None
+    logger.info("listening", extra={"host": settings.server.host, "port": settings.server.port})
+    if on_listening is not None:
+        on_listening(app)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    drain = gateway.drain
+    drain.begin()
+    logger.info("draining", extra={"in_flight": drain.in_flight, "timeout_s": settings.server.drain_timeout_s})
+    if not await drain.wait_idle(settings.server.drain_timeout_s):
+        aborted = drain.abort_all()
+        logger.warning("drain timeout: ending in-flight requests", extra={"aborted": aborted})
+        await drain.wait_idle(ABORT_GRACE_S)
+    await runner.cleanup()
+    logger.info("stopped")

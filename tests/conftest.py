@@ -1,0 +1,61 @@
+"""Shared fixtures. Tests that need a real engine or server say so by name; under CI they fail
+instead of skipping, so a missing install step can never hide behind a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from inferlab.config import EngineSettings
+from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, has_llama_cpp_python, resolve_model_path
+from inferlab.testing.gateway_process import GatewayProcess
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    try:
+        return resolve_model_path("embedded:smollm2")
+    except EngineUnavailable as exc:
+        require(False, str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def llama_server_path() -> Path:
+    path = find_llama_server(EngineSettings())
+    require(path is not None, "llama-server is not built: run `inferlab engines build` (or ./dev setup)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_python_server() -> None:
+    require(has_llama_cpp_python(), "llama-cpp-python[server] is not installed (./dev setup test installs it)")
+
+
+def smollm2_config(**model_overrides: object) -> dict[str, object]:
+    model = {"name": "smollm2-135m", "backend": "llamacpp", "path": "embedded:smollm2",
+             "context_size": 2048, "parallel": 4}
+    model.update(model_overrides)
+    return {"models": [model], "logging": {"level": "INFO"}, "engines": {"prefer": "llama-server"}}
+
+
+@pytest.fixture(scope="session")
+def live_gateway(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[GatewayProcess]:
+    """One `inferlab serve` process with the real SmolLM2 engine, shared by the read-only e2e tests."""
+    gateway = GatewayProcess(smollm2_config()).start()
+    yield gateway
+    gateway.stop()
