@@ -48,7 +48,7 @@ def llama_cpp_python_server() -> None:
 
 def smollm2_config(**model_overrides: object) -> dict[str, object]:
     model = {"name": "smollm2-135m", "backend": "llamacpp", "path": "embedded:smollm2",
-             "context_size": 2048, "parallel": 4}
+             "context_size": 2048, "parallel": 4, "fim_template": "starcoder"}
     model.update(model_overrides)
     return {"models": [model], "logging": {"level": "INFO"}, "engines": {"prefer": "llama-server"}}
 

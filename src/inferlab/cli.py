@@ -90,10 +90,10 @@ def serve(
 def _run(coro: Any) -> None:
     try:
         import uvloop
-
-        uvloop.run(coro)
     except ImportError:
         asyncio.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 @engines_app.command("build")

@@ -92,6 +92,14 @@ def test_text_completion(client: openai.OpenAI) -> None:
     assert reply.usage is not None and reply.usage.completion_tokens > 0
 
 
+def test_fill_in_the_middle_uses_the_models_template(client: openai.OpenAI) -> None:
+    reply = client.completions.create(
+        model=MODEL, prompt="def add(a, b):\n    return ", suffix="\n\nprint(add(1, 2))\n", max_tokens=8, temperature=0
+    )
+    assert reply.usage is not None and reply.usage.prompt_tokens > 10  # the suffix reached the engine
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
 def test_text_completion_stream(client: openai.OpenAI) -> None:
     chunks = list(client.completions.create(model=MODEL, prompt="1, 2, 3,", max_tokens=8, stream=True))
     assert "".join(c.choices[0].text for c in chunks if c.choices)

@@ -16,6 +16,10 @@ from inferlab.metrics import GatewayMetrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+REQUEST_ID = web.RequestKey("request_id", str)
+MODEL = web.RequestKey("model", str)
+ROUTE = web.RequestKey("route", str)
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
@@ -54,7 +58,7 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
     @web.middleware
     async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request_id_of(request)
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         started = time.perf_counter()
         try:
             response = await handler(request)
@@ -70,9 +74,9 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
         if not response.prepared:
             response.headers["x-request-id"] = request_id
         elapsed = time.perf_counter() - started
-        model = request.get("model", "")
+        model = request.get(MODEL, "")
         if metrics is not None and model:
-            metrics.observe_request(model, request.get("route", request.path), response.status, elapsed)
+            metrics.observe_request(model, request.get(ROUTE, request.path), response.status, elapsed)
         if request.path not in _QUIET_PATHS:
             access.info(
                 "request",

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from inferlab.api.drain import DrainController
 from inferlab.code.fim import FimTemplate, apply_fim
-from inferlab.api.middleware import read_json
+from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.validation import RequestValidator
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.metrics import GatewayMetrics
@@ -88,14 +88,14 @@ class OpenAIRoutes:
         body = self._validator.validate(kind, await read_json(request, self._max_body_bytes))
         model: str = body["model"]
         pool = self._router.pool(model, kind)
-        request["model"], request["route"] = model, route
+        request[MODEL], request[ROUTE] = model, route
         if kind is RequestKind.COMPLETION and body.get("suffix") is not None:
             body = self._fill_in_the_middle(model, body)
         if self._drain.draining:
             raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S)
         stream = kind is not RequestKind.EMBEDDING and body.get("stream") is True
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
-        inference = InferenceRequest(kind, model, body, request["request_id"], stream, include_usage)
+        inference = InferenceRequest(kind, model, body, request[REQUEST_ID], stream, include_usage)
         backend = pool.pick()
         gauge = self._metrics.in_flight.labels(model) if self._metrics else None
         if gauge is not None:

@@ -1,0 +1,186 @@
+"""The simulator's script and run-time state, shared by its OpenAI and Ollama front ends.
+
+A request goes through ``SimulatorState.admit()``: it is counted, waits for a running slot when
+``max_concurrency`` is scripted, and receives a ``RequestPlan`` — a snapshot of the script taken
+at admission, so that re-scripting mid-request never changes a request already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+_SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "completion_tokens": (int,),
+    "token_delay_s": (int, float),
+    "prefill_delay_s": (int, float),
+    "fail_status": (int, type(None)),
+    "fail_next": (int,),
+    "hang": (bool,),
+    "cut_after_tokens": (int, type(None)),
+    "max_concurrency": (int, type(None)),
+}
+
+
+class ScriptError(ValueError):
+    """A script update named an unknown field or gave a value of the wrong type."""
+
+
+@dataclass
+class SimulatorScript:
+    """How the simulated engine behaves; mutable while the simulator runs.
+
+    ``fail_status`` with ``fail_next`` = N makes the next N requests answer that status with an
+    error body (``fail_next=-1``: every request). ``hang`` accepts requests and never answers.
+    ``cut_after_tokens`` drops the connection after N streamed chunks (a non-streamed request is
+    dropped before any response). ``max_concurrency`` queues requests beyond N running ones.
+    """
+
+    completion_tokens: int = 16
+    token_delay_s: float = 0.0
+    prefill_delay_s: float = 0.0
+    fail_status: int | None = None
+    fail_next: int = 0
+    hang: bool = False
+    cut_after_tokens: int | None = None
+    max_concurrency: int | None = None
+
+    def update(self, fields: dict[str, Any]) -> None:
+        """Apply a partial update, validating every field before changing any."""
+        for name, value in fields.items():
+            allowed = _SCRIPT_FIELD_TYPES.get(name)
+            if allowed is None:
+                raise ScriptError(f"unknown script field {name!r}")
+            is_bool = isinstance(value, bool)
+            if not isinstance(value, allowed) or (is_bool and bool not in allowed):
+                raise ScriptError(f"script field {name!r} has the wrong type: {value!r}")
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """What one admitted request will do, fixed at admission."""
+
+    fail_status: int | None
+    hang: bool
+    cut_after_tokens: int | None
+    completion_tokens: int
+    token_delay_s: float
+    prefill_delay_s: float
+
+
+@dataclass(slots=True)
+class SimulatorStats:
+    requests_total: int = 0
+    in_flight: int = 0
+    max_in_flight_seen: int = 0
+    running: int = 0
+    waiting: int = 0
+    prompt_tokens_total: int = 0
+    generation_tokens_total: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class SimulatorState:
+    """Script, counters and admission control of one simulator instance."""
+
+    def __init__(self, script: SimulatorScript) -> None:
+        self.script = script
+        self.stats = SimulatorStats()
+        self._slot_freed = asyncio.Condition()
+        self._closing = asyncio.Event()
+
+    def _take_plan(self) -> RequestPlan:
+        script = self.script
+        fail_status = None
+        if script.fail_status is not None and script.fail_next != 0:
+            fail_status = script.fail_status
+            if script.fail_next > 0:
+                script.fail_next -= 1
+        return RequestPlan(
+            fail_status=fail_status,
+            hang=script.hang,
+            cut_after_tokens=script.cut_after_tokens,
+            completion_tokens=max(0, script.completion_tokens),
+            token_delay_s=max(0.0, float(script.token_delay_s)),
+            prefill_delay_s=max(0.0, float(script.prefill_delay_s)),
+        )
+
+    def _has_free_slot(self) -> bool:
+        limit = self.script.max_concurrency
+        return limit is None or self.stats.running < limit
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[RequestPlan]:
+        """Count a request in, wait for a running slot if needed, and count it out at the end."""
+        stats = self.stats
+        stats.requests_total += 1
+        stats.in_flight += 1
+        stats.max_in_flight_seen = max(stats.max_in_flight_seen, stats.in_flight)
+        running = False
+        try:
+            if not self._has_free_slot():
+                stats.waiting += 1
+                try:
+                    async with self._slot_freed:
+                        await self._slot_freed.wait_for(self._has_free_slot)
+                finally:
+                    stats.waiting -= 1
+            stats.running += 1
+            running = True
+            yield self._take_plan()
+        finally:
+            stats.in_flight -= 1
+            if running:
+                stats.running -= 1
+                if self.script.max_concurrency is not None or stats.waiting:
+                    await self._notify_slot_freed()
+
+    async def _notify_slot_freed(self) -> None:
+        async with self._slot_freed:
+            self._slot_freed.notify_all()
+
+    async def script_changed(self) -> None:
+        """Wake queued requests: a new ``max_concurrency`` may let them run."""
+        await self._notify_slot_freed()
+
+    def count_tokens(self, prompt_tokens: int, generated_tokens: int) -> None:
+        self.stats.prompt_tokens_total += prompt_tokens
+        self.stats.generation_tokens_total += generated_tokens
+
+    def begin_closing(self) -> None:
+        self._closing.set()
+
+    def reopen(self) -> None:
+        self._closing.clear()
+
+    async def hang(self, request: web.Request) -> None:
+        """Never answer: wait until the client disconnects (the handler is then cancelled) or the
+        simulator stops (then the connection is dropped)."""
+        await self._closing.wait()
+        await drop_connection(request)
+
+
+async def drop_connection(request: web.Request) -> None:
+    """Close the connection abruptly, without (the rest of) a response, like a crashed engine.
+
+    The simulator's server runs with handler cancellation on, so aborting the transport cancels the
+    handler; the exception below only guards against that not happening.
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    await asyncio.sleep(1.0)
+    raise ConnectionResetError("simulator dropped the connection")
