@@ -61,10 +61,14 @@ class Usage:
 
 @dataclass(slots=True)
 class InferenceResponse:
-    """A whole (non-streamed) OpenAI-shaped response from a backend."""
+    """A whole (non-streamed) OpenAI-shaped response from a backend.
+
+    ``raw`` is the engine's own encoding of ``body`` when it can go to the client unchanged.
+    """
 
     body: dict[str, Any]
     usage: Usage | None
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator
+from typing import Any
 
 
 class DrainController:
@@ -24,17 +24,18 @@ class DrainController:
     def in_flight(self) -> int:
         return len(self._active)
 
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[asyncio.Timeout]:
-        async with asyncio.timeout(None) as deadline:
-            self._active.add(deadline)
-            self._idle.clear()
-            try:
-                yield deadline
-            finally:
-                self._active.discard(deadline)
-                if not self._active:
-                    self._idle.set()
+    def track(self) -> "_Tracked":
+        """``async with drain.track():`` around the work of one request."""
+        return _Tracked(self)
+
+    def _enter(self, deadline: asyncio.Timeout) -> None:
+        self._active.add(deadline)
+        self._idle.clear()
+
+    def _exit(self, deadline: asyncio.Timeout) -> None:
+        self._active.discard(deadline)
+        if not self._active:
+            self._idle.set()
 
     def begin(self) -> None:
         self.draining = True
@@ -49,3 +50,22 @@ class DrainController:
         for deadline in list(self._active):
             deadline.reschedule(now)
         return len(self._active)
+
+
+class _Tracked:
+    """A plain class rather than ``@asynccontextmanager``: this runs on every request."""
+
+    __slots__ = ("_drain", "_deadline")
+
+    def __init__(self, drain: DrainController) -> None:
+        self._drain = drain
+        self._deadline = asyncio.timeout(None)
+
+    async def __aenter__(self) -> asyncio.Timeout:
+        deadline = await self._deadline.__aenter__()
+        self._drain._enter(deadline)
+        return deadline
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        self._drain._exit(self._deadline)
+        return await self._deadline.__aexit__(exc_type, exc, tb)

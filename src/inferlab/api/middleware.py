@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -45,19 +46,27 @@ def from_http_exception(exc: web.HTTPException) -> InferLabError:
     return error
 
 
-def request_id_of(request: web.Request) -> str:
-    incoming = request.headers.get("x-request-id")
-    if incoming and _REQUEST_ID.match(incoming):
-        return incoming
-    return uuid.uuid4().hex
+class RequestIds:
+    """Unique ids without a uuid4 per request: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:12]
+        self._counter = itertools.count(1)
+
+    def of(self, request: web.Request) -> str:
+        incoming = request.headers.get("x-request-id")
+        if incoming and _REQUEST_ID.match(incoming):
+            return incoming
+        return f"{self._prefix}{next(self._counter):08x}"
 
 
 def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> Callable[..., Awaitable[web.StreamResponse]]:
     access = logger.getChild("access")
+    ids = RequestIds()
 
     @web.middleware
     async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request_id_of(request)
+        request_id = ids.of(request)
         request[REQUEST_ID] = request_id
         started = time.perf_counter()
         try:
@@ -77,7 +86,7 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
         model = request.get(MODEL, "")
         if metrics is not None and model:
             metrics.observe_request(model, request.get(ROUTE, request.path), response.status, elapsed)
-        if request.path not in _QUIET_PATHS:
+        if request.path not in _QUIET_PATHS and access.isEnabledFor(logging.INFO):
             access.info(
                 "request",
                 extra={

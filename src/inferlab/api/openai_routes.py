@@ -125,7 +125,7 @@ class OpenAIRoutes:
             raise ServiceUnavailable("The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
         if result.usage is not None and self._metrics is not None:
             self._metrics.observe_tokens(inference.model, result.usage.prompt_tokens, result.usage.completion_tokens)
-        return web.Response(body=orjson.dumps(result.body), content_type="application/json")
+        return web.Response(body=result.raw or orjson.dumps(result.body), content_type="application/json")
 
     async def _stream(
         self, request: web.Request, backend: InferenceBackend, inference: InferenceRequest

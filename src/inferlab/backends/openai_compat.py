@@ -71,15 +71,19 @@ class OpenAICompatibleBackend:
                 url, data=self._engine_body(request, stream=False), headers=self._headers
             ) as response:
                 await raise_for_engine_status(self.name, response)
-                body = orjson.loads(await response.read())
+                raw = await response.read()
+                body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"engine {self.name} sent a body that is not JSON") from exc
         except Exception as exc:  # noqa: BLE001 - translated in one place
             translate_client_error(self.name, exc)
         if not isinstance(body, dict):
             raise UpstreamError(f"engine {self.name} sent an unexpected response shape")
+        usage = Usage.from_openai(body.get("usage"))
+        if body.get("model") == request.model:
+            return InferenceResponse(body=body, usage=usage, raw=raw)
         body["model"] = request.model
-        return InferenceResponse(body=body, usage=Usage.from_openai(body.get("usage")))
+        return InferenceResponse(body=body, usage=usage)
 
     async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
         url = self.base_url + _PATHS[request.kind]
