@@ -1,0 +1,59 @@
+"""HTTP API for dashboards: ``/v1/planning/...`` on an aiohttp application.
+
+Handlers parse JSON with orjson, validate with the pydantic shapes in :mod:`schemas` and raise
+:class:`~inferlab.errors.InvalidRequest` for bad input; the app's error middleware turns that into
+a 400 with an OpenAI-shaped body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from inferlab.errors import InvalidRequest
+from inferlab.planning import service
+from inferlab.planning.catalogue import Catalogue
+from inferlab.planning.schemas import CapacityIn, CostIn, EstimateIn, VramIn, parse
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequest(f"request body larger than {MAX_BODY_BYTES} bytes", param=None)
+    try:
+        return orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}", param=None) from exc
+
+
+def _post(catalogue: Catalogue, shape: type[BaseModel], compute: Callable[[Catalogue, Any], dict[str, Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        req = parse(shape, await _body(request))
+        return _json(compute(catalogue, req))
+
+    return handler
+
+
+def add_planning_routes(app: web.Application, catalogue: Catalogue) -> None:
+    """Register POST /v1/planning/{vram,estimate,cost,capacity} and GET /v1/planning/catalogue."""
+    summary = service.catalogue_summary(catalogue)
+
+    async def get_catalogue(request: web.Request) -> web.Response:
+        return _json(summary)
+
+    app.router.add_get("/v1/planning/catalogue", get_catalogue)
+    app.router.add_post("/v1/planning/vram", _post(catalogue, VramIn, service.vram))
+    app.router.add_post("/v1/planning/estimate", _post(catalogue, EstimateIn, service.estimate))
+    app.router.add_post("/v1/planning/cost", _post(catalogue, CostIn, service.cost))
+    app.router.add_post("/v1/planning/capacity", _post(catalogue, CapacityIn, service.capacity))

@@ -1,0 +1,77 @@
+"""``/v1/planning/...`` on a plain aiohttp app with the gateway's error middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from inferlab.api.middleware import build_middleware
+from inferlab.planning import load_catalogue
+from inferlab.planning.routes import add_planning_routes
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = web.Application(middlewares=[build_middleware(None, logging.getLogger("test.planning"))])
+    add_planning_routes(app, load_catalogue())
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_vram(client: TestClient[web.Request, web.Application]) -> None:
+    resp = await client.post("/v1/planning/vram", json={"model": "llama-3.1-70b", "gpu": "h100-sxm", "gpus": 2,
+                                                        "quant": "fp8", "engine": "vllm", "context": 8192})
+    assert resp.status == 200
+    data = await resp.json()
+    assert data["fits"] is True and data["devices"] == 2
+
+
+async def test_estimate_cost_capacity(client: TestClient[web.Request, web.Application]) -> None:
+    base = {"model": "llama-3.1-8b", "gpu": "h100-sxm", "quant": "fp8", "engine": "vllm"}
+    resp = await client.post("/v1/planning/estimate", json={**base, "concurrency": 16})
+    assert resp.status == 200 and (await resp.json())["estimate"]["batch"] == 16
+    resp = await client.post("/v1/planning/cost", json={**base, "utilisation": 0.6})
+    assert resp.status == 200 and (await resp.json())["rented_usd_per_mtok"] > 0
+    resp = await client.post("/v1/planning/capacity", json={**base, "users": 5000})
+    assert resp.status == 200 and (await resp.json())["plan"]["feasible"] is True
+
+
+async def test_catalogue(client: TestClient[web.Request, web.Application]) -> None:
+    resp = await client.get("/v1/planning/catalogue")
+    data = await resp.json()
+    ids = {a["id"] for a in data["accelerators"]}
+    assert {"rtx-4090", "mi300x", "tpu-v6e", "apple-m1"} <= ids
+    h100 = next(a for a in data["accelerators"] if a["id"] == "h100-sxm")
+    assert h100["sources"]["bandwidth_gbps"]["source"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "needle"),
+    [
+        ({"model": "llama-3.1-8b", "gpu": "rtx-9090"}, "gpu", "rtx-4090"),
+        ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "context": -1}, "context", "greater than 0"),
+        ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "quant": "Q9"}, "quant", "Q4_K_M"),
+        ({"model": "llama-3.1-8b", "gpu": "rtx-4090", "surprise": 1}, "surprise", "Extra inputs"),
+        ({"gpu": "rtx-4090"}, "model", "required"),
+    ],
+)
+async def test_bad_input_is_400_openai_shaped(
+    client: TestClient[web.Request, web.Application], body: dict[str, object], param: str, needle: str
+) -> None:
+    resp = await client.post("/v1/planning/vram", json=body)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert set(error) == {"message", "type", "code", "param"}
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert needle in error["message"]
+
+
+async def test_invalid_json(client: TestClient[web.Request, web.Application]) -> None:
+    resp = await client.post("/v1/planning/cost", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    resp = await client.post("/v1/planning/cost", data=b"[1, 2]", headers={"Content-Type": "application/json"})
+    assert resp.status == 400
