@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
+from inferlab.api.backends_admin_routes import BackendsAdminRoutes
 from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai_routes import FimPolicy, OpenAIRoutes
@@ -25,8 +27,14 @@ from inferlab.config import ModelConfig, Settings
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.locate import llama_engine_command
 from inferlab.metrics import GatewayMetrics
-from inferlab.router import BackendPool, ModelRouter
+from inferlab.router import (
+    BackendPool, HealthMonitor, LoadScraper, ModelRouter, PoolObserver, ReplicaEndpoint,
+)
+from inferlab.router.build import build_pool, health_policy, replica_limit
 from inferlab.types import InferenceBackend
+
+if TYPE_CHECKING:
+    from inferlab.auth.stack import AuthStack
 
 
 @dataclass
@@ -38,6 +46,7 @@ class Gateway:
     router: ModelRouter
     metrics: GatewayMetrics | None
     engines: list[ManagedEngine] = field(default_factory=list)
+    auth: "AuthStack | None" = None  # features.auth: the store, key cache and identity admin
 
     def engine_states(self) -> dict[str, str]:
         return {engine.name: engine.state.value for engine in self.engines}
@@ -92,52 +101,83 @@ class _EngineFactory:
         return ManagedLlamaCppBackend(engine, self._session)
 
 
+def _remote_replica(
+    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession
+) -> tuple[InferenceBackend, ReplicaEndpoint]:
+    """One engine someone else runs, with where its health and load endpoints are."""
+    api_key = model.api_key.get_secret_value() if model.api_key else None
+    root = url.rstrip("/").removesuffix("/v1")
+    if model.backend == "ollama":
+        ollama = OllamaBackend(name, url, session, served_name=model.served_name or model.name)
+        return ollama, ReplicaEndpoint(root, "ollama")  # no load metrics: in-flight counts only
+    engine = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
+    health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
+    backend = OpenAICompatibleBackend(
+        name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url
+    )
+    return backend, ReplicaEndpoint(root, engine, api_key)
+
+
+def _managed_replica(backend: InferenceBackend) -> tuple[InferenceBackend, ReplicaEndpoint]:
+    engine = backend.engine  # type: ignore[attr-defined]
+    kind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
+    return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
+
+
 def _pools(
-    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory
+    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory, observer: PoolObserver | None
 ) -> tuple[BackendPool, BackendPool | None]:
     """The model's pool, and its embeddings pool when embeddings need engines of their own."""
-    api_key = model.api_key.get_secret_value() if model.api_key else None
-    replicas: list[InferenceBackend]
-    if model.backend == "openai":
-        assert model.url is not None
-        replicas = [OpenAICompatibleBackend(model.name, model.url, session, served_name=model.served_name, api_key=api_key)]
-    elif model.backend == "ollama":
-        assert model.url is not None
-        replicas = [OllamaBackend(model.name, model.url, session, served_name=model.served_name or model.name)]
-    elif model.url:  # a llama-server someone else runs
-        base = model.url.rstrip("/").removesuffix("/v1")
-        replicas = [OpenAICompatibleBackend(model.name, base + "/v1", session, api_key=api_key, health_url=base + "/health")]
-    else:
-        count = model.replicas
-        replicas = [factory.backend(model.name if count == 1 else f"{model.name}-{i}", model) for i in range(count)]
-        if model.embeddings:
-            embedder = factory.backend(f"{model.name}-embed", model, embedding=True)
-            return BackendPool(model.name, replicas), BackendPool(model.name, [embedder])
-    return BackendPool(model.name, replicas), None
+    if model.backend != "llamacpp" or model.url or model.urls:
+        urls = model.urls or [model.url or ""]
+        names = [model.name] if len(urls) == 1 else [f"{model.name}-{i}" for i in range(len(urls))]
+        remote = [_remote_replica(model, name, url, session) for name, url in zip(names, urls)]
+        return build_pool(model, remote, limit=replica_limit(model, False), observer=observer), None
+    count = model.replicas
+    names = [model.name] if count == 1 else [f"{model.name}-{i}" for i in range(count)]
+    managed = [_managed_replica(factory.backend(name, model)) for name in names]
+    pool = build_pool(model, managed, limit=replica_limit(model, True), observer=observer)
+    if not model.embeddings:
+        return pool, None
+    embedder = _managed_replica(factory.backend(f"{model.name}-embed", model, embedding=True))
+    return pool, build_pool(model, [embedder], limit=replica_limit(model, True), observer=observer)
 
 
 async def create_app(settings: Settings, *, logger: logging.Logger | None = None) -> web.Application:
     """Build the gateway. Call inside the event loop; engines start with the app, stop with it."""
     logger = logger or logging.getLogger("inferlab")
     metrics = GatewayMetrics() if settings.features.metrics else None
+    auth = _build_auth(settings) if settings.features.auth else None
     session = _http_session(settings)
     factory = _EngineFactory(settings, session, metrics, logger)
     try:
-        built = [_pools(model, session, factory) for model in settings.models]
+        built = [_pools(model, session, factory, metrics) for model in settings.models]
     except BaseException:
         await session.close()
         raise
     engines = factory.engines
     router = ModelRouter([pool for pool, _ in built], [pool for _, pool in built if pool is not None])
+    policies = {
+        id(pool): health_policy(model) for model, pair in zip(settings.models, built) for pool in pair if pool
+    }
+    all_pools = [pool for pair in built for pool in pair if pool is not None]
+    health = HealthMonitor(all_pools, policies, logger.getChild("router"))
+    scraper = LoadScraper(
+        all_pools, session, interval_s=min((m.health.scrape_interval_s for m in settings.models), default=1.0)
+    )
     drain = DrainController()
     gateway = Gateway(settings, drain, router, metrics, engines)
 
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[build_middleware(metrics, logger)],
+        middlewares=[build_middleware(metrics, logger), *([auth.middleware] if auth is not None else [])],
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
+        gateway.auth = auth
+        app.cleanup_ctx.append(auth.lifespan)
+        _add_admin(app, auth, settings.server.max_body_bytes)
     validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     fim = {
         model.name: FimPolicy(
@@ -148,14 +188,19 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     }
     OpenAIRoutes(router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim).add_to(app)
     OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
+    BackendsAdminRoutes(router).add_to(app)
     if settings.features.planning_api:
         _add_planning(app)
 
     async def start_engines(_: web.Application) -> None:
         for engine in engines:
             engine.start()
+        health.start()
+        scraper.start()
 
     async def stop_everything(_: web.Application) -> None:
+        await health.stop()
+        await scraper.stop()
         for engine in engines:
             await engine.stop()
         await session.close()
@@ -163,6 +208,18 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     app.on_startup.append(start_engines)
     app.on_cleanup.append(stop_everything)
     return app
+
+
+def _build_auth(settings: Settings) -> "AuthStack":
+    from inferlab.auth.stack import build_auth  # SQLAlchemy and Alembic only when auth is on
+
+    return build_auth(settings)
+
+
+def _add_admin(app: web.Application, auth: "AuthStack", max_body_bytes: int) -> None:
+    from inferlab.api.admin_routes import AdminRoutes
+
+    AdminRoutes(auth.admin, max_body_bytes).add_to(app)
 
 
 def _add_planning(app: web.Application) -> None:

@@ -154,14 +154,14 @@ def version() -> None:
 
 
 def _register_plugins() -> None:
-    try:  # TEMPORARY while the parts are being written
-        from inferlab.benchmark import cli as bench_cli
-        from inferlab.planning import cli as planning_cli
+    from inferlab.auth import cli as auth_cli  # keys, users, db
 
-        bench_cli.register(app)
-        planning_cli.register(app)
-    except ImportError:
-        pass
+    auth_cli.register(app)
+    from inferlab.benchmark import cli as bench_cli
+    from inferlab.planning import cli as planning_cli
+
+    bench_cli.register(app)
+    planning_cli.register(app)
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ class ServerSettings(_Strict):
 
 class FeatureFlags(_Strict):
     metrics: bool = True
-    planning_api: bool = False
+    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics")
+    planning_api: bool = True
 
 
 class UpstreamSettings(_Strict):
@@ -62,10 +63,96 @@ class EngineSettings(_Strict):
     health_interval_s: float = Field(2.0, gt=0)
 
 
+Role = Literal["platform-admin", "tenant-admin", "member"]
+
+
+class JwtSettings(_Strict):
+    """Optional JWT bearer tokens from one issuer; off while ``issuer`` is unset."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_file: Path | None = Field(None, description="a JWKS document on disk")
+    jwks_url: str | None = Field(None, description="the issuer's JWKS endpoint (fetched at start-up, refreshed)")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    leeway_s: float = Field(30.0, ge=0)
+    tenant_claim: str = "tenant"
+    role_claim: str = "role"
+    role_map: dict[str, Role] = Field(default_factory=dict, description="claim value -> role (names map to themselves)")
+    default_role: Role = "member"
+    groups_claim: str = Field("scope", description="space-separated route groups (inference admin billing)")
+    default_groups: list[Literal["inference", "admin", "billing"]] = Field(default_factory=lambda: ["inference"])
+
+    @model_validator(mode="after")
+    def _has_keys(self) -> "JwtSettings":
+        if self.issuer and not (self.jwks_file or self.jwks_url):
+            raise ValueError("jwt.issuer needs jwt.jwks_file or jwt.jwks_url")
+        if any(a.upper().startswith("HS") or a.lower() == "none" for a in self.algorithms):
+            raise ValueError("jwt.algorithms: only asymmetric algorithms (RS*, ES*, PS*, EdDSA) are accepted")
+        return self
+
+
+class AuthSettings(_Strict):
+    """API keys and the store behind them. Replicas sharing one database must share one ``pepper``
+    (config or ``INFERLAB_AUTH__PEPPER``); unset, one is generated into ``<data_dir>/secret.key``."""
+
+    pepper: SecretStr | None = Field(None, description="server-side secret keyed into every API-key hash")
+    key_cache_ttl_s: float = Field(5.0, gt=0, le=60, description="how long a validated key is trusted in-process")
+    key_cache_size: int = Field(10000, ge=16)
+    last_used_flush_s: float = Field(30.0, gt=0, description="last-used times are written in batches")
+    auto_migrate: bool = Field(True, description="`serve` upgrades the database schema on start")
+    bootstrap: bool = Field(True, description="first start: create a platform-admin key and print it once")
+    protect_metrics: bool = Field(False, description="require a platform-admin credential on /metrics")
+    jwt: JwtSettings = Field(default_factory=JwtSettings)
+
+
 class LoggingSettings(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
     log_prompts: bool = False
+
+
+class PrefixRoutingSettings(_Strict):
+    """prefix_aware routing: block size, index bound, and how the match is weighed against load."""
+
+    block_chars: int = Field(256, ge=16, description="characters per hashed prompt block")
+    max_blocks: int = Field(64, ge=1, description="prompt blocks considered per request")
+    capacity_blocks: int = Field(16384, ge=1, description="LRU bound of the index, per replica")
+    prefix_weight: float = Field(1.0, ge=0)
+    queue_weight: float = Field(0.5, ge=0)
+    kv_weight: float = Field(0.3, ge=0)
+    balance_abs_threshold: float = Field(4.0, ge=0, description="imbalance: max - min load above this...")
+    balance_rel_threshold: float = Field(1.5, ge=1, description="...and max above this x min: least-loaded")
+
+
+class RoutingSettings(_Strict):
+    strategy: Literal[
+        "round_robin", "least_outstanding", "power_of_two", "latency_ewma", "session_affinity", "prefix_aware"
+    ] = "least_outstanding"
+    session_header: str = Field("x-session-id", description="session_affinity: conversation header (else `user`)")
+    prefix: PrefixRoutingSettings = Field(default_factory=PrefixRoutingSettings)
+
+
+class QueueSettings(_Strict):
+    max_depth: int = Field(256, ge=0, description="requests waiting for a replica slot; beyond: 503")
+    max_wait_s: float = Field(30.0, gt=0, description="longest wait for a slot; then 503 + Retry-After")
+
+
+class HealthSettings(_Strict):
+    probe_interval_s: float = Field(5.0, gt=0)
+    probe_timeout_s: float = Field(2.0, gt=0)
+    unhealthy_threshold: int = Field(2, ge=1, description="failed probes before a replica is ejected")
+    failure_threshold: int = Field(3, ge=1, description="consecutive failed requests that open the breaker")
+    ejection_base_s: float = Field(1.0, gt=0, description="first ejection; doubles each time, up to max")
+    ejection_max_s: float = Field(30.0, gt=0)
+    scrape_interval_s: float = Field(1.0, gt=0, description="engine /metrics (and llama.cpp /slots)")
+
+
+class RetrySettings(_Strict):
+    max_attempts: int = Field(3, ge=1, description="per request, first attempt included")
+    budget_ratio: float = Field(0.2, ge=0, description="retries allowed per request, on average")
+    budget_min_per_s: float = Field(5.0, ge=0, description="retries always allowed per second")
+    attempt_timeout_s: float | None = Field(None, gt=0, description="non-streamed attempt; None: upstream read timeout")
+    first_byte_timeout_s: float | None = Field(None, gt=0, description="streamed attempt, until its first chunk")
 
 
 class ModelConfig(_Strict):
@@ -81,6 +168,17 @@ class ModelConfig(_Strict):
     embeddings: bool = Field(True, description="llamacpp: also serve /v1/embeddings")
     engine_args: list[str] = Field(default_factory=list)
     fim_template: str | None = None
+    urls: list[str] = Field(default_factory=list, description="several replicas of an engine you run")
+    engine: Literal["llamacpp", "vllm", "sglang", "tgi", "generic"] | None = Field(
+        None, description="what runs behind url/urls (health probe and load metrics); default from backend"
+    )
+    max_concurrency_per_replica: int | None = Field(
+        None, ge=1, description="requests in flight per replica; default: parallel (managed), else 256"
+    )
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("fim_template")
     @classmethod
@@ -93,9 +191,11 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _backend_needs(self) -> "ModelConfig":
-        if self.backend in ("openai", "ollama") and not self.url:
-            raise ValueError(f"backend {self.backend!r} needs 'url'")
-        if self.backend == "llamacpp" and not self.path and not self.url:
+        if self.url and self.urls:
+            raise ValueError("give either 'url' or 'urls', not both")
+        if self.backend in ("openai", "ollama") and not self.url and not self.urls:
+            raise ValueError(f"backend {self.backend!r} needs 'url' (or 'urls')")
+        if self.backend == "llamacpp" and not self.path and not self.url and not self.urls:
             raise ValueError("backend 'llamacpp' needs 'path' (a GGUF file or embedded:smollm2)")
         return self
 
@@ -107,11 +207,15 @@ class Settings(BaseSettings):
 
     profile: Literal["laptop", "production"] = "laptop"
     data_dir: Path = Path("~/.local/share/inferlab").expanduser()
+    database_url: SecretStr | None = Field(
+        None, description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; default SQLite in data_dir"
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
     features: FeatureFlags = Field(default_factory=FeatureFlags)
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     engines: EngineSettings = Field(default_factory=EngineSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     models: list[ModelConfig] = Field(default_factory=list)
 
     @field_validator("models")
@@ -126,10 +230,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_remote_without_auth(self) -> "Settings":
-        if not is_loopback(self.server.host) and not self.server.insecure_allow_remote:
+        if not is_loopback(self.server.host) and not self.server.insecure_allow_remote and not self.features.auth:
             raise ValueError(
-                f"server.host {self.server.host!r} is not a loopback address and this version has no "
-                "authentication: pass --insecure-allow-remote (server.insecure_allow_remote) to accept that"
+                f"server.host {self.server.host!r} is not a loopback address and authentication is off: turn on "
+                "features.auth, or pass --insecure-allow-remote (server.insecure_allow_remote) to accept that"
             )
         return self
 

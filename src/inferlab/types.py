@@ -6,9 +6,10 @@ these small types carry what the gateway itself needs to know about them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Protocol
 
 
 class RequestKind(str, Enum):
@@ -43,7 +44,7 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     @classmethod
-    def from_openai(cls, usage: dict[str, Any] | None) -> "Usage | None":
+    def from_openai(cls, usage: dict[str, Any] | None) -> Usage | None:
         if not usage:
             return None
         return cls(

@@ -42,7 +42,7 @@ def wait_until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-unt
 
 @pytest.fixture
 def gateway(llama_server_path: Path, smollm2_gguf: Path) -> GatewayProcess:
-    from tests.conftest import smollm2_config  # noqa: PLC0415
+    from tests.conftest import smollm2_config
 
     config = smollm2_config()
     config["server"] = {"drain_timeout_s": 3}

@@ -24,7 +24,7 @@ class DrainController:
     def in_flight(self) -> int:
         return len(self._active)
 
-    def track(self) -> "_Tracked":
+    def track(self) -> _Tracked:
         """``async with drain.track():`` around the work of one request."""
         return _Tracked(self)
 
@@ -55,7 +55,7 @@ class DrainController:
 class _Tracked:
     """A plain class rather than ``@asynccontextmanager``: this runs on every request."""
 
-    __slots__ = ("_drain", "_deadline")
+    __slots__ = ("_deadline", "_drain")
 
     def __init__(self, drain: DrainController) -> None:
         self._drain = drain

@@ -16,8 +16,8 @@ from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.validation import RequestValidator
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.metrics import GatewayMetrics
-from inferlab.router import ModelRouter
-from inferlab.types import InferenceBackend, InferenceRequest, RequestKind, StreamChunk
+from inferlab.router import BackendPool, Failover, ModelRouter, OpenStream, Outcome, RoutingRequest, is_replica_fault
+from inferlab.types import InferenceRequest, RequestKind, StreamChunk
 
 @dataclass(frozen=True, slots=True)
 class FimPolicy:
@@ -30,6 +30,15 @@ class FimPolicy:
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = b"data: [DONE]\n\n"
 SHUTDOWN_RETRY_AFTER_S = 5.0
+
+
+def _session_key(request: web.Request, pool: BackendPool, body: dict[str, Any]) -> str | None:
+    """The conversation a request belongs to, for session affinity: a header, else ``user``."""
+    key = request.headers.get(pool.session_header)
+    if key:
+        return key
+    user = body.get("user")
+    return user if isinstance(user, str) and user else None
 
 
 def sse_event(data: dict[str, Any]) -> bytes:
@@ -55,6 +64,7 @@ class OpenAIRoutes:
         self._max_body_bytes = max_body_bytes
         self._created = int(time.time())
         self._fim = fim or {}
+        self._failover = Failover()
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -96,14 +106,14 @@ class OpenAIRoutes:
         stream = kind is not RequestKind.EMBEDDING and body.get("stream") is True
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
         inference = InferenceRequest(kind, model, body, request[REQUEST_ID], stream, include_usage)
-        backend = pool.pick()
+        routing = RoutingRequest(body, _session_key(request, pool, body), request.get("priority", 0) or 0)
         gauge = self._metrics.in_flight.labels(model) if self._metrics else None
         if gauge is not None:
             gauge.inc()
         try:
             if stream:
-                return await self._stream(request, backend, inference)
-            return await self._whole(backend, inference)
+                return await self._stream(request, pool, routing, inference)
+            return await self._whole(pool, routing, inference)
         finally:
             if gauge is not None:
                 gauge.dec()
@@ -114,13 +124,14 @@ class OpenAIRoutes:
             return body
         return apply_fim(body, policy.template, model)
 
-    async def _whole(self, backend: InferenceBackend, inference: InferenceRequest) -> web.Response:
+    async def _whole(self, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest) -> web.Response:
+        embedding = inference.kind is RequestKind.EMBEDDING
         try:
             async with self._drain.track():
-                if inference.kind is RequestKind.EMBEDDING:
-                    result = await backend.embed(inference)
-                else:
-                    result = await backend.complete(inference)
+                result = await self._failover.run(
+                    pool, routing,
+                    (lambda backend: backend.embed(inference)) if embedding else (lambda backend: backend.complete(inference)),
+                )
         except TimeoutError:
             raise ServiceUnavailable("The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
         if result.usage is not None and self._metrics is not None:
@@ -128,24 +139,27 @@ class OpenAIRoutes:
         return web.Response(body=result.raw or orjson.dumps(result.body), content_type="application/json")
 
     async def _stream(
-        self, request: web.Request, backend: InferenceBackend, inference: InferenceRequest
+        self, request: web.Request, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest
     ) -> web.StreamResponse:
-        """Forward chunks as they arrive. Errors before the first byte are plain JSON errors;
-        after it, one SSE error event ends the stream."""
+        """Forward chunks as they arrive. Failures before the first chunk fail over to another
+        replica (``Failover.open_stream``), then are plain JSON errors; after it, one SSE error
+        event ends the stream."""
         started = time.perf_counter()
-        chunks = backend.stream(inference)
+        opened: OpenStream | None = None
         response: web.StreamResponse | None = None
+        outcome = Outcome.NEUTRAL
         try:
             async with self._drain.track():
-                first = await anext(chunks, None)
+                opened = await self._failover.open_stream(pool, routing, inference)
                 response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": inference.request_id})
                 await response.prepare(request)
-                if first is not None:
+                if opened.first is not None:
                     if self._metrics is not None:
                         self._metrics.ttft.labels(inference.model).observe(time.perf_counter() - started)
-                    await self._forward(response, inference, first)
-                    async for chunk in chunks:
+                    await self._forward(response, inference, opened.first)
+                    async for chunk in opened.chunks:
                         await self._forward(response, inference, chunk)
+                outcome = Outcome.SUCCESS
         except TimeoutError:
             if response is None:
                 raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
@@ -153,12 +167,15 @@ class OpenAIRoutes:
         except InferLabError as exc:
             if response is None:
                 raise
+            outcome = Outcome.FAILURE if is_replica_fault(exc) else Outcome.NEUTRAL
             return await self._end_with_error(response, exc)
         except ConnectionResetError:
             self._log.info("client went away mid-stream", extra={"request_id": inference.request_id})
             return response or web.StreamResponse()
         finally:
-            await chunks.aclose()
+            if opened is not None:
+                await opened.chunks.aclose()  # type: ignore[attr-defined]
+                pool.release(opened.lease, outcome)
         await response.write(DONE)
         await response.write_eof()
         return response

@@ -7,7 +7,8 @@ Every failure is an ``InvalidRequest`` naming the field.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from inferlab.errors import InvalidRequest
 from inferlab.types import RequestKind

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, NoReturn
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
 
 import aiohttp
 import orjson

@@ -7,7 +7,8 @@ process's own ``/health``.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import math
+from collections.abc import AsyncIterator
 
 import aiohttp
 
@@ -15,6 +16,25 @@ from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.errors import ServiceUnavailable
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, StreamChunk
+
+
+def _mean_normalised(vectors: list[list[float]]) -> list[float]:
+    width = len(vectors[0])
+    mean = [sum(vector[i] for vector in vectors) / len(vectors) for i in range(width)]
+    norm = math.sqrt(sum(x * x for x in mean)) or 1.0
+    return [x / norm for x in mean]
+
+
+def pool_token_embeddings(result: InferenceResponse) -> InferenceResponse:
+    """llama-cpp-python's server has no pooling setting: for a model without a pooling type it
+    returns one vector per token. Pool them the way llama-server does (mean, then L2-normalise),
+    so clients get one vector per input whichever engine runs."""
+    for item in result.body.get("data") or []:
+        embedding = item.get("embedding")
+        if isinstance(embedding, list) and embedding and isinstance(embedding[0], list):
+            item["embedding"] = _mean_normalised(embedding)
+    result.raw = None
+    return result
 
 
 class ManagedLlamaCppBackend:
@@ -46,7 +66,10 @@ class ManagedLlamaCppBackend:
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:
         self._require_ready()
-        return await self._http.embed(request)
+        result = await self._http.embed(request)
+        if self.engine.command.flavour == "llama-cpp-python":
+            return pool_token_embeddings(result)
+        return result
 
     async def health(self) -> BackendHealth:
         if not self.engine.is_ready():

@@ -3,7 +3,8 @@ LM Studio, llama-cpp-python's server and hosted OpenAI-compatible services."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from inferlab.coordinator.locate import LLAMA_CPP_PYTHON_VERSION, built_llama_server
 

@@ -11,7 +11,8 @@ import signal
 import socket
 import time
 from collections import deque
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 
@@ -188,7 +189,7 @@ class ManagedEngine:
             self._signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._signal(signal.SIGKILL)
                 await process.wait()
         if self._supervisor is not None:

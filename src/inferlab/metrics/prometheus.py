@@ -36,16 +36,59 @@ class GatewayMetrics:
         self.engine_restarts = Counter(
             "inferlab_engine_restarts", "Restarts of managed engines", ["engine"], registry=r
         )
+        self.queue_depth = Gauge("inferlab_queue_depth", "Requests waiting for a replica slot", ["model"], registry=r)
+        self.queue_wait = Histogram(
+            "inferlab_queue_wait_seconds", "Time requests waited for a replica slot, by outcome",
+            ["model", "outcome"], buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.replica_healthy = Gauge(
+            "inferlab_replica_healthy", "1 when a replica is routable and its breaker closed", ["model", "replica"],
+            registry=r,
+        )
+        self.replica_breaker_open = Gauge(
+            "inferlab_replica_breaker_open", "1 when a replica's circuit breaker is open (0.5: half-open)",
+            ["model", "replica"], registry=r,
+        )
+        self.retries = Counter(
+            "inferlab_retries", "Failover retries (reason=retry) and retries refused by the budget",
+            ["model", "reason"], registry=r,
+        )
+        # label lookups take a lock and build a tuple: cache the children used on every request
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._token_children: dict[str, tuple[Counter, Counter]] = {}
 
     def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(model, route, str(status)).inc()
-        self.latency.labels(model, route).observe(seconds)
+        key = (model, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(model, route, str(status)), self.latency.labels(model, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
+        children = self._token_children.get(model)
+        if children is None:
+            children = (self.tokens.labels(model, "prompt"), self.tokens.labels(model, "completion"))
+            self._token_children[model] = children
         if prompt:
-            self.tokens.labels(model, "prompt").inc(prompt)
+            children[0].inc(prompt)
         if completion:
-            self.tokens.labels(model, "completion").inc(completion)
+            children[1].inc(completion)
+
+    # PoolObserver (inferlab.router.pool)
+    def queue_changed(self, model: str, depth: int) -> None:
+        self.queue_depth.labels(model).set(depth)
+
+    def queue_left(self, model: str, waited_s: float, outcome: str) -> None:
+        self.queue_wait.labels(model, outcome).observe(waited_s)
+
+    def replica_changed(self, model: str, replica: str, healthy: bool, breaker: str) -> None:
+        self.replica_healthy.labels(model, replica).set(1 if healthy else 0)
+        self.replica_breaker_open.labels(model, replica).set({"closed": 0.0, "half_open": 0.5}.get(breaker, 1.0))
+
+    def retried(self, model: str, reason: str) -> None:
+        self.retries.labels(model, reason).inc()
 
     # EngineObserver
     def engine_up_changed(self, engine: str, up: bool) -> None:

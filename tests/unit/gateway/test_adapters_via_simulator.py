@@ -3,7 +3,7 @@ sees one API whatever engine protocol sits behind it, and engine faults map to t
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import openai
 import pytest

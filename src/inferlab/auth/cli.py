@@ -1,0 +1,228 @@
+"""``inferlab keys|users|db``: the same store, pepper and settings (``INFERLAB_*``) as ``serve``.
+
+The CLI acts as the local operator (platform admin): whoever can read the database and the
+pepper holds every right already. ``keys create`` and ``keys rotate`` print only the key on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from inferlab.auth.model import LOCAL_OPERATOR, ROLE_RANK, ROUTE_GROUPS, Scopes, User
+from inferlab.errors import InferLabError
+
+T = TypeVar("T")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML configuration file (as for serve).")
+ProfileOpt = typer.Option(None, help="Profile: laptop or production.")
+DataDirOpt = typer.Option(None, help="Data directory (as for serve).")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run(config: Path | None, profile: str | None, data_dir: Path | None,
+         work: Callable[[Any], Awaitable[T]], *, migrate: bool = True) -> T:
+    from inferlab.auth.stack import build_auth, migrate_or_check
+    from inferlab.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config, profile=profile, overrides={"data_dir": data_dir} if data_dir else None)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+        raise
+
+    async def main() -> T:
+        stack = build_auth(settings)
+        try:
+            if migrate:
+                await migrate_or_check(stack.database, settings.auth.auto_migrate)
+            return await work(stack)
+        finally:
+            await stack.database.close()
+
+    try:
+        return asyncio.run(main())
+    except InferLabError as exc:
+        _fail(exc.message)
+        raise
+
+
+def _parse_duration(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    match = _DURATION.match(value)
+    if not match:
+        _fail("--expires-in takes a number and a unit: 90m, 12h, 30d, 4w", 2)
+        raise AssertionError
+    return datetime.now(UTC) + timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+async def _find_user(stack: Any, user: str, tenant: str) -> User:
+    found = await stack.store.find_user(tenant, user) or await stack.store.get_user(user)
+    if found is None:
+        _fail(f"no user {user!r} in tenant {tenant!r} (create one with `inferlab users create`)")
+    return found  # type: ignore[no-any-return]
+
+
+def register(app: typer.Typer) -> None:
+    keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
+    users_app = typer.Typer(help="Create, list and change users.", no_args_is_help=True)
+    db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(users_app, name="users")
+    app.add_typer(db_app, name="db")
+
+    @keys_app.command("create")
+    def keys_create(
+        user: str = typer.Option(..., "--user", "-u", help="Owner: user name (in --tenant) or user id."),
+        name: str = typer.Option("cli", help="A label for the key."),
+        tenant: str = typer.Option("default", help="The owner's tenant."),
+        group: list[str] = typer.Option(["inference"], "--group", "-g", help="Route group: inference, admin, billing."),
+        model: list[str] | None = typer.Option(None, "--model", "-m", help="Allowed model (repeat; default all)."),
+        expires_in: str | None = typer.Option(None, help="Lifetime: 90m, 12h, 30d, 4w (default: none)."),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Create a key and print it (only it) on stdout: it is shown this once."""
+        unknown = set(group) - ROUTE_GROUPS
+        if unknown:
+            _fail(f"unknown route group(s) {', '.join(sorted(unknown))}; choose from inference, admin, billing", 2)
+        scopes = Scopes(frozenset(group), frozenset(model) if model else None)
+        expires = _parse_duration(expires_in)
+
+        async def work(stack: Any) -> str:
+            owner = await _find_user(stack, user, tenant)
+            created = await stack.admin.create_key(LOCAL_OPERATOR, name=name, user_id=owner.id, scopes=scopes,
+                                                   expires_at=expires)
+            return str(created.token)
+
+        print(_run(config, profile, data_dir, work))
+
+    @keys_app.command("list")
+    def keys_list(
+        user: str | None = typer.Option(None, "--user", "-u", help="Only this user's keys (name or id)."),
+        tenant: str = typer.Option("default", help="Tenant of --user."),
+        limit: int = typer.Option(200, min=1, max=200),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """List keys as JSON lines (never their secrets)."""
+        from inferlab.api.admin_routes import key_json
+
+        async def work(stack: Any) -> list[dict[str, Any]]:
+            owner = (await _find_user(stack, user, tenant)).id if user else None
+            found = await stack.admin.list_keys(LOCAL_OPERATOR, limit, None, owner)
+            return [key_json(k) for k in found]
+
+        for row in _run(config, profile, data_dir, work):
+            print(orjson.dumps(row).decode())
+
+    @keys_app.command("revoke")
+    def keys_revoke(
+        key_id: str = typer.Argument(..., help="The key id (il-<keyid>-...) or the prefix il-<keyid>."),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Revoke a key; every gateway refuses it within auth.key_cache_ttl_s."""
+        key_id = key_id.removeprefix("il-").split("-")[0]
+        _run(config, profile, data_dir, lambda stack: stack.admin.revoke_key(LOCAL_OPERATOR, key_id))
+        Console(stderr=True).print(f"revoked il-{key_id}")
+
+    @keys_app.command("rotate")
+    def keys_rotate(
+        key_id: str = typer.Argument(..., help="The key id to replace."),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Replace a key by a new one with the same owner and scopes; print the new key; revoke the old."""
+        key_id = key_id.removeprefix("il-").split("-")[0]
+
+        async def work(stack: Any) -> str:
+            return str((await stack.admin.rotate_key(LOCAL_OPERATOR, key_id)).token)
+
+        print(_run(config, profile, data_dir, work))
+
+    @users_app.command("create")
+    def users_create(
+        name: str = typer.Argument(...),
+        role: str = typer.Option("member", help="member, tenant-admin or platform-admin."),
+        tenant: str = typer.Option("default"),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Create a user and print its id."""
+        if role not in ROLE_RANK:
+            _fail("--role: choose member, tenant-admin or platform-admin", 2)
+
+        async def work(stack: Any) -> str:
+            return str((await stack.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)  # type: ignore[arg-type]
+
+        print(_run(config, profile, data_dir, work))
+
+    @users_app.command("list")
+    def users_list(
+        tenant: str | None = typer.Option(None, help="Only this tenant."),
+        limit: int = typer.Option(200, min=1, max=200),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """List users as JSON lines."""
+        from inferlab.api.admin_routes import user_json
+
+        async def work(stack: Any) -> list[dict[str, Any]]:
+            return [user_json(u) for u in await stack.admin.list_users(LOCAL_OPERATOR, limit, None, tenant)]
+
+        for row in _run(config, profile, data_dir, work):
+            print(orjson.dumps(row).decode())
+
+    @users_app.command("update")
+    def users_update(
+        user_id: str = typer.Argument(...),
+        role: str | None = typer.Option(None, help="New role."),
+        disabled: bool | None = typer.Option(None, "--disabled/--enabled", help="Disable or enable the user."),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Change a user's role or status."""
+        if role is not None and role not in ROLE_RANK:
+            _fail("--role: choose member, tenant-admin or platform-admin", 2)
+        _run(config, profile, data_dir,
+             lambda stack: stack.admin.update_user(LOCAL_OPERATOR, user_id, role=role, disabled=disabled))
+
+    @users_app.command("delete")
+    def users_delete(
+        user_id: str = typer.Argument(...),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Delete a user and every key they own."""
+        _run(config, profile, data_dir, lambda stack: stack.admin.delete_user(LOCAL_OPERATOR, user_id))
+
+    @db_app.command("upgrade")
+    def db_upgrade(
+        revision: str = typer.Argument("head"),
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Upgrade the database schema (serve does it on start unless auth.auto_migrate is false)."""
+        from inferlab.store import current_revision, upgrade
+
+        async def work(stack: Any) -> Any:
+            await upgrade(stack.database, revision)
+            return await current_revision(stack.database)
+
+        print(_run(config, profile, data_dir, work, migrate=False))
+
+    @db_app.command("current")
+    def db_current(
+        config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Print the schema revision the database is at."""
+        from inferlab.store import current_revision
+
+        print(_run(config, profile, data_dir, lambda stack: current_revision(stack.database), migrate=False))

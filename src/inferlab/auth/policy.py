@@ -1,0 +1,153 @@
+"""Who may do what, in one place: the route → required group/role table and the delegation rules.
+
+Route groups (a credential's scopes name the groups it may reach):
+
+    public      no credential: /health, /ready, /metrics (metrics: platform-admin when protected)
+    inference   the OpenAI-compatible API and the planning calculators; model-scoped
+    admin       /admin/...: keys (any role: its own keys), users (tenant-admin), tenants and
+                backend pools (platform-admin; tenant admins don't see shared infrastructure)
+    billing     reserved for phase 4
+
+A route missing from ``ROUTES`` has no decision: the middleware refuses it (401 without a
+credential, 403 with one) and the route-inventory test fails until someone adds it here.
+
+Delegation ceiling: an actor can never create or change a key or user so that it holds more than
+the actor's own rights — role rank, tenant, route groups, models, expiry — and cannot change its
+own privileged fields (role, tenant, disabled) at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from inferlab.auth.model import ROLE_RANK, Principal, Role, Scopes
+from inferlab.errors import NotFound, PermissionDenied
+
+Group = Literal["public", "inference", "admin", "billing"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    group: Group
+    min_role: Role = "member"
+    model_in: Literal["body", "path"] | None = None  # where the model a model-scoped key is checked against is
+
+
+PUBLIC = RouteRule("public")
+INFERENCE = RouteRule("inference")
+ADMIN_SELF = RouteRule("admin", "member")
+TENANT_ADMIN = RouteRule("admin", "tenant-admin")
+PLATFORM_ADMIN = RouteRule("admin", "platform-admin")
+
+ROUTES: dict[tuple[str, str], RouteRule] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # see RoutePolicy(protect_metrics=True)
+    ("POST", "/v1/chat/completions"): RouteRule("inference", model_in="body"),
+    ("POST", "/v1/completions"): RouteRule("inference", model_in="body"),
+    ("POST", "/v1/embeddings"): RouteRule("inference", model_in="body"),
+    ("GET", "/v1/models"): INFERENCE,
+    ("GET", "/v1/models/{model_id}"): RouteRule("inference", model_in="path"),
+    ("GET", "/v1/planning/catalogue"): INFERENCE,
+    ("POST", "/v1/planning/vram"): INFERENCE,
+    ("POST", "/v1/planning/estimate"): INFERENCE,
+    ("POST", "/v1/planning/cost"): INFERENCE,
+    ("POST", "/v1/planning/capacity"): INFERENCE,
+    ("GET", "/admin/openapi.json"): ADMIN_SELF,
+    ("GET", "/admin/keys"): ADMIN_SELF,
+    ("POST", "/admin/keys"): ADMIN_SELF,
+    ("GET", "/admin/keys/{key_id}"): ADMIN_SELF,
+    ("DELETE", "/admin/keys/{key_id}"): ADMIN_SELF,
+    ("POST", "/admin/keys/{key_id}/revoke"): ADMIN_SELF,
+    ("POST", "/admin/keys/{key_id}/rotate"): ADMIN_SELF,
+    ("GET", "/admin/users"): TENANT_ADMIN,
+    ("POST", "/admin/users"): TENANT_ADMIN,
+    ("GET", "/admin/users/{user_id}"): TENANT_ADMIN,
+    ("PATCH", "/admin/users/{user_id}"): TENANT_ADMIN,
+    ("DELETE", "/admin/users/{user_id}"): TENANT_ADMIN,
+    ("GET", "/admin/tenants"): PLATFORM_ADMIN,
+    ("POST", "/admin/tenants"): PLATFORM_ADMIN,
+    ("GET", "/admin/backends"): PLATFORM_ADMIN,
+}
+
+PUBLIC_PATHS = frozenset(path for (_, path), rule in ROUTES.items() if rule.group == "public")
+
+
+class RoutePolicy:
+    def __init__(self, routes: dict[tuple[str, str], RouteRule] | None = None, *, protect_metrics: bool = False) -> None:
+        self.routes = dict(ROUTES if routes is None else routes)
+        if protect_metrics:
+            self.routes[("GET", "/metrics")] = PLATFORM_ADMIN
+
+    def rule(self, method: str, canonical_path: str) -> RouteRule | None:
+        return self.routes.get(("GET" if method == "HEAD" else method, canonical_path))
+
+    def is_public(self, method: str, canonical_path: str) -> bool:
+        rule = self.rule(method, canonical_path)
+        return rule is not None and rule.group == "public"
+
+
+def authorize(principal: Principal, rule: RouteRule) -> None:
+    """Raise ``PermissionDenied`` unless the principal's role and scopes reach the route."""
+    if rule.group == "public":
+        return
+    if rule.group not in principal.scopes.groups:
+        raise PermissionDenied(f"This credential is not scoped for the {rule.group} API", code="insufficient_scope")
+    if principal.rank < ROLE_RANK[rule.min_role]:
+        raise PermissionDenied(f"This route needs the {rule.min_role} role", code="insufficient_role")
+
+
+def authorize_model(principal: Principal, model: str) -> None:
+    if not principal.scopes.allows_model(model):
+        raise PermissionDenied(f"This credential may not use the model '{model}'", code="model_not_allowed",
+                               param="model")
+
+
+# ---- tenancy and delegation -----------------------------------------------------------------------
+def visible(actor: Principal, tenant_id: str) -> bool:
+    return actor.role == "platform-admin" or actor.tenant_id == tenant_id
+
+
+def require_visible(actor: Principal, tenant_id: str, what: str) -> None:
+    """A foreign object answers 404, exactly like a missing one: ids never leak across tenants."""
+    if not visible(actor, tenant_id):
+        raise NotFound(f"No such {what}")
+
+
+def check_grant(
+    actor: Principal,
+    *,
+    tenant_id: str,
+    role: Role,
+    scopes: Scopes | None = None,
+    expires_at: datetime | None = None,
+) -> None:
+    """The delegation ceiling for creating a user (role) or a key (role of its owner + scopes)."""
+    if not visible(actor, tenant_id):
+        raise PermissionDenied("Only a platform admin may act in another tenant", code="tenant_not_allowed",
+                               param="tenant_id")
+    if ROLE_RANK[role] > actor.rank:
+        raise PermissionDenied(f"You cannot grant the {role} role: it exceeds your own", code="delegation_ceiling",
+                               param="role")
+    if scopes is not None and not scopes.within(actor.scopes):
+        raise PermissionDenied("You cannot grant scopes (route groups or models) your credential lacks",
+                               code="delegation_ceiling", param="scopes")
+    if actor.expires_at is not None and (expires_at is None or expires_at > actor.expires_at):
+        raise PermissionDenied("A key you create cannot outlive your own", code="delegation_ceiling",
+                               param="expires_at")
+
+
+def check_user_change(actor: Principal, target_id: str, target_tenant: str, target_role: Role,
+                      new_role: Role | None, disabled: bool | None) -> None:
+    """Privileged fields (role, disabled) are never changed by the user they concern, nor above
+    the actor's rank; a tenant admin cannot touch a platform admin."""
+    require_visible(actor, target_tenant, "user")
+    if target_id == actor.user_id and (new_role is not None or disabled is not None):
+        raise PermissionDenied("You cannot change your own role or status", code="self_elevation")
+    if ROLE_RANK[target_role] > actor.rank:
+        raise PermissionDenied("You cannot change a user whose role exceeds your own", code="delegation_ceiling")
+    if new_role is not None and ROLE_RANK[new_role] > actor.rank:
+        raise PermissionDenied(f"You cannot grant the {new_role} role: it exceeds your own",
+                               code="delegation_ceiling", param="role")

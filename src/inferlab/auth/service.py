@@ -1,0 +1,153 @@
+"""Authentication: a presented credential in, a ``Principal`` out — from an in-process TTL cache.
+
+Warm path, per request: parse the key, one dict lookup, one HMAC, ``hmac.compare_digest``, one
+dict write for the last-used time. The database is read only when a key id is not cached (or its
+entry is older than ``ttl_s``), so a revocation reaches every replica within ``ttl_s``. Last-used
+times are written in batches by ``LastUsedRecorder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from inferlab.auth import keys
+from inferlab.auth.model import KeyIdentity, Principal
+from inferlab.auth.protocol import KeyStore
+from inferlab.errors import AuthenticationFailed
+
+if TYPE_CHECKING:
+    from inferlab.auth.jwt import JwtVerifier
+
+log = logging.getLogger("inferlab.auth")
+
+INVALID = "Invalid API key. Create one with `inferlab keys create` or the admin API."
+
+
+@dataclass(slots=True)
+class _Entry:
+    fresh_until: float  # monotonic
+    key_hash: str  # "" for a key id that does not exist or cannot authenticate
+    principal: Principal | None
+    valid_until: float | None  # wall clock (the key's expiry)
+
+
+class LastUsedRecorder:
+    """Collects last-used times in memory and writes them in one batch every ``interval_s``."""
+
+    def __init__(self, store: KeyStore, interval_s: float) -> None:
+        self._store = store
+        self._interval_s = interval_s
+        self._pending: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, key_id: str, now: float) -> None:
+        self._pending[key_id] = now
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inferlab-auth-last-used")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        used = {key_id: datetime.fromtimestamp(at, UTC) for key_id, at in batch.items()}
+        try:
+            await self._store.touch_last_used(used)
+        except Exception:  # a lost batch of last-used times must not take the gateway down; retried next time
+            log.warning("could not write last-used times", exc_info=True, extra={"keys": len(used)})
+            for key_id, at in batch.items():
+                self._pending.setdefault(key_id, at)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: KeyStore,
+        pepper: bytes,
+        *,
+        ttl_s: float = 5.0,
+        max_entries: int = 10000,
+        last_used: LastUsedRecorder | None = None,
+        jwt: JwtVerifier | None = None,
+    ) -> None:
+        self._store = store
+        self._pepper = pepper
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._cache: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        self.last_used = last_used or LastUsedRecorder(store, 30.0)
+        self.jwt = jwt
+
+    async def authenticate(self, token: str) -> Principal:
+        parsed = keys.parse(token)
+        if parsed is None:
+            if self.jwt is not None and self.jwt.looks_like_jwt(token):
+                return await self.jwt.verify(token)
+            raise AuthenticationFailed(INVALID)
+        key_id, secret = parsed
+        entry = self._cache.get(key_id)
+        if entry is None or entry.fresh_until <= time.monotonic():
+            entry = await self._load(key_id)
+        if entry.principal is None or not keys.matches(self._pepper, key_id, secret, entry.key_hash):
+            raise AuthenticationFailed(INVALID)
+        now = time.time()
+        if entry.valid_until is not None and now >= entry.valid_until:
+            raise AuthenticationFailed("This API key has expired", code="expired_api_key")
+        self.last_used.record(key_id, now)
+        return entry.principal
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this process's cache at once (revocation here; other replicas wait ``ttl_s``)."""
+        self._cache.pop(key_id, None)
+
+    async def _load(self, key_id: str) -> _Entry:
+        pending = self._loading.get(key_id)
+        if pending is not None:  # one database read per key id, however many requests wait for it
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._loading[key_id] = future
+        try:
+            entry = self._entry(await self._store.identify(key_id))
+            if len(self._cache) >= self._max_entries:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key_id] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody warns about it
+            raise
+        finally:
+            del self._loading[key_id]
+
+    def _entry(self, found: KeyIdentity | None) -> _Entry:
+        fresh_until = time.monotonic() + self._ttl_s
+        if found is None or found.key.revoked or found.user_disabled:
+            return _Entry(fresh_until, "", None, None)
+        key = found.key
+        principal = Principal(
+            tenant_id=key.tenant_id, user_id=key.user_id, role=found.role, scopes=key.scopes,
+            key_id=key.id, expires_at=key.expires_at, source="api_key",
+        )
+        valid_until = key.expires_at.timestamp() if key.expires_at is not None else None
+        return _Entry(fresh_until, key.key_hash, principal, valid_until)

@@ -1,0 +1,116 @@
+"""The auth stack the composition root builds when ``features.auth`` is on: store, service,
+middleware, admin, and their lifespan (migrate, bootstrap, JWKS, last-used flusher, close)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from inferlab.auth.admin import IdentityAdmin
+from inferlab.auth.jwt import JwtVerifier
+from inferlab.auth.middleware import build_auth_middleware
+from inferlab.auth.pepper import load_pepper, pepper_configured
+from inferlab.auth.policy import RoutePolicy
+from inferlab.auth.service import AuthService, LastUsedRecorder
+from inferlab.config import Settings
+from inferlab.store import (
+    Database,
+    SqlIdentityStore,
+    current_revision,
+    database_url,
+    head_revision,
+    is_sqlite,
+    upgrade,
+)
+
+log = logging.getLogger("inferlab.auth")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def _print_bootstrap_key(token: str) -> None:
+    # Deliberately not logged: logs are shipped and kept, this key must be seen once and only here.
+    sys.stderr.write(
+        "\n  InferLab created a platform-admin API key. It is shown only this once; store it now:\n\n"
+        f"    {token}\n\n"
+        "  (create more with `inferlab keys create` or POST /admin/keys)\n\n"
+    )
+    sys.stderr.flush()
+
+
+def open_database(settings: Settings) -> Database:
+    configured = settings.database_url.get_secret_value() if settings.database_url else None
+    return Database(database_url(settings.data_dir, configured))
+
+
+@dataclass
+class AuthStack:
+    settings: Settings
+    database: Database
+    store: SqlIdentityStore
+    service: AuthService
+    admin: IdentityAdmin
+    policy: RoutePolicy
+    middleware: Any
+    announce_key: Callable[[str], None] = field(default=_print_bootstrap_key)
+
+    async def lifespan(self, _: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        auth = self.settings.auth
+        try:
+            await migrate_or_check(self.database, auth.auto_migrate)
+            if not is_sqlite(self.database.url) and not pepper_configured(self.settings):
+                log.warning("auth.pepper is not configured: replicas sharing this database must share one "
+                            "pepper (auth.pepper / INFERLAB_AUTH__PEPPER) or their keys will not verify")
+            if auth.bootstrap:
+                created = await self.admin.bootstrap()
+                if created is not None:
+                    log.info("bootstrap platform-admin key created", extra={"key_id": created.key.id})
+                    self.announce_key(created.token)
+            if self.service.jwt is not None:
+                await self.service.jwt.start()
+        except BaseException:
+            await self.database.close()
+            raise
+        self.service.last_used.start()
+
+    async def stop(self) -> None:
+        await self.service.last_used.stop()
+        await self.database.close()
+
+
+async def migrate_or_check(database: Database, auto_migrate: bool) -> None:
+    if auto_migrate:
+        await upgrade(database)
+        return
+    current, head = await current_revision(database), head_revision()
+    if current != head:
+        raise SchemaOutOfDate(f"the database schema is at {current or 'nothing'}, this InferLab needs {head}: "
+                              "run `inferlab db upgrade` (or set auth.auto_migrate: true)")
+
+
+def build_auth(settings: Settings) -> AuthStack:
+    """Build (no I/O but reading or creating the pepper file); the app's lifespan opens and closes it."""
+    auth = settings.auth
+    database = open_database(settings)
+    store = SqlIdentityStore(database)
+    jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
+    pepper = load_pepper(settings)
+    service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
+                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt)
+    policy = RoutePolicy(protect_metrics=auth.protect_metrics)
+    admin = IdentityAdmin(store, pepper, forget=service.forget)
+    return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy))

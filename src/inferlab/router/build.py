@@ -1,0 +1,55 @@
+"""Pools, monitors and scrapers from typed settings (called by the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from inferlab.config import ModelConfig
+from inferlab.router.breaker import BreakerPolicy
+from inferlab.router.health import HealthPolicy
+from inferlab.router.pool import BackendPool, PoolObserver, QueuePolicy
+from inferlab.router.replica import Replica, ReplicaEndpoint
+from inferlab.router.retry import RetryBudget, RetryPolicy
+from inferlab.router.strategies import PrefixPolicy, build_strategy
+from inferlab.types import InferenceBackend
+
+DEFAULT_REMOTE_LIMIT = 256
+
+
+def replica_limit(model: ModelConfig, managed: bool) -> int:
+    if model.max_concurrency_per_replica is not None:
+        return model.max_concurrency_per_replica
+    return model.parallel if managed else DEFAULT_REMOTE_LIMIT
+
+
+def build_pool(
+    model: ModelConfig,
+    replicas: Sequence[tuple[InferenceBackend, ReplicaEndpoint]],
+    *,
+    limit: int,
+    observer: PoolObserver | None = None,
+) -> BackendPool:
+    health = model.health
+    breaker = BreakerPolicy(
+        failure_threshold=health.failure_threshold,
+        ejection_base_s=health.ejection_base_s,
+        ejection_max_s=health.ejection_max_s,
+    )
+    prefix = model.routing.prefix
+    strategy = build_strategy(model.routing.strategy, PrefixPolicy(**prefix.model_dump()))
+    retry = model.retry
+    return BackendPool(
+        model.name,
+        [Replica(backend, limit=limit, endpoint=endpoint, breaker=breaker) for backend, endpoint in replicas],
+        strategy=strategy,
+        queue=QueuePolicy(max_depth=model.queue.max_depth, max_wait_s=model.queue.max_wait_s),
+        retry_budget=RetryBudget(ratio=retry.budget_ratio, min_per_s=retry.budget_min_per_s),
+        retry=RetryPolicy(retry.max_attempts, retry.attempt_timeout_s, retry.first_byte_timeout_s),
+        session_header=model.routing.session_header,
+        observer=observer,
+    )
+
+
+def health_policy(model: ModelConfig) -> HealthPolicy:
+    health = model.health
+    return HealthPolicy(health.probe_interval_s, health.probe_timeout_s, health.unhealthy_threshold)

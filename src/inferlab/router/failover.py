@@ -1,0 +1,128 @@
+"""Attempts, retries and failover: what happens between "route this" and the first byte.
+
+A request that fails before its first byte reaches the client is retried on another replica,
+within the per-request attempt limit and the pool's retry budget; once a byte is out it is never
+retried (a stream cut later ends with one SSE error event, in the API layer). Each attempt's
+outcome is reported to the pool (breaker, EWMA).
+
+Which failures are the replica's fault (and so retried): ``UpstreamError`` (connection errors,
+5xx), ``UpstreamTimeout``, and ``ServiceUnavailable`` raised by a backend (a managed engine that
+is restarting). An engine's 4xx (``EngineRejected``) is the request's fault: not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from inferlab.errors import EngineRejected, InferLabError, ServiceUnavailable, UpstreamError, UpstreamTimeout
+from inferlab.router.pool import BackendPool, Lease, NoReplicaAvailable
+from inferlab.router.protocol import RoutingRequest
+from inferlab.router.replica import Outcome
+from inferlab.types import InferenceBackend, InferenceRequest, StreamChunk
+
+T = TypeVar("T")
+
+
+def is_replica_fault(exc: BaseException) -> bool:
+    if isinstance(exc, EngineRejected):
+        return False
+    return isinstance(exc, (UpstreamError, UpstreamTimeout)) or (
+        isinstance(exc, ServiceUnavailable) and not isinstance(exc, NoReplicaAvailable)
+    )
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A stream whose first chunk arrived: the caller forwards it, then releases the lease."""
+
+    lease: Lease
+    first: StreamChunk | None
+    chunks: AsyncIterator[StreamChunk]
+
+
+class Failover:
+    """The attempt loop; each pool brings its own ``RetryPolicy`` and ``RetryBudget``."""
+
+    async def _next_lease(self, pool: BackendPool, request: RoutingRequest, tried: frozenset[str],
+                          last: InferLabError | None) -> Lease:
+        if last is not None:
+            if not pool.retry_budget.try_spend():
+                pool.observer.retried(pool.model, "budget_exhausted")
+                raise last
+            pool.observer.retried(pool.model, "retry")
+        try:
+            return await pool.acquire(request, tried)
+        except NoReplicaAvailable:
+            if last is not None:
+                raise last from None  # no other replica to fail over to: the real error is the last one
+            raise
+
+    async def run(self, pool: BackendPool, request: RoutingRequest,
+                  call: Callable[[InferenceBackend], Awaitable[T]]) -> T:
+        """``call(backend)`` on a replica, failing over before the answer exists."""
+        pool.retry_budget.deposit()
+        tried: frozenset[str] = frozenset()
+        last: InferLabError | None = None
+        for _ in range(max(1, pool.retry_policy.max_attempts)):
+            lease = await self._next_lease(pool, request, tried, last)
+            try:
+                result = await self._attempt(lease, call(lease.backend), pool.retry_policy.attempt_timeout_s)
+            except InferLabError as exc:
+                if not is_replica_fault(exc):
+                    pool.release(lease, Outcome.NEUTRAL)
+                    raise
+                pool.release(lease, Outcome.FAILURE)
+                tried, last = tried | {lease.replica.name}, exc
+                continue
+            except BaseException:
+                pool.release(lease, Outcome.NEUTRAL)
+                raise
+            lease.ttfb_s = pool.clock() - lease.started
+            pool.release(lease, Outcome.SUCCESS)
+            return result
+        assert last is not None
+        raise last
+
+    async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest) -> OpenStream:
+        """Start a stream on a replica and wait for its first chunk, failing over until then."""
+        pool.retry_budget.deposit()
+        tried: frozenset[str] = frozenset()
+        last: InferLabError | None = None
+        for _ in range(max(1, pool.retry_policy.max_attempts)):
+            lease = await self._next_lease(pool, request, tried, last)
+            chunks = lease.backend.stream(inference)
+            try:
+                first = await self._attempt(lease, anext(chunks, None), pool.retry_policy.first_byte_timeout_s)
+            except InferLabError as exc:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                if not is_replica_fault(exc):
+                    pool.release(lease, Outcome.NEUTRAL)
+                    raise
+                pool.release(lease, Outcome.FAILURE)
+                tried, last = tried | {lease.replica.name}, exc
+                continue
+            except BaseException:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                pool.release(lease, Outcome.NEUTRAL)
+                raise
+            lease.ttfb_s = pool.clock() - lease.started
+            return OpenStream(lease, first, chunks)
+        assert last is not None
+        raise last
+
+    @staticmethod
+    async def _attempt(lease: Lease, work: Awaitable[T], timeout_s: float | None) -> T:
+        if timeout_s is None:
+            return await work
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                return await work
+        except TimeoutError:
+            if deadline.expired():
+                raise UpstreamTimeout(
+                    f"engine {lease.replica.name} did not answer within {timeout_s:g}s"
+                ) from None
+            raise  # an outer deadline (the drain) expired, not ours

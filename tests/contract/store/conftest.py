@@ -1,0 +1,78 @@
+"""One store suite, every backend: SQLite (a file per test) and PostgreSQL at 127.0.0.1:5432 (a
+throwaway database per session, dropped after; tables emptied between tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+from inferlab.store import Database, SqlIdentityStore, upgrade
+from inferlab.store.models import ApiKeyRow, TenantRow, UserRow
+
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"inferlab_contract_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except OSError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc} (required under CI)")
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
+    url = f"{PG_SERVER}/{name}"
+
+    async def migrate() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.close()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def database(backend_url: str) -> AsyncIterator[Database]:
+    db = Database(backend_url)
+    if db.dialect == "sqlite":
+        await upgrade(db)
+    else:
+        async with db.sessions.begin() as session:
+            await session.execute(delete(ApiKeyRow))
+            await session.execute(delete(UserRow))
+            await session.execute(delete(TenantRow).where(TenantRow.id != "default"))
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def store(database: Database) -> SqlIdentityStore:
+    return SqlIdentityStore(database)

@@ -1,0 +1,72 @@
+"""An in-process gateway with auth on, in front of the engine simulator, and key factories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from inferlab.app import GATEWAY, create_app
+from inferlab.auth import LOCAL_OPERATOR, Scopes
+from inferlab.auth.stack import AuthStack
+from inferlab.config import Settings
+from inferlab.testing import EngineSimulator
+
+CANARY_PEPPER = "pepper-canary-0123456789abcdef"
+
+MakeKey = Callable[..., Awaitable[str]]
+
+
+def auth_settings(tmp_path: Path, sim_url: str, **auth: Any) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        features={"auth": True, "planning_api": True},  # every optional route family
+        auth={"pepper": CANARY_PEPPER, "bootstrap": False, **auth},
+        models=[{"name": "sim-model", "backend": "openai", "url": f"{sim_url}/v1"},
+                {"name": "other-model", "backend": "openai", "url": f"{sim_url}/v1", "served_name": "sim-model"}],
+    )
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[EngineSimulator]:
+    simulator = EngineSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    assert sim.base_url is not None
+    app = await create_app(auth_settings(tmp_path, sim.base_url))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def stack(client: TestClient[Any, Any]) -> AuthStack:
+    auth = client.app[GATEWAY].auth
+    assert auth is not None
+    return auth
+
+
+@pytest.fixture
+def make_key(stack: AuthStack) -> MakeKey:
+    """``await make_key(role=..., groups=..., models=..., tenant=...)`` → a fresh user's key."""
+    counter = iter(range(1_000_000))
+
+    async def make(role: str = "member", groups: tuple[str, ...] = ("inference",), models: tuple[str, ...] | None = None,
+                   tenant: str = "default", expires_at: Any = None, name: str | None = None) -> str:
+        if await stack.store.get_tenant(tenant) is None:
+            await stack.admin.create_tenant(LOCAL_OPERATOR, tenant)
+        user = await stack.admin.create_user(LOCAL_OPERATOR, name or f"user{next(counter)}", role, tenant)  # type: ignore[arg-type]
+        created = await stack.admin.create_key(
+            LOCAL_OPERATOR, name="test", user_id=user.id,
+            scopes=Scopes(frozenset(groups), None if models is None else frozenset(models)), expires_at=expires_at,
+        )
+        return created.token
+
+    return make

@@ -1,0 +1,82 @@
+"""Retries before the first byte, the retry budget, attempt timeouts — with fake replicas."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferlab.errors import EngineRejected, UpstreamError, UpstreamTimeout
+from inferlab.router import (
+    BackendPool,
+    BreakerPolicy,
+    Failover,
+    Replica,
+    RetryBudget,
+    RetryPolicy,
+    RoutingRequest,
+)
+from inferlab.types import InferenceRequest, RequestKind
+
+from .fakes import FakeBackend
+
+INFERENCE = InferenceRequest(RequestKind.CHAT, "m", {}, "id")
+
+
+def pool_of(*backends: FakeBackend, budget: RetryBudget | None = None, retry: RetryPolicy | None = None) -> BackendPool:
+    replicas = [Replica(b, limit=8, breaker=BreakerPolicy(failure_threshold=2, probe_gated=False)) for b in backends]
+    return BackendPool("m", replicas, retry_budget=budget, retry=retry)
+
+
+async def test_failure_before_first_byte_fails_over() -> None:
+    bad, good = FakeBackend("bad"), FakeBackend("good")
+    bad.fail = -1
+    pool = pool_of(bad, good)
+    for _ in range(6):
+        result = await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))
+        assert result.body == {"replica": "good"}
+    assert bad.calls == 2  # two failures opened its breaker; then it was skipped
+
+
+async def test_engine_4xx_is_not_retried() -> None:
+    a, b = FakeBackend("a"), FakeBackend("b")
+    a.reject = b.reject = True
+    pool = pool_of(a, b)
+    with pytest.raises(EngineRejected):
+        await Failover().run(pool, RoutingRequest({}), lambda be: be.complete(INFERENCE))
+    assert a.calls + b.calls == 1
+
+
+async def test_retry_budget_bounds_retries() -> None:
+    now = [0.0]
+    budget = RetryBudget(ratio=0.1, min_per_s=0.0, cap=2.0, clock=lambda: now[0])
+    backends = [FakeBackend(f"r{i}") for i in range(3)]
+    for backend in backends:
+        backend.fail = -1
+    pool = BackendPool("m", [Replica(b, breaker=BreakerPolicy(failure_threshold=1000)) for b in backends],
+                       retry_budget=budget, retry=RetryPolicy(max_attempts=3))
+    requests = 20
+    for _ in range(requests):
+        with pytest.raises(UpstreamError):
+            await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))
+    attempts = sum(b.calls for b in backends)
+    assert attempts - requests <= 2.0 + 0.1 * requests  # initial balance + deposits
+    assert budget.refused > 0
+
+
+async def test_hanging_replica_times_out_and_fails_over() -> None:
+    hung, good = FakeBackend("hung"), FakeBackend("good")
+    hung.hang = True
+    pool = pool_of(hung, good, retry=RetryPolicy(attempt_timeout_s=0.05, first_byte_timeout_s=0.05))
+    results = [await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE)) for _ in range(4)]
+    assert all(r.body == {"replica": "good"} for r in results)
+    opened = await Failover().open_stream(pool, RoutingRequest({}), INFERENCE)
+    assert opened.first is not None and opened.first.data == {"replica": "good"}
+    await opened.chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def test_single_replica_timeout_surfaces_as_504() -> None:
+    hung = FakeBackend("hung")
+    hung.hang = True
+    pool = pool_of(hung, retry=RetryPolicy(attempt_timeout_s=0.05))
+    with pytest.raises(UpstreamTimeout):
+        await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))
+    assert pool.replicas[0].in_flight == 0
