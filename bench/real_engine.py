@@ -14,6 +14,7 @@ import asyncio
 import json
 import platform
 import subprocess
+import time
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,9 +76,12 @@ def main() -> None:
     })
     try:
         for _ in range(300):
-            if http_get(f"http://127.0.0.1:{engine_port}/health")[0] == 200:
-                break
-            asyncio.run(asyncio.sleep(0.2))
+            try:
+                if http_get(f"http://127.0.0.1:{engine_port}/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
         gateway.start()
         args.engine_url, args.gateway_url = f"http://127.0.0.1:{engine_port}/v1", gateway.url + "/v1"
         results = asyncio.run(main_async(args))

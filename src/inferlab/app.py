@@ -113,7 +113,8 @@ def _remote_replica(
     engine = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
-        name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url
+        name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url,
+        close_after_stream=engine == "llamacpp",
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+import orjson
+
 
 class RequestKind(str, Enum):
     CHAT = "chat"
@@ -72,16 +74,41 @@ class InferenceResponse:
     raw: bytes | None = None
 
 
-@dataclass(slots=True)
 class StreamChunk:
     """One OpenAI-shaped streamed chunk (``chat.completion.chunk`` or ``text_completion``).
 
-    ``usage`` is set on the chunk that carries the engine's usage figures.
+    ``usage`` is set on the chunk that carries the engine's usage figures. A chunk may arrive as
+    the engine's bytes (``raw``) when the gateway has nothing to change in it; ``data`` parses
+    them on first use, and ``encoded()`` gives the bytes to send, untouched when nobody looked.
     """
 
-    data: dict[str, Any]
-    usage: Usage | None = None
-    has_content: bool = True
+    __slots__ = ("_data", "raw", "usage", "has_content")
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        usage: Usage | None = None,
+        has_content: bool = True,
+        raw: bytes | None = None,
+    ) -> None:
+        if data is None and raw is None:
+            raise ValueError("a StreamChunk needs data or raw bytes")
+        self._data = data
+        self.raw = raw
+        self.usage = usage
+        self.has_content = has_content
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            assert self.raw is not None
+            self._data = orjson.loads(self.raw)
+        return self._data
+
+    def encoded(self) -> bytes:
+        if self._data is None and self.raw is not None:
+            return self.raw
+        return orjson.dumps(self._data)
 
 
 @dataclass(slots=True)

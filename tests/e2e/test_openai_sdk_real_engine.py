@@ -176,3 +176,32 @@ def test_logs_are_json_and_hold_no_prompt_text(client: openai.OpenAI, live_gatew
     assert gateway_lines and all(json.loads(line)["level"] for line in gateway_lines)
     assert any('"request_id"' in line for line in gateway_lines)
     assert secret not in live_gateway.logs()
+
+
+def test_back_to_back_streams_never_reuse_a_connection_llama_server_dropped(live_gateway: GatewayProcess) -> None:
+    """llama-server closes a kept-alive connection after a stream; the adapter must not reuse it
+    (without `close_after_stream` about one stream in eight failed with ServerDisconnectedError)."""
+    import asyncio
+
+    import aiohttp
+
+    from inferlab.backends.openai_compat import OpenAICompatibleBackend
+    from inferlab.types import InferenceRequest, RequestKind
+
+    url, key = engine_endpoint(live_gateway)
+
+    async def scenario() -> int:
+        async with aiohttp.ClientSession() as session:
+            backend = OpenAICompatibleBackend("engine", url + "/v1", session, api_key=key, close_after_stream=True)
+            semaphore = asyncio.Semaphore(4)
+
+            async def one(i: int) -> int:
+                body = {"model": MODEL, "messages": [{"role": "user", "content": f"count to {i}"}], "max_tokens": 12}
+                async with semaphore:
+                    request = InferenceRequest(RequestKind.CHAT, MODEL, body, f"r{i}", stream=True)
+                    return len([chunk async for chunk in backend.stream(request)])
+
+            counts = await asyncio.gather(*(one(i) for i in range(16)))
+            return min(counts)
+
+    assert asyncio.run(scenario()) > 0

@@ -188,7 +188,7 @@ class OpenAIRoutes:
                 if not chunk.has_content:
                     return
                 chunk.data.pop("usage", None)
-        await response.write(sse_event(chunk.data))
+        await response.write(b"data: " + chunk.encoded() + b"\n\n")
 
     async def _end_with_error(self, response: web.StreamResponse, exc: InferLabError) -> web.StreamResponse:
         self._log.warning("stream ended by error", extra={"error": exc.message, "status": exc.status})

@@ -44,6 +44,7 @@ class ManagedLlamaCppBackend:
         self._http = OpenAICompatibleBackend(
             engine.name, engine.url + "/v1", session,
             api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
+            close_after_stream=True,
         )
 
     def is_available(self) -> bool:
