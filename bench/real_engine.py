@@ -44,6 +44,7 @@ async def measure(url: str, args: argparse.Namespace, label: str) -> dict[str, f
     config = BenchmarkConfig(
         base_url=url, model=MODEL, num_prompts=args.num_prompts, concurrency=args.concurrency,
         max_tokens=args.max_tokens, stream=True, prompt_words=32, warmup=2, label=label, timeout=600,
+        keepalive=False,  # llama-server drops a kept-alive connection after a stream: same for both paths
     )
     result = await run_benchmark(config)
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result.__dict__)

@@ -48,6 +48,9 @@ def bench(
     label: Annotated[str | None, typer.Option(help="A name for this run, kept in the result.")] = None,
     save_detailed: Annotated[bool, typer.Option(help="Keep per-request timings in the JSON.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of prompts and arrival times.")] = 0,
+    keepalive: Annotated[
+        bool, typer.Option(help="Reuse connections (--no-keepalive: one per request, for llama-server).")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     console = Console()
@@ -60,7 +63,7 @@ def bench(
             concurrency=concurrency, request_rate=request_rate, stream=stream, max_tokens=max_tokens,
             prompt_words=prompt_words, prompt_file=prompt_file, warmup=warmup,
             percentiles=_parse_percentiles(percentiles), timeout=timeout, label=label,
-            save_detailed=save_detailed, seed=seed,
+            save_detailed=save_detailed, seed=seed, keepalive=keepalive,
         )
     except BenchmarkConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc

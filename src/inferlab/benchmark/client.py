@@ -131,12 +131,16 @@ async def send_request(
     return outcome
 
 
-def make_session(*, api_key: str | None, timeout: float) -> aiohttp.ClientSession:
-    """One session for the whole run: unlimited pooled keep-alive connections, JSON headers."""
+def make_session(*, api_key: str | None, timeout: float, keepalive: bool = True) -> aiohttp.ClientSession:
+    """One session for the whole run: unlimited pooled keep-alive connections (or, with
+    ``keepalive=False``, a fresh connection per request), JSON headers."""
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+    connector = (
+        aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        if keepalive else aiohttp.TCPConnector(limit=0, force_close=True)
+    )
     return aiohttp.ClientSession(
         connector=connector, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
     )

@@ -41,6 +41,7 @@ class BenchmarkConfig:
     label: str | None = None
     save_detailed: bool = False
     seed: int = 0
+    keepalive: bool = True  # False: a new connection per request (llama-server drops kept-alive streams)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):

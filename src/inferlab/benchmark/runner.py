@@ -83,7 +83,7 @@ async def run_benchmark(config: BenchmarkConfig, *, on_result: OnResult | None =
     """Run one benchmark in this event loop. ``on_result`` is called after each timed request."""
     requests = build_requests(config, config.num_prompts)
     warmup = build_requests(config, config.warmup, offset=config.num_prompts) if config.warmup else []
-    async with make_session(api_key=config.api_key, timeout=config.timeout) as session:
+    async with make_session(api_key=config.api_key, timeout=config.timeout, keepalive=config.keepalive) as session:
         if warmup:
             await _run_workers(session, config, warmup, config.concurrency or len(warmup), None)
         start = time.perf_counter()
