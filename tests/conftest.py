@@ -59,3 +59,33 @@ def live_gateway(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[Gatewa
     gateway = GatewayProcess(smollm2_config()).start()
     yield gateway
     gateway.stop()
+
+
+REDIS_URL = os.environ.get("INFERLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_available(url: str = REDIS_URL) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis (never stopped by tests); skipped locally, a failure under CI, when absent."""
+    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_server_binary() -> None:
+    """Fault tests start (and stop) a private redis-server; they need the binary."""
+    import shutil
+
+    require(shutil.which("redis-server") is not None, "redis-server is not installed")

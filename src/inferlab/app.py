@@ -16,7 +16,7 @@ from aiohttp import web
 from inferlab.api.backends_admin_routes import BackendsAdminRoutes
 from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
-from inferlab.api.openai_routes import FimPolicy, OpenAIRoutes
+from inferlab.api.openai_routes import FimPolicy, Limits, OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
 from inferlab.api.validation import RequestValidator
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
@@ -35,6 +35,7 @@ from inferlab.types import InferenceBackend
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
+    from inferlab.cache.responses import ResponseCache
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Gateway:
     metrics: GatewayMetrics | None
     engines: list[ManagedEngine] = field(default_factory=list)
     auth: "AuthStack | None" = None  # features.auth: the store, key cache and identity admin
+    limits: Limits | None = None  # features.ratelimit with limits or quotas configured
 
     def engine_states(self) -> dict[str, str]:
         return {engine.name: engine.state.value for engine in self.engines}
@@ -178,7 +180,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         gateway.auth = auth
         app.cleanup_ctx.append(auth.lifespan)
-        _add_admin(app, auth, settings.server.max_body_bytes)
+        _add_admin(app, auth, settings)
     validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     fim = {
         model.name: FimPolicy(
@@ -187,7 +189,12 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         )
         for model in settings.models
     }
-    OpenAIRoutes(router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim).add_to(app)
+    limits = _build_limits(app, settings, metrics, logger, auth) if settings.features.ratelimit else None
+    gateway.limits = limits
+    cache = _build_cache(app, settings, metrics, logger, auth is not None) if settings.features.cache else None
+    OpenAIRoutes(
+        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache
+    ).add_to(app)
     OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
     BackendsAdminRoutes(router).add_to(app)
     if settings.features.planning_api:
@@ -211,16 +218,45 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     return app
 
 
+def _build_limits(
+    app: web.Application, settings: Settings, metrics: GatewayMetrics | None, logger: logging.Logger,
+    auth: "AuthStack | None",
+) -> Limits | None:
+    """features.ratelimit: the limiter (Redis when configured, else memory), its policy and identity."""
+    from inferlab.ratelimit.build import build_limits  # redis is imported only when redis_url is set
+
+    overrides = auth.limit_overrides if auth is not None else None
+    return build_limits(app, settings, metrics, logger.getChild("ratelimit"), auth is not None, overrides)
+
+
+def _build_cache(
+    app: web.Application, settings: Settings, metrics: GatewayMetrics | None, logger: logging.Logger,
+    authenticated: bool,
+) -> "ResponseCache":
+    from inferlab.cache.build import build_cache  # redis is imported only when redis_url is set
+
+    return build_cache(app, settings, metrics, logger.getChild("cache"), authenticated)
+
+
 def _build_auth(settings: Settings) -> "AuthStack":
     from inferlab.auth.stack import build_auth  # SQLAlchemy and Alembic only when auth is on
 
     return build_auth(settings)
 
 
-def _add_admin(app: web.Application, auth: "AuthStack", max_body_bytes: int) -> None:
+def _add_admin(app: web.Application, auth: "AuthStack", settings: Settings) -> None:
     from inferlab.api.admin_routes import AdminRoutes
+    from inferlab.api.limits_routes import LimitRoutes
+    from inferlab.ratelimit.grants import LimitAdmin
+    from inferlab.ratelimit.overrides import OverrideCache
+    from inferlab.store.limits import SqlLimitStore
 
-    AdminRoutes(auth.admin, max_body_bytes).add_to(app)
+    AdminRoutes(auth.admin, settings.server.max_body_bytes).add_to(app)
+    store = SqlLimitStore(auth.database)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=(SQLAlchemyError, OSError))
+    LimitRoutes(LimitAdmin(auth.admin, store, auth.limit_overrides), settings.server.max_body_bytes).add_to(app)
 
 
 def _add_planning(app: web.Application) -> None:

@@ -44,6 +44,8 @@ class FeatureFlags(_Strict):
     metrics: bool = True
     auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics")
     planning_api: bool = True
+    ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
+    cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")
 
 
 class UpstreamSettings(_Strict):
@@ -103,6 +105,80 @@ class AuthSettings(_Strict):
     bootstrap: bool = Field(True, description="first start: create a platform-admin key and print it once")
     protect_metrics: bool = Field(False, description="require a platform-admin credential on /metrics")
     jwt: JwtSettings = Field(default_factory=JwtSettings)
+
+
+LimitScope = Literal["key", "user", "tenant", "model", "key+model", "user+model", "tenant+model", "global"]
+FailurePolicy = Literal["fail-open-local", "fail-closed"]
+
+
+class LimitSpec(_Strict):
+    """Limits on one scope: every key (user, tenant...) gets its own buckets of these sizes."""
+
+    scope: LimitScope
+    rpm: int | None = Field(None, ge=0, description="requests per window")
+    tpm: int | None = Field(None, ge=0, description="tokens per window (prompt + max_tokens reserved)")
+    max_concurrent: int | None = Field(None, ge=0, description="requests in flight")
+
+
+class RateLimitFailure(_Strict):
+    """What a replica does while Redis does not answer, per limit type."""
+
+    requests: FailurePolicy = "fail-open-local"
+    tokens: FailurePolicy = "fail-open-local"
+    concurrent: FailurePolicy = "fail-open-local"
+    quota: FailurePolicy = Field("fail-closed", description="budgets: a replica alone cannot keep them exact")
+
+
+class RateLimitSettings(_Strict):
+    backend: Literal["auto", "memory", "redis"] = Field("auto", description="auto: redis when redis_url is set")
+    limits: list[LimitSpec] = Field(default_factory=list, description="defaults per scope")
+    window_s: float = Field(60.0, gt=0, description="the sliding window of rpm and tpm")
+    default_max_tokens: int = Field(1024, ge=0, description="completion tokens reserved when max_tokens is absent")
+    lease_ttl_s: float = Field(900.0, gt=0, description="a concurrency slot a crashed replica held frees after this")
+    redis_timeout_s: float = Field(0.25, gt=0, description="bound on every Redis call; beyond: failure policy")
+    redis_prefix: str = Field("inferlab:rl:", min_length=1, description="namespace of the limiter's Redis keys")
+    redis_retry_s: float = Field(1.0, gt=0, description="after a Redis failure, try it again after this")
+    expected_replicas: int = Field(1, ge=1, description="fail-open-local: each replica enforces limit / this")
+    failure: RateLimitFailure = Field(default_factory=RateLimitFailure)
+
+
+class QuotaSpec(_Strict):
+    """Budgets per calendar day / month (UTC) on one scope; tokens and spend (USD, from ``pricing``)."""
+
+    scope: Literal["key", "user", "tenant"]
+    daily_tokens: int | None = Field(None, ge=0)
+    monthly_tokens: int | None = Field(None, ge=0)
+    daily_spend_usd: float | None = Field(None, ge=0)
+    monthly_spend_usd: float | None = Field(None, ge=0)
+
+
+class QuotaSettings(_Strict):
+    limits: list[QuotaSpec] = Field(default_factory=list, description="defaults per scope")
+
+
+class Price(_Strict):
+    input_per_million: float = Field(0.0, ge=0, description="USD per million prompt tokens")
+    output_per_million: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+
+class PricingSettings(_Strict):
+    """The price book: spend quotas now, cost tracking later."""
+
+    default: Price = Field(default_factory=Price)
+    models: dict[str, Price] = Field(default_factory=dict)
+
+    def price(self, model: str) -> Price:
+        return self.models.get(model, self.default)
+
+
+class CacheSettings(_Strict):
+    backend: Literal["auto", "memory", "redis"] = Field("auto", description="auto: redis when redis_url is set")
+    ttl_s: float = Field(3600.0, gt=0)
+    max_entries: int = Field(10000, ge=1, description="memory: LRU bound")
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="memory: LRU bound in bytes")
+    max_entry_bytes: int = Field(1024 * 1024, ge=1, description="larger responses are not cached")
+    redis_timeout_s: float = Field(0.25, gt=0, description="a slower Redis is a miss, never a wait")
+    redis_prefix: str = Field("inferlab:cache:", min_length=1)
 
 
 class LoggingSettings(_Strict):
@@ -168,6 +244,9 @@ class ModelConfig(_Strict):
     embeddings: bool = Field(True, description="llamacpp: also serve /v1/embeddings")
     engine_args: list[str] = Field(default_factory=list)
     fim_template: str | None = None
+    version: str | None = Field(
+        None, description="the response cache's model version; default: a hash of what serves the model"
+    )
     urls: list[str] = Field(default_factory=list, description="several replicas of an engine you run")
     engine: Literal["llamacpp", "vllm", "sglang", "tgi", "generic"] | None = Field(
         None, description="what runs behind url/urls (health probe and load metrics); default from backend"
@@ -179,6 +258,15 @@ class ModelConfig(_Strict):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    def cache_version(self) -> str:
+        """Changes whenever what answers for this model changes: cached answers of the old one are unreachable."""
+        if self.version:
+            return self.version
+        import hashlib
+
+        served = [self.backend, self.url, self.urls, self.path, self.served_name, self.engine_args, self.fim_template]
+        return hashlib.sha256(repr(served).encode()).hexdigest()[:16]
 
     @field_validator("fim_template")
     @classmethod
@@ -217,6 +305,32 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     models: list[ModelConfig] = Field(default_factory=list)
+    redis_url: SecretStr | None = Field(None, description="redis://host:port/db shared by replicas (limits, cache)")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed (rightmost untrusted hop)"
+    )
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network (CIDR)") from None
+        return cidrs
+
+    @model_validator(mode="after")
+    def _redis_when_needed(self) -> "Settings":
+        if self.features.ratelimit and self.ratelimit.backend == "redis" and self.redis_url is None:
+            raise ValueError("ratelimit.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        if self.features.cache and self.cache.backend == "redis" and self.redis_url is None:
+            raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        return self
 
     @field_validator("models")
     @classmethod

@@ -109,6 +109,14 @@ class RateLimited(InferLabError):
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
 
+    def __init__(self, message: str, *, retry_after: float | None = None, headers: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after, code=code)
+        self.extra_headers = headers or {}
+
+    def headers(self) -> dict[str, str]:
+        return {**self.extra_headers, **super().headers()}
+
 
 class UpstreamError(InferLabError):
     status = 502

@@ -53,11 +53,11 @@ def gateway(llama_server_path: Path, smollm2_gguf: Path) -> GatewayProcess:
 
 
 def test_sigkilled_engine_is_restarted_and_serves_again(gateway: GatewayProcess) -> None:
-    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=60)
     first_pid = engine_pid(gateway)
     os.kill(first_pid, signal.SIGKILL)
     wait_until(lambda: engine_pid(gateway) != first_pid and gateway.ready_status()["status"] == "ready")
-    reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=60) as client:
+        reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
     assert reply.choices[0].message.content is not None
     metrics = httpx.get(gateway.url + "/metrics").text
     assert f'inferlab_engine_restarts_total{{engine="{MODEL}"}} 1.0' in metrics

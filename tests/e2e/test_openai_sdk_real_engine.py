@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -17,8 +18,9 @@ HELLO = [{"role": "user", "content": "Say hello in one word."}]
 
 
 @pytest.fixture(scope="module")
-def client(live_gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=live_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+def client(live_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=live_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=60) as sdk:
+        yield sdk
 
 
 def engine_endpoint(gateway: GatewayProcess) -> tuple[str, str]:
@@ -62,7 +64,8 @@ def test_usage_equals_the_engines_own(client: openai.OpenAI, live_gateway: Gatew
     direct = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
     kwargs = dict(model=MODEL, messages=HELLO, max_tokens=16, temperature=0, seed=7)
     through = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
-    own = direct.chat.completions.create(**kwargs)  # type: ignore[call-overload]
+    with direct:
+        own = direct.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     assert through.usage == own.usage
     assert through.choices[0].message.content == own.choices[0].message.content
 

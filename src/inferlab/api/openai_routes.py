@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +12,16 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.drain import DrainController
+from inferlab.cache.protocol import CachedResponse
+from inferlab.cache.responses import ResponseCache
 from inferlab.code.fim import FimTemplate, apply_fim
 from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.validation import RequestValidator
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.metrics import GatewayMetrics
+from inferlab.ratelimit.admission import Admission, Ticket
+from inferlab.ratelimit.identity import Identity
+from inferlab.ratelimit.policy import Overrides
 from inferlab.router import BackendPool, Failover, ModelRouter, OpenStream, Outcome, RoutingRequest, is_replica_fault
 from inferlab.types import InferenceRequest, RequestKind, StreamChunk
 
@@ -29,6 +35,7 @@ class FimPolicy:
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = b"data: [DONE]\n\n"
+CACHE_HEADER = "x-inferlab-cache"
 SHUTDOWN_RETRY_AFTER_S = 5.0
 
 
@@ -39,6 +46,29 @@ def _session_key(request: web.Request, pool: BackendPool, body: dict[str, Any]) 
         return key
     user = body.get("user")
     return user if isinstance(user, str) and user else None
+
+
+def reserved_tokens(
+    request: web.Request, body: dict[str, Any], kind: RequestKind, default_max_tokens: int
+) -> tuple[int, int]:
+    """(prompt, completion) reserved at admission: the prompt estimated from the body size (~4 bytes
+    a token) and every completion token the request may ask for. Reconciled with the real usage."""
+    prompt = (request.content_length or 0) // 4 + 1
+    if kind is RequestKind.EMBEDDING:
+        return prompt, 0
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
+    n = body.get("n") or 1
+    return prompt, int(completion) * int(n)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """features.ratelimit: the admission step and who a request counts against."""
+
+    admission: Admission
+    identify: Callable[[web.Request], Identity]
+    default_max_tokens: int
+    overrides: Callable[[Identity], Awaitable[Mapping[str, Overrides]]] | None = None  # stored per-subject limits
 
 
 def sse_event(data: dict[str, Any]) -> bytes:
@@ -55,6 +85,8 @@ class OpenAIRoutes:
         logger: logging.Logger,
         max_body_bytes: int,
         fim: dict[str, FimPolicy] | None = None,
+        limits: Limits | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._router = router
         self._validator = validator
@@ -65,6 +97,8 @@ class OpenAIRoutes:
         self._created = int(time.time())
         self._fim = fim or {}
         self._failover = Failover()
+        self._limits = limits
+        self._cache = cache
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -107,16 +141,34 @@ class OpenAIRoutes:
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
         inference = InferenceRequest(kind, model, body, request[REQUEST_ID], stream, include_usage)
         routing = RoutingRequest(body, _session_key(request, pool, body), request.get("priority", 0) or 0)
+        ticket: Ticket | None = None
+        if self._limits is not None:
+            limits = self._limits
+            prompt, completion = reserved_tokens(request, body, kind, limits.default_max_tokens)
+            who = limits.identify(request)
+            stored = await limits.overrides(who) if limits.overrides is not None else None
+            ticket = await limits.admission.admit(who, model, prompt, completion, stored)
         gauge = self._metrics.in_flight.labels(model) if self._metrics else None
         if gauge is not None:
             gauge.inc()
+        usage = _Used(ticket)
         try:
+            if self._cache is not None:
+                usage.cache_key = self._cache.key(request, route, body)
+                if usage.cache_key is not None:
+                    hit = await self._cache.get(usage.cache_key)
+                    if hit is not None:
+                        usage.nothing()  # no engine work: nothing to charge beyond the request itself
+                        return await self._replay(request, hit, inference, ticket)
+                    usage.recording = [] if stream else None
             if stream:
-                return await self._stream(request, pool, routing, inference)
-            return await self._whole(pool, routing, inference)
+                return await self._stream(request, pool, routing, inference, ticket, usage)
+            return await self._whole(pool, routing, inference, ticket, usage)
         finally:
             if gauge is not None:
                 gauge.dec()
+            if ticket is not None and self._limits is not None:
+                await self._limits.admission.finish(ticket, usage.settled())
 
     def _fill_in_the_middle(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         policy = self._fim.get(model, FimPolicy())
@@ -124,7 +176,10 @@ class OpenAIRoutes:
             return body
         return apply_fim(body, policy.template, model)
 
-    async def _whole(self, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest) -> web.Response:
+    async def _whole(
+        self, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest, ticket: Ticket | None,
+        used: "_Used",
+    ) -> web.Response:
         embedding = inference.kind is RequestKind.EMBEDDING
         try:
             async with self._drain.track():
@@ -134,12 +189,35 @@ class OpenAIRoutes:
                 )
         except TimeoutError:
             raise ServiceUnavailable("The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
-        if result.usage is not None and self._metrics is not None:
-            self._metrics.observe_tokens(inference.model, result.usage.prompt_tokens, result.usage.completion_tokens)
-        return web.Response(body=result.raw or orjson.dumps(result.body), content_type="application/json")
+        except InferLabError:
+            used.nothing()  # refused or failed before the engine produced anything
+            raise
+        if result.usage is not None:
+            used.known = (result.usage.prompt_tokens, result.usage.completion_tokens)
+            if self._metrics is not None:
+                self._metrics.observe_tokens(inference.model, result.usage.prompt_tokens, result.usage.completion_tokens)
+        body = result.raw or orjson.dumps(result.body)
+        headers = dict(ticket.headers) if ticket is not None else {}
+        if used.cache_key is not None and self._cache is not None:
+            headers[CACHE_HEADER] = "miss"
+            await self._cache.put(used.cache_key, CachedResponse("json", body))
+        return web.Response(body=body, content_type="application/json", headers=headers or None)
+
+    async def _replay(
+        self, request: web.Request, hit: CachedResponse, inference: InferenceRequest, ticket: Ticket | None
+    ) -> web.StreamResponse:
+        headers = {CACHE_HEADER: "hit", **(ticket.headers if ticket is not None else {})}
+        if hit.kind == "json":
+            return web.Response(body=hit.body, content_type="application/json", headers=headers)
+        response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": inference.request_id, **headers})
+        await response.prepare(request)
+        await response.write(hit.body)
+        await response.write_eof()
+        return response
 
     async def _stream(
-        self, request: web.Request, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest
+        self, request: web.Request, pool: BackendPool, routing: RoutingRequest, inference: InferenceRequest,
+        ticket: Ticket | None, used: "_Used",
     ) -> web.StreamResponse:
         """Forward chunks as they arrive. Failures before the first chunk fail over to another
         replica (``Failover.open_stream``), then are plain JSON errors; after it, one SSE error
@@ -151,14 +229,19 @@ class OpenAIRoutes:
         try:
             async with self._drain.track():
                 opened = await self._failover.open_stream(pool, routing, inference)
-                response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": inference.request_id})
+                headers = {**SSE_HEADERS, "x-request-id": inference.request_id}
+                if ticket is not None:
+                    headers.update(ticket.headers)
+                if used.recording is not None:
+                    headers[CACHE_HEADER] = "miss"
+                response = web.StreamResponse(headers=headers)
                 await response.prepare(request)
                 if opened.first is not None:
                     if self._metrics is not None:
                         self._metrics.ttft.labels(inference.model).observe(time.perf_counter() - started)
-                    await self._forward(response, inference, opened.first)
+                    await self._forward(response, inference, opened.first, used)
                     async for chunk in opened.chunks:
-                        await self._forward(response, inference, chunk)
+                        await self._forward(response, inference, chunk, used)
                 outcome = Outcome.SUCCESS
         except TimeoutError:
             if response is None:
@@ -166,6 +249,7 @@ class OpenAIRoutes:
             return await self._end_with_error(response, ServiceUnavailable("The server is shutting down"))
         except InferLabError as exc:
             if response is None:
+                used.nothing()  # nothing was generated
                 raise
             outcome = Outcome.FAILURE if is_replica_fault(exc) else Outcome.NEUTRAL
             return await self._end_with_error(response, exc)
@@ -178,17 +262,28 @@ class OpenAIRoutes:
                 pool.release(opened.lease, outcome)
         await response.write(DONE)
         await response.write_eof()
+        if used.recording is not None and used.cache_key is not None and self._cache is not None:
+            used.recording.append(DONE)
+            await self._cache.put(used.cache_key, CachedResponse("sse", b"".join(used.recording)))
         return response
 
-    async def _forward(self, response: web.StreamResponse, inference: InferenceRequest, chunk: StreamChunk) -> None:
+    async def _forward(
+        self, response: web.StreamResponse, inference: InferenceRequest, chunk: StreamChunk, used: "_Used"
+    ) -> None:
+        if used.counting:
+            used.chunks += 1
         if chunk.usage is not None:
+            used.known = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             if self._metrics is not None:
                 self._metrics.observe_tokens(inference.model, chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             if not inference.include_usage:
                 if not chunk.has_content:
                     return
                 chunk.data.pop("usage", None)
-        await response.write(b"data: " + chunk.encoded() + b"\n\n")
+        event = b"data: " + chunk.encoded() + b"\n\n"
+        if used.recording is not None:
+            used.recording.append(event)
+        await response.write(event)
 
     async def _end_with_error(self, response: web.StreamResponse, exc: InferLabError) -> web.StreamResponse:
         self._log.warning("stream ended by error", extra={"error": exc.message, "status": exc.status})
@@ -198,3 +293,27 @@ class OpenAIRoutes:
         except ConnectionResetError:
             pass
         return response
+
+
+class _Used:
+    """What a request really used, for settling its ticket: the engine's usage when it came; for a
+    stream cut short before it, the reserved prompt plus one token per chunk forwarded; for a
+    request that failed before the engine produced anything, nothing."""
+
+    __slots__ = ("cache_key", "chunks", "counting", "known", "prompt", "recording")
+
+    def __init__(self, ticket: Ticket | None) -> None:
+        self.cache_key: str | None = None  # a cacheable request: stored after a complete success
+        self.recording: list[bytes] | None = None  # a cacheable stream: every SSE byte sent
+        self.counting = ticket is not None
+        self.prompt = ticket.prompt if ticket is not None else 0
+        self.known: tuple[int, int] | None = None
+        self.chunks = 0
+
+    def nothing(self) -> None:
+        self.known = (0, 0)
+
+    def settled(self) -> tuple[int, int]:
+        if self.known is not None:
+            return self.known
+        return (self.prompt, self.chunks) if self.chunks else (0, 0)

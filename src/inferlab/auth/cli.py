@@ -94,9 +94,19 @@ def register(app: typer.Typer) -> None:
         group: list[str] = typer.Option(["inference"], "--group", "-g", help="Route group: inference, admin, billing."),
         model: list[str] | None = typer.Option(None, "--model", "-m", help="Allowed model (repeat; default all)."),
         expires_in: str | None = typer.Option(None, help="Lifetime: 90m, 12h, 30d, 4w (default: none)."),
+        rpm: int | None = typer.Option(None, min=0, help="Requests per minute for this key (default: config)."),
+        tpm: int | None = typer.Option(None, min=0, help="Tokens per minute for this key (default: config)."),
+        max_concurrent: int | None = typer.Option(None, min=0, help="Requests in flight for this key."),
+        daily_tokens: int | None = typer.Option(None, min=0, help="Token quota per UTC day."),
+        monthly_tokens: int | None = typer.Option(None, min=0, help="Token quota per UTC month."),
+        daily_spend_usd: float | None = typer.Option(None, min=0, help="Spend quota per UTC day (pricing:)."),
+        monthly_spend_usd: float | None = typer.Option(None, min=0, help="Spend quota per UTC month (pricing:)."),
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Create a key and print it (only it) on stdout: it is shown this once."""
+        from inferlab.ratelimit.policy import Overrides
+
+        limits = Overrides(rpm, tpm, max_concurrent, daily_tokens, monthly_tokens, daily_spend_usd, monthly_spend_usd)
         unknown = set(group) - ROUTE_GROUPS
         if unknown:
             _fail(f"unknown route group(s) {', '.join(sorted(unknown))}; choose from inference, admin, billing", 2)
@@ -107,6 +117,12 @@ def register(app: typer.Typer) -> None:
             owner = await _find_user(stack, user, tenant)
             created = await stack.admin.create_key(LOCAL_OPERATOR, name=name, user_id=owner.id, scopes=scopes,
                                                    expires_at=expires)
+            if limits != Overrides():
+                from inferlab.ratelimit.grants import LimitAdmin
+                from inferlab.store.limits import SqlLimitStore
+
+                await LimitAdmin(stack.admin, SqlLimitStore(stack.database)).set(
+                    LOCAL_OPERATOR, "key", created.key.id, limits)
             return str(created.token)
 
         print(_run(config, profile, data_dir, work))

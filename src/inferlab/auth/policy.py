@@ -67,6 +67,8 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/admin/users/{user_id}"): TENANT_ADMIN,
     ("PATCH", "/admin/users/{user_id}"): TENANT_ADMIN,
     ("DELETE", "/admin/users/{user_id}"): TENANT_ADMIN,
+    ("GET", "/admin/limits/{subject}/{subject_id}"): ADMIN_SELF,  # LimitAdmin checks visibility and ceiling
+    ("PUT", "/admin/limits/{subject}/{subject_id}"): ADMIN_SELF,
     ("GET", "/admin/tenants"): PLATFORM_ADMIN,
     ("POST", "/admin/tenants"): PLATFORM_ADMIN,
     ("GET", "/admin/backends"): PLATFORM_ADMIN,

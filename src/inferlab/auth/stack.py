@@ -60,6 +60,7 @@ class AuthStack:
     policy: RoutePolicy
     middleware: Any
     announce_key: Callable[[str], None] = field(default=_print_bootstrap_key)
+    limit_overrides: Any = None  # OverrideCache: stored per key/user/tenant limits (set by the composition root)
 
     async def lifespan(self, _: web.Application) -> AsyncIterator[None]:
         await self.start()

@@ -53,6 +53,21 @@ class GatewayMetrics:
             "inferlab_retries", "Failover retries (reason=retry) and retries refused by the budget",
             ["model", "reason"], registry=r,
         )
+        self.ratelimit_rejections = Counter(
+            "inferlab_ratelimit_rejections", "Requests refused with 429, by the limit that refused them",
+            ["kind"], registry=r,
+        )
+        self.ratelimit_fallbacks = Counter(
+            "inferlab_ratelimit_fallbacks", "Admissions decided without Redis, by failure policy", ["policy"],
+            registry=r,
+        )
+        self.ratelimit_outstanding = Gauge(
+            "inferlab_ratelimit_reservations", "Admitted requests whose reservation is not settled yet", registry=r,
+        )
+        self.cache_requests = Counter(
+            "inferlab_cache_requests", "Response-cache lookups of cacheable requests (hit, miss, bypass, error)",
+            ["result"], registry=r,
+        )
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}

@@ -1,0 +1,63 @@
+"""``/admin/limits/{subject}/{subject_id}``: stored rate limits and quotas of a key, user or tenant.
+
+``subject`` is ``key``, ``user`` or ``tenant``. ``PUT`` replaces every field (null: the configured
+default applies); nobody grants limits above their own (``inferlab.ratelimit.grants``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from inferlab.api.admin_routes import _Body, _json, _actor, parse_body, path_id
+from inferlab.errors import NotFound
+from inferlab.ratelimit.grants import LimitAdmin, Subject
+from inferlab.ratelimit.policy import Overrides
+
+SUBJECTS: tuple[Subject, ...] = ("key", "user", "tenant")
+
+
+class LimitsIn(_Body):
+    rpm: int | None = Field(None, ge=0)
+    tpm: int | None = Field(None, ge=0)
+    max_concurrent: int | None = Field(None, ge=0)
+    daily_tokens: int | None = Field(None, ge=0)
+    monthly_tokens: int | None = Field(None, ge=0)
+    daily_spend_usd: float | None = Field(None, ge=0)
+    monthly_spend_usd: float | None = Field(None, ge=0)
+
+    def overrides(self) -> Overrides:
+        return Overrides(**self.model_dump())
+
+
+def limits_json(subject: str, subject_id: str, limits: Overrides) -> dict[str, Any]:
+    return {"object": "limits", "subject": subject, "subject_id": subject_id, **asdict(limits)}
+
+
+class LimitRoutes:
+    def __init__(self, admin: LimitAdmin, max_body_bytes: int) -> None:
+        self._admin = admin
+        self._limit = max_body_bytes
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/admin/limits/{subject}/{subject_id}", self.get)
+        app.router.add_put("/admin/limits/{subject}/{subject_id}", self.put)
+
+    def _target(self, request: web.Request) -> tuple[Subject, str]:
+        subject = request.match_info["subject"]
+        if subject not in SUBJECTS:
+            raise NotFound("No such limits subject (key, user or tenant)")
+        return subject, path_id(request, "subject_id", subject)  # type: ignore[return-value]
+
+    async def get(self, request: web.Request) -> web.Response:
+        subject, subject_id = self._target(request)
+        return _json(limits_json(subject, subject_id, await self._admin.get(_actor(request), subject, subject_id)))
+
+    async def put(self, request: web.Request) -> web.Response:
+        subject, subject_id = self._target(request)
+        body = await parse_body(request, LimitsIn, self._limit)
+        limits = await self._admin.set(_actor(request), subject, subject_id, body.overrides())
+        return _json(limits_json(subject, subject_id, limits))

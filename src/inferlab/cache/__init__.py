@@ -1,0 +1,6 @@
+"""The response cache: the ``CacheManager`` interface and its implementations (Redis: ``inferlab.cache.redis``)."""
+
+from inferlab.cache.memory import MemoryCache
+from inferlab.cache.protocol import CacheManager, CachedResponse
+
+__all__ = ["CacheManager", "CachedResponse", "MemoryCache"]
