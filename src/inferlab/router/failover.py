@@ -71,10 +71,7 @@ class Failover:
             try:
                 result = await self._attempt(lease, call(lease.backend), pool.retry_policy.attempt_timeout_s)
             except InferLabError as exc:
-                if not is_replica_fault(exc):
-                    pool.release(lease, Outcome.NEUTRAL)
-                    raise
-                pool.release(lease, Outcome.FAILURE)
+                self._give_back_failed(pool, lease, exc)
                 tried, last = tried | {lease.replica.name}, exc
                 continue
             except BaseException:
@@ -98,10 +95,7 @@ class Failover:
                 first = await self._attempt(lease, anext(chunks, None), pool.retry_policy.first_byte_timeout_s)
             except InferLabError as exc:
                 await chunks.aclose()  # type: ignore[attr-defined]
-                if not is_replica_fault(exc):
-                    pool.release(lease, Outcome.NEUTRAL)
-                    raise
-                pool.release(lease, Outcome.FAILURE)
+                self._give_back_failed(pool, lease, exc)
                 tried, last = tried | {lease.replica.name}, exc
                 continue
             except BaseException:
@@ -112,6 +106,14 @@ class Failover:
             return OpenStream(lease, first, chunks)
         assert last is not None
         raise last
+
+    @staticmethod
+    def _give_back_failed(pool: BackendPool, lease: Lease, exc: InferLabError) -> None:
+        """Return a failed attempt's slot; re-raise unless another replica may do better."""
+        if not is_replica_fault(exc):
+            pool.release(lease, Outcome.NEUTRAL)
+            raise exc
+        pool.release(lease, Outcome.FAILURE)
 
     @staticmethod
     async def _attempt(lease: Lease, work: Awaitable[T], timeout_s: float | None) -> T:
