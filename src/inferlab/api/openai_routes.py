@@ -17,6 +17,7 @@ from inferlab.cache.responses import ResponseCache
 from inferlab.code.fim import FimTemplate, apply_fim
 from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.validation import RequestValidator
+from inferlab.auth.middleware import PRINCIPAL
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.metrics import GatewayMetrics
 from inferlab.ratelimit.admission import Admission, Ticket
@@ -117,7 +118,11 @@ class OpenAIRoutes:
         return await self._infer(request, RequestKind.EMBEDDING, "/v1/embeddings")
 
     async def list_models(self, request: web.Request) -> web.Response:
-        data = [self._model_card(name) for name in self._router.names()]
+        principal = request.get(PRINCIPAL)  # auth on: a model-scoped key sees only its models
+        names = self._router.names()
+        if principal is not None:
+            names = [name for name in names if principal.scopes.allows_model(name)]
+        data = [self._model_card(name) for name in names]
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
 
     async def get_model(self, request: web.Request) -> web.Response:
