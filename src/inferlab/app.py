@@ -247,7 +247,8 @@ def _build_auth(settings: Settings) -> "AuthStack":
 def _add_admin(app: web.Application, auth: "AuthStack", settings: Settings) -> None:
     from inferlab.api.admin_routes import AdminRoutes
     from inferlab.api.limits_routes import LimitRoutes
-    from inferlab.ratelimit.grants import LimitAdmin
+    from inferlab.api.audit_routes import AuditRoutes
+    from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.store.limits import SqlLimitStore
 
@@ -256,7 +257,10 @@ def _add_admin(app: web.Application, auth: "AuthStack", settings: Settings) -> N
     from sqlalchemy.exc import SQLAlchemyError
 
     auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=(SQLAlchemyError, OSError))
-    LimitRoutes(LimitAdmin(auth.admin, store, auth.limit_overrides), settings.server.max_body_bytes).add_to(app)
+    defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
+    limit_admin = LimitAdmin(auth.admin, store, auth.limit_overrides, defaults=defaults, audit=auth.audit)
+    LimitRoutes(limit_admin, settings.server.max_body_bytes).add_to(app)
+    AuditRoutes(auth.audit).add_to(app)
 
 
 def _add_planning(app: web.Application) -> None:

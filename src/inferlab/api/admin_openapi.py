@@ -11,6 +11,11 @@ PAGE_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
     {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "next_after of the previous page"},
 ]
+FILTER_PARAMS: dict[str, list[dict[str, Any]]] = {
+    "/admin/audit": [{"name": name, "in": "query", "schema": {"type": "string"}, "description": text} for name, text in (
+        ("tenant_id", "platform admins: only this tenant's rows"), ("action", "e.g. key.create, limits.set"),
+        ("target_id", "only rows about this key, user or tenant"))],
+}
 
 # (method, path, summary, request model, success status, who)
 OPERATIONS: list[tuple[str, str, str, str | None, int, str]] = [
@@ -26,6 +31,8 @@ OPERATIONS: list[tuple[str, str, str, str | None, int, str]] = [
     ("post", "/admin/keys/{key_id}/revoke", "Revoke a key", None, 200, "member"),
     ("post", "/admin/keys/{key_id}/rotate", "Replace a key by a new one with the same scopes; the old is revoked",
      None, 201, "member"),
+    ("get", "/admin/audit", "List admin actions, newest first (tenant admins: their tenant)", None, 200,
+     "tenant-admin"),
     ("get", "/admin/tenants", "List tenants", None, 200, "platform-admin"),
     ("post", "/admin/tenants", "Create a tenant", "TenantIn", 201, "platform-admin"),
 ]
@@ -48,7 +55,7 @@ def openapi_document(models: dict[str, type[BaseModel]]) -> dict[str, Any]:
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in ("user_id", "key_id") if "{" + name + "}" in path]
         if method == "get" and "{" not in path:
-            parameters += PAGE_PARAMS
+            parameters += PAGE_PARAMS + FILTER_PARAMS.get(path, [])
         if parameters:
             operation["parameters"] = parameters
         if body is not None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from inferlab.api.admin_openapi import openapi_document
-from inferlab.api.middleware import read_json
+from inferlab.api.middleware import REQUEST_ID, read_json
 from inferlab.auth.admin import IdentityAdmin
 from inferlab.auth.middleware import PRINCIPAL
 from inferlab.auth.model import ApiKey, Principal, Role, Scopes, Tenant, User
@@ -168,7 +168,8 @@ class AdminRoutes:
 
     async def create_user(self, request: web.Request) -> web.Response:
         body = await parse_body(request, UserIn, self._limit)
-        user = await self._admin.create_user(_actor(request), body.name, body.role, body.tenant_id)
+        user = await self._admin.create_user(_actor(request), body.name, body.role, body.tenant_id,
+                                             request_id=_request_id(request))
         return _json(user_json(user), 201)
 
     async def get_user(self, request: web.Request) -> web.Response:
@@ -178,11 +179,13 @@ class AdminRoutes:
     async def update_user(self, request: web.Request) -> web.Response:
         user_id = path_id(request, "user_id", "user")
         body = await parse_body(request, UserPatch, self._limit)
-        user = await self._admin.update_user(_actor(request), user_id, role=body.role, disabled=body.disabled)
+        user = await self._admin.update_user(_actor(request), user_id, role=body.role, disabled=body.disabled,
+                                             request_id=_request_id(request))
         return _json(user_json(user))
 
     async def delete_user(self, request: web.Request) -> web.Response:
-        await self._admin.delete_user(_actor(request), path_id(request, "user_id", "user"))
+        await self._admin.delete_user(_actor(request), path_id(request, "user_id", "user"),
+                                     request_id=_request_id(request))
         return web.Response(status=204)
 
     # ---- keys ---------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ class AdminRoutes:
         expires = datetime.now(UTC) + timedelta(seconds=body.expires_in_s) if body.expires_in_s else None
         scopes = Scopes(frozenset(body.route_groups), None if body.models is None else frozenset(body.models))
         created = await self._admin.create_key(_actor(request), name=body.name, user_id=body.user_id,
-                                               scopes=scopes, expires_at=expires)
+                                               scopes=scopes, expires_at=expires, request_id=_request_id(request))
         return _json({**key_json(created.key), "key": created.token}, 201)
 
     async def get_key(self, request: web.Request) -> web.Response:
@@ -205,11 +208,13 @@ class AdminRoutes:
         return _json(key_json(key))
 
     async def revoke_key(self, request: web.Request) -> web.Response:
-        key = await self._admin.revoke_key(_actor(request), path_id(request, "key_id", "key"))
+        key = await self._admin.revoke_key(_actor(request), path_id(request, "key_id", "key"),
+                                          request_id=_request_id(request))
         return _json(key_json(key))
 
     async def rotate_key(self, request: web.Request) -> web.Response:
-        created = await self._admin.rotate_key(_actor(request), path_id(request, "key_id", "key"))
+        created = await self._admin.rotate_key(_actor(request), path_id(request, "key_id", "key"),
+                                              request_id=_request_id(request))
         return _json({**key_json(created.key), "key": created.token, "replaces": request.match_info["key_id"]}, 201)
 
     # ---- tenants ------------------------------------------------------------------------------
@@ -220,8 +225,13 @@ class AdminRoutes:
 
     async def create_tenant(self, request: web.Request) -> web.Response:
         body = await parse_body(request, TenantIn, self._limit)
-        return _json(tenant_json(await self._admin.create_tenant(_actor(request), body.id, body.name)), 201)
+        tenant = await self._admin.create_tenant(_actor(request), body.id, body.name, request_id=_request_id(request))
+        return _json(tenant_json(tenant), 201)
 
 
 def _actor(request: web.Request) -> Principal:
     return request[PRINCIPAL]  # the auth middleware guarantees it on every /admin route
+
+
+def _request_id(request: web.Request) -> str | None:
+    return request.get(REQUEST_ID)

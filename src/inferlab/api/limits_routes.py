@@ -1,7 +1,8 @@
 """``/admin/limits/{subject}/{subject_id}``: stored rate limits and quotas of a key, user or tenant.
 
 ``subject`` is ``key``, ``user`` or ``tenant``. ``PUT`` replaces every field (null: the configured
-default applies); nobody grants limits above their own (``inferlab.ratelimit.grants``).
+default applies); it needs a tenant admin, who grants nothing above their own effective limits
+(``inferlab.ratelimit.grants``); every change is audited.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiohttp import web
 from pydantic import Field
 
 from inferlab.api.admin_routes import _Body, _json, _actor, parse_body, path_id
+from inferlab.api.middleware import REQUEST_ID
 from inferlab.errors import NotFound
 from inferlab.ratelimit.grants import LimitAdmin, Subject
 from inferlab.ratelimit.policy import Overrides
@@ -59,5 +61,6 @@ class LimitRoutes:
     async def put(self, request: web.Request) -> web.Response:
         subject, subject_id = self._target(request)
         body = await parse_body(request, LimitsIn, self._limit)
-        limits = await self._admin.set(_actor(request), subject, subject_id, body.overrides())
+        limits = await self._admin.set(_actor(request), subject, subject_id, body.overrides(),
+                                       request_id=request.get(REQUEST_ID))
         return _json(limits_json(subject, subject_id, limits))

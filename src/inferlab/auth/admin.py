@@ -2,7 +2,8 @@
 
 The admin API and the CLI both call this; the CLI acts as ``LOCAL_OPERATOR``. Objects outside an
 actor's reach answer ``NotFound`` exactly like missing ones; grants above the actor's own rights
-answer ``PermissionDenied`` (see ``policy``).
+answer ``PermissionDenied`` (see ``policy``). Every change is written to the audit log (``audit``),
+with the HTTP request's id when there is one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,18 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from inferlab.auth import keys
-from inferlab.auth.model import ALL_SCOPES, DEFAULT_TENANT, ApiKey, Principal, Role, Scopes, Tenant, User
+from inferlab.auth.audit import Action, AuditLog, State, key_state, tenant_state, user_state
+from inferlab.auth.model import (
+    ALL_SCOPES,
+    DEFAULT_TENANT,
+    LOCAL_OPERATOR,
+    ApiKey,
+    Principal,
+    Role,
+    Scopes,
+    Tenant,
+    User,
+)
 from inferlab.auth.policy import check_grant, check_user_change, visible
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
 from inferlab.errors import InvalidRequest, NotFound, PermissionDenied
@@ -37,13 +49,21 @@ class CreatedKey:
 
 
 class IdentityAdmin:
-    def __init__(self, store: IdentityStore, pepper: bytes, *, forget: Callable[[str], None] | None = None) -> None:
+    def __init__(self, store: IdentityStore, pepper: bytes, *, forget: Callable[[str], None] | None = None,
+                 audit: AuditLog | None = None) -> None:
         self._store = store
         self._pepper = pepper
         self._forget = forget or (lambda key_id: None)
+        self._audit = audit
+
+    async def _record(self, actor: Principal, action: Action, target: tuple[str, str, str], before: State | None,
+                      after: State | None, request_id: str | None) -> None:
+        if self._audit is not None:
+            await self._audit.record(actor, action, target, before=before, after=after, request_id=request_id)
 
     # ---- tenants ----------------------------------------------------------------------------
-    async def create_tenant(self, actor: Principal, tenant_id: str, name: str | None = None) -> Tenant:
+    async def create_tenant(self, actor: Principal, tenant_id: str, name: str | None = None, *,
+                            request_id: str | None = None) -> Tenant:
         if actor.role != "platform-admin":
             raise PermissionDenied("Only a platform admin may create tenants", code="insufficient_role")
         tenant = Tenant(tenant_id, name or tenant_id, _now())
@@ -51,6 +71,8 @@ class IdentityAdmin:
             await self._store.add_tenant(tenant)
         except Conflict as exc:
             raise InvalidRequest(str(exc), code="conflict", param="id") from None
+        await self._record(actor, "tenant.create", ("tenant", tenant.id, tenant.id), None, tenant_state(tenant),
+                           request_id)
         return tenant
 
     async def list_tenants(self, actor: Principal, limit: int, after: str | None) -> Sequence[Tenant]:
@@ -59,7 +81,8 @@ class IdentityAdmin:
         return await self._store.list_tenants(limit=limit, after=after)
 
     # ---- users ------------------------------------------------------------------------------
-    async def create_user(self, actor: Principal, name: str, role: Role, tenant_id: str | None = None) -> User:
+    async def create_user(self, actor: Principal, name: str, role: Role, tenant_id: str | None = None, *,
+                          request_id: str | None = None) -> User:
         tenant_id = tenant_id or actor.tenant_id
         check_grant(actor, tenant_id=tenant_id, role=role)
         if await self._store.get_tenant(tenant_id) is None:
@@ -69,6 +92,7 @@ class IdentityAdmin:
             await self._store.add_user(user)
         except Conflict as exc:
             raise InvalidRequest(str(exc), code="conflict", param="name") from None
+        await self._record(actor, "user.create", ("user", user.id, user.tenant_id), None, user_state(user), request_id)
         return user
 
     async def get_user(self, actor: Principal, user_id: str) -> User:
@@ -85,21 +109,24 @@ class IdentityAdmin:
         return await self._store.list_users(tenant_id=tenant_id, limit=limit, after=after)
 
     async def update_user(self, actor: Principal, user_id: str, *, role: Role | None = None,
-                          disabled: bool | None = None) -> User:
+                          disabled: bool | None = None, request_id: str | None = None) -> User:
         user = await self.get_user(actor, user_id)
         check_user_change(actor, user.id, user.tenant_id, user.role, role, disabled)
         updated = await self._store.update_user(user_id, role=role, disabled=disabled)
         if updated is None:
             raise NotFound("No such user")
         await self._forget_user_keys(user_id)
+        await self._record(actor, "user.update", ("user", user.id, user.tenant_id), user_state(user),
+                           user_state(updated), request_id)
         return updated
 
-    async def delete_user(self, actor: Principal, user_id: str) -> None:
+    async def delete_user(self, actor: Principal, user_id: str, *, request_id: str | None = None) -> None:
         user = await self.get_user(actor, user_id)
         check_user_change(actor, user.id, user.tenant_id, user.role, None, True)
         await self._forget_user_keys(user_id)
         if not await self._store.delete_user(user_id):
             raise NotFound("No such user")
+        await self._record(actor, "user.delete", ("user", user.id, user.tenant_id), user_state(user), None, request_id)
 
     async def _forget_user_keys(self, user_id: str) -> None:
         after: str | None = None
@@ -111,7 +138,7 @@ class IdentityAdmin:
     # ---- keys -------------------------------------------------------------------------------
     async def create_key(
         self, actor: Principal, *, name: str, user_id: str | None = None, scopes: Scopes | None = None,
-        expires_at: datetime | None = None,
+        expires_at: datetime | None = None, request_id: str | None = None,
     ) -> CreatedKey:
         owner = await self.get_user(actor, user_id or actor.user_id)
         if owner.id != actor.user_id and actor.rank == 0:
@@ -120,7 +147,10 @@ class IdentityAdmin:
         if expires_at is not None and expires_at <= _now():
             raise InvalidRequest("expires_at is in the past", param="expires_at", code="invalid_value")
         check_grant(actor, tenant_id=owner.tenant_id, role=owner.role, scopes=scopes, expires_at=expires_at)
-        return await self._issue(owner, name, scopes, expires_at)
+        created = await self._issue(owner, name, scopes, expires_at)
+        await self._record(actor, "key.create", ("key", created.key.id, owner.tenant_id), None,
+                           key_state(created.key), request_id)
+        return created
 
     async def _issue(self, owner: User, name: str, scopes: Scopes, expires_at: datetime | None,
                      replacing: str | None = None) -> CreatedKey:
@@ -148,13 +178,16 @@ class IdentityAdmin:
             return []
         return await self._store.list_keys(tenant_id=actor.tenant_id, user_id=actor.user_id, limit=limit, after=after)
 
-    async def revoke_key(self, actor: Principal, key_id: str) -> ApiKey:
+    async def revoke_key(self, actor: Principal, key_id: str, *, request_id: str | None = None) -> ApiKey:
         key = await self.get_key(actor, key_id)
         await self._store.revoke_key(key.id, _now())
         self._forget(key.id)
-        return await self.get_key(actor, key_id)
+        revoked = await self.get_key(actor, key_id)
+        await self._record(actor, "key.revoke", ("key", key.id, key.tenant_id), key_state(key), key_state(revoked),
+                           request_id)
+        return revoked
 
-    async def rotate_key(self, actor: Principal, key_id: str) -> CreatedKey:
+    async def rotate_key(self, actor: Principal, key_id: str, *, request_id: str | None = None) -> CreatedKey:
         """A new key (new id and secret) with the old one's owner, name, scopes and expiry; the old is revoked."""
         key = await self.get_key(actor, key_id)
         if key.revoked:
@@ -165,6 +198,8 @@ class IdentityAdmin:
         check_grant(actor, tenant_id=owner.tenant_id, role=owner.role, scopes=key.scopes, expires_at=key.expires_at)
         created = await self._issue(owner, key.name, key.scopes, key.expires_at, replacing=key.id)
         self._forget(key.id)
+        await self._record(actor, "key.rotate", ("key", key.id, key.tenant_id), key_state(key),
+                           key_state(created.key), request_id)
         return created
 
     def _can_see(self, actor: Principal, key: ApiKey) -> bool:
@@ -184,6 +219,11 @@ class IdentityAdmin:
             await self._store.add_user(admin)
         except Conflict:  # another replica bootstrapped first
             return None
-        return await self._issue(admin, "bootstrap", ALL_SCOPES, None)
+        await self._record(LOCAL_OPERATOR, "user.create", ("user", admin.id, admin.tenant_id), None,
+                           user_state(admin), None)
+        created = await self._issue(admin, "bootstrap", ALL_SCOPES, None)
+        await self._record(LOCAL_OPERATOR, "key.create", ("key", created.key.id, admin.tenant_id), None,
+                           key_state(created.key), None)
+        return created
 
 

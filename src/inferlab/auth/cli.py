@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
                 from inferlab.ratelimit.grants import LimitAdmin
                 from inferlab.store.limits import SqlLimitStore
 
-                await LimitAdmin(stack.admin, SqlLimitStore(stack.database)).set(
+                await LimitAdmin(stack.admin, SqlLimitStore(stack.database), audit=stack.audit).set(
                     LOCAL_OPERATOR, "key", created.key.id, limits)
             return str(created.token)
 

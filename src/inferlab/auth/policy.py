@@ -4,8 +4,9 @@ Route groups (a credential's scopes name the groups it may reach):
 
     public      no credential: /health, /ready, /metrics (metrics: platform-admin when protected)
     inference   the OpenAI-compatible API and the planning calculators; model-scoped
-    admin       /admin/...: keys (any role: its own keys), users (tenant-admin), tenants and
-                backend pools (platform-admin; tenant admins don't see shared infrastructure)
+    admin       /admin/...: keys (any role: its own keys), users, limit changes and the audit log
+                (tenant-admin), tenants and backend pools (platform-admin; tenant admins don't
+                see shared infrastructure)
     billing     reserved for phase 4
 
 A route missing from ``ROUTES`` has no decision: the middleware refuses it (401 without a
@@ -13,7 +14,9 @@ credential, 403 with one) and the route-inventory test fails until someone adds 
 
 Delegation ceiling: an actor can never create or change a key or user so that it holds more than
 the actor's own rights — role rank, tenant, route groups, models, expiry — and cannot change its
-own privileged fields (role, tenant, disabled) at all.
+own privileged fields (role, tenant, disabled) at all. Stored limits are edited by tenant admins
+(``LIMIT_EDITOR``; members only read their own) within their own effective limits, and by platform
+admins freely (``inferlab.ratelimit.grants``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ INFERENCE = RouteRule("inference")
 ADMIN_SELF = RouteRule("admin", "member")
 TENANT_ADMIN = RouteRule("admin", "tenant-admin")
 PLATFORM_ADMIN = RouteRule("admin", "platform-admin")
+LIMIT_EDITOR: Role = "tenant-admin"  # the least role that may change stored limits
 
 ROUTES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/health"): PUBLIC,
@@ -68,7 +72,8 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("PATCH", "/admin/users/{user_id}"): TENANT_ADMIN,
     ("DELETE", "/admin/users/{user_id}"): TENANT_ADMIN,
     ("GET", "/admin/limits/{subject}/{subject_id}"): ADMIN_SELF,  # LimitAdmin checks visibility and ceiling
-    ("PUT", "/admin/limits/{subject}/{subject_id}"): ADMIN_SELF,
+    ("PUT", "/admin/limits/{subject}/{subject_id}"): RouteRule("admin", LIMIT_EDITOR),
+    ("GET", "/admin/audit"): TENANT_ADMIN,  # tenant admins: their tenant's rows (inferlab.auth.audit)
     ("GET", "/admin/tenants"): PLATFORM_ADMIN,
     ("POST", "/admin/tenants"): PLATFORM_ADMIN,
     ("GET", "/admin/backends"): PLATFORM_ADMIN,
@@ -139,6 +144,11 @@ def check_grant(
     if actor.expires_at is not None and (expires_at is None or expires_at > actor.expires_at):
         raise PermissionDenied("A key you create cannot outlive your own", code="delegation_ceiling",
                                param="expires_at")
+
+
+def require_limit_editor(actor: Principal) -> None:
+    if actor.rank < ROLE_RANK[LIMIT_EDITOR]:
+        raise PermissionDenied(f"Changing limits needs the {LIMIT_EDITOR} role", code="insufficient_role")
 
 
 def check_user_change(actor: Principal, target_id: str, target_tenant: str, target_role: Role,

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from inferlab.auth.admin import IdentityAdmin
+from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
 from inferlab.auth.middleware import build_auth_middleware
 from inferlab.auth.pepper import load_pepper, pepper_configured
@@ -27,6 +29,7 @@ from inferlab.store import (
     is_sqlite,
     upgrade,
 )
+from inferlab.store.audit import SqlAuditStore
 
 log = logging.getLogger("inferlab.auth")
 
@@ -59,6 +62,7 @@ class AuthStack:
     admin: IdentityAdmin
     policy: RoutePolicy
     middleware: Any
+    audit: AuditLog  # the admin actions' audit log (IdentityAdmin and LimitAdmin write it)
     announce_key: Callable[[str], None] = field(default=_print_bootstrap_key)
     limit_overrides: Any = None  # OverrideCache: stored per key/user/tenant limits (set by the composition root)
 
@@ -113,5 +117,7 @@ def build_auth(settings: Settings) -> AuthStack:
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt)
     policy = RoutePolicy(protect_metrics=auth.protect_metrics)
-    admin = IdentityAdmin(store, pepper, forget=service.forget)
-    return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy))
+    audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError))
+    admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
+    return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy),
+                     audit=audit)

@@ -96,3 +96,25 @@ class LimitRow(Base):
     daily_spend_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     monthly_spend_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuditRow(Base):
+    """One admin action (``inferlab.auth.audit``): never a secret, only allowlisted fields."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # time-ordered
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor_tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor_role: Mapped[str] = mapped_column(String(32))
+    actor_source: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    target_type: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str] = mapped_column(String(64))  # the target's: who may read the row
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete
 
 from inferlab.store import Database, SqlIdentityStore, upgrade
-from inferlab.store.models import ApiKeyRow, LimitRow, TenantRow, UserRow
+from inferlab.store.models import ApiKeyRow, AuditRow, LimitRow, TenantRow, UserRow
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -68,6 +68,7 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
         async with db.sessions.begin() as session:
             await session.execute(delete(ApiKeyRow))
             await session.execute(delete(LimitRow))
+            await session.execute(delete(AuditRow))
             await session.execute(delete(UserRow))
             await session.execute(delete(TenantRow).where(TenantRow.id != "default"))
     yield db

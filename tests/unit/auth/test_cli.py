@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from inferlab.auth import cli as auth_cli
+from inferlab.store import head_revision
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def run(app: typer.Typer, *args: str, data_dir: Path) -> str:
 
 
 def test_keys_lifecycle(app: typer.Typer, tmp_path: Path) -> None:
-    assert run(app, "db", "upgrade", data_dir=tmp_path).strip() == "0002_limits"
+    assert run(app, "db", "upgrade", data_dir=tmp_path).strip() == head_revision() == "0003_audit"
     user_id = run(app, "users", "create", "alice", "--role", "tenant-admin", data_dir=tmp_path).strip()
     assert user_id.startswith("u_")
     out = run(app, "keys", "create", "--user", "alice", "-g", "inference", "-g", "admin", "-m", "m1",

@@ -82,10 +82,11 @@ async def test_nobody_grants_limits_above_their_own(client: Client) -> None:
     status, body = await call(client, admin, "PUT", f"/admin/limits/key/{member_id}", {"rpm": 11})
     assert status == 403 and body["error"]["code"] == "limit_above_own"
     assert (await call(client, admin, "PUT", f"/admin/limits/key/{member_id}", {"rpm": 10}))[0] == 200
-    # a member cannot raise its own limits, nor reach another user's, nor the tenant's
+    # a member changes no limits: not its own, nor another user's, nor the tenant's (403 whatever the target)
     assert (await call(client, member, "PUT", f"/admin/limits/key/{member_id}", {"rpm": 50}))[0] == 403
-    assert (await call(client, member, "PUT", f"/admin/limits/key/{admin_id}", {"rpm": 5}))[0] == 404
-    assert (await call(client, member, "PUT", "/admin/limits/tenant/default", {"rpm": 5}))[0] == 404
+    assert (await call(client, member, "PUT", f"/admin/limits/key/{admin_id}", {"rpm": 5}))[0] == 403
+    assert (await call(client, member, "PUT", "/admin/limits/tenant/default", {"rpm": 5}))[0] == 403
+    assert (await call(client, member, "GET", f"/admin/limits/key/{admin_id}"))[0] == 404
     assert (await call(client, admin, "PUT", "/admin/limits/bogus/x", {"rpm": 5}))[0] == 404
     assert (await call(client, admin, "PUT", f"/admin/limits/key/{member_id}", {"rpm": -1}))[0] == 400
 
@@ -117,11 +118,17 @@ def test_cli_creates_a_key_with_limits(tmp_path: Path) -> None:
     from inferlab.store import Database, database_url
     from inferlab.store.limits import SqlLimitStore
 
-    async def stored() -> dict[Any, Overrides]:
+    from inferlab.store.audit import SqlAuditStore
+
+    async def stored() -> tuple[dict[Any, Overrides], list[tuple[str, str, str | None]]]:
         database = Database(database_url(tmp_path, None))
         try:
-            return await SqlLimitStore(database).get_many([("key", listed[0]["id"])])
+            events = await SqlAuditStore(database).list(tenant_id=None, limit=10)
+            return (await SqlLimitStore(database).get_many([("key", listed[0]["id"])]),
+                    [(e.action, e.actor_source, e.actor_user_id) for e in reversed(events)])
         finally:
             await database.close()
 
-    assert asyncio.run(stored()) == {("key", listed[0]["id"]): Overrides(rpm=7, tpm=700, max_concurrent=2)}
+    limits, audited = asyncio.run(stored())
+    assert limits == {("key", listed[0]["id"]): Overrides(rpm=7, tpm=700, max_concurrent=2)}
+    assert audited == [(action, "local", "local-operator") for action in ("user.create", "key.create", "limits.set")]
