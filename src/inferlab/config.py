@@ -227,8 +227,12 @@ class RetrySettings(_Strict):
     max_attempts: int = Field(3, ge=1, description="per request, first attempt included")
     budget_ratio: float = Field(0.2, ge=0, description="retries allowed per request, on average")
     budget_min_per_s: float = Field(5.0, ge=0, description="retries always allowed per second")
-    attempt_timeout_s: float | None = Field(None, gt=0, description="non-streamed attempt; None: upstream read timeout")
+    attempt_timeout_s: float | None = Field(None, gt=0, description="non-streamed attempt; None: derived (below)")
     first_byte_timeout_s: float | None = Field(None, gt=0, description="streamed attempt, until its first chunk")
+    stream_idle_timeout_s: float | None = Field(None, gt=0, description="stream, between chunks; None: first byte's")
+    timeout_floor_s: float = Field(20.0, gt=0, description="derived timeouts: the fixed part of the first byte's")
+    prefill_tokens_per_s: float = Field(100.0, gt=0, description="derived timeouts: slowest expected prefill")
+    decode_tokens_per_s: float = Field(5.0, gt=0, description="derived timeouts: slowest expected generation")
 
 
 class ModelConfig(_Strict):

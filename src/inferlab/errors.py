@@ -3,7 +3,8 @@
 Every error a client can see is an ``InferLabError``; the API's error middleware turns it into
 ``{"error": {"message", "type", "code", "param"}}`` with ``status`` (and ``Retry-After`` when set).
 Foreign errors (aiohttp client errors, engine HTTP errors) are converted in the backend adapters,
-never further up.
+never further up. An engine's own error text never reaches a client as is: it is logged, redacted,
+and only a request's 4xx verdict (context too long...) is passed on, redacted (``backends/engine_errors.py``).
 
     InferLabError                      500 internal_error
     ├── InvalidRequest                 400 invalid_request_error
@@ -15,8 +16,10 @@ never further up.
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
     ├── RateLimited                    429 rate_limit_error (+ Retry-After)
+    │   └── EngineBusy                 429 the engine's own 429, with its Retry-After
     ├── UpstreamError                  502 upstream_error   (engine failed before the first byte)
-    │   └── EngineRejected             the engine's own 4xx, passed on with its status
+    │   ├── EngineRejected             the engine's own 400/413/422 (others 4xx), with its status
+    │   └── EngineMisconfigured        502 the engine refused the gateway's own credentials (401/403)
     ├── ServiceUnavailable             503 service_unavailable (+ Retry-After)
     └── UpstreamTimeout                504 timeout_error
 """
@@ -135,6 +138,23 @@ class EngineRejected(UpstreamError):
         self.status = status if 400 <= status < 500 else 400
 
 
+class EngineMisconfigured(UpstreamError):
+    """The engine refused InferLab's own credentials: the gateway's configuration is wrong, not the
+    request. The replica is marked misconfigured (``/admin/backends``) rather than counted as broken."""
+
+    default_code = "engine_misconfigured"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # for operators: shown in the replica's state, never to clients
+
+
+class EngineBusy(RateLimited):
+    """The engine answered 429: another replica may take the request, else the client retries later."""
+
+    default_code = "engine_overloaded"
+
+
 class ServiceUnavailable(InferLabError):
     status = 503
     error_type = "service_unavailable"
@@ -149,6 +169,8 @@ class UpstreamTimeout(InferLabError):
 
 __all__ = [
     "AuthenticationFailed",
+    "EngineBusy",
+    "EngineMisconfigured",
     "EngineRejected",
     "InferLabError",
     "InvalidRequest",

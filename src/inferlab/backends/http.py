@@ -3,43 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, NoReturn
 
 import aiohttp
 import orjson
 
-from inferlab.errors import EngineRejected, InferLabError, UpstreamError, UpstreamTimeout
+from inferlab.backends.engine_errors import engine_error, engine_error_message
+from inferlab.errors import InferLabError, UpstreamError, UpstreamTimeout
 
 MAX_ERROR_BODY = 64 * 1024
 
-
-def engine_error_message(payload: Any, fallback: str) -> str:
-    """Pull a human message out of the error shapes engines use (OpenAI, llama.cpp, Ollama, TGI)."""
-    if isinstance(payload, dict):
-        error = payload.get("error", payload.get("detail", payload.get("message")))
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("msg") or fallback)
-        if isinstance(error, str) and error:
-            return error
-        if isinstance(error, list) and error:
-            return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in error)
-    return fallback
+__all__ = ["engine_error_message", "ndjson_lines", "raise_for_engine_status", "sse_data_lines", "translate_client_error"]
 
 
-async def raise_for_engine_status(backend: str, response: aiohttp.ClientResponse) -> None:
-    """Translate an engine's error status into InferLab's error tree (4xx → same status, else 502)."""
+async def raise_for_engine_status(
+    backend: str, response: aiohttp.ClientResponse, request_id: str | None = None, secrets: Iterable[str | None] = ()
+) -> None:
+    """Raise the InferLab error for an engine's error status (see ``engine_errors``): the engine's
+    text is logged redacted, the client gets the gateway's own message. ``secrets``: what the
+    gateway sent the engine (its API key), removed from the log wherever it appears."""
     if response.status < 400:
         return
     raw = await response.content.read(MAX_ERROR_BODY)
     try:
         payload: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        payload = raw.decode("utf-8", "replace").strip()
-    message = engine_error_message(payload, payload if isinstance(payload, str) and payload else response.reason or "")
-    if 400 <= response.status < 500 and response.status not in (401, 403, 404, 408, 429):
-        raise EngineRejected(f"engine rejected the request: {message}", status=response.status)
-    raise UpstreamError(f"engine {backend} answered {response.status}: {message}")
+        payload = raw.decode("utf-8", "replace").strip() or response.reason or ""
+    raise engine_error(
+        backend, response.status, payload, request_id=request_id, secrets=secrets, headers=response.headers
+    )
 
 
 def translate_client_error(backend: str, exc: BaseException) -> NoReturn:

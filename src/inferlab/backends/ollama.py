@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from inferlab.backends.engine_errors import engine_error
 from inferlab.backends.http import ndjson_lines, raise_for_engine_status, translate_client_error
 from inferlab.errors import UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk, Usage
@@ -82,7 +83,7 @@ class OllamaBackend:
 
     async def complete(self, request: InferenceRequest) -> InferenceResponse:
         url, native = self._native_request(request, stream=False)
-        event = await self._post(url, native)
+        event = await self._post(url, native, request.request_id)
         usage = _usage(event)
         created = int(time.time())
         if request.kind is RequestKind.CHAT:
@@ -113,10 +114,10 @@ class OllamaBackend:
         created = int(time.time())
         try:
             async with self._session.post(url, data=orjson.dumps(native)) as response:
-                await raise_for_engine_status(self.name, response)
+                await raise_for_engine_status(self.name, response, request.request_id)
                 async for event in ndjson_lines(response):
                     if "error" in event:
-                        raise UpstreamError(f"engine {self.name} failed mid-stream: {event['error']}")
+                        raise engine_error(self.name, None, event, request_id=request.request_id)
                     yield self._chunk(request, event, chunk_id, created, chat)
         except Exception as exc:  # noqa: BLE001 - translated in one place
             translate_client_error(self.name, exc)
@@ -142,7 +143,9 @@ class OllamaBackend:
         return StreamChunk(data=data, usage=usage)
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:
-        event = await self._post(self.base_url + "/api/embed", {"model": self._served_name, "input": request.body["input"]})
+        event = await self._post(
+            self.base_url + "/api/embed", {"model": self._served_name, "input": request.body["input"]}, request.request_id
+        )
         vectors = event.get("embeddings") or []
         usage = Usage(prompt_tokens=int(event.get("prompt_eval_count") or 0))
         body = {
@@ -153,10 +156,10 @@ class OllamaBackend:
         }
         return InferenceResponse(body=body, usage=usage)
 
-    async def _post(self, url: str, native: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, url: str, native: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
         try:
             async with self._session.post(url, data=orjson.dumps(native)) as response:
-                await raise_for_engine_status(self.name, response)
+                await raise_for_engine_status(self.name, response, request_id)
                 event = orjson.loads(await response.read())
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"engine {self.name} sent a body that is not JSON") from exc

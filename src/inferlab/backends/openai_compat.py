@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from inferlab.backends.engine_errors import CREDENTIAL_STATUSES, engine_error
 from inferlab.backends.http import raise_for_engine_status, sse_data_lines, translate_client_error
-from inferlab.errors import EngineRejected, UpstreamError
+from inferlab.errors import UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk, Usage
 
 _PATHS = {
@@ -42,6 +43,7 @@ class OpenAICompatibleBackend:
         self._session = session
         self._served_name = served_name
         self._headers = {"Content-Type": "application/json"}
+        self._secrets = (api_key,)  # never logged, even when an engine echoes it
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._health_url = health_url or self.base_url + "/models"
@@ -76,7 +78,7 @@ class OpenAICompatibleBackend:
             async with self._session.post(
                 url, data=self._engine_body(request, stream=False), headers=self._headers
             ) as response:
-                await raise_for_engine_status(self.name, response)
+                await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 raw = await response.read()
                 body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -97,7 +99,7 @@ class OpenAICompatibleBackend:
             async with self._session.post(
                 url, data=self._engine_body(request, stream=True), headers=self._stream_headers
             ) as response:
-                await raise_for_engine_status(self.name, response)
+                await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 # Once a parsed chunk shows the engine names the model as the client did, chunks
                 # without usage or error are forwarded as the engine's bytes, unparsed.
                 verbatim = False
@@ -120,11 +122,9 @@ class OpenAICompatibleBackend:
             raise UpstreamError(f"engine {self.name} sent a malformed stream event") from exc
         if "error" in chunk and "choices" not in chunk:
             error = chunk["error"]
-            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
             status = error.get("code") if isinstance(error, dict) else None
-            if isinstance(status, int) and 400 <= status < 500:
-                raise EngineRejected(f"engine rejected the request: {message}", status=status)
-            raise UpstreamError(f"engine {self.name} failed mid-stream: {message}")
+            status = status if isinstance(status, int) and 400 <= status < 600 else None
+            raise engine_error(self.name, status, chunk, request_id=request.request_id, secrets=self._secrets)
         usage = Usage.from_openai(chunk.get("usage"))
         has_content = bool(chunk.get("choices"))
         if chunk.get("model") == request.model and usage is None:
@@ -135,6 +135,9 @@ class OpenAICompatibleBackend:
     async def health(self) -> BackendHealth:
         try:
             async with self._session.get(self._health_url, headers=self._headers) as response:
-                return BackendHealth(healthy=response.status == 200, detail=f"HTTP {response.status}")
+                status = response.status
+                if status in CREDENTIAL_STATUSES:
+                    return BackendHealth(healthy=False, detail=f"engine rejected the gateway's credentials (HTTP {status})")
+                return BackendHealth(healthy=status == 200, detail=f"HTTP {status}")
         except Exception as exc:  # noqa: BLE001 - a failed probe is an answer, not an error
             return BackendHealth(healthy=False, detail=type(exc).__name__)

@@ -11,6 +11,7 @@ from inferlab.router.pool import BackendPool, PoolObserver, QueuePolicy
 from inferlab.router.replica import Replica, ReplicaEndpoint
 from inferlab.router.retry import RetryBudget, RetryPolicy
 from inferlab.router.strategies import PrefixPolicy, build_strategy
+from inferlab.router.timeouts import TimeoutModel
 from inferlab.types import InferenceBackend
 
 DEFAULT_REMOTE_LIMIT = 256
@@ -44,7 +45,10 @@ def build_pool(
         strategy=strategy,
         queue=QueuePolicy(max_depth=model.queue.max_depth, max_wait_s=model.queue.max_wait_s),
         retry_budget=RetryBudget(ratio=retry.budget_ratio, min_per_s=retry.budget_min_per_s),
-        retry=RetryPolicy(retry.max_attempts, retry.attempt_timeout_s, retry.first_byte_timeout_s),
+        retry=RetryPolicy(retry.max_attempts, retry.attempt_timeout_s, retry.first_byte_timeout_s,
+                          retry.stream_idle_timeout_s),
+        timeouts=TimeoutModel(retry.timeout_floor_s, retry.prefill_tokens_per_s, retry.decode_tokens_per_s,
+                              model.context_size),
         session_header=model.routing.session_header,
         observer=observer,
     )

@@ -8,6 +8,14 @@ outcome is reported to the pool (breaker, EWMA).
 Which failures are the replica's fault (and so retried): ``UpstreamError`` (connection errors,
 5xx), ``UpstreamTimeout``, and ``ServiceUnavailable`` raised by a backend (a managed engine that
 is restarting). An engine's 4xx (``EngineRejected``) is the request's fault: not retried.
+Two engine answers are retried elsewhere without counting against the replica's breaker: a 429
+(``EngineBusy``: the replica is busy, not broken; with no other replica the client gets the 429)
+and a refusal of the gateway's credentials (``EngineMisconfigured``: the replica is marked
+misconfigured and leaves routing until a re-check).
+
+Every attempt is bounded (``timeouts.py``): until the first chunk of a stream, the whole answer
+otherwise, and the silence between two chunks of a stream — so a hung replica costs one bounded
+wait, then the request fails over (or ends with 504 when no replica is left).
 """
 
 from __future__ import annotations
@@ -17,17 +25,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from inferlab.errors import EngineRejected, InferLabError, ServiceUnavailable, UpstreamError, UpstreamTimeout
+from inferlab.errors import (
+    EngineBusy,
+    EngineMisconfigured,
+    EngineRejected,
+    InferLabError,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from inferlab.router.idle import IdleBounded
 from inferlab.router.pool import BackendPool, Lease, NoReplicaAvailable
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
+from inferlab.router.timeouts import attempt_deadlines
 from inferlab.types import InferenceBackend, InferenceRequest, StreamChunk
 
 T = TypeVar("T")
 
 
 def is_replica_fault(exc: BaseException) -> bool:
-    if isinstance(exc, EngineRejected):
+    """Does this failure count against the replica (its breaker)?"""
+    if isinstance(exc, (EngineRejected, EngineMisconfigured)):
         return False
     return isinstance(exc, (UpstreamError, UpstreamTimeout)) or (
         isinstance(exc, ServiceUnavailable) and not isinstance(exc, NoReplicaAvailable)
@@ -64,12 +83,13 @@ class Failover:
                   call: Callable[[InferenceBackend], Awaitable[T]]) -> T:
         """``call(backend)`` on a replica, failing over before the answer exists."""
         pool.retry_budget.deposit()
+        timeout_s = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body).whole_s
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
         for _ in range(max(1, pool.retry_policy.max_attempts)):
             lease = await self._next_lease(pool, request, tried, last)
             try:
-                result = await self._attempt(lease, call(lease.backend), pool.retry_policy.attempt_timeout_s)
+                result = await self._attempt(lease, call(lease.backend), timeout_s)
             except InferLabError as exc:
                 self._give_back_failed(pool, lease, exc)
                 tried, last = tried | {lease.replica.name}, exc
@@ -86,13 +106,14 @@ class Failover:
     async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest) -> OpenStream:
         """Start a stream on a replica and wait for its first chunk, failing over until then."""
         pool.retry_budget.deposit()
+        deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body)
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
         for _ in range(max(1, pool.retry_policy.max_attempts)):
             lease = await self._next_lease(pool, request, tried, last)
             chunks = lease.backend.stream(inference)
             try:
-                first = await self._attempt(lease, anext(chunks, None), pool.retry_policy.first_byte_timeout_s)
+                first = await self._attempt(lease, anext(chunks, None), deadlines.first_byte_s)
             except InferLabError as exc:
                 await chunks.aclose()  # type: ignore[attr-defined]
                 self._give_back_failed(pool, lease, exc)
@@ -103,13 +124,20 @@ class Failover:
                 pool.release(lease, Outcome.NEUTRAL)
                 raise
             lease.ttfb_s = pool.clock() - lease.started
-            return OpenStream(lease, first, chunks)
+            return OpenStream(lease, first, IdleBounded(chunks, deadlines.idle_s, lease.replica.name))
         assert last is not None
         raise last
 
     @staticmethod
     def _give_back_failed(pool: BackendPool, lease: Lease, exc: InferLabError) -> None:
         """Return a failed attempt's slot; re-raise unless another replica may do better."""
+        if isinstance(exc, EngineMisconfigured):
+            lease.replica.misconfigured(exc.reason, pool.clock())
+            pool.release(lease, Outcome.NEUTRAL)
+            return
+        if isinstance(exc, EngineBusy):
+            pool.release(lease, Outcome.NEUTRAL)
+            return
         if not is_replica_fault(exc):
             pool.release(lease, Outcome.NEUTRAL)
             raise exc

@@ -20,6 +20,7 @@ from inferlab.router.queue import Waiter, WaitQueue
 from inferlab.router.replica import Outcome, Replica
 from inferlab.router.retry import RetryBudget, RetryPolicy
 from inferlab.router.strategies import LeastOutstandingStrategy
+from inferlab.router.timeouts import TimeoutModel
 from inferlab.types import InferenceBackend, RequestKind
 
 NO_REPLICA_RETRY_AFTER_S = 2.0
@@ -97,6 +98,7 @@ class BackendPool:
         queue: QueuePolicy | None = None,
         retry_budget: RetryBudget | None = None,
         retry: RetryPolicy | None = None,
+        timeouts: TimeoutModel | None = None,
         session_header: str = "x-session-id",
         observer: PoolObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -110,6 +112,7 @@ class BackendPool:
         self.queue = WaitQueue(self.queue_policy.max_depth)
         self.retry_budget = retry_budget or RetryBudget(clock=clock)
         self.retry_policy = retry or RetryPolicy()
+        self.timeouts = timeouts or TimeoutModel()
         self.session_header = session_header
         self.observer: PoolObserver = observer or NullPoolObserver()
         self.clock = clock
@@ -141,7 +144,7 @@ class BackendPool:
         return Lease(chosen, now)
 
     def _unavailable(self, now: float) -> NoReplicaAvailable:
-        waits = [r.breaker.retry_in(now) for r in self.replicas if r.breaker.retry_in(now) > 0]
+        waits = [wait for r in self.replicas if (wait := r.retry_in(now)) > 0]
         retry_after = min(waits) if waits else NO_REPLICA_RETRY_AFTER_S
         return NoReplicaAvailable(
             f"no replica of model {self.model!r} is available right now", retry_after=max(1.0, retry_after)

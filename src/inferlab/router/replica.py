@@ -10,6 +10,8 @@ from inferlab.router.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from inferlab.router.load import UNKNOWN_LOAD, EngineKind, EngineLoad
 from inferlab.types import InferenceBackend
 
+MISCONFIGURED_RECHECK_S = 30.0  # a replica whose engine refused our credentials is tried again after this
+
 
 class Outcome(enum.Enum):
     SUCCESS = "success"
@@ -32,6 +34,8 @@ class Replica:
     __slots__ = (
         "backend",
         "breaker",
+        "config_error",
+        "config_error_until",
         "endpoint",
         "ewma_alpha",
         "ewma_s",
@@ -75,13 +79,34 @@ class Replica:
         self.failures = 0
         self.was_available = True
         self.next_probe_at = 0.0
+        self.config_error: str | None = None  # the engine refused the gateway's configuration (credentials)
+        self.config_error_until = 0.0
 
     def routable(self, now: float) -> bool:
-        """Healthy enough to be sent a request now (ignoring its concurrency limit)."""
+        """Healthy enough to be sent a request now (ignoring its concurrency limit). A misconfigured
+        replica is not, until its re-check time: then requests may show whether it was fixed."""
+        if self.config_error is not None and now < self.config_error_until:
+            return False
         return self.probe_healthy and self.backend.is_available() and self.breaker.allows(now)
 
     def healthy(self) -> bool:
-        return self.probe_healthy and self.backend.is_available() and self.breaker.state is BreakerState.CLOSED
+        return (
+            self.config_error is None and self.probe_healthy and self.backend.is_available()
+            and self.breaker.state is BreakerState.CLOSED
+        )
+
+    def misconfigured(self, reason: str, now: float) -> None:
+        """The engine refused the gateway's own configuration: out of routing until a re-check,
+        visible in the snapshot; not a breaker failure (retrying sooner cannot fix it)."""
+        self.config_error = reason
+        self.config_error_until = now + MISCONFIGURED_RECHECK_S
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until this replica may be tried again (0 when it may be tried now)."""
+        waits = self.breaker.retry_in(now)
+        if self.config_error is not None:
+            waits = max(waits, self.config_error_until - now)
+        return max(0.0, waits)
 
     def dispatched(self) -> None:
         self.in_flight += 1
@@ -92,6 +117,7 @@ class Replica:
         """Free the slot and learn from the outcome; True when the breaker just opened."""
         self.in_flight -= 1
         if outcome is Outcome.SUCCESS:
+            self.config_error = None
             self.breaker.on_success()
             if ttfb_s is not None:
                 self.ewma_s = ttfb_s if self.ewma_s is None else self.ewma_s + self.ewma_alpha * (ttfb_s - self.ewma_s)
@@ -113,6 +139,8 @@ class Replica:
             "engine_state": getattr(getattr(engine, "state", None), "value", None),
             "healthy": self.healthy(),
             "available": self.backend.is_available(),
+            "misconfigured": self.config_error is not None,
+            "error": self.config_error,
             "probe": {"healthy": self.probe_healthy, "detail": self.probe_detail},
             "breaker": {
                 "state": breaker.state.value,

@@ -16,8 +16,10 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 3  # per request, the first attempt included
+    # explicit bounds; None: derived per request from the model's expected speed (``timeouts.py``)
     attempt_timeout_s: float | None = None  # non-streamed attempt: the whole answer
     first_byte_timeout_s: float | None = None  # streamed attempt: until the first chunk
+    stream_idle_timeout_s: float | None = None  # streamed attempt: between two chunks
 
 
 class RetryBudget:

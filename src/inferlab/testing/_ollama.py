@@ -40,9 +40,10 @@ class _BadRequest(Exception):
         self.message = message
 
 
-def ollama_error(status: int, message: str) -> web.Response:
+def ollama_error(status: int, message: str, retry_after_s: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
     return web.Response(
-        status=status, body=orjson.dumps({"error": message}), content_type="application/json"
+        status=status, body=orjson.dumps({"error": message}), content_type="application/json", headers=headers
     )
 
 
@@ -140,7 +141,7 @@ class OllamaFrontEnd:
     async def _generate(self, request: web.Request, gen: _Generation) -> web.StreamResponse:
         async with self._state.admit() as plan:
             if plan.fail_status is not None:
-                return ollama_error(plan.fail_status, "simulated engine failure")
+                return ollama_error(plan.fail_status, plan.fail_message, plan.fail_retry_after_s)
             if plan.hang:
                 await self._state.hang(request)
             count = plan.completion_tokens
@@ -226,7 +227,7 @@ class OllamaFrontEnd:
         started = time.perf_counter()
         async with self._state.admit() as plan:
             if plan.fail_status is not None:
-                return ollama_error(plan.fail_status, "simulated engine failure")
+                return ollama_error(plan.fail_status, plan.fail_message, plan.fail_retry_after_s)
             if plan.hang:
                 await self._state.hang(request)
             if plan.prefill_delay_s:

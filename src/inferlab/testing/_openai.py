@@ -52,11 +52,15 @@ class _BadRequest(Exception):
         self.code = code
 
 
-def error_response(status: int, message: str, code: str | None = None) -> web.Response:
+def error_response(
+    status: int, message: str, code: str | None = None, retry_after_s: int | None = None
+) -> web.Response:
     """An OpenAI-shaped error body with the given status."""
     error_type = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
-    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    if retry_after_s is None and status in (429, 503):
+        retry_after_s = 1
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
     return web.Response(
         status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
     )
@@ -143,7 +147,7 @@ class OpenAIFrontEnd:
     async def _generate(self, request: web.Request, gen: _Generation) -> web.StreamResponse:
         async with self._state.admit() as plan:
             if plan.fail_status is not None:
-                return error_response(plan.fail_status, "simulated engine failure")
+                return error_response(plan.fail_status, plan.fail_message, retry_after_s=plan.fail_retry_after_s)
             if plan.hang:
                 await self._state.hang(request)
             count = plan.completion_tokens
@@ -239,7 +243,7 @@ class OpenAIFrontEnd:
         as_base64 = body.get("encoding_format") == "base64"
         async with self._state.admit() as plan:
             if plan.fail_status is not None:
-                return error_response(plan.fail_status, "simulated engine failure")
+                return error_response(plan.fail_status, plan.fail_message, retry_after_s=plan.fail_retry_after_s)
             if plan.hang:
                 await self._state.hang(request)
             if plan.prefill_delay_s:

@@ -22,6 +22,8 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "prefill_delay_s": (int, float),
     "fail_status": (int, type(None)),
     "fail_next": (int,),
+    "fail_message": (str, type(None)),
+    "fail_retry_after_s": (int, type(None)),
     "hang": (bool,),
     "cut_after_tokens": (int, type(None)),
     "max_concurrency": (int, type(None)),
@@ -37,7 +39,9 @@ class SimulatorScript:
     """How the simulated engine behaves; mutable while the simulator runs.
 
     ``fail_status`` with ``fail_next`` = N makes the next N requests answer that status with an
-    error body (``fail_next=-1``: every request). ``hang`` accepts requests and never answers.
+    error body (``fail_next=-1``: every request), whose message is ``fail_message`` (an engine that
+    echoes secrets or internals) and whose ``Retry-After`` is ``fail_retry_after_s`` when set (else
+    1 on 429 and 503). ``hang`` accepts requests and never answers.
     ``cut_after_tokens`` drops the connection after N streamed chunks (a non-streamed request is
     dropped before any response). ``max_concurrency`` queues requests beyond N running ones.
     """
@@ -47,6 +51,8 @@ class SimulatorScript:
     prefill_delay_s: float = 0.0
     fail_status: int | None = None
     fail_next: int = 0
+    fail_message: str | None = None
+    fail_retry_after_s: int | None = None
     hang: bool = False
     cut_after_tokens: int | None = None
     max_concurrency: int | None = None
@@ -73,6 +79,8 @@ class RequestPlan:
 
     fail_status: int | None
     hang: bool
+    fail_message: str
+    fail_retry_after_s: int | None
     cut_after_tokens: int | None
     completion_tokens: int
     token_delay_s: float
@@ -112,6 +120,8 @@ class SimulatorState:
         return RequestPlan(
             fail_status=fail_status,
             hang=script.hang,
+            fail_message=script.fail_message or "simulated engine failure",
+            fail_retry_after_s=script.fail_retry_after_s,
             cut_after_tokens=script.cut_after_tokens,
             completion_tokens=max(0, script.completion_tokens),
             token_delay_s=max(0.0, float(script.token_delay_s)),

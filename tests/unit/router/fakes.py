@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from inferlab.errors import EngineRejected, UpstreamError
+from inferlab.errors import EngineRejected, InferLabError, UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, StreamChunk
 
 
@@ -17,6 +17,7 @@ class FakeBackend:
         self.reject = False
         self.delay_s = 0.0
         self.hang = False
+        self.error: InferLabError | None = None  # raised by every call while set
         self.calls = 0
         self.healthy = True
 
@@ -29,6 +30,8 @@ class FakeBackend:
             await asyncio.Event().wait()
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if self.error is not None:
+            raise self.error
         if self.reject:
             raise EngineRejected("too long", status=400)
         if self.fail:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 
-from inferlab.errors import EngineRejected, UpstreamError, UpstreamTimeout
+from inferlab.errors import EngineBusy, EngineMisconfigured, EngineRejected, UpstreamError, UpstreamTimeout
 from inferlab.router import (
     BackendPool,
     BreakerPolicy,
@@ -12,9 +15,11 @@ from inferlab.router import (
     Replica,
     RetryBudget,
     RetryPolicy,
+    RoundRobinStrategy,
     RoutingRequest,
 )
-from inferlab.types import InferenceRequest, RequestKind
+from inferlab.router.replica import MISCONFIGURED_RECHECK_S
+from inferlab.types import InferenceRequest, RequestKind, StreamChunk
 
 from .fakes import FakeBackend
 
@@ -80,3 +85,58 @@ async def test_single_replica_timeout_surfaces_as_504() -> None:
     with pytest.raises(UpstreamTimeout):
         await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))
     assert pool.replicas[0].in_flight == 0
+
+
+async def test_engine_busy_fails_over_without_counting_against_the_replica() -> None:
+    busy, good = FakeBackend("busy"), FakeBackend("good")
+    busy.error = EngineBusy("overloaded", retry_after=7)
+    pool = pool_of(busy, good)
+    for _ in range(4):
+        assert (await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))).body == {"replica": "good"}
+    assert busy.calls >= 2  # never ejected: a busy replica is not a broken one
+    assert pool.replicas[0].breaker.consecutive_failures == 0 and pool.replicas[0].failures == 0
+
+
+async def test_engine_busy_everywhere_is_the_engines_429() -> None:
+    only = FakeBackend("only")
+    only.error = EngineBusy("overloaded", retry_after=7)
+    pool = pool_of(only)
+    with pytest.raises(EngineBusy) as raised:
+        await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))
+    assert raised.value.status == 429 and raised.value.headers()["Retry-After"] == "7"
+    assert pool.replicas[0].in_flight == 0
+
+
+async def test_misconfigured_replica_leaves_routing_until_its_recheck() -> None:
+    now = [100.0]
+    bad, good = FakeBackend("bad"), FakeBackend("good")
+    bad.error = EngineMisconfigured("misconfigured", reason="engine rejected the gateway's credentials (HTTP 401)")
+    replicas = [Replica(b, breaker=BreakerPolicy(failure_threshold=1)) for b in (bad, good)]
+    pool = BackendPool("m", replicas, strategy=RoundRobinStrategy(), clock=lambda: now[0])
+    for _ in range(4):
+        assert (await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))).body == {"replica": "good"}
+    assert bad.calls == 1
+    snapshot = pool.snapshot()["replicas"][0]
+    assert snapshot["misconfigured"] is True and snapshot["error"].endswith("(HTTP 401)")
+    assert snapshot["breaker"]["state"] == "closed" and not snapshot["healthy"]
+    now[0] += MISCONFIGURED_RECHECK_S
+    bad.error = None  # the operator fixed it: the re-check finds out
+    served = {(await Failover().run(pool, RoutingRequest({}), lambda b: b.complete(INFERENCE))).body["replica"]
+              for _ in range(2)}
+    assert served == {"bad", "good"} and pool.snapshot()["replicas"][0]["misconfigured"] is False
+
+
+async def test_stream_silent_mid_way_ends_with_a_timeout() -> None:
+    class Stalling(FakeBackend):
+        async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
+            yield StreamChunk(data={"n": 1})
+            await asyncio.Event().wait()
+            yield StreamChunk(data={"n": 2})
+
+    pool = pool_of(Stalling("s"), retry=RetryPolicy(stream_idle_timeout_s=0.05))
+    opened = await Failover().open_stream(pool, RoutingRequest({}), INFERENCE)
+    assert opened.first is not None and opened.first.data == {"n": 1}
+    with pytest.raises(UpstreamTimeout):
+        async with asyncio.timeout(2):
+            await anext(opened.chunks)
+    await opened.chunks.aclose()  # type: ignore[attr-defined]
