@@ -7,7 +7,8 @@ never further up.
 
     InferLabError                      500 internal_error
     ├── InvalidRequest                 400 invalid_request_error
-    │   └── UnsupportedFeature         400 invalid_request_error / unsupported
+    │   ├── UnsupportedFeature         400 invalid_request_error / unsupported
+    │   └── RequestExceedsLimit        400 invalid_request_error / request_exceeds_limit (can never fit)
     ├── AuthenticationFailed           401 authentication_error
     ├── PermissionDenied               403 permission_error
     ├── NotFound                       404 not_found_error
@@ -15,6 +16,7 @@ never further up.
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
     ├── RateLimited                    429 rate_limit_error (+ Retry-After)
+    │   └── QuotaExhausted             429 insufficient_quota, no Retry-After, x-should-retry: false
     ├── UpstreamError                  502 upstream_error   (engine failed before the first byte)
     │   └── EngineRejected             the engine's own 4xx, passed on with its status
     ├── ServiceUnavailable             503 service_unavailable (+ Retry-After)
@@ -70,6 +72,13 @@ class UnsupportedFeature(InvalidRequest):
     default_code = "unsupported"
 
 
+class RequestExceedsLimit(InvalidRequest):
+    """The request alone is larger than a limit (max_tokens above the TPM or a whole quota): no
+    retry can ever admit it, so it is not a 429 that clients would retry."""
+
+    default_code = "request_exceeds_limit"
+
+
 class AuthenticationFailed(InferLabError):
     status = 401
     error_type = "authentication_error"
@@ -118,6 +127,17 @@ class RateLimited(InferLabError):
         return {**self.extra_headers, **super().headers()}
 
 
+class QuotaExhausted(RateLimited):
+    """A quota used up for its period: retrying before it resets cannot succeed. Like OpenAI's
+    ``insufficient_quota``, without ``Retry-After``; ``x-should-retry: false`` stops the SDK's retries."""
+
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers={**(headers or {}), "x-should-retry": "false"})
+
+
 class UpstreamError(InferLabError):
     status = 502
     error_type = "upstream_error"
@@ -156,7 +176,9 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QuotaExhausted",
     "RateLimited",
+    "RequestExceedsLimit",
     "RequestTimeout",
     "ServiceUnavailable",
     "UnsupportedFeature",
