@@ -134,7 +134,9 @@ class RateLimitSettings(_Strict):
     limits: list[LimitSpec] = Field(default_factory=list, description="defaults per scope")
     window_s: float = Field(60.0, gt=0, description="the sliding window of rpm and tpm")
     default_max_tokens: int = Field(1024, ge=0, description="completion tokens reserved when max_tokens is absent")
-    lease_ttl_s: float = Field(900.0, gt=0, description="a concurrency slot a crashed replica held frees after this")
+    lease_ttl_s: float = Field(
+        10.0, gt=0, description="concurrency lease, renewed every third of it while the request lives: "
+        "a crashed replica's slots free after this")
     redis_timeout_s: float = Field(0.25, gt=0, description="bound on every Redis call; beyond: failure policy")
     redis_prefix: str = Field("inferlab:rl:", min_length=1, description="namespace of the limiter's Redis keys")
     redis_retry_s: float = Field(1.0, gt=0, description="after a Redis failure, try it again after this")

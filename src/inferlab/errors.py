@@ -8,7 +8,8 @@ and only a request's 4xx verdict (context too long...) is passed on, redacted (`
 
     InferLabError                      500 internal_error
     ├── InvalidRequest                 400 invalid_request_error
-    │   └── UnsupportedFeature         400 invalid_request_error / unsupported
+    │   ├── UnsupportedFeature         400 invalid_request_error / unsupported
+    │   └── RequestExceedsLimit        400 invalid_request_error / request_exceeds_limit (can never fit)
     ├── AuthenticationFailed           401 authentication_error
     ├── PermissionDenied               403 permission_error
     ├── NotFound                       404 not_found_error
@@ -16,7 +17,8 @@ and only a request's 4xx verdict (context too long...) is passed on, redacted (`
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
     ├── RateLimited                    429 rate_limit_error (+ Retry-After)
-    │   └── EngineBusy                 429 the engine's own 429, with its Retry-After
+    │   ├── EngineBusy                 429 the engine's own 429, with its Retry-After
+    │   └── QuotaExhausted             429 insufficient_quota, no Retry-After, x-should-retry: false
     ├── UpstreamError                  502 upstream_error   (engine failed before the first byte)
     │   ├── EngineRejected             the engine's own 400/413/422 (others 4xx), with its status
     │   └── EngineMisconfigured        502 the engine refused the gateway's own credentials (401/403)
@@ -73,6 +75,13 @@ class UnsupportedFeature(InvalidRequest):
     default_code = "unsupported"
 
 
+class RequestExceedsLimit(InvalidRequest):
+    """The request alone is larger than a limit (max_tokens above the TPM or a whole quota): no
+    retry can ever admit it, so it is not a 429 that clients would retry."""
+
+    default_code = "request_exceeds_limit"
+
+
 class AuthenticationFailed(InferLabError):
     status = 401
     error_type = "authentication_error"
@@ -119,6 +128,17 @@ class RateLimited(InferLabError):
 
     def headers(self) -> dict[str, str]:
         return {**self.extra_headers, **super().headers()}
+
+
+class QuotaExhausted(RateLimited):
+    """A quota used up for its period: retrying before it resets cannot succeed. Like OpenAI's
+    ``insufficient_quota``, without ``Retry-After``; ``x-should-retry: false`` stops the SDK's retries."""
+
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers={**(headers or {}), "x-should-retry": "false"})
 
 
 class UpstreamError(InferLabError):
@@ -178,7 +198,9 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QuotaExhausted",
     "RateLimited",
+    "RequestExceedsLimit",
     "RequestTimeout",
     "ServiceUnavailable",
     "UnsupportedFeature",

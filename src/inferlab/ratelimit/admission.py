@@ -1,9 +1,13 @@
 """Admission: charge a request against its buckets before routing, settle it exactly once after.
 
-``admit`` raises ``RateLimited`` (429, ``Retry-After`` and the ``x-ratelimit-*`` headers) or
+``admit`` raises (see ``refusals``: 400 for a request that can never fit, 429 otherwise) or
 returns a ``Ticket``; ``finish`` reconciles the reserved tokens and spend with the real usage and
 gives the concurrency slot back. A ticket settles once however often ``finish`` is called, and
 ``outstanding`` counts the tickets not settled yet (zero once every request has ended).
+
+Concurrency slots are short leases: ``keep_leases`` (one task per process, started by the
+composition root) renews every lease this process still holds in one limiter call each
+``lease_ttl_s / 3``, so a process killed while holding slots frees them one TTL later.
 
 A quota is never exceeded: its reservation is the worst case, and a usage above the reservation
 (an engine ignoring ``max_tokens``) is charged at the reservation, counted in ``overcharged``.
@@ -11,23 +15,20 @@ A quota is never exceeded: its reservation is the worst case, and a usage above 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from inferlab.errors import RateLimited
+from inferlab.errors import InferLabError
+from inferlab.ratelimit.holds import HoldTimes
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.policy import LimitPolicy, Overrides, limit_headers
-from inferlab.ratelimit.protocol import Charge, RateLimiter
-
-_MESSAGES = {
-    "requests": "Rate limit reached for requests",
-    "tokens": "Rate limit reached for tokens",
-    "concurrent": "Too many concurrent requests",
-    "quota_tokens": "Token quota exhausted",
-    "quota_spend": "Spend quota exhausted",
-}
+from inferlab.ratelimit.protocol import Charge, Decision, RateLimiter
+from inferlab.ratelimit.refusals import Reservation, busy_refusal, exceeds_limit, never_fits, quota_refusal
 
 
 @dataclass(slots=True)
@@ -38,17 +39,23 @@ class Ticket:
     charges: list[Charge]
     headers: dict[str, str]
     settled: bool = field(default=False)
+    admitted_at: float = 0.0
 
 
 class Admission:
     def __init__(
-        self, limiter: RateLimiter, policy: LimitPolicy, on_reject: Callable[[str], None] | None = None
+        self, limiter: RateLimiter, policy: LimitPolicy, on_reject: Callable[[str], None] | None = None,
+        *, logger: logging.Logger | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limiter = limiter
         self._policy = policy
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._on_reject = on_reject or (lambda kind: None)
+        self._log = logger or logging.getLogger("inferlab.ratelimit")
+        self._clock = clock
+        self._leases: dict[str, list[tuple[str, str, float]]] = {}  # lease -> its concurrency charges
+        self.holds = HoldTimes()
         self.outstanding = 0
         self.overcharged = 0
 
@@ -59,18 +66,43 @@ class Admission:
         charges = self._policy.charges(who, model, prompt, completion, overrides)
         if not charges:
             return None
+        too_big = never_fits(charges)
+        if too_big is not None:
+            self._on_reject(too_big.kind)
+            raise exceeds_limit(too_big, Reservation(prompt, completion))
         lease = f"{self._prefix}{next(self._ids):x}"
         decision = await self._limiter.acquire(lease, charges)
         headers = limit_headers(charges, decision.states)
         if not decision.admitted:
-            kind = charges[decision.denied].kind
-            self._on_reject(kind)
-            retry = max(decision.retry_after_s, 0.001)
-            headers["retry-after-ms"] = str(max(1, round(retry * 1000)))
-            code = "insufficient_quota" if kind.startswith("quota") else None
-            raise RateLimited(f"{_MESSAGES[kind]}; retry after {retry:.1f}s", retry_after=retry, headers=headers, code=code)
+            self._on_reject(charges[decision.denied].kind)
+            raise self._refusal(charges, decision, headers)
         self.outstanding += 1
-        return Ticket(lease, model, prompt, charges, headers)
+        held = [(lease, c.key, c.ttl_s) for c in charges if c.kind == "concurrent"]
+        if held:
+            self._leases[lease] = held
+        return Ticket(lease, model, prompt, charges, headers, admitted_at=self._clock())
+
+    def _refusal(self, charges: list[Charge], decision: Decision, headers: dict[str, str]) -> InferLabError:
+        charge, state = charges[decision.denied], decision.states[decision.denied]
+        if charge.kind.startswith("quota"):
+            return quota_refusal(charge, state, headers, self.holds.reservations_settle_in())
+        if charge.kind == "concurrent":
+            return busy_refusal(charge, state, headers, self.holds.slot_frees_in(charge.key, charge.limit))
+        return busy_refusal(charge, state, headers, decision.retry_after_s)
+
+    async def renew(self) -> int:
+        """Renew every concurrency lease this process holds, in one limiter call; how many were alive."""
+        held = [entry for entries in self._leases.values() for entry in entries]
+        return await self._limiter.renew(held) if held else 0
+
+    async def keep_leases(self, every_s: float) -> None:
+        """Renew the leases every ``every_s`` until cancelled (the app's lifespan)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.renew()
+            except Exception:  # noqa: BLE001 - the loop must outlive one failed renewal; leases then expire
+                self._log.warning("renewing concurrency leases failed", exc_info=True)
 
     async def peek(self, who: Identity, model: str, overrides: Mapping[str, Overrides] | None = None) -> dict[str, tuple[int, int]]:
         """Each bucket of ``who`` on ``model``: (limit, used), without charging anything."""
@@ -86,12 +118,16 @@ class Admission:
             return
         ticket.settled = True
         self.outstanding -= 1
+        self._leases.pop(ticket.lease, None)
+        self.holds.observe([c.key for c in ticket.charges if c.kind == "concurrent"], self._clock() - ticket.admitted_at)
         amounts: list[tuple[str, int]] = []
         for charge in ticket.charges:
             if charge.kind == "concurrent":
                 amounts.append((charge.key, 0))
-            elif usage is None or charge.kind == "requests":
+            elif charge.kind == "requests":
                 continue
+            elif usage is None:
+                amounts.append((charge.key, charge.amount))  # the reservation stands, no longer in flight
             elif charge.kind == "tokens":
                 amounts.append((charge.key, usage[0] + usage[1]))
             else:

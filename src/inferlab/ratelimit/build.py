@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -71,7 +73,16 @@ def build_limits(
     if not policy.active and overrides is None:
         return None  # no limits configured: nothing added per request
     on_reject = (lambda kind: metrics.ratelimit_rejections.labels(kind).inc()) if metrics else None
-    admission = Admission(_limiter(app, settings, metrics, logger), policy, on_reject)
+    admission = Admission(_limiter(app, settings, metrics, logger), policy, on_reject, logger=logger)
+
+    async def renewals(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(admission.keep_leases(settings.ratelimit.lease_ttl_s / 3))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(renewals)  # after the limiter's: stopped before the limiter closes
     if metrics is not None:
         metrics.ratelimit_outstanding.set_function(lambda: admission.outstanding)
     identify = _identify(authenticated, ClientAddress(settings.trusted_proxies))

@@ -11,25 +11,28 @@ from inferlab.ratelimit.protocol import BucketState, Charge, Decision
 class _Bucket:
     """Charges alive in one bucket, in expiry order (one bucket always has one ttl)."""
 
-    __slots__ = ("entries", "total")
+    __slots__ = ("entries", "total", "unsettled")
 
     def __init__(self) -> None:
-        self.entries: dict[str, list[float]] = {}  # lease -> [expires_at, amount]; insertion = expiry order
+        # lease -> [expires_at, amount, unsettled amount]; insertion = expiry order (renewal re-inserts)
+        self.entries: dict[str, list[float]] = {}
         self.total = 0.0
+        self.unsettled = 0.0
 
     def prune(self, now: float) -> None:
         entries = self.entries
         while entries:
             lease = next(iter(entries))
-            expires_at, amount = entries[lease]
+            expires_at, amount, unsettled = entries[lease]
             if expires_at > now:
                 return
             del entries[lease]
             self.total -= amount
+            self.unsettled -= unsettled
 
     def retry_after(self, now: float, amount: int, limit: int) -> float:
         freed = 0.0
-        for expires_at, held in self.entries.values():
+        for expires_at, held, _ in self.entries.values():
             freed += held
             if self.total - freed + amount <= limit:
                 return max(0.0, expires_at - now)
@@ -79,10 +82,11 @@ class MemoryRateLimiter:
                 retry = charge.ttl_s if charge.amount > charge.limit else bucket.retry_after(now, charge.amount, charge.limit)
         if denied < 0:
             for charge, bucket in zip(charges, buckets):
-                bucket.entries[lease] = [now + charge.ttl_s, charge.amount]
+                bucket.entries[lease] = [now + charge.ttl_s, charge.amount, charge.amount]
                 bucket.total += charge.amount
+                bucket.unsettled += charge.amount
         states = tuple(
-            BucketState(charge.limit, max(0, int(charge.limit - bucket.total)), bucket.reset_s(now))
+            BucketState(charge.limit, max(0, int(charge.limit - bucket.total)), bucket.reset_s(now), int(bucket.unsettled))
             for charge, bucket in zip(charges, buckets)
         )
         return Decision(denied < 0, states, retry, denied)
@@ -97,12 +101,34 @@ class MemoryRateLimiter:
             if bucket is None or entry is None:
                 continue
             bucket.total += amount - entry[1]
+            bucket.unsettled -= entry[2]
+            entry[2] = 0
             if amount <= 0:
                 del bucket.entries[lease]
                 if not bucket.entries:
                     del self._buckets[key]
             else:
                 entry[1] = amount
+
+    async def renew(self, held: Sequence[tuple[str, str, float]]) -> int:
+        return self.renew_now(held)
+
+    def renew_now(self, held: Sequence[tuple[str, str, float]]) -> int:
+        now = self._clock()
+        alive = 0
+        for lease, key, ttl_s in held:
+            bucket = self._buckets.get(key)
+            entry = bucket.entries.pop(lease, None) if bucket is not None else None
+            if bucket is None or entry is None:
+                continue
+            if entry[0] <= now:  # expired: its holder was too late, the slot is already free
+                bucket.total -= entry[1]
+                bucket.unsettled -= entry[2]
+                continue
+            entry[0] = max(entry[0], now + ttl_s)
+            bucket.entries[lease] = entry  # re-inserted last: one ttl per bucket keeps expiry order
+            alive += 1
+        return alive
 
     async def aclose(self) -> None:
         self._buckets.clear()

@@ -114,11 +114,11 @@ class LimitPolicy:
                 if limit is None:
                     continue
                 if kind == "requests":
-                    found.append(Charge(f"r:{where}", int(limit), 1, settings.window_s, kind))
+                    found.append(Charge(f"r:{where}", int(limit), 1, settings.window_s, kind, field, spec.scope))
                 elif kind == "tokens":
-                    found.append(Charge(f"t:{where}", int(limit), tokens, settings.window_s, kind))
+                    found.append(Charge(f"t:{where}", int(limit), tokens, settings.window_s, kind, field, spec.scope))
                 else:
-                    found.append(Charge(f"c:{where}", int(limit), 1, settings.lease_ttl_s, kind))
+                    found.append(Charge(f"c:{where}", int(limit), 1, settings.lease_ttl_s, kind, field, spec.scope))
         if self._quotas and (overrides or any(_limit(q, None, f) is not None for q in self._quotas for f, _, _ in _QUOTAS)):
             current = periods(now or datetime.now(UTC))
             spend = self.pricing.micro_usd(model, prompt, completion)
@@ -131,9 +131,9 @@ class LimitPolicy:
                         continue
                     name, ttl = current[period]
                     if kind == "quota_tokens":
-                        found.append(Charge(f"qt:{name}:{where}", int(limit), tokens, ttl, kind))
+                        found.append(Charge(f"qt:{name}:{where}", int(limit), tokens, ttl, kind, field, quota.scope))
                     else:
-                        found.append(Charge(f"qs:{name}:{where}", round(limit * MICRO), spend, ttl, kind))
+                        found.append(Charge(f"qs:{name}:{where}", round(limit * MICRO), spend, ttl, kind, field, quota.scope))
         return found
 
 

@@ -5,6 +5,12 @@ window, ``concurrent`` requests of one user...). A *charge* asks a bucket for ``
 count against it for ``ttl_s`` seconds: a window for rates, a lease for concurrency. Each charge is
 recorded under the request's lease id, so it can later be *settled*: set to the real amount (token
 reconciliation), or to 0 (a concurrency slot given back). A refused admission charges nothing.
+A charge not settled yet is *unsettled* (a reservation still in flight); each bucket reports how
+much of its total is unsettled, so a quota refusal can tell "exhausted" from "reserved for now".
+
+A concurrency lease is short (``lease_ttl_s``) and *renewed* while its request lives: the process
+holding it extends all its leases in one call every few seconds, so the slots of a process that
+dies without settling free one TTL later.
 
 The algorithm is a weighted sliding log: exact (a limit of 100 per minute admits 100 in any
 60 seconds, never more), with memory proportional to the charges alive in the window.
@@ -26,6 +32,8 @@ class Charge:
     amount: int
     ttl_s: float
     kind: LimitKind = "requests"
+    field: str = ""  # the setting it enforces (rpm, tpm, daily_tokens...) and its scope, for messages
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class BucketState:
     limit: int
     remaining: int
     reset_s: float
+    unsettled: int = 0  # the part of limit - remaining held by charges never settled (in flight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,11 @@ class RateLimiter(Protocol):
 
     async def settle(self, lease: str, amounts: Sequence[tuple[str, int]]) -> None:
         """Set the lease's charge in each bucket to a new amount; 0 removes it."""
+        ...
+
+    async def renew(self, held: Sequence[tuple[str, str, float]]) -> int:
+        """Extend each (lease, bucket key, ttl_s) charge still alive to expire ttl_s from now, all in
+        one call; a charge settled to 0 or expired stays gone. Returns how many were still alive."""
         ...
 
     async def aclose(self) -> None:

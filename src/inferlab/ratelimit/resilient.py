@@ -98,6 +98,19 @@ class ResilientLimiter:
         except self._errors as exc:
             self._failed("settle", exc)
 
+    async def renew(self, held: Sequence[tuple[str, str, float]]) -> int:
+        """Both, like settlement: a lease lives in one of them. While Redis is down, leases held
+        there are not renewed; they expire one TTL later (concurrency then follows the policy)."""
+        alive = self._local.renew_now(held)
+        if self._clock() < self._down_until:
+            return alive
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                alive += await self._primary.renew(held)
+        except self._errors as exc:
+            self._failed("renew", exc)
+        return alive
+
     async def aclose(self) -> None:
         await self._primary.aclose()
         await self._local.aclose()

@@ -68,3 +68,80 @@ async def test_a_charge_larger_than_the_limit_is_refused(limiter: RateLimiter) -
 async def test_buckets_are_independent(limiter: RateLimiter) -> None:
     assert (await limiter.acquire("a", [rpm("one", 1)])).admitted
     assert (await limiter.acquire("b", [rpm("two", 1)])).admitted
+
+
+def slot(key: str, limit: int, ttl_s: float) -> Charge:
+    return Charge(key, limit, 1, ttl_s, "concurrent")
+
+
+async def test_a_lease_nobody_renews_frees_after_its_ttl(limiter: RateLimiter) -> None:
+    assert (await limiter.acquire("crashed", [slot("lease", 1, 0.3)])).admitted  # its holder dies here
+    assert not (await limiter.acquire("b", [slot("lease", 1, 0.3)])).admitted
+    await asyncio.sleep(0.4)
+    assert (await limiter.acquire("c", [slot("lease", 1, 0.3)])).admitted
+
+
+async def test_a_renewed_lease_outlives_its_ttl(limiter: RateLimiter) -> None:
+    assert (await limiter.acquire("alive", [slot("renewed", 1, 0.5)])).admitted
+    for _ in range(4):  # 1.2 s, over twice the ttl
+        await asyncio.sleep(0.3)
+        assert await limiter.renew([("alive", "renewed", 0.5)]) == 1
+    refused = await limiter.acquire("b", [slot("renewed", 1, 0.5)])
+    assert not refused.admitted and 0 < refused.retry_after_s <= 0.5
+    await asyncio.sleep(0.6)  # renewals stopped: the lease frees one ttl later
+    assert (await limiter.acquire("c", [slot("renewed", 1, 0.5)])).admitted
+
+
+async def test_renewal_keeps_expiry_order(limiter: RateLimiter) -> None:
+    assert (await limiter.acquire("a", [slot("order", 2, 1.0)])).admitted
+    await asyncio.sleep(0.3)
+    assert (await limiter.acquire("b", [slot("order", 2, 1.0)])).admitted
+    await asyncio.sleep(0.3)
+    assert await limiter.renew([("a", "order", 1.0)]) == 1  # a now expires after b
+    await asyncio.sleep(0.85)  # b (t=1.3) expired, a (t=1.6) not
+    assert (await limiter.acquire("c", [slot("order", 2, 1.0)])).admitted
+    assert not (await limiter.acquire("d", [slot("order", 2, 1.0)])).admitted
+
+
+async def test_renewing_a_released_or_expired_lease_takes_no_slot(limiter: RateLimiter) -> None:
+    assert (await limiter.acquire("done", [slot("gone", 1, 0.3)])).admitted
+    await limiter.settle("done", [("gone", 0)])
+    assert (await limiter.acquire("late", [slot("gone2", 1, 0.3)])).admitted
+    await asyncio.sleep(0.4)
+    assert await limiter.renew([("done", "gone", 0.3), ("late", "gone2", 0.3), ("never", "nowhere", 0.3)]) == 0
+    assert (await limiter.acquire("x", [slot("gone", 1, 0.3)])).admitted
+    assert (await limiter.acquire("y", [slot("gone2", 1, 0.3)])).admitted
+
+
+async def test_one_renewal_call_extends_many_leases_in_many_buckets(limiter: RateLimiter) -> None:
+    held = [(f"m{i}", f"many{i % 3}", 1.0) for i in range(300)]
+    admitted = await asyncio.gather(*(limiter.acquire(lease, [slot(key, 100, 1.0)]) for lease, key, _ in held))
+    assert all(decision.admitted for decision in admitted)
+    await asyncio.sleep(0.5)
+    assert await limiter.renew(held) == 300
+    await asyncio.sleep(0.7)  # past the first ttl
+    refused = await limiter.acquire("over", [slot("many0", 100, 1.0)])
+    assert not refused.admitted and refused.states[0].remaining == 0
+
+
+async def test_unsettled_reservations_are_reported(limiter: RateLimiter) -> None:
+    def quota(amount: int) -> Charge:
+        return Charge("quota", 1000, amount, 60.0, "quota_tokens")
+
+    assert (await limiter.acquire("a", [quota(300)])).states[0].unsettled == 300
+    assert (await limiter.acquire("b", [quota(200)])).states[0].unsettled == 500
+    await limiter.settle("a", [("quota", 120)])  # a's real usage: settled
+    await limiter.settle("a", [("quota", 120)])
+    state = (await limiter.acquire("c", [quota(0)])).states[0]
+    assert state.remaining == 1000 - 120 - 200 and state.unsettled == 200
+    refused = await limiter.acquire("d", [quota(900)])
+    assert not refused.admitted and refused.states[0].unsettled == 200
+    await limiter.settle("b", [("quota", 0)])
+    assert (await limiter.acquire("e", [quota(0)])).states[0].unsettled == 0
+
+
+async def test_expired_unsettled_charges_leave_the_unsettled_count(limiter: RateLimiter) -> None:
+    assert (await limiter.acquire("a", [Charge("short", 10, 4, 0.2, "quota_tokens")])).admitted
+    await asyncio.sleep(0.3)
+    state = (await limiter.acquire("b", [Charge("short", 10, 1, 0.2, "quota_tokens")])).states[0]
+    assert state.unsettled == 1 and state.remaining == 9
