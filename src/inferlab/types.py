@@ -73,6 +73,12 @@ class InferenceResponse:
     usage: Usage | None
     raw: bytes | None = None
 
+    def encoded(self) -> bytes:
+        """The bytes to send: the engine's own when nothing changed, else ``body`` encoded once."""
+        if self.raw is None:
+            self.raw = orjson.dumps(self.body)
+        return self.raw
+
 
 class StreamChunk:
     """One OpenAI-shaped streamed chunk (``chat.completion.chunk`` or ``text_completion``).
@@ -145,3 +151,35 @@ class InferenceBackend(Protocol):
 
     async def health(self) -> BackendHealth:
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: an authenticated key's owner, or an anonymous client address.
+
+    Filled once by the API (from the auth middleware's principal, or from the peer address when
+    authentication is off); every request step reads it from the call, never from HTTP.
+    """
+
+    tenant_id: str = "default"
+    user_id: str | None = None
+    key_id: str | None = None
+    role: str | None = None
+    address: str = "unknown"
+    models: frozenset[str] | None = None  # the models the credential may use; None: every model
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def subject(self) -> str:
+        """The narrowest thing a request counts against: the key, else the user, else the address."""
+        if self.key_id:
+            return self.key_id
+        if self.user_id:
+            return "user:" + self.user_id
+        return "ip:" + self.address
+
+    def may_use(self, model: str) -> bool:
+        return self.models is None or model in self.models

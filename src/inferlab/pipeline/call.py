@@ -1,0 +1,117 @@
+"""The HTTP-free call object every request step reads and writes, and what a chain gives back.
+
+``Call`` holds everything a step may need about one request: what was asked (kind, model, the
+validated body), who asked (``Caller``), and how (streaming, cache mode, session). Steps add
+response headers, per-chunk taps and clean-ups (``defer``) to it; they never see aiohttp.
+
+``Reply`` is what the innermost step produced: a whole response, an opened stream (its first
+chunk and the rest), or stored bytes to replay. The API renders it as JSON or SSE.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from inferlab.pipeline.usage import UsageMeter
+from inferlab.types import Caller, InferenceRequest, InferenceResponse, RequestKind, StreamChunk
+
+CacheMode = Literal["auto", "use", "bypass"]
+
+log = logging.getLogger("inferlab.pipeline")
+
+
+class EndKind(str, Enum):
+    SUCCESS = "success"  # the whole answer reached the client
+    ERROR = "error"  # an InferLab error ended it (before or after the first byte)
+    DISCONNECT = "disconnect"  # the client went away
+    CANCELLED = "cancelled"  # the task was cancelled (shutdown, drain deadline)
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a call ended, handed to every clean-up."""
+
+    kind: EndKind
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is EndKind.SUCCESS
+
+
+SUCCESS = Ending(EndKind.SUCCESS)
+DISCONNECT = Ending(EndKind.DISCONNECT)
+
+Cleanup = Callable[[Ending], Awaitable[None] | None]
+Tap = Callable[[bytes], None]
+
+
+@dataclass(slots=True)
+class Call:
+    """One inference request on its way through the steps."""
+
+    request_id: str
+    kind: RequestKind
+    route: str  # the OpenAI route, e.g. "/v1/chat/completions"
+    model: str  # the public model name the client asked for
+    body: dict[str, Any]
+    caller: Caller
+    stream: bool = False
+    include_usage: bool = False
+    body_bytes: int = 0  # the size of the request body as sent
+    cache_mode: CacheMode = "auto"
+    priority: int = 0
+    session_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # added to the response
+    usage: UsageMeter = field(default_factory=UsageMeter)
+    taps: list[Tap] = field(default_factory=list)  # each SSE event's bytes, as sent
+    notes: dict[str, str] = field(default_factory=dict)  # facts for the access log (replica, cache...)
+    started: float = field(default_factory=time.perf_counter)
+    first_byte_s: float | None = None  # seconds from ``started`` to the first streamed chunk
+    _cleanups: list[Cleanup] = field(default_factory=list)
+    _ended: Ending | None = None
+
+    def inference(self) -> InferenceRequest:
+        return InferenceRequest(self.kind, self.model, self.body, self.request_id, self.stream, self.include_usage)
+
+    def defer(self, cleanup: Cleanup) -> None:
+        """Run ``cleanup(ending)`` once when the call ends, after those deferred later (LIFO)."""
+        self._cleanups.append(cleanup)
+
+    @property
+    def ended(self) -> Ending | None:
+        return self._ended
+
+    async def end(self, ending: Ending) -> None:
+        """Run the clean-ups once, newest first. Later calls do nothing. A failing clean-up is
+        logged and does not stop the others: each owns a different resource."""
+        if self._ended is not None:
+            return
+        self._ended = ending
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in reversed(cleanups):
+            try:
+                result = cleanup(ending)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("a clean-up failed", extra={"request_id": self.request_id})
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the chain produced: exactly one of ``response``, ``chunks`` or ``replay``."""
+
+    response: InferenceResponse | None = None
+    first: StreamChunk | None = None
+    chunks: AsyncIterator[StreamChunk] | None = None
+    replay: bytes | None = None  # stored bytes: a JSON body, or a whole SSE stream when ``call.stream``
+
+    @property
+    def streamed(self) -> bool:
+        return self.chunks is not None
