@@ -54,7 +54,7 @@ def sent(sim: EngineSimulator) -> dict[str, Any]:
 
 async def test_tool_calls_round_trip(ollama: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
     sim, client = ollama
-    reply = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER])  # type: ignore[list-item]
+    reply = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER])
     assert sent(sim)["tools"] == [{"type": "function", "function": {
         k: WEATHER["function"][k] for k in ("name", "description", "parameters")}}]
     choice = reply.choices[0]
@@ -67,7 +67,7 @@ async def test_tool_calls_round_trip(ollama: tuple[EngineSimulator, openai.Async
 
     history = [*HI, choice.message.model_dump(exclude_none=True),
                {"role": "tool", "tool_call_id": call.id, "content": "21 degrees"}]
-    answer = await client.chat.completions.create(model=MODEL, messages=history, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    answer = await client.chat.completions.create(model=MODEL, messages=history, tools=[WEATHER])
     native = sent(sim)["messages"]
     assert native[1]["tool_calls"] == [{"id": call.id, "function": {
         "name": "get_weather", "arguments": {"city": "simulated", "unit": "c"}}}]
@@ -77,7 +77,7 @@ async def test_tool_calls_round_trip(ollama: tuple[EngineSimulator, openai.Async
 
 async def test_tool_calls_streamed_with_indexes_and_ids(ollama: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
     _, client = ollama
-    stream = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER, TIME], stream=True)  # type: ignore[list-item]
+    stream = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER, TIME], stream=True)
     chunks = [chunk async for chunk in stream]
     deltas = [call for c in chunks for call in (c.choices[0].delta.tool_calls or [])]
     assert [(d.index, d.function.name if d.function else None) for d in deltas] == [(0, "get_weather"), (1, "get_time")]
@@ -87,7 +87,7 @@ async def test_tool_calls_streamed_with_indexes_and_ids(ollama: tuple[EngineSimu
 
 async def test_tool_choice_none_does_not_offer_the_tools(ollama: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
     sim, client = ollama
-    reply = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER], tool_choice="none")  # type: ignore[list-item]
+    reply = await client.chat.completions.create(model=MODEL, messages=HI, tools=[WEATHER], tool_choice="none")
     assert "tools" not in sent(sim) and reply.choices[0].finish_reason == "stop"
 
 
@@ -98,10 +98,10 @@ async def test_response_format_json_schema(ollama: tuple[EngineSimulator, openai
               "required": ["name", "age"]}
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
     if stream:
-        chunks = await client.chat.completions.create(model=MODEL, messages=HI, response_format=fmt, stream=True)  # type: ignore[arg-type]
+        chunks = await client.chat.completions.create(model=MODEL, messages=HI, response_format=fmt, stream=True)
         text = "".join([c.choices[0].delta.content or "" async for c in chunks])
     else:
-        reply = await client.chat.completions.create(model=MODEL, messages=HI, response_format=fmt)  # type: ignore[arg-type]
+        reply = await client.chat.completions.create(model=MODEL, messages=HI, response_format=fmt)
         text = reply.choices[0].message.content or ""
     assert sent(sim)["format"] == schema
     assert json.loads(text) == {"name": "simulated", "age": 1}
@@ -119,7 +119,7 @@ async def test_inline_images_become_ollama_images(ollama: tuple[EngineSimulator,
     content = [{"type": "text", "text": "what is this?"},
                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
                {"type": "text", "text": "be brief"}]
-    reply = await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])  # type: ignore[misc,list-item]
+    reply = await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])
     assert reply.choices[0].message.content
     assert sent(sim)["messages"] == [{"role": "user", "content": "what is this?\nbe brief", "images": [PIXEL]}]
 
@@ -134,7 +134,7 @@ async def test_bad_image_urls_are_400_naming_the_field(
     sim, client = ollama
     content = [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": url}}]
     with pytest.raises(openai.BadRequestError) as raised:
-        await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])  # type: ignore[misc,list-item]
+        await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])
     error = raised.value.body
     assert isinstance(error, dict) and error["param"] == "messages[0].content[1].image_url.url"
     assert error["type"] == "invalid_request_error" and error["code"] == kind
