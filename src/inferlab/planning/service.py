@@ -190,4 +190,6 @@ def catalogue_summary(catalogue: Catalogue) -> dict[str, Any]:
     models = [asdict(m) for m in catalogue.models.values()]
     formats = sorted({f.name: asdict(f) for f in catalogue.weight_formats.values()}.values(), key=lambda f: f["name"])
     kv = sorted({k.name: asdict(k) for k in catalogue.kv_dtypes.values()}.values(), key=lambda k: k["name"])
-    return {"accelerators": accelerators, "models": models, "weight_formats": formats, "kv_dtypes": kv}
+    billing = {key: asdict(terms) for key, terms in catalogue.billing.items()}
+    return {"accelerators": accelerators, "models": models, "weight_formats": formats, "kv_dtypes": kv,
+            "billing": billing}

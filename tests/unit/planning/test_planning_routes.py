@@ -66,6 +66,7 @@ async def test_catalogue(client: TestClient[web.Request, web.Application]) -> No
     assert {"rtx-4090", "mi300x", "tpu-v6e", "apple-m1"} <= ids
     h100 = next(a for a in data["accelerators"] if a["id"] == "h100-sxm")
     assert h100["sources"]["bandwidth_gbps"]["source"]
+    assert data["billing"]["lambda"]["increment_s"] == 60 and data["billing"]["lambda"]["ref"]["source"]
 
 
 @pytest.mark.parametrize(
