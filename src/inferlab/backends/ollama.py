@@ -146,7 +146,10 @@ class OllamaBackend:
         event = await self._post(self.base_url + "/api/embed", embed_request(request.body, self._served_name))
         vectors = event.get("embeddings") or []
         if request.body.get("encoding_format") == "base64":
-            vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+            try:
+                vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+            except (struct.error, TypeError) as exc:
+                raise UpstreamError(f"engine {self.name} sent embeddings that are not lists of numbers") from exc
         usage = Usage(prompt_tokens=int(event.get("prompt_eval_count") or 0))
         body = {
             "object": "list",
