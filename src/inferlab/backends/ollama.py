@@ -3,6 +3,8 @@ OpenAI's shapes so clients see one API whatever runs behind it."""
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,30 +15,17 @@ import orjson
 
 from inferlab.backends.engine_errors import engine_error
 from inferlab.backends.http import ndjson_lines, raise_for_engine_status, translate_client_error
-from inferlab.errors import UpstreamError
+from inferlab.backends.ollama_request import chat_request, embed_request, generate_request
+from inferlab.backends.ollama_response import (
+    ReplyState,
+    chat_logprobs,
+    completion_logprobs,
+    finish_reason,
+    missing_logprobs,
+    tool_calls,
+)
+from inferlab.errors import UnsupportedFeature, UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk, Usage
-
-# OpenAI sampling field → Ollama option name
-_OPTION_NAMES = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "seed": "seed",
-    "stop": "stop",
-    "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-    "max_tokens": "num_predict",
-    "max_completion_tokens": "num_predict",
-    "top_k": "top_k",
-    "min_p": "min_p",
-    "repeat_penalty": "repeat_penalty",
-}
-
-
-def ollama_options(body: dict[str, Any]) -> dict[str, Any]:
-    options = {_OPTION_NAMES[k]: v for k, v in body.items() if k in _OPTION_NAMES and v is not None}
-    if isinstance(options.get("stop"), str):
-        options["stop"] = [options["stop"]]
-    return options
 
 
 def _usage(event: dict[str, Any]) -> Usage:
@@ -46,10 +35,18 @@ def _usage(event: dict[str, Any]) -> Usage:
     )
 
 
-def _finish_reason(event: dict[str, Any]) -> str | None:
-    if not event.get("done"):
-        return None
-    return "length" if event.get("done_reason") == "length" else "stop"
+def _check_logprobs(native: dict[str, Any], event: dict[str, Any]) -> None:
+    if missing_logprobs(native, event):
+        raise UnsupportedFeature(
+            "'logprobs' is not supported by this model's engine: it returned no log probabilities "
+            "(Ollama returns them from version 0.12.11 on)",
+            param="logprobs",
+        )
+
+
+def _message(event: dict[str, Any]) -> dict[str, Any]:
+    message = event.get("message")
+    return message if isinstance(message, dict) else {}
 
 
 class OllamaBackend:
@@ -65,38 +62,32 @@ class OllamaBackend:
         return True
 
     def _native_request(self, request: InferenceRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
-        body = request.body
-        native: dict[str, Any] = {"model": self._served_name, "stream": stream, "options": ollama_options(body)}
         if request.kind is RequestKind.CHAT:
-            native["messages"] = body["messages"]
-            path = "/api/chat"
-        else:
-            prompt = body.get("prompt", "")
-            native["prompt"] = prompt if isinstance(prompt, str) else "".join(map(str, prompt))
-            if body.get("suffix") is not None:
-                native["suffix"] = body["suffix"]
-            path = "/api/generate"
-        fmt = (body.get("response_format") or {}).get("type")
-        if fmt == "json_object":
-            native["format"] = "json"
-        return self.base_url + path, native
+            return self.base_url + "/api/chat", chat_request(request.body, self._served_name, stream=stream)
+        return self.base_url + "/api/generate", generate_request(request.body, self._served_name, stream=stream)
 
     async def complete(self, request: InferenceRequest) -> InferenceResponse:
         url, native = self._native_request(request, stream=False)
         event = await self._post(url, native, request.request_id)
+        _check_logprobs(native, event)
         usage = _usage(event)
         created = int(time.time())
+        state = ReplyState()
         if request.kind is RequestKind.CHAT:
-            message = event.get("message") or {}
-            choice: dict[str, Any] = {
-                "index": 0,
-                "message": {"role": "assistant", "content": message.get("content", "")},
-                "finish_reason": _finish_reason(event) or "stop",
-            }
+            message = _message(event)
+            reply: dict[str, Any] = {"role": "assistant", "content": message.get("content", "")}
+            calls = tool_calls(message, state, self.name)
+            if calls:
+                reply["tool_calls"] = calls
+                reply["content"] = reply["content"] or None
+            if message.get("thinking"):
+                reply["reasoning_content"] = message["thinking"]
+            choice: dict[str, Any] = {"index": 0, "message": reply, "logprobs": chat_logprobs(event)}
             obj, prefix = "chat.completion", "chatcmpl-"
         else:
-            choice = {"index": 0, "text": event.get("response", ""), "finish_reason": _finish_reason(event) or "stop"}
+            choice = {"index": 0, "text": event.get("response", ""), "logprobs": completion_logprobs(event, state)}
             obj, prefix = "text_completion", "cmpl-"
+        choice["finish_reason"] = finish_reason({**event, "done": True}, state)
         body = {
             "id": prefix + uuid.uuid4().hex,
             "object": obj,
@@ -112,24 +103,34 @@ class OllamaBackend:
         chat = request.kind is RequestKind.CHAT
         chunk_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         created = int(time.time())
+        state = ReplyState()
         try:
             async with self._session.post(url, data=orjson.dumps(native)) as response:
                 await raise_for_engine_status(self.name, response, request.request_id)
                 async for event in ndjson_lines(response):
                     if "error" in event:
                         raise engine_error(self.name, None, event, request_id=request.request_id)
-                    yield self._chunk(request, event, chunk_id, created, chat)
+                    _check_logprobs(native, event)
+                    yield self._chunk(request, event, chunk_id, created, chat, state)
         except Exception as exc:  # noqa: BLE001 - translated in one place
             translate_client_error(self.name, exc)
 
     def _chunk(
-        self, request: InferenceRequest, event: dict[str, Any], chunk_id: str, created: int, chat: bool
+        self, request: InferenceRequest, event: dict[str, Any], chunk_id: str, created: int, chat: bool,
+        state: ReplyState,
     ) -> StreamChunk:
         if chat:
-            text = (event.get("message") or {}).get("content", "")
-            choice: dict[str, Any] = {"index": 0, "delta": {"content": text}, "finish_reason": _finish_reason(event)}
+            message = _message(event)
+            delta: dict[str, Any] = {"content": message.get("content", "")}
+            calls = tool_calls(message, state, self.name)
+            if calls:
+                delta["tool_calls"] = calls
+            if message.get("thinking"):
+                delta["reasoning_content"] = message["thinking"]
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": chat_logprobs(event)}
         else:
-            choice = {"index": 0, "text": event.get("response", ""), "finish_reason": _finish_reason(event)}
+            choice = {"index": 0, "text": event.get("response", ""), "logprobs": completion_logprobs(event, state)}
+        choice["finish_reason"] = finish_reason(event, state)
         data: dict[str, Any] = {
             "id": chunk_id,
             "object": "chat.completion.chunk" if chat else "text_completion",
@@ -144,9 +145,14 @@ class OllamaBackend:
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:
         event = await self._post(
-            self.base_url + "/api/embed", {"model": self._served_name, "input": request.body["input"]}, request.request_id
+            self.base_url + "/api/embed", embed_request(request.body, self._served_name), request.request_id
         )
         vectors = event.get("embeddings") or []
+        if request.body.get("encoding_format") == "base64":
+            try:
+                vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+            except (struct.error, TypeError) as exc:
+                raise UpstreamError(f"engine {self.name} sent embeddings that are not lists of numbers") from exc
         usage = Usage(prompt_tokens=int(event.get("prompt_eval_count") or 0))
         body = {
             "object": "list",

@@ -10,6 +10,7 @@ from inferlab.planning.catalogue import Catalogue, load_catalogue
 from inferlab.planning.cost import (
     MonthlyCost,
     OwnedCosts,
+    RentalPlan,
     TcoComparison,
     breakeven_months,
     breakeven_utilisation,
@@ -37,6 +38,7 @@ from inferlab.planning.memory import (
 from inferlab.planning.specs import (
     Accelerator,
     ApiPrice,
+    BillingTerms,
     KVDtype,
     ModelSpec,
     PurchasePrice,
@@ -50,6 +52,7 @@ from inferlab.planning.throughput import ThroughputEstimate, estimate_throughput
 __all__ = [
     "Accelerator",
     "ApiPrice",
+    "BillingTerms",
     "BusinessCase",
     "BusinessResult",
     "CapacityPlan",
@@ -66,6 +69,7 @@ __all__ = [
     "OwnedCosts",
     "Parallelism",
     "PurchasePrice",
+    "RentalPlan",
     "RentalPrice",
     "Slo",
     "SourceRef",

@@ -10,7 +10,7 @@ Lookups raise :class:`~inferlab.errors.InvalidRequest` naming the valid choices.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from inferlab.errors import InvalidRequest
 from inferlab.planning.specs import (
     Accelerator,
     ApiPrice,
+    BillingTerms,
     KVDtype,
     ModelSpec,
     PurchasePrice,
@@ -42,6 +43,7 @@ class Catalogue:
     defaults: Mapping[str, Sourced]  # flat keys, e.g. "decode_bandwidth_efficiency.llama_cpp.cpu"
     economics: Mapping[str, Sourced]  # flat keys, e.g. "pue.datacenter"
     api_prices: tuple[ApiPrice, ...] = ()
+    billing: Mapping[str, BillingTerms] = field(default_factory=dict)  # "provider" or "provider/tier"
 
     def accelerator(self, accelerator_id: str) -> Accelerator:
         return _lookup(self.accelerators, accelerator_id, "GPU/accelerator", "gpu")
@@ -60,6 +62,14 @@ class Catalogue:
 
     def economic(self, key: str) -> float:
         return self.economics[key].value
+
+    def billing_for(self, price: RentalPrice | None) -> BillingTerms:
+        """The billing terms of a rental price: its provider and tier, its provider, else the default."""
+        keys = [f"{price.provider}/{price.tier}", price.provider] if price is not None else []
+        for key in [*keys, "default"]:
+            if key in self.billing:
+                return self.billing[key]
+        return BillingTerms(SourceRef("assumed: whole hours (no billing terms in the catalogue)", "2026-11", "E"))
 
     def with_model(self, model: ModelSpec) -> Catalogue:
         return replace(self, models={**self.models, model.id: model})
@@ -174,6 +184,7 @@ def build_catalogue(raw: Mapping[str, Any]) -> Catalogue:
             defaults=_flatten_sourced(raw.get("defaults") or {}),
             economics=_flatten_sourced({k: v for k, v in economics.items() if k != "api_prices_usd_per_mtok"}),
             api_prices=tuple(_api_price(e) for e in economics.get("api_prices_usd_per_mtok") or []),
+            billing={str(k): _billing(v) for k, v in (raw.get("billing") or {}).items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"invalid catalogue data: {exc!r}", param="catalogue") from exc
@@ -284,6 +295,19 @@ def _weight_format(e: Mapping[str, Any], kind: str) -> WeightFormat:
         block_bits=float(e["block"]) if e.get("block") else None,
         ref=_ref(e["source"]),
     )
+
+
+def _billing(e: Mapping[str, Any]) -> BillingTerms:
+    terms = BillingTerms(
+        ref=_ref(e),
+        increment_s=float(e.get("increment_s", 3600)),
+        minimum_s=float(e.get("minimum_s", 0)),
+        scale_to_zero=bool(e.get("scale_to_zero", False)),
+        committed=bool(e.get("committed", False)),
+    )
+    if terms.increment_s <= 0 or terms.minimum_s < 0:
+        raise ValueError(f"billing terms need increment_s > 0 and minimum_s >= 0: {dict(e)!r}")
+    return terms
 
 
 def _api_price(e: Mapping[str, Any]) -> ApiPrice:

@@ -34,6 +34,9 @@ PlanEngineOpt = typer.Option("vllm", "--engine", help="serving engine (capacity 
 MemOpt = typer.Option(None, "--memory-gb", help="memory size for Apple/CPU devices")
 CatOpt = typer.Option(None, "--catalogue", help="extra catalogue YAML (repeatable)")
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of tables")
+ContextOpt = typer.Option(None, "--context", "-c", help="context the server holds (tokens); default prompt+output")
+TpOpt = typer.Option(None, "--tp", help="tensor-parallel size (default: the engine's split of --gpus)")
+PpOpt = typer.Option(None, "--pp", help="pipeline-parallel (layer split) size")
 
 
 def load_with_model(model: str | None, extra: list[Path] | None) -> tuple[Catalogue, str]:
@@ -58,7 +61,10 @@ def _deployment(
             "memory_gb": memory_gb}
 
 
-def _run(action: Callable[[], dict[str, Any]], as_json: bool, render: Callable[[Console, dict[str, Any]], None]) -> None:
+def _run(action: Callable[[], dict[str, Any]], as_json: bool, render: Callable[[Console, dict[str, Any]], None],
+         refuse_misfit: bool = False) -> None:
+    """Run a planning question and print its answer; a deployment that does not fit is refused
+    (exit 1, no price) when ``refuse_misfit``, else shown with a warning."""
     console = Console()
     try:
         result = action()
@@ -67,7 +73,15 @@ def _run(action: Callable[[], dict[str, Any]], as_json: bool, render: Callable[[
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    else:
+    misfit = result.get("fits") is False
+    if misfit and refuse_misfit:
+        Console(stderr=True).print(f"[red]refused:[/red] {result['reason']}; no price is given for hardware that"
+                                   " cannot run the model")
+        raise typer.Exit(1)
+    if misfit:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {result['reason']}; the figures below are what it"
+                                   " would do if it fitted")
+    if not as_json:
         render(console, result)
 
 
@@ -103,7 +117,9 @@ def render_estimate(console: Console, r: dict[str, Any]) -> None:
             ("TTFT", _num(e["ttft_s"], ".3f") + " s"),
             ("inter-token latency", f"{e['itl_s'] * 1000:.1f} ms"),
             ("tokens/s per stream", f"{e['tokens_per_s_per_stream']:.1f}"),
+            ("  raw bandwidth bound", f"{e['bandwidth_bound_tokens_per_s_per_stream']:.1f}"),
             ("output tokens/s (all streams)", f"{e['output_tokens_per_s']:,.0f}"),
+            ("  raw bandwidth bound (decode)", f"{e['bandwidth_bound_output_tokens_per_s']:,.0f}"),
             ("prefill tokens/s", _num(e["prefill_tokens_per_s"], ",.0f")),
             ("bound", e["bound"]),
             ("bandwidth efficiency", f"{e['efficiency']['value']:.2f} ({e['efficiency']['source']})"),
@@ -111,6 +127,8 @@ def render_estimate(console: Console, r: dict[str, Any]) -> None:
         console.print(_table(f"{e['deployment']} - {title}", rows))
         for note in e["notes"]:
             console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"[dim]raw bandwidth bound: the bytes each token reads at 100 % of {r['bandwidth_gbps']:,.0f} GB/s;"
+                  " the speeds above it apply the calibrated bandwidth efficiency[/dim]")
 
 
 def render_cost(console: Console, r: dict[str, Any]) -> None:
@@ -120,6 +138,7 @@ def render_cost(console: Console, r: dict[str, Any]) -> None:
     own, rent = r["owned"] or {}, r["rented"] or {}
     for key in ("capital", "energy", "colocation", "rent", "total"):
         table.add_row(f"$/month {key}", _num(own.get(key), ",.0f", "-"), _num(rent.get(key), ",.0f", "-"))
+    table.add_row("hours paid / month", "-", _num(r["rented_hours_per_month"], ",.0f", "-"))
     table.add_row("$ per 1M output tokens", _num(r["owned_usd_per_mtok"], ",.3f", "-"), _num(r["rented_usd_per_mtok"], ",.3f", "-"))
     table.add_row("$ per request", _num(r["owned_usd_per_request"], ",.5f", "-"), _num(r["rented_usd_per_request"], ",.5f", "-"))
     console.print(table)
@@ -180,13 +199,15 @@ def _estimate(
     prompt_tokens: int = typer.Option(512, "--prompt-tokens", help="input tokens per request"),
     output_tokens: int = typer.Option(256, "--output-tokens", help="output tokens per request"),
     concurrency: int = typer.Option(1, "--concurrency", help="streams decoding at once"),
+    context: int | None = ContextOpt, tp: int | None = TpOpt, pp: int | None = PpOpt,
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     def action() -> dict[str, Any]:
         cat, model_id = load_with_model(model, catalogue)
         fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb)
         req = parse(EstimateIn, {**fields, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
-                                 "concurrency": concurrency})
+                                 "concurrency": concurrency, "context": context, "tensor_parallel": tp,
+                                 "pipeline_parallel": pp})
         return service.estimate(cat, req)
 
     _run(action, as_json, render_estimate)
@@ -204,6 +225,13 @@ def _cost(
     pue: float | None = typer.Option(None, "--pue", help="power usage effectiveness"),
     years: float | None = typer.Option(None, "--years", help="amortisation years"),
     prompt_tokens: int = typer.Option(512, "--prompt-tokens"), output_tokens: int = typer.Option(256, "--output-tokens"),
+    hours_per_day: float = typer.Option(24.0, "--hours-per-day",
+                                        help="hours a day the rented box runs; 24 = never stopped, so every hour is paid"),
+    billing_increment_s: float | None = typer.Option(None, "--billing-increment-s",
+                                                     help="rental billing increment (default: the provider's, else 3600)"),
+    billing_minimum_s: float | None = typer.Option(None, "--billing-minimum-s", help="minimum billed per session"),
+    reserved: bool = typer.Option(False, "--reserved", help="reserved/committed rental: every hour is paid"),
+    context: int | None = ContextOpt, tp: int | None = TpOpt, pp: int | None = PpOpt,
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     def action() -> dict[str, Any]:
@@ -212,10 +240,13 @@ def _cost(
         req = parse(CostIn, {**fields, "utilisation": utilisation, "setting": setting,
                              "rent_usd_per_hour": rent_usd_per_hour, "purchase_usd": purchase_usd, "power_w": power_w,
                              "electricity_usd_per_kwh": electricity, "pue": pue, "amortisation_years": years,
-                             "prompt_tokens": prompt_tokens, "output_tokens": output_tokens})
+                             "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
+                             "hours_per_day": hours_per_day, "billing_increment_s": billing_increment_s,
+                             "billing_minimum_s": billing_minimum_s, "reserved": reserved, "context": context,
+                             "tensor_parallel": tp, "pipeline_parallel": pp})
         return service.cost(cat, req)
 
-    _run(action, as_json, render_cost)
+    _run(action, as_json, render_cost, refuse_misfit=True)
 
 
 def _plan(

@@ -1,23 +1,65 @@
 """Money: cost per 1M tokens and per request, owned vs rented TCO, break-even.
 
 Owned hardware costs ``purchase / (years x 12)`` a month whether used or not, plus energy
-(``power x utilisation x PUE x price``) and colocation (``kW x $/kW-month``). Rented hardware
-(GPU hours, TPU chip-hours) is paid for the hours it runs: on-demand for the utilised hours, or
-every hour when reserved. Break-even utilisation is where both cost the same a month; break-even
-months is when the purchase has been paid back by the rent it saves.
+(``power x utilisation x PUE x price``) and colocation (``kW x $/kW-month``).
+
+Rented hardware (GPU hours, TPU chip-hours) is costed with the hours actually paid: a box rented
+to serve is up 24 h a day, busy or not, so it is paid every hour of the month; one stopped
+outside ``hours_per_day`` pays one session a day, rounded up to the provider's billing increment
+and minimum (:class:`~inferlab.planning.specs.BillingTerms`); a commitment or reservation pays
+every hour of its term; only serverless offers that scale to zero pay busy time alone. Busy time
+(``utilisation``) can never exceed the time the box runs.
+
+Break-even utilisation is where owning costs the same as renting only the busy hours (the box
+stopped the rest of each day, billed in the provider's increments); break-even months is when the
+purchase has been paid back by the rent it saves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from inferlab.errors import InvalidRequest
 from inferlab.planning.catalogue import Catalogue
 from inferlab.planning.deployment import Deployment
+from inferlab.planning.specs import BillingTerms, SourceRef
 
 HOURS_PER_MONTH = 730.0
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 Setting = Literal["home", "datacenter"]
+
+#: per-second billing without a minimum: what "paid by the busy hour" means when no terms are given
+PER_SECOND = BillingTerms(SourceRef("per-second billing, no minimum", "2026-11", "E"), increment_s=1.0)
+
+
+@dataclass(frozen=True)
+class RentalPlan:
+    """How a rented box runs: all devices' hourly price, the provider's terms, hours up each day."""
+
+    usd_per_hour: float
+    billing: BillingTerms = field(default=PER_SECOND)
+    hours_per_day: float = 24.0  # the box runs this long each day, then is stopped (24: never stopped)
+    reserved: bool = False  # a reservation bought for the month: every hour is paid
+
+    def paid_hours(self, utilisation: float) -> float:
+        """Hours paid a month when the box is busy ``utilisation`` of the month."""
+        check_fraction(utilisation, "utilisation")
+        if not 0 < self.hours_per_day <= 24:
+            raise InvalidRequest(f"hours_per_day must be in (0, 24], got {self.hours_per_day}", param="hours_per_day")
+        if self.reserved or self.billing.committed:
+            return HOURS_PER_MONTH
+        if self.billing.scale_to_zero:
+            return HOURS_PER_MONTH * utilisation
+        if utilisation > self.hours_per_day / 24 + 1e-9:
+            raise InvalidRequest(
+                f"utilisation {utilisation:.0%} is more than the box runs ({self.hours_per_day:g} h a day ="
+                f" {self.hours_per_day / 24:.0%}); raise hours_per_day or lower utilisation",
+                param="utilisation",
+            )
+        if self.hours_per_day >= 24:
+            return HOURS_PER_MONTH
+        return DAYS_PER_MONTH * self.billing.billed_hours(self.hours_per_day)
 
 
 @dataclass(frozen=True)
@@ -52,6 +94,7 @@ class TcoComparison:
     owned: MonthlyCost | None
     rented: MonthlyCost | None
     rent_usd_per_hour: float | None  # all devices
+    rented_hours_per_month: float | None  # hours paid, not hours busy
     owned_usd_per_mtok: float | None
     rented_usd_per_mtok: float | None
     breakeven_utilisation: float | None
@@ -76,10 +119,10 @@ def owned_monthly(o: OwnedCosts, utilisation: float) -> MonthlyCost:
     )
 
 
-def rented_monthly(usd_per_hour: float, utilisation: float, *, reserved: bool = False) -> MonthlyCost:
-    check_fraction(utilisation, "utilisation")
-    hours = HOURS_PER_MONTH if reserved else HOURS_PER_MONTH * utilisation
-    return MonthlyCost(capital=0.0, energy=0.0, colocation=0.0, rent=usd_per_hour * hours, other=0.0)
+def rented_monthly(plan: RentalPlan, utilisation: float) -> MonthlyCost:
+    """A month of rent: the plan's hourly price times the hours it pays (see :class:`RentalPlan`)."""
+    return MonthlyCost(capital=0.0, energy=0.0, colocation=0.0, rent=plan.usd_per_hour * plan.paid_hours(utilisation),
+                       other=0.0)
 
 
 def usd_per_million_tokens(monthly_usd: float, tokens_per_s: float, utilisation: float) -> float:
@@ -95,15 +138,17 @@ def usd_per_request(usd_per_mtok_output: float, output_tokens: int) -> float:
     return usd_per_mtok_output * output_tokens / 1e6
 
 
-def breakeven_utilisation(o: OwnedCosts, rent_usd_per_hour: float) -> float | None:
-    """Utilisation above which owning is cheaper than renting on demand (None: never)."""
-    energy_per_hour = o.power_w / 1000 * o.pue * o.electricity_usd_per_kwh
-    margin = rent_usd_per_hour - energy_per_hour
-    if margin <= 0:
-        return None
-    fixed = owned_monthly(o, 1.0)
-    u = (fixed.capital + fixed.colocation + fixed.other) / (HOURS_PER_MONTH * margin)
-    return u if u <= 1 else None
+def breakeven_utilisation(o: OwnedCosts, rent_usd_per_hour: float, billing: BillingTerms = PER_SECOND) -> float | None:
+    """Utilisation above which owning is cheaper than renting only the busy hours, the box stopped
+    the rest of each day and billed in the provider's increments (None: never, up to 100 %)."""
+    if billing.committed:
+        return None  # a commitment is paid whatever the utilisation: compare monthly totals instead
+    for step in range(1, 1001):
+        u = step / 1000
+        hours = HOURS_PER_MONTH * u if billing.scale_to_zero else DAYS_PER_MONTH * billing.billed_hours(24 * u)
+        if owned_monthly(o, u).total <= rent_usd_per_hour * min(hours, HOURS_PER_MONTH):
+            return u
+    return None
 
 
 def breakeven_months(purchase_usd: float, rent_monthly: float, owned_opex_monthly: float) -> float | None:
@@ -142,23 +187,34 @@ def compare_tco(
     owned: OwnedCosts | None = None,
     rent_usd_per_hour: float | None = None,
     reserved: bool = False,
+    hours_per_day: float = 24.0,
+    billing: BillingTerms | None = None,
 ) -> TcoComparison:
-    """Owned vs rented for one deployment at a throughput (tokens/s while busy)."""
+    """Owned vs rented for one deployment at a throughput (tokens/s while busy).
+
+    ``rent_usd_per_hour`` (all devices) defaults to the catalogue's on-demand price, with that
+    provider's billing terms; a price given without ``billing`` is assumed billed in whole hours.
+    """
     check_fraction(utilisation, "utilisation")
     owned = owned or default_owned_costs(catalogue, d, setting)
     assumptions: list[str] = []
+    price = None
     if rent_usd_per_hour is None:
         price = d.accelerator.rental()
         if price is not None:
             rent_usd_per_hour = price.usd_per_hour * d.devices
             assumptions.append(f"rent {price.usd_per_hour:.2f} $/h per device ({price.provider} {price.tier}, {price.ref.date})")
+    plan = None
+    if rent_usd_per_hour:
+        plan = RentalPlan(rent_usd_per_hour, billing or catalogue.billing_for(price), hours_per_day, reserved)
+        assumptions.append(_rental_assumption(plan))
     if owned is not None:
         assumptions.append(
             f"purchase ${owned.purchase_usd:,.0f} over {owned.amortisation_years:g} y, {owned.power_w:.0f} W x PUE {owned.pue}"
             f" at ${owned.electricity_usd_per_kwh}/kWh, colo ${owned.colo_usd_per_kw_month:.0f}/kW-month"
         )
     own_month = owned_monthly(owned, utilisation) if owned else None
-    rent_month = rented_monthly(rent_usd_per_hour, utilisation, reserved=reserved) if rent_usd_per_hour else None
+    rent_month = rented_monthly(plan, utilisation) if plan else None
     return TcoComparison(
         deployment=d.label(),
         utilisation=utilisation,
@@ -166,9 +222,10 @@ def compare_tco(
         owned=own_month,
         rented=rent_month,
         rent_usd_per_hour=rent_usd_per_hour,
+        rented_hours_per_month=plan.paid_hours(utilisation) if plan else None,
         owned_usd_per_mtok=usd_per_million_tokens(own_month.total, output_tokens_per_s, utilisation) if own_month else None,
         rented_usd_per_mtok=usd_per_million_tokens(rent_month.total, output_tokens_per_s, utilisation) if rent_month else None,
-        breakeven_utilisation=breakeven_utilisation(owned, rent_usd_per_hour) if owned and rent_usd_per_hour else None,
+        breakeven_utilisation=breakeven_utilisation(owned, plan.usd_per_hour, plan.billing) if owned and plan else None,
         breakeven_months=(
             breakeven_months(owned.purchase_usd, rent_month.total, own_month.total - own_month.capital)
             if owned and own_month and rent_month
@@ -176,3 +233,18 @@ def compare_tco(
         ),
         assumptions=tuple(assumptions),
     )
+
+
+def _rental_assumption(plan: RentalPlan) -> str:
+    terms = plan.billing
+    if plan.reserved or terms.committed:
+        running = "reserved: every hour of the month is paid"
+    elif terms.scale_to_zero:
+        running = "scales to zero: busy time only is paid"
+    elif plan.hours_per_day >= 24:
+        running = "up 24 h a day: every hour is paid, busy or not"
+    else:
+        running = (f"up {plan.hours_per_day:g} h a day, each day's session billed as"
+                   f" {terms.billed_hours(plan.hours_per_day):g} h")
+    return (f"rented box {running}; billing in {terms.increment_s:g} s increments, minimum {terms.minimum_s:g} s"
+            f" ({terms.ref.source}, {terms.ref.date})")

@@ -10,7 +10,8 @@ All sizes are bytes *per device*. The model:
   sliding-window layers hold at most ``window`` tokens;
 * llama.cpp compute buffer = n_ubatch x (n_ctx x 2 B [f16 KQ mask] + 4 B x (3 n_ff + 4 n_embd))
   + logits, plus the n_ctx x n_ubatch x n_head x 4 B score matrix without flash attention;
-  batched servers: an activation share of the weights;
+  batched servers: the activation peak of vLLM's profiling batch (``max_num_batched_tokens`` x
+  hidden/intermediate sizes per TP rank, plus the sampler's logits; see :mod:`activations`);
 * runtime overhead: the measured llama.cpp CPU constant, or the per-GPU CUDA/NCCL figure;
 * vLLM-style engines reserve ``gpu_memory_utilization x memory`` and give the KV cache what is
   left after weights, activations and overhead (TensorRT-LLM: a fraction of the free memory).
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inferlab.errors import InvalidRequest
+from inferlab.planning.activations import batched_server_activation_bytes
 from inferlab.planning.catalogue import Catalogue
 from inferlab.planning.deployment import Deployment
 from inferlab.planning.engines import LLAMA_CPP_CPU_RUNTIME_OVERHEAD_BYTES, LLAMA_CPP_DEFAULT_UBATCH
@@ -54,6 +56,22 @@ class MemoryEstimate:
     @property
     def headroom(self) -> float:
         return self.budget - self.required
+
+
+def misfit_reason(est: MemoryEstimate) -> str | None:
+    """Why a deployment does not fit, in words a user can act on (None when it fits)."""
+    if est.fits:
+        return None
+    fixed = est.weights + est.compute + est.overhead
+    limit = f"the {est.budget / GIB:.1f} GiB the engine may use of each device ({est.capacity / GIB:.1f} GiB usable)"
+    if fixed > est.budget:
+        return (f"{est.deployment} does not fit: weights {est.weights / GIB:.1f} GiB + activations"
+                f" {est.compute / GIB:.1f} GiB + runtime {est.overhead / GIB:.1f} GiB = {fixed / GIB:.1f} GiB per device,"
+                f" more than {limit}; use more devices, a smaller weight format or a larger device")
+    room = min(est.kv_pool, est.budget - fixed)
+    return (f"{est.deployment} does not fit: {est.batch} x {est.context:,} tokens of KV cache need"
+            f" {est.kv_cache / GIB:.2f} GiB per device but only {max(0.0, room) / GIB:.2f} GiB are left after the weights,"
+            f" activations and runtime within {limit}; shorten the context or add devices")
 
 
 def validate_positive(value: float, name: str) -> None:
@@ -115,7 +133,7 @@ def estimate_memory(catalogue: Catalogue, d: Deployment, context: int, batch: in
         required = weights + kv + compute + overhead
         budget, kv_pool = capacity, kv
     else:
-        compute = weights * catalogue.default("activation_overhead_fraction")
+        compute = batched_server_activation_bytes(catalogue, d)
         overhead = catalogue.default("runtime_overhead_gib_per_gpu") * GIB
         fraction = catalogue.default(d.engine.pool_fraction_key or "gpu_memory_utilization_vllm")
         fixed = weights + compute + overhead

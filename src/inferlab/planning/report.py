@@ -49,7 +49,8 @@ def _breakeven(r: SetupResult) -> str:
 
 def scenario_section(catalogue: Catalogue, scenario: Scenario) -> list[str]:
     lines = [f"### {scenario.title}", "", scenario.summary, "",
-             ("| setup | fits (need / usable GiB per device) | max context | tok/s, 1 stream | TTFT | saturated tok/s (batch)"
+             ("| setup | fits (need / usable GiB per device) | max context | tok/s, 1 stream (raw bound) | TTFT"
+              " | saturated tok/s (batch)"
              " | $/1M owned | $/1M rented | break-even |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for setup in scenario.setups:
@@ -59,7 +60,8 @@ def scenario_section(catalogue: Catalogue, scenario: Scenario) -> list[str]:
             lines.append(f"| {setup.label} | {fit} | {r.max_context:,} | - | - | - | - | - | does not fit |")
             continue
         lines.append(
-            f"| {setup.label} | {fit} | {r.max_context:,} | {r.tokens_per_s:.1f} | {_ms(r.ttft_s)}"
+            f"| {setup.label} | {fit} | {r.max_context:,} | {r.tokens_per_s:.1f} ({r.bandwidth_bound_tokens_per_s:.0f})"
+            f" | {_ms(r.ttft_s)}"
             f" | {r.saturated_tokens_per_s:,.0f} ({r.saturated_batch}) | {_f(r.owned_usd_per_mtok, ',.2f')}"
             f" | {_f(r.rented_usd_per_mtok, ',.2f')} | {_breakeven(r)} |"
         )
@@ -166,12 +168,18 @@ def render(catalogue: Catalogue) -> str:
              " `src/inferlab/planning/data/catalogue.yaml`._"), "",
              "## How the numbers are made", "",
              ("* **Fit**: weights (params x bits/weight, GGUF effective bits) + KV cache + compute buffer/activations"
-             " + runtime overhead, per device; vLLM-style engines keep `gpu_memory_utilization` (0.9) of the memory."),
+             " + runtime overhead, per device; vLLM-style engines keep `gpu_memory_utilization` (0.9) of the memory"
+             " and their activations are the peak of vLLM's profiling batch (`max_num_batched_tokens` x hidden and"
+             " intermediate sizes per tensor-parallel rank, plus the sampler's logits), not a share of the weights."
+             " A setup that does not fit gets no speed and no price."),
              ("* **Speed**: decode = bytes read per token / (bandwidth x calibrated efficiency), or FLOPs / (TFLOPS x"
              " MFU 0.4) when compute bound; prefill is compute bound; a saturated server runs as many sequences as"
-             " its KV pool holds."),
+             " its KV pool holds. In brackets: the raw bandwidth bound, the same bytes at 100 % of the bandwidth."),
              ("* **Cost**: saturated tokens/s at the utilisation below; owned = purchase amortised (3 y consumer, 4 y"
-             " data centre) + power x PUE x electricity (+ colocation); rented = on-demand price x busy hours."), "",
+             " data centre) + power x PUE x electricity (+ colocation); rented = the hours paid: a serving box is up"
+             " 24 h a day, so every hour of the month is paid, busy or not (730 h x on-demand price)."
+             " Break-even utilisation compares owning with renting only the busy hours (the box stopped the rest of"
+             " each day, billed in the provider's increments)."), "",
              (f"Assumptions: owned power is the accelerators' TDP (the rest of the host is not counted);"
              f" {UTILISATION['home']:.0%} utilisation at home, {UTILISATION['datacenter']:.0%} in a data"
              " centre; requests of 512 prompt + 256 output tokens; home power $0.165/kWh, PUE 1.0; data centre"

@@ -3,6 +3,10 @@
 Handlers parse JSON with orjson, validate with the pydantic shapes in :mod:`schemas` and raise
 :class:`~inferlab.errors.InvalidRequest` for bad input; the app's error middleware turns that into
 a 400 with an OpenAI-shaped body.
+
+A model that does not fit the devices is an answer, not an error: ``estimate`` and ``cost`` reply
+200 with ``"fits": false`` and the ``reason``; ``cost`` then carries no price (every price field is
+null), so a dashboard comparing set-ups never shows a price for one that cannot run.
 """
 
 from __future__ import annotations

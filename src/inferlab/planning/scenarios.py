@@ -74,6 +74,7 @@ class SetupResult:
     usable_gib: float  # per device
     max_context: int
     tokens_per_s: float  # one stream
+    bandwidth_bound_tokens_per_s: float  # one stream at 100 % of the memory bandwidth
     ttft_s: float | None
     saturated_tokens_per_s: float
     saturated_batch: int
@@ -101,6 +102,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     )),
     Scenario("3. A 70B model on 2-4 GPUs", "Llama-3.1-70B, 8k context.", (
         Setup("2x RTX 4090, Q4_K_M, llama.cpp", "llama-3.1-70b", "rtx-4090", "Q4_K_M", gpus=2),
+        Setup("1x H100 SXM, FP16, vLLM", "llama-3.1-70b", "h100-sxm", "fp16", "vllm", 1, setting="datacenter"),
+        Setup("2x H100 SXM, FP16, vLLM TP2", "llama-3.1-70b", "h100-sxm", "fp16", "vllm", 2, setting="datacenter"),
         Setup("2x H100 SXM, FP8, vLLM TP2", "llama-3.1-70b", "h100-sxm", "fp8", "vllm", 2, setting="datacenter"),
         Setup("4x A100 80 GB, BF16, vLLM TP4", "llama-3.1-70b", "a100-80gb-sxm", "bf16", "vllm", 4, setting="datacenter"),
     )),
@@ -169,6 +172,7 @@ def evaluate_setup(catalogue: Catalogue, setup: Setup) -> SetupResult:
         usable_gib=memory.budget / GIB,
         max_context=max_context(catalogue, d).value,
         tokens_per_s=single.tokens_per_s_per_stream,
+        bandwidth_bound_tokens_per_s=single.bandwidth_bound_tokens_per_s_per_stream,
         ttft_s=single.ttft_s,
         saturated_tokens_per_s=saturated.output_tokens_per_s,
         saturated_batch=saturated.batch,

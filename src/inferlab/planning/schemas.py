@@ -33,6 +33,7 @@ class EstimateIn(DeploymentIn):
     prompt_tokens: int = Field(512, gt=0, le=1 << 24)
     output_tokens: int = Field(256, gt=0, le=1 << 24)
     concurrency: int = Field(1, gt=0, le=1 << 20)
+    context: int | None = Field(None, gt=0, le=1 << 24, description="context the server holds; default prompt+output")
 
 
 class CostIn(DeploymentIn):
@@ -48,6 +49,10 @@ class CostIn(DeploymentIn):
     amortisation_years: float | None = Field(None, gt=0)
     colo_usd_per_kw_month: float | None = Field(None, ge=0)
     reserved: bool = False
+    context: int | None = Field(None, gt=0, le=1 << 24, description="context the server holds; default prompt+output")
+    hours_per_day: float = Field(24.0, gt=0, le=24, description="hours a day the rented box runs (24: never stopped)")
+    billing_increment_s: float | None = Field(None, gt=0, description="rental billing increment; default: the provider's")
+    billing_minimum_s: float | None = Field(None, ge=0, description="minimum billed per session; default: the provider's")
 
 
 class CapacityIn(DeploymentIn):

@@ -1,6 +1,9 @@
 """The four planning questions as functions from validated requests to JSON-ready dicts.
 
-Shared by the CLI (which renders them as tables or ``--json``) and the HTTP API.
+Shared by the CLI (which renders them as tables or ``--json``) and the HTTP API. ``estimate`` and
+``cost`` first check that the model fits the devices at the request's context: ``fits`` and
+``reason`` say so; a cost for a deployment that does not fit has no prices (all null), never a
+price for hardware that cannot run the model.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from inferlab.planning.capacity import Demand, Slo, demand_from_users, plan_capa
 from inferlab.planning.catalogue import Catalogue
 from inferlab.planning.cost import OwnedCosts, compare_tco, default_owned_costs, usd_per_request
 from inferlab.planning.deployment import Deployment, resolve_deployment
-from inferlab.planning.memory import estimate_memory, max_batch, max_context
+from inferlab.planning.memory import estimate_memory, max_batch, max_context, misfit_reason
 from inferlab.planning.schemas import CapacityIn, CostIn, DeploymentIn, EstimateIn, VramIn
-from inferlab.planning.specs import GIB
+from inferlab.planning.specs import GIB, BillingTerms, SourceRef
 from inferlab.planning.throughput import estimate_throughput, max_throughput
 
 
@@ -53,17 +56,41 @@ def vram(catalogue: Catalogue, req: VramIn) -> dict[str, Any]:
     }
 
 
+def fit_check(catalogue: Catalogue, d: Deployment, context: int) -> dict[str, Any]:
+    """Whether one sequence of ``context`` tokens fits the deployment, and why not."""
+    est = estimate_memory(catalogue, d, context, 1)
+    return {
+        "fits": est.fits,
+        "reason": misfit_reason(est),
+        "context": context,
+        "required_gib": est.required / GIB,
+        "budget_gib": est.budget / GIB,
+        "kv_pool_gib": est.kv_pool / GIB,
+    }
+
+
 def estimate(catalogue: Catalogue, req: EstimateIn) -> dict[str, Any]:
     d = deployment_of(catalogue, req)
+    fit = fit_check(catalogue, d, req.context or req.prompt_tokens + req.output_tokens)
     est = estimate_throughput(
         catalogue, d, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens, concurrency=req.concurrency
     )
     saturated = max_throughput(catalogue, d, isl=req.prompt_tokens, osl=req.output_tokens)
-    return {"estimate": asdict(est), "saturated": asdict(saturated)}
+    return {"fits": fit["fits"], "reason": fit["reason"], "memory": fit, "bandwidth_gbps": d.accelerator.bandwidth_gbps,
+            "estimate": asdict(est), "saturated": asdict(saturated)}
+
+
+_PRICED = ("owned", "rented", "rent_usd_per_hour", "rented_hours_per_month", "owned_usd_per_mtok", "rented_usd_per_mtok",
+           "owned_usd_per_request", "rented_usd_per_request", "breakeven_utilisation", "breakeven_months")
 
 
 def cost(catalogue: Catalogue, req: CostIn) -> dict[str, Any]:
     d = deployment_of(catalogue, req)
+    fit = fit_check(catalogue, d, req.context or req.prompt_tokens + req.output_tokens)
+    if not fit["fits"]:
+        return {"deployment": d.label(), "fits": False, "reason": fit["reason"], "memory": fit,
+                "utilisation": req.utilisation, "output_tokens_per_s": None, "batch": 0, "assumptions": [],
+                **dict.fromkeys(_PRICED)}
     speed = max_throughput(catalogue, d, isl=req.prompt_tokens, osl=req.output_tokens)
     owned = default_owned_costs(catalogue, d, req.setting)
     if owned is not None or req.purchase_usd is not None:
@@ -77,6 +104,8 @@ def cost(catalogue: Catalogue, req: CostIn) -> dict[str, Any]:
         owned=owned,
         rent_usd_per_hour=req.rent_usd_per_hour * d.devices if req.rent_usd_per_hour else None,
         reserved=req.reserved,
+        hours_per_day=req.hours_per_day,
+        billing=_billing_override(catalogue, d, req),
     )
     result = asdict(tco)
     for kind in ("owned", "rented"):
@@ -84,8 +113,21 @@ def cost(catalogue: Catalogue, req: CostIn) -> dict[str, Any]:
         result[f"{kind}_usd_per_request"] = usd_per_request(per_mtok, req.output_tokens) if per_mtok else None
         if result[kind] is not None:
             result[kind]["total"] = getattr(tco, kind).total
-    result["batch"] = speed.batch
+    result.update({"batch": speed.batch, "fits": True, "reason": None, "memory": fit})
     return result
+
+
+def _billing_override(catalogue: Catalogue, d: Deployment, req: CostIn) -> BillingTerms | None:
+    """The request's billing increment/minimum over the provider's terms (None: no override)."""
+    if req.billing_increment_s is None and req.billing_minimum_s is None:
+        return None
+    base = catalogue.billing_for(None if req.rent_usd_per_hour else d.accelerator.rental())
+    return replace(
+        base,
+        ref=SourceRef("given in the request", "user-supplied", "E"),
+        increment_s=req.billing_increment_s or base.increment_s,
+        minimum_s=req.billing_minimum_s if req.billing_minimum_s is not None else base.minimum_s,
+    )
 
 
 def _override_owned(catalogue: Catalogue, req: CostIn, owned: OwnedCosts | None) -> OwnedCosts:
@@ -148,4 +190,6 @@ def catalogue_summary(catalogue: Catalogue) -> dict[str, Any]:
     models = [asdict(m) for m in catalogue.models.values()]
     formats = sorted({f.name: asdict(f) for f in catalogue.weight_formats.values()}.values(), key=lambda f: f["name"])
     kv = sorted({k.name: asdict(k) for k in catalogue.kv_dtypes.values()}.values(), key=lambda k: k["name"])
-    return {"accelerators": accelerators, "models": models, "weight_formats": formats, "kv_dtypes": kv}
+    billing = {key: asdict(terms) for key, terms in catalogue.billing.items()}
+    return {"accelerators": accelerators, "models": models, "weight_formats": formats, "kv_dtypes": kv,
+            "billing": billing}

@@ -6,6 +6,7 @@ of the figure, its provenance).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -40,6 +41,28 @@ class RentalPrice:
     tier: str
     usd_per_hour: float  # per device: one GPU or one TPU chip
     ref: SourceRef
+
+
+@dataclass(frozen=True)
+class BillingTerms:
+    """How a provider turns running time into paid time.
+
+    Each running session (start to stop) is rounded up to a multiple of ``increment_s`` and costs at
+    least ``minimum_s``; ``scale_to_zero`` (serverless) pays only while requests run; ``committed``
+    (reservations, commitments, capacity blocks) pays every hour of the term, used or not.
+    """
+
+    ref: SourceRef
+    increment_s: float = 3600.0
+    minimum_s: float = 0.0
+    scale_to_zero: bool = False
+    committed: bool = False
+
+    def billed_hours(self, running_hours: float) -> float:
+        """Hours paid for one session that runs ``running_hours``."""
+        seconds = running_hours * 3600
+        increments = math.ceil(round(seconds / self.increment_s, 9))
+        return max(self.minimum_s, increments * self.increment_s) / 3600
 
 
 @dataclass(frozen=True)

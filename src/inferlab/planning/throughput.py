@@ -9,6 +9,10 @@ models reading only the experts the batch touches, tensor parallelism dividing t
 devices at a ``tp_overhead_factor`` cost and layer splits (pipeline) adding stage times. Prefill is
 2 x active params x prompt tokens (+ attention) over TFLOPS x MFU. A saturated server runs as many
 sequences as its KV pool holds for ``isl + osl`` tokens each.
+
+Next to each estimate stands the raw bandwidth bound (the roofline): the same bytes read at 100 %
+of the memory bandwidth, with no calibrated efficiency and no TP overhead (layer-split stages still
+run in turn) — the speed no engine can beat on that hardware.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class DecodeStep:
     seconds: float
     bound: Bound
     bytes_read: float  # per device
+    bandwidth_bound_seconds: float  # the bytes at 100 % of the bandwidth (the roofline)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class ThroughputEstimate:
     request_latency_s: float | None
     bound: Bound
     efficiency: Efficiency
+    bandwidth_bound_tokens_per_s_per_stream: float  # roofline: bytes read at 100 % of the bandwidth
+    bandwidth_bound_output_tokens_per_s: float  # the same for all streams (decode only)
     notes: tuple[str, ...] = ()
 
 
@@ -100,15 +107,16 @@ def decode_step(catalogue: Catalogue, d: Deployment, batch: int, mean_context: f
     kv_per_token = kv_bytes_per_token(d.model, d.kv_dtype.bytes_per_element, d.parallel.tensor, d.parallel.pipeline)
     bytes_read = weight_bytes_per_step(d, batch) / devices + batch * mean_context * kv_per_token
     efficiency = decode_efficiency(catalogue, d).value
+    raw_s = bytes_read / (d.accelerator.bandwidth_gbps * 1e9) * d.parallel.pipeline
     memory_s = bytes_read / (d.accelerator.bandwidth_gbps * 1e9 * efficiency) * _split_factor(catalogue, d)
     rate = _compute_rate(catalogue, d)
     if rate is None:
-        return DecodeStep(memory_s, "memory", bytes_read)
+        return DecodeStep(memory_s, "memory", bytes_read, raw_s)
     flops = batch * (2 * d.model.active_params + _attention_flops(d, mean_context))
     compute_s = flops / devices / rate * _split_factor(catalogue, d)
     if compute_s > memory_s:
-        return DecodeStep(compute_s, "compute", bytes_read)
-    return DecodeStep(memory_s, "memory", bytes_read)
+        return DecodeStep(compute_s, "compute", bytes_read, raw_s)
+    return DecodeStep(memory_s, "memory", bytes_read, raw_s)
 
 
 def _attention_flops(d: Deployment, context: float) -> float:
@@ -156,6 +164,8 @@ def estimate_throughput(
         request_latency_s=None if prefill is None else prefill + output_tokens * step.seconds,
         bound=step.bound,
         efficiency=decode_efficiency(catalogue, d),
+        bandwidth_bound_tokens_per_s_per_stream=1 / step.bandwidth_bound_seconds,
+        bandwidth_bound_output_tokens_per_s=concurrency / step.bandwidth_bound_seconds,
         notes=tuple(notes),
     )
 

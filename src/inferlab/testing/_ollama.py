@@ -4,7 +4,10 @@ Routes: ``POST /api/chat``, ``POST /api/generate``, ``POST /api/embed``, ``GET /
 ``GET /api/version``. Streaming is on unless ``"stream": false``, as in Ollama: one JSON object
 per line (NDJSON), ``done: false`` per token, then a final object with ``done: true``,
 ``done_reason`` and the counters (``prompt_eval_count``, ``eval_count``, durations in ns).
-Errors are ``{"error": "..."}``.
+Errors are ``{"error": "..."}``. Requests are checked as Ollama parses them (string ``content``,
+base64 ``images``, ``format``, ``tools``...) and the last one received is kept in
+``SimulatorState.last_request``; tool calls, ``format``, ``logprobs`` and ``think`` shape the reply
+as described in ``_ollama_native``.
 """
 
 from __future__ import annotations
@@ -19,15 +22,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from inferlab.testing._ollama_native import NativeRequestError, ReplyShape, check_messages, check_options
 from inferlab.testing._state import RequestPlan, SimulatorState, drop_connection
-from inferlab.testing._text import (
-    count_message_words,
-    count_words,
-    embedding_inputs,
-    embedding_vector,
-    generated_text,
-    token_text,
-)
+from inferlab.testing._text import count_message_words, count_words, embedding_inputs, embedding_vector
 
 SIMULATED_OLLAMA_VERSION = "0.0.0-simulator"
 _NDJSON_TYPE = "application/x-ndjson"
@@ -47,6 +44,15 @@ def ollama_error(status: int, message: str, retry_after_s: int | None = None) ->
     )
 
 
+def _truncated(vector: list[float], dimensions: Any) -> list[float]:
+    """Ollama's ``dimensions``: the first N values, normalised again."""
+    if not isinstance(dimensions, int) or not 0 < dimensions < len(vector):
+        return vector
+    head = vector[:dimensions]
+    norm = sum(x * x for x in head) ** 0.5 or 1.0
+    return [x / norm for x in head]
+
+
 def _now_rfc3339() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -58,6 +64,7 @@ class _Generation:
     stream: bool
     max_tokens: int | None
     prompt_tokens: int
+    shape: ReplyShape
 
 
 class OllamaFrontEnd:
@@ -89,6 +96,7 @@ class OllamaFrontEnd:
             raise _BadRequest(400, "model is required")
         if model.removesuffix(":latest") != self._model:
             raise _BadRequest(404, f'model "{model}" not found, try pulling it first')
+        self._state.last_request = body
         return body
 
     @staticmethod
@@ -101,7 +109,13 @@ class OllamaFrontEnd:
         stream = body.get("stream", True)
         if not isinstance(stream, bool):
             raise _BadRequest(400, "stream must be a boolean")
-        return _Generation(chat, body["model"], stream, max_tokens, prompt_tokens)
+        try:
+            if chat:
+                check_messages(body.get("messages") or [])
+            check_options(body, chat=chat)
+        except NativeRequestError as exc:
+            raise _BadRequest(400, str(exc)) from None
+        return _Generation(chat, body["model"], stream, max_tokens, prompt_tokens, ReplyShape.of(body, chat=chat))
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -154,10 +168,15 @@ class OllamaFrontEnd:
             return await self._complete(request, gen, plan, count, reason)
 
     @staticmethod
-    def _content(chat: bool, text: str) -> dict[str, Any]:
+    def _content(chat: bool, text: str, **message: Any) -> dict[str, Any]:
+        """The reply's text field; ``message`` adds chat message fields (tool_calls, thinking)."""
         if chat:
-            return {"message": {"role": "assistant", "content": text}}
+            return {"message": {"role": "assistant", "content": text, **message}}
         return {"response": text}
+
+    @staticmethod
+    def _extras(shape: ReplyShape, pieces: list[str], start: int) -> dict[str, Any]:
+        return {"logprobs": shape.logprob_entries(pieces, start)} if shape.logprobs else {}
 
     def _final(self, gen: _Generation, count: int, reason: str, text: str, started: float,
                first_token_at: float) -> dict[str, Any]:
@@ -186,7 +205,12 @@ class OllamaFrontEnd:
         first_token_at = time.perf_counter()
         if plan.token_delay_s and count > 1:
             await asyncio.sleep(plan.token_delay_s * (count - 1))
-        body = self._final(gen, count, reason, generated_text(count), started, first_token_at)
+        shape = gen.shape
+        pieces = shape.pieces(count)
+        body = self._final(gen, count, reason, "".join(pieces), started, first_token_at)
+        if gen.chat:
+            body["message"].update(self._message_extras(shape))
+        body.update(self._extras(shape, pieces, 0))
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _stream(self, request: web.Request, gen: _Generation, plan: RequestPlan, count: int,
@@ -201,13 +225,19 @@ class OllamaFrontEnd:
         loop_start = loop.time()
         created_at = _now_rfc3339()
         cut = plan.cut_after_tokens
-        for index in range(count if cut is None else min(count, cut)):
+        shape = gen.shape
+        pieces = shape.pieces(count)
+        for extra in self._leading_events(gen):
+            await response.write(orjson.dumps({"model": gen.model, "created_at": created_at, **extra,
+                                               "done": False}) + b"\n")
+        for index in range(len(pieces) if cut is None else min(len(pieces), cut)):
             if index and plan.token_delay_s:
                 delay = loop_start + index * plan.token_delay_s - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
             line = {"model": gen.model, "created_at": created_at,
-                    **self._content(gen.chat, token_text(index)), "done": False}
+                    **self._content(gen.chat, pieces[index]), **self._extras(shape, pieces[index:index + 1], index),
+                    "done": False}
             await response.write(orjson.dumps(line) + b"\n")
         if cut is not None:
             await drop_connection(request)
@@ -215,6 +245,24 @@ class OllamaFrontEnd:
         await response.write(orjson.dumps(final) + b"\n")
         await response.write_eof()
         return response
+
+    @staticmethod
+    def _message_extras(shape: ReplyShape) -> dict[str, Any]:
+        extras: dict[str, Any] = {}
+        if shape.tool_calls:
+            extras["tool_calls"] = shape.tool_calls
+        if shape.thinking:
+            extras["thinking"] = shape.thinking
+        return extras
+
+    def _leading_events(self, gen: _Generation) -> list[dict[str, Any]]:
+        """Streamed events before the text: the thinking, then each tool call in its own event."""
+        shape = gen.shape
+        if not gen.chat:
+            return []
+        events = [self._content(True, "", thinking=shape.thinking)] if shape.thinking else []
+        events += [self._content(True, "", tool_calls=[call]) for call in shape.tool_calls]
+        return events
 
     async def embed(self, request: web.Request) -> web.Response:
         try:
@@ -236,7 +284,7 @@ class OllamaFrontEnd:
             self._state.count_tokens(prompt_tokens, 0)
             result = {
                 "model": body["model"],
-                "embeddings": [embedding_vector(item) for item in items],
+                "embeddings": [_truncated(embedding_vector(item), body.get("dimensions")) for item in items],
                 "total_duration": int((time.perf_counter() - started) * 1e9),
                 "load_duration": 0,
                 "prompt_eval_count": prompt_tokens,

@@ -109,6 +109,7 @@ class SimulatorState:
         self.stats = SimulatorStats()
         self._slot_freed = asyncio.Condition()
         self._closing = asyncio.Event()
+        self.last_request: dict[str, Any] | None = None  # the last body a front end received (Ollama)
 
     def _take_plan(self) -> RequestPlan:
         script = self.script

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -91,6 +91,11 @@ class EngineSimulator:
     @property
     def max_in_flight_seen(self) -> int:
         return self.stats.max_in_flight_seen
+
+    @property
+    def last_request(self) -> dict[str, Any] | None:
+        """The last request body the Ollama front end received, as the engine saw it."""
+        return self.state.last_request
 
     def build_app(self) -> web.Application:
         """The aiohttp application, for callers that run it themselves (e.g. an aiohttp test client)."""

@@ -85,3 +85,47 @@ def test_plan_writes_the_report(app: typer.Typer, tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", "--report", str(target)])
     assert result.exit_code == 0, result.output
     assert target.read_text(encoding="utf-8").startswith("# Economics of self-hosted inference")
+
+
+def test_cost_refuses_a_model_that_does_not_fit(app: typer.Typer) -> None:
+    """70B fp16 (141 GB of weights) on one 80 GB GPU: no price, a reason, a non-zero exit."""
+    args = ["cost", "llama-3.1-70b", "--gpu", "h100-sxm", "--quant", "fp16", "--engine", "vllm"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1
+    assert "refused" in refused.output and "does not fit" in refused.output and "per 1M" not in refused.output
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 1
+    data = json.loads(as_json.stdout)
+    assert data["fits"] is False and "131.4 GiB" in data["reason"]
+    assert data["owned_usd_per_mtok"] is None and data["rented_usd_per_mtok"] is None and data["rented"] is None
+    two = runner.invoke(app, [*args, "--gpus", "2", "--json"])
+    assert two.exit_code == 0, two.output
+    assert json.loads(two.stdout)["fits"] is True and json.loads(two.stdout)["rented_usd_per_mtok"] > 0
+
+
+def test_cost_pays_the_hours_the_box_runs(app: typer.Typer) -> None:
+    base = ["cost", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--engine", "vllm", "--json",
+            "--utilisation", "0.25"]
+    always_on = json.loads(runner.invoke(app, base).stdout)
+    assert always_on["rented_hours_per_month"] == 730
+    assert always_on["rented"]["rent"] == pytest.approx(2.69 * 730)  # runpod secure, busy or not
+    stopped = runner.invoke(app, [*base, "--hours-per-day", "6.5", "--billing-increment-s", "3600"])
+    assert json.loads(stopped.stdout)["rented_hours_per_month"] == pytest.approx(730 / 24 * 7)
+    too_busy = runner.invoke(app, [*base, "--hours-per-day", "2"])
+    assert too_busy.exit_code == 2 and "utilisation" in too_busy.output
+
+
+def test_estimate_takes_tp_and_context_and_shows_the_bandwidth_bound(app: typer.Typer) -> None:
+    args = ["estimate", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "2", "--quant", "fp16", "--engine", "vllm",
+            "--tp", "2", "--context", "16384"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "raw bandwidth bound" in table.output and "3,350 GB/s" in table.output
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert data["fits"] is True and data["memory"]["context"] == 16384
+    est = data["estimate"]
+    assert est["bandwidth_bound_tokens_per_s_per_stream"] > est["tokens_per_s_per_stream"]
+    too_long = runner.invoke(app, [*args, "--context", "400000"])
+    assert too_long.exit_code == 0 and "warning" in too_long.output and "shorten the context" in too_long.output
+    pipeline = json.loads(runner.invoke(app, [*args[:-4], "--tp", "1", "--pp", "2", "--json"]).stdout)
+    assert "2x h100-sxm" in pipeline["estimate"]["deployment"]

@@ -62,10 +62,40 @@ def test_vllm_pool_takes_what_is_left_of_gpu_memory_utilization(catalogue: Catal
     est = estimate_memory(catalogue, d, 4096)
     capacity = 81559 * MIB
     assert est.budget == pytest.approx(0.90 * capacity)
-    activations = 0.10 * est.weights
-    assert est.compute == pytest.approx(activations)
-    assert est.kv_pool == pytest.approx(0.90 * capacity - est.weights - activations - GIB)
+    assert est.kv_pool == pytest.approx(0.90 * capacity - est.weights - est.compute - GIB)
     assert max_batch(catalogue, d, 4096).value == int(est.kv_pool // (4096 * 128 * 1024))
+
+
+def test_vllm_activations_are_the_profiled_batch_not_a_share_of_the_weights(catalogue: Catalogue) -> None:
+    """vLLM profiles one step of max_num_batched_tokens (8192 on an H100) and a sampler pass over
+    max_num_seqs (1024) sequences: per token 2 B x (2 hidden + 3 intermediate / TP)."""
+    bf16 = resolve_deployment(catalogue, model="llama-3.1-8b", gpu="h100-sxm", quant="bf16", engine="vllm")
+    fp8 = resolve_deployment(catalogue, model="llama-3.1-8b", gpu="h100-sxm", quant="fp8", engine="vllm")
+    sampler = 1024 * 128256 * 4 * 2
+    assert estimate_memory(catalogue, bf16, 4096).compute == 8192 * 2 * (2 * 4096 + 3 * 14336) + sampler
+    assert estimate_memory(catalogue, fp8, 4096).compute == estimate_memory(catalogue, bf16, 4096).compute
+    tp2 = resolve_deployment(catalogue, model="llama-3.1-70b", gpu="h100-sxm", quant="fp16", engine="vllm", gpus=2)
+    assert estimate_memory(catalogue, tp2, 4096).compute == 8192 * 2 * (2 * 8192 + 3 * 28672 / 2) + sampler
+    a100 = resolve_deployment(catalogue, model="llama-3.1-8b", gpu="a100-80gb-sxm", quant="bf16", engine="vllm")
+    assert estimate_memory(catalogue, a100, 4096).compute == 2048 * 2 * (2 * 4096 + 3 * 14336) + 256 * 128256 * 8
+
+
+def test_70b_fp16_needs_two_80gb_gpus_with_vllm(catalogue: Catalogue) -> None:
+    one = resolve_deployment(catalogue, model="llama-3.1-70b", gpu="h100-sxm", quant="fp16", engine="vllm")
+    two = resolve_deployment(catalogue, model="llama-3.1-70b", gpu="h100-sxm", quant="fp16", engine="vllm", gpus=2)
+    assert not estimate_memory(catalogue, one, 4096).fits
+    est = estimate_memory(catalogue, two, 4096)
+    assert est.weights == pytest.approx(70.55e9)  # 141 GB of weights, half on each GPU
+    assert est.fits and est.kv_pool > 2 * GIB
+    assert max_context(catalogue, two).value > 16384
+
+
+def test_vllm_kv_pool_matches_a_published_startup_log(catalogue: Catalogue) -> None:
+    """vLLM's memory profile of Llama-3.1-8B BF16 on an 80 GB H100 at gpu_memory_utilization 0.9:
+    "model weights take 14.99GiB; non_torch_memory takes 0.12GiB; PyTorch activation peak memory takes
+    1.19GiB; the rest of the memory reserved for KV Cache is 54.93GiB" (vLLM worker.py log line)."""
+    d = resolve_deployment(catalogue, model="llama-3.1-8b", gpu="h100-sxm", quant="bf16", engine="vllm")
+    assert estimate_memory(catalogue, d, 4096).kv_pool / GIB == pytest.approx(54.93, rel=0.05)
 
 
 def test_trtllm_pool_is_a_fraction_of_free_memory(catalogue: Catalogue) -> None:

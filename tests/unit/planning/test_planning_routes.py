@@ -40,6 +40,25 @@ async def test_estimate_cost_capacity(client: TestClient[web.Request, web.Applic
     assert resp.status == 200 and (await resp.json())["plan"]["feasible"] is True
 
 
+async def test_cost_of_a_model_that_does_not_fit_has_no_price(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    body = {"model": "llama-3.1-70b", "gpu": "h100-sxm", "quant": "fp16", "engine": "vllm"}
+    resp = await client.post("/v1/planning/cost", json=body)
+    assert resp.status == 200
+    data = await resp.json()
+    assert data["fits"] is False and "does not fit" in data["reason"]
+    assert all(data[k] is None for k in ("owned", "rented", "owned_usd_per_mtok", "rented_usd_per_mtok",
+                                         "owned_usd_per_request", "rented_usd_per_request"))
+    resp = await client.post("/v1/planning/cost", json={**body, "gpus": 2, "utilisation": 0.5, "hours_per_day": 12,
+                                                         "billing_increment_s": 3600})
+    data = await resp.json()
+    assert data["fits"] is True and data["rented_hours_per_month"] == pytest.approx(365)
+    estimate = await (await client.post("/v1/planning/estimate", json={**body, "gpus": 2, "context": 8192})).json()
+    assert estimate["fits"] is True and estimate["bandwidth_gbps"] == 3350
+    assert estimate["saturated"]["bandwidth_bound_output_tokens_per_s"] > estimate["saturated"]["output_tokens_per_s"]
+
+
 async def test_catalogue(client: TestClient[web.Request, web.Application]) -> None:
     resp = await client.get("/v1/planning/catalogue")
     data = await resp.json()
@@ -47,6 +66,7 @@ async def test_catalogue(client: TestClient[web.Request, web.Application]) -> No
     assert {"rtx-4090", "mi300x", "tpu-v6e", "apple-m1"} <= ids
     h100 = next(a for a in data["accelerators"] if a["id"] == "h100-sxm")
     assert h100["sources"]["bandwidth_gbps"]["source"]
+    assert data["billing"]["lambda"]["increment_s"] == 60 and data["billing"]["lambda"]["ref"]["source"]
 
 
 @pytest.mark.parametrize(

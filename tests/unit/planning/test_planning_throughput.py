@@ -29,6 +29,20 @@ def test_single_stream_decode_by_hand(catalogue: Catalogue) -> None:
     assert est.bound == "memory"
 
 
+def test_raw_bandwidth_bound_is_shown_next_to_the_calibrated_speed(catalogue: Catalogue) -> None:
+    d = resolve_deployment(catalogue, model="llama-3.1-8b", gpu="rtx-4090", quant="Q4_K_M")
+    est = estimate_throughput(catalogue, d, prompt_tokens=1, output_tokens=2, concurrency=4)
+    bytes_per_step = 8.03e9 * 4.90 / 8 + 4 * 2 * 128 * 1024
+    assert est.bandwidth_bound_tokens_per_s_per_stream == pytest.approx(1008e9 / bytes_per_step)
+    assert est.bandwidth_bound_output_tokens_per_s == pytest.approx(4 * 1008e9 / bytes_per_step)
+    # tensor parallel: each GPU reads half, with no calibrated TP overhead in the bound
+    tp = resolve_deployment(catalogue, model="llama-3.1-70b", gpu="h100-sxm", quant="fp8", engine="vllm", gpus=2)
+    tp_est = estimate_throughput(catalogue, tp, prompt_tokens=1, output_tokens=2)
+    per_gpu = 70.55e9 / 2 + 2 * 80 * 2 * 4 * 128 * 2
+    assert tp_est.bandwidth_bound_tokens_per_s_per_stream == pytest.approx(3350e9 / per_gpu)
+    assert tp_est.tokens_per_s_per_stream == pytest.approx(3350e9 * 0.55 / per_gpu / 1.25)
+
+
 def test_efficiency_depends_on_engine_device_and_bits(catalogue: Catalogue) -> None:
     def eff(gpu: str, quant: str, engine: str = "llama.cpp") -> float:
         return decode_efficiency(catalogue, resolve_deployment(catalogue, model="llama-3.1-8b", gpu=gpu, quant=quant,

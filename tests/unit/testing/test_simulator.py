@@ -256,3 +256,35 @@ async def test_ollama_failure_and_cut(ollama: EngineSimulator) -> None:
         with pytest.raises(aiohttp.ClientPayloadError):
             async with http.post(f"{ollama.base_url}/api/generate", json=body) as resp:
                 await _ndjson(resp)
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}, "Message.messages.content"),
+    ({"messages": [{"role": "user", "content": "hi", "images": ["%%%"]}]}, "base64"),
+    ({"format": {"type": "json_object"}, "messages": [{"role": "user", "content": "hi"}], "tools": [{}]}, "tool"),
+    ({"format": "yaml"}, "invalid format"),
+    ({"messages": [{"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "f", "arguments": "{}"}}]}]}, "arguments"),
+])
+async def test_ollama_refuses_what_ollama_cannot_parse(
+    ollama: EngineSimulator, change: dict[str, Any], fragment: str
+) -> None:
+    body = {"model": "sim-model", "stream": False, "messages": [{"role": "user", "content": "hi"}], **change}
+    async with aiohttp.ClientSession() as http, http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
+        assert resp.status == 400 and fragment in (await resp.json())["error"]
+    assert ollama.last_request is not None and ollama.last_request["messages"] == body["messages"]
+
+
+async def test_ollama_calls_tools_then_answers(ollama: EngineSimulator) -> None:
+    tool = {"type": "function", "function": {"name": "add", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}
+    body: dict[str, Any] = {"model": "sim-model", "stream": False, "tools": [tool],
+                            "messages": [{"role": "user", "content": "1+1?"}]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
+            called = await resp.json()
+        assert called["message"]["tool_calls"] == [{"function": {"index": 0, "name": "add", "arguments": {"a": 1}}}]
+        body["messages"] += [called["message"], {"role": "tool", "tool_name": "add", "content": "2"}]
+        async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
+            answered = await resp.json()
+    assert "tool_calls" not in answered["message"] and answered["message"]["content"]
