@@ -28,9 +28,10 @@ from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.locate import llama_engine_command
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import (
-    BackendPool, HealthMonitor, LoadScraper, ModelRouter, PoolObserver, ReplicaEndpoint,
+    BackendPool, Failover, HealthMonitor, LoadScraper, ModelRouter, PoolObserver, ReplicaEndpoint,
 )
 from inferlab.router.build import build_pool, health_policy, replica_limit
+from inferlab.scheduler.build import build_queues
 from inferlab.types import InferenceBackend
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         raise
     engines = factory.engines
     router = ModelRouter([pool for pool, _ in built], [pool for _, pool in built if pool is not None])
+    queues = build_queues(settings.models, metrics)
     policies = {
         id(pool): health_policy(model) for model, pair in zip(settings.models, built) for pool in pair if pool
     }
@@ -193,10 +195,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     gateway.limits = limits
     cache = _build_cache(app, settings, metrics, logger, auth is not None) if settings.features.cache else None
     OpenAIRoutes(
-        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache
+        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache,
+        failover=Failover(queues),
     ).add_to(app)
     OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
-    BackendsAdminRoutes(router).add_to(app)
+    BackendsAdminRoutes(router, queues).add_to(app)
     if settings.features.planning_api:
         _add_planning(app)
 

@@ -88,6 +88,8 @@ class OpenAIRoutes:
         fim: dict[str, FimPolicy] | None = None,
         limits: Limits | None = None,
         cache: ResponseCache | None = None,
+        *,
+        failover: Failover,
     ) -> None:
         self._router = router
         self._validator = validator
@@ -97,7 +99,7 @@ class OpenAIRoutes:
         self._max_body_bytes = max_body_bytes
         self._created = int(time.time())
         self._fim = fim or {}
-        self._failover = Failover()
+        self._failover = failover
         self._limits = limits
         self._cache = cache
 
