@@ -50,7 +50,9 @@ def _print_bootstrap_key(token: str) -> None:
 
 def open_database(settings: Settings) -> Database:
     configured = settings.database_url.get_secret_value() if settings.database_url else None
-    return Database(database_url(settings.data_dir, configured))
+    auth = settings.auth
+    return Database(database_url(settings.data_dir, configured), timeout_s=auth.store_timeout_s,
+                    retry_s=auth.store_retry_s)
 
 
 @dataclass
@@ -115,7 +117,8 @@ def build_auth(settings: Settings) -> AuthStack:
     jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
     pepper = load_pepper(settings)
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
-                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt)
+                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
+                          outage_grace_s=auth.outage_grace_s)
     policy = RoutePolicy(protect_metrics=auth.protect_metrics)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)

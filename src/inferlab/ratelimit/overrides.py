@@ -46,8 +46,13 @@ class OverrideCache:
             try:
                 loaded = await self._store.get_many(missing)
             except self._errors:
-                # the store is down: the configured defaults apply until it answers (retried next request)
-                self._log.warning("stored limits unavailable: configured defaults apply", exc_info=True)
+                # the store is down: the limits last read still apply (else the configured defaults)
+                # until it answers again (retried next request)
+                self._log.warning("stored limits unavailable: the last known ones apply", exc_info=True)
+                for subject in missing:
+                    stale = self._cache.get(subject)
+                    if stale is not None and stale[1] is not None:
+                        found[subject[0]] = stale[1]
                 return found
             if len(self._cache) + len(missing) > self._max_entries:
                 self._cache.clear()
