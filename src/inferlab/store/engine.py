@@ -7,6 +7,7 @@ SQLite's busy wait) are bounded by the same timeout, so an abandoned call does n
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -76,4 +77,19 @@ class Database:
 
     async def close(self) -> None:
         await self.guard.close()
-        await self.engine.dispose()
+        # A paused database never acknowledges a graceful close (and the pool swallows a cancellation
+        # while closing), so the pool is closed in a task of its own and, past the timeout, cut.
+        disposing = asyncio.get_running_loop().create_task(self.engine.dispose())
+        if not (await asyncio.wait((disposing,), timeout=self.guard.timeout_s))[0]:
+            _terminate_pooled(self.engine)
+            disposing.cancel()
+            await asyncio.wait((disposing,), timeout=self.guard.timeout_s)
+        if disposing.done() and not disposing.cancelled():
+            disposing.result()
+
+
+def _terminate_pooled(engine: AsyncEngine) -> None:
+    pooled = getattr(getattr(engine.sync_engine.pool, "_pool", None), "queue", ())  # QueuePool's idle records
+    for record in list(pooled):
+        if record.dbapi_connection is not None:
+            record.dbapi_connection.terminate()

@@ -235,3 +235,22 @@ async def test_sqlite_locked_by_another_writer(sim: EngineSimulator, tmp_path: P
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     assert status == 201
+
+
+@pytest.mark.postgres
+async def test_shutdown_during_an_outage_is_bounded(postgres_db: str, proxy: TcpProxy, sim: EngineSimulator,
+                                                   tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{postgres_db}"
+    server = TestServer(await create_app(settings(tmp_path, sim, url)))
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        gateway = Gateway(server, session)
+        keys = [await gateway.key() for _ in range(4)]
+        results = await asyncio.gather(*(gateway.chat(key) for key in keys))  # several pooled connections
+        assert [status for status, *_ in results] == [200] * 4
+        proxy.pause()  # pooled connections now wait for answers that never come
+        await asyncio.sleep(0.3)
+        assert (await gateway.call("GET", "/ready"))[0] == 503
+    started = time.monotonic()
+    await server.close()
+    assert time.monotonic() - started < 3 * TIMEOUT_S + 3, "closing the store waited on the paused database"
