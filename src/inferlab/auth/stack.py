@@ -20,6 +20,7 @@ from inferlab.auth.pepper import load_pepper, pepper_configured
 from inferlab.auth.policy import RoutePolicy
 from inferlab.auth.service import AuthService, LastUsedRecorder
 from inferlab.config import Settings
+from inferlab.errors import StoreUnavailable
 from inferlab.store import (
     Database,
     SqlIdentityStore,
@@ -120,7 +121,7 @@ def build_auth(settings: Settings) -> AuthStack:
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
                           outage_grace_s=auth.outage_grace_s)
     policy = RoutePolicy(protect_metrics=auth.protect_metrics)
-    audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError))
+    audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
     return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy),
                      audit=audit)

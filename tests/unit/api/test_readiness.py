@@ -194,3 +194,27 @@ async def test_dependency_checks_are_cached(sim: EngineSimulator, redis_url: str
     finally:
         await server.close()
         await proxy.stop()
+
+
+async def test_an_engine_refusing_the_gateways_credentials_shows_on_ready(sim: EngineSimulator) -> None:
+    refusing = EngineSimulator(model="refusing")
+    await refusing.start()
+    refusing.script.update({"fail_status": 401, "fail_next": -1})
+    listed = [*models(sim, down=False),
+              {"name": "refusing", "backend": "openai", "url": f"{refusing.base_url}/v1", "api_key": "wrong"}]
+    server = await start({"models": listed})
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "refusing", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+            async with session.post(server.make_url("/v1/chat/completions"), json=body) as response:
+                assert response.status == 502
+        status, ready_body = await ready(server)
+        assert status == 200 and ready_body["status"] == "degraded"
+        replica = ready_body["models"]["refusing"]["replicas"][0]
+        assert replica["misconfigured"] is True and replica["routable"] is False
+        assert replica["error"] == "engine rejected the gateway's credentials (HTTP 401)"
+        assert (await ready(server, "refusing"))[0] == 503
+        assert (await ready(server, UP))[0] == 200
+    finally:
+        await server.close()
+        await refusing.stop()
