@@ -181,9 +181,12 @@ async def test_postgres_outage(fault: str, postgres_db: str, proxy: TcpProxy, si
     assert status == 200 and elapsed < TIMEOUT_S + MARGIN_S, (status, elapsed, body)
     assert_store_unavailable(*await gateway.chat(fresh))  # a good key never seen: 503, not 401
     assert (await gateway.chat(revoked))[0] == 401  # known revoked: still refused
-    for path in ("/admin/keys", "/admin/users", "/admin/tenants"):
+    known_id = known.split("-")[1]
+    for path in ("/admin/keys", "/admin/users", "/admin/tenants", "/admin/audit", f"/admin/limits/key/{known_id}"):
         assert_store_unavailable(*await gateway.call("GET", path, admin))
     assert_store_unavailable(*await gateway.call("POST", "/admin/users", admin, json={"name": "during"}))
+    assert_store_unavailable(*await gateway.call("PUT", f"/admin/limits/key/{known_id}", admin, json={"rpm": 5}))
+    assert_store_unavailable(*await gateway.call("POST", f"/admin/keys/{known_id}/revoke", admin))
     body = await gateway.ready_within(503, TIMEOUT_S + MARGIN_S)
     assert body["dependencies"]["database"]["status"] == "down" and body["dependencies"]["database"]["critical"]
     quick = [await gateway.chat(known) for _ in range(10)]  # known down: nobody waits on it any more
