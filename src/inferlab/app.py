@@ -18,6 +18,7 @@ from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai_routes import FimPolicy, Limits, OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
+from inferlab.api.readiness import DEPENDENCIES, Dependencies, DependencyCheck
 from inferlab.api.validation import RequestValidator
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
@@ -179,10 +180,14 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    dependencies = app[DEPENDENCIES] = Dependencies()  # what /ready checks besides the engines
     if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         gateway.auth = auth
         app.cleanup_ctx.append(auth.lifespan)
         _add_admin(app, auth, settings)
+        # every authenticated request needs the store; the ping is bounded by the store's own guard
+        dependencies.add(DependencyCheck("database", auth.database.ping, critical=True,
+                                         timeout_s=settings.auth.store_timeout_s + 0.5))
     validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     fim = {
         model.name: FimPolicy(
@@ -198,7 +203,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache,
         failover=Failover(queues),
     ).add_to(app)
-    OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
+    OpsRoutes(router, drain, metrics, gateway.engine_states, dependencies).add_to(app)
     BackendsAdminRoutes(router, queues).add_to(app)
     if settings.features.planning_api:
         _add_planning(app)
@@ -259,7 +264,10 @@ def _add_admin(app: web.Application, auth: "AuthStack", settings: Settings) -> N
     store = SqlLimitStore(auth.database)
     from sqlalchemy.exc import SQLAlchemyError
 
-    auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=(SQLAlchemyError, OSError))
+    from inferlab.errors import StoreUnavailable
+
+    auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
+                                         errors=(SQLAlchemyError, OSError, StoreUnavailable))
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
     limit_admin = LimitAdmin(auth.admin, store, auth.limit_overrides, defaults=defaults, audit=auth.audit)
     LimitRoutes(limit_admin, settings.server.max_body_bytes).add_to(app)

@@ -1,4 +1,4 @@
-"""Operational routes: liveness, readiness, Prometheus metrics."""
+"""Operational routes: liveness, readiness (the rule is in ``api/readiness.py``), Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.drain import DrainController
+from inferlab.api.readiness import Dependencies, Readiness
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import ModelRouter
 
@@ -19,30 +20,30 @@ class OpsRoutes:
         drain: DrainController,
         metrics: GatewayMetrics | None,
         engine_states: Callable[[], dict[str, str]],
+        dependencies: Dependencies | None = None,
     ) -> None:
-        self._router = router
-        self._drain = drain
         self._metrics = metrics
-        self._engine_states = engine_states
+        self._dependencies = dependencies or Dependencies()
+        self._readiness = Readiness(router, drain, self._dependencies, engine_states)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
         if self._metrics is not None:
             app.router.add_get("/metrics", self.metrics)
+        app.on_cleanup.append(self._close)
+
+    async def _close(self, _: web.Application) -> None:
+        await self._dependencies.close()
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def ready(self, request: web.Request) -> web.Response:
-        models = {name: self._router.is_ready(name) for name in self._router.names()}
-        ready = not self._drain.draining and bool(models) and all(models.values())
-        body = {
-            "status": "ready" if ready else ("draining" if self._drain.draining else "not_ready"),
-            "models": models,
-            "engines": self._engine_states(),
-        }
-        return web.Response(status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json")
+        """200 when this gateway (``?model=NAME``: this model on it) should be sent traffic, else 503."""
+        model = request.query.get("model")
+        status, body = await (self._readiness.gateway() if model is None else self._readiness.model(model))
+        return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
     async def metrics(self, request: web.Request) -> web.Response:
         assert self._metrics is not None
