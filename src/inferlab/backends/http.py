@@ -137,6 +137,8 @@ async def sse_data_lines(
             return
         field = line.strip()
         if not field:
+            if event == b"error":
+                raise stream_error(backend, "an error event without data")
             event = b""  # a blank line ends the event
         elif field[:6] == b"event:":
             name = field[6:].strip()
