@@ -256,3 +256,17 @@ async def test_ollama_failure_and_cut(ollama: EngineSimulator) -> None:
         with pytest.raises(aiohttp.ClientPayloadError):
             async with http.post(f"{ollama.base_url}/api/generate", json=body) as resp:
                 await _ndjson(resp)
+
+
+async def test_stream_faults_are_scripted_by_name(sim: EngineSimulator) -> None:
+    script_url = f"{sim.base_url}/_sim/script"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(script_url, json={"stream_fault": "no_such_fault"}) as response:
+            assert response.status == 400
+            assert "unknown stream fault" in (await response.json())["error"]
+        async with session.post(script_url, json={"stream_fault": "truncate"}) as response:
+            assert response.status == 200
+        body = {"model": "sim-model", "messages": MESSAGES, "stream": True}
+        async with session.post(f"{sim.base_url}/v1/chat/completions", json=body) as response:
+            raw = await response.read()
+    assert raw.count(b"data: ") == 2 and b"finish_reason\":\"stop" not in raw and b"[DONE]" not in raw
