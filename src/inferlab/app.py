@@ -102,23 +102,25 @@ class _EngineFactory:
             backoff_max_s=engines.restart_backoff_max_s,
         )
         self.engines.append(engine)
-        return ManagedLlamaCppBackend(engine, self._session)
+        return ManagedLlamaCppBackend(engine, self._session, self._settings.upstream.max_stream_line_bytes)
 
 
 def _remote_replica(
-    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession
+    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int
 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
     """One engine someone else runs, with where its health and load endpoints are."""
     api_key = model.api_key.get_secret_value() if model.api_key else None
     root = url.rstrip("/").removesuffix("/v1")
     if model.backend == "ollama":
-        ollama = OllamaBackend(name, url, session, served_name=model.served_name or model.name)
+        ollama = OllamaBackend(
+            name, url, session, served_name=model.served_name or model.name, max_line_bytes=max_line_bytes
+        )
         return ollama, ReplicaEndpoint(root, "ollama")  # no load metrics: in-flight counts only
     engine = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
         name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url,
-        close_after_stream=engine == "llamacpp",
+        close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes,
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
 
@@ -130,13 +132,16 @@ def _managed_replica(backend: InferenceBackend) -> tuple[InferenceBackend, Repli
 
 
 def _pools(
-    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory, observer: PoolObserver | None
+    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory,
+    observer: PoolObserver | None, max_line_bytes: int,
 ) -> tuple[BackendPool, BackendPool | None]:
     """The model's pool, and its embeddings pool when embeddings need engines of their own."""
     if model.backend != "llamacpp" or model.url or model.urls:
         urls = model.urls or [model.url or ""]
         names = [model.name] if len(urls) == 1 else [f"{model.name}-{i}" for i in range(len(urls))]
-        remote = [_remote_replica(model, name, url, session) for name, url in zip(names, urls)]
+        remote = [
+            _remote_replica(model, name, url, session, max_line_bytes) for name, url in zip(names, urls)
+        ]
         return build_pool(model, remote, limit=replica_limit(model, False), observer=observer), None
     count = model.replicas
     names = [model.name] if count == 1 else [f"{model.name}-{i}" for i in range(count)]
@@ -156,7 +161,8 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     session = _http_session(settings)
     factory = _EngineFactory(settings, session, metrics, logger)
     try:
-        built = [_pools(model, session, factory, metrics) for model in settings.models]
+        line_limit = settings.upstream.max_stream_line_bytes
+        built = [_pools(model, session, factory, metrics, line_limit) for model in settings.models]
     except BaseException:
         await session.close()
         raise

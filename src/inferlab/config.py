@@ -52,6 +52,9 @@ class UpstreamSettings(_Strict):
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0, description="max silence from an engine mid-request")
     max_connections: int = Field(1024, ge=1)
+    max_stream_line_bytes: int = Field(
+        1024 * 1024, ge=1024, description="longest line of an engine's stream (SSE or NDJSON), else an error"
+    )
 
 
 class EngineSettings(_Strict):

@@ -288,3 +288,17 @@ async def test_ollama_calls_tools_then_answers(ollama: EngineSimulator) -> None:
         async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
             answered = await resp.json()
     assert "tool_calls" not in answered["message"] and answered["message"]["content"]
+
+
+async def test_stream_faults_are_scripted_by_name(sim: EngineSimulator) -> None:
+    script_url = f"{sim.base_url}/_sim/script"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(script_url, json={"stream_fault": "no_such_fault"}) as response:
+            assert response.status == 400
+            assert "unknown stream fault" in (await response.json())["error"]
+        async with session.post(script_url, json={"stream_fault": "truncate"}) as response:
+            assert response.status == 200
+        body = {"model": "sim-model", "messages": MESSAGES, "stream": True}
+        async with session.post(f"{sim.base_url}/v1/chat/completions", json=body) as response:
+            raw = await response.read()
+    assert raw.count(b"data: ") == 2 and b"finish_reason\":\"stop" not in raw and b"[DONE]" not in raw
