@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from inferlab.backends.ollama_response import missing_logprobs
 from inferlab.testing import EngineSimulator, SimulatorScript
-from tests.unit.gateway.test_adapters_via_simulator import MODEL, gateway_for
+from tests.contract.backends.test_adapters_via_simulator import MODEL, gateway_for
 
 HI = [{"role": "user", "content": "what is the weather in Paris?"}]
 WEATHER = {
