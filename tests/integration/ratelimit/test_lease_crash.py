@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -22,11 +21,8 @@ CLIENT = "198.51.100.7"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=600, token_delay_s=0.05))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=600, token_delay_s=0.05)
 
 
 async def _attempt(session: aiohttp.ClientSession, url: str) -> tuple[int, str | None]:

@@ -4,7 +4,6 @@ bypass, model versions, and non-deterministic requests never cached."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,8 @@ MODEL = "sim-model"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=6), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=6)
 
 
 def settings(sim: EngineSimulator, tmp_path: Path, backend: str, redis_url: str | None, **extra: Any) -> Settings:
