@@ -15,6 +15,7 @@ from inferlab.app import GATEWAY, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator, SimulatorScript
+from inferlab.testing.pytest_plugin import RedisNamespace
 
 MODEL = "sim-model"
 
@@ -78,12 +79,13 @@ async def test_hit_after_miss_and_stream_replay(sim: EngineSimulator, tmp_path: 
 
 
 @pytest.mark.redis
-async def test_a_new_model_version_misses(sim: EngineSimulator, tmp_path: Path, redis_url: str) -> None:
+async def test_a_new_model_version_misses(
+    sim: EngineSimulator, tmp_path: Path, redis_namespace: RedisNamespace
+) -> None:
     """Gateways restarted on one Redis: the same version hits, a new version never sees the old answers."""
-    prefix = f"test:{uuid.uuid4().hex}:"
     for version, expected in (("v1", "miss"), ("v1", "hit"), ("v2", "miss")):
-        config = settings(sim, tmp_path, "redis", redis_url, model={"version": version})
-        config.cache.redis_prefix = prefix
+        config = settings(sim, tmp_path, "redis", redis_namespace.url, model={"version": version})
+        config.cache.redis_prefix = redis_namespace.prefix
         server = TestServer(await create_app(config))
         await server.start_server()
         try:
