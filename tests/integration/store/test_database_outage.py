@@ -68,14 +68,6 @@ def postgres_db() -> Iterator[str]:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 async def proxy() -> AsyncIterator[TcpProxy]:
     tcp = TcpProxy("127.0.0.1", 5432)
     await tcp.start()

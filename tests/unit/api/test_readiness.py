@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,18 +15,11 @@ from inferlab.app import GATEWAY, create_app
 from inferlab.config import load_settings
 from inferlab.testing import EngineSimulator
 from inferlab.testing.gateway_process import free_port
+from inferlab.testing.pytest_plugin import MakeSim
 from inferlab.testing.tcp_proxy import TcpProxy
 
 UP, DOWN = "sim-model", "down-model"
 FAST_PROBES = {"probe_interval_s": 0.05, "probe_timeout_s": 0.5, "unhealthy_threshold": 1}
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
 
 
 def models(sim: EngineSimulator, *, down: bool = True) -> list[dict[str, Any]]:
@@ -196,9 +188,10 @@ async def test_dependency_checks_are_cached(sim: EngineSimulator, redis_url: str
         await proxy.stop()
 
 
-async def test_an_engine_refusing_the_gateways_credentials_shows_on_ready(sim: EngineSimulator) -> None:
-    refusing = EngineSimulator(model="refusing")
-    await refusing.start()
+async def test_an_engine_refusing_the_gateways_credentials_shows_on_ready(
+    sim: EngineSimulator, make_sim: MakeSim
+) -> None:
+    refusing = await make_sim(model="refusing")
     refusing.script.update({"fail_status": 401, "fail_next": -1})
     listed = [*models(sim, down=False),
               {"name": "refusing", "backend": "openai", "url": f"{refusing.base_url}/v1", "api_key": "wrong"}]
@@ -217,4 +210,3 @@ async def test_an_engine_refusing_the_gateways_credentials_shows_on_ready(sim: E
         assert (await ready(server, UP))[0] == 200
     finally:
         await server.close()
-        await refusing.stop()

@@ -31,14 +31,6 @@ def auth_settings(tmp_path: Path, sim_url: str, **auth: Any) -> Settings:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     assert sim.base_url is not None
     app = await create_app(auth_settings(tmp_path, sim.base_url))

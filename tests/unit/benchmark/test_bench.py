@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -23,14 +22,8 @@ TOKENS, TOKEN_DELAY_S, PREFILL_DELAY_S = 16, 0.005, 0.02
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    script = SimulatorScript(
-        completion_tokens=TOKENS, token_delay_s=TOKEN_DELAY_S, prefill_delay_s=PREFILL_DELAY_S
-    )
-    simulator = EngineSimulator(script)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=TOKENS, token_delay_s=TOKEN_DELAY_S, prefill_delay_s=PREFILL_DELAY_S)
 
 
 def _config(sim: EngineSimulator, **overrides: object) -> BenchmarkConfig:

@@ -13,14 +13,12 @@ import orjson
 import pytest
 
 from inferlab.testing import EngineSimulator, SimulatorScript
+from inferlab.testing.pytest_plugin import MakeSim
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=16))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=16)
 
 
 @pytest.fixture
@@ -30,11 +28,8 @@ async def client(sim: EngineSimulator) -> AsyncIterator[openai.AsyncOpenAI]:
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=8), protocol="ollama")
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def ollama(make_sim: MakeSim) -> EngineSimulator:
+    return await make_sim(SimulatorScript(completion_tokens=8), protocol="ollama")
 
 
 MESSAGES: Any = [{"role": "user", "content": "say three words"}]
@@ -211,10 +206,9 @@ async def _ndjson(resp: aiohttp.ClientResponse) -> list[dict[str, Any]]:
 
 async def test_ollama_chat_stream(ollama: EngineSimulator) -> None:
     body = {"model": "sim-model", "messages": [{"role": "user", "content": "one two"}]}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
-            assert resp.headers["Content-Type"] == "application/x-ndjson"
-            lines = await _ndjson(resp)
+    async with aiohttp.ClientSession() as http, http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
+        assert resp.headers["Content-Type"] == "application/x-ndjson"
+        lines = await _ndjson(resp)
     assert len(lines) == 9
     assert all(line["done"] is False and line["message"]["content"] for line in lines[:-1])
     final = lines[-1]

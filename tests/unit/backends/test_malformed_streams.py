@@ -24,6 +24,7 @@ from inferlab.config import load_settings
 from inferlab.ratelimit.identity import Identity
 from inferlab.testing import EngineSimulator, SimulatorScript
 from inferlab.testing.gateway_process import free_port
+from inferlab.testing.pytest_plugin import MakeSim
 
 MODEL = "sim-model"
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
@@ -52,12 +53,9 @@ async def start_gateway(sim: EngineSimulator, **upstream: Any) -> TestServer:
 
 
 @pytest.fixture(params=["openai", "ollama"])
-async def sim(request: pytest.FixtureRequest) -> AsyncIterator[EngineSimulator]:
+async def sim(request: pytest.FixtureRequest, make_sim: MakeSim) -> EngineSimulator:
     script = SimulatorScript(completion_tokens=TOKENS, stream_fault_after=BEFORE_FAULT)
-    simulator = EngineSimulator(script, model=MODEL, protocol=request.param)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    return await make_sim(script, model=MODEL, protocol=request.param)
 
 
 @pytest.fixture

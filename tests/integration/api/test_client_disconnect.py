@@ -23,11 +23,8 @@ HELLO = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=MAX_TOKENS), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=MAX_TOKENS)
 
 
 @pytest.fixture
