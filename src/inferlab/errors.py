@@ -14,6 +14,7 @@ never further up.
     │   └── ModelNotFound              404 not_found_error / model_not_found
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
+    ├── UnsupportedContentEncoding     415 invalid_request_error / unsupported_content_encoding
     ├── RateLimited                    429 rate_limit_error (+ Retry-After)
     ├── UpstreamError                  502 upstream_error   (engine failed before the first byte)
     │   └── EngineRejected             the engine's own 4xx, passed on with its status
@@ -104,6 +105,12 @@ class PayloadTooLarge(InferLabError):
     default_code = "payload_too_large"
 
 
+class UnsupportedContentEncoding(InferLabError):
+    status = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_content_encoding"
+
+
 class RateLimited(InferLabError):
     status = 429
     error_type = "rate_limit_error"
@@ -159,6 +166,7 @@ __all__ = [
     "RateLimited",
     "RequestTimeout",
     "ServiceUnavailable",
+    "UnsupportedContentEncoding",
     "UnsupportedFeature",
     "UpstreamError",
     "UpstreamTimeout",
