@@ -17,6 +17,7 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from inferlab.config import ServerSettings
@@ -31,10 +32,11 @@ class GuardedRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._header_timeout_s = header_timeout_s
         self._head_timer: asyncio.TimerHandle | None = None
-        self._body: Any = None  # the StreamReader of the last request whose head arrived
+        self._body: StreamReader | None = None  # the body of the last request whose head arrived
 
     def data_received(self, data: bytes) -> None:
         heads = self._request_count
+        in_body = self._in_body()  # asked before the bytes go in: these may be the body's last ones
         super().data_received(data)
         if self._request_count != heads:  # one or more heads complete
             if self._head_timer is not None:
@@ -42,7 +44,7 @@ class GuardedRequestHandler(RequestHandler):
                 self._head_timer = None
             messages = self._messages
             self._body = messages[-1][1] if messages else None
-        elif data and self._head_timer is None and not self._upgraded and not self._in_body():
+        elif data and not in_body and self._head_timer is None and not self._upgraded:
             self._head_timer = self._loop.call_later(self._header_timeout_s, self._head_too_slow)
 
     def _in_body(self) -> bool:
@@ -56,7 +58,8 @@ class GuardedRequestHandler(RequestHandler):
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        self.force_close()
+        if not self._request_in_progress:  # a head pipelined behind a running request: the idle timer's
+            self.force_close()
 
     def abandon_body(self) -> None:
         """Do not read the rest of this request's body after the response: close the connection."""

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from inferlab.config import Settings
+from inferlab.testing import EngineSimulator, SimulatorScript
 
 from .harness import (
     close,
@@ -60,6 +61,31 @@ async def test_the_next_head_on_a_kept_alive_connection_is_timed_too() -> None:
         sender.cancel()
         writer.close()
     assert 0.9 <= closed_after <= 2.0, closed_after
+
+
+async def test_a_request_that_takes_longer_than_the_header_timeout_is_not_cut() -> None:
+    """Its head and body come in separate reads, and nothing follows while the engine works."""
+    sim = EngineSimulator(SimulatorScript(completion_tokens=3, prefill_delay_s=1.5), model="sim-model")
+    url = await sim.start()
+    limits = Settings(
+        server={"header_timeout_s": 0.5, "keepalive_timeout_s": 30.0}, features={"metrics": False},
+        models=[{"name": "sim-model", "backend": "openai", "url": url + "/v1"}],
+    )
+    body = orjson.dumps({"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]})
+    try:
+        async with running_gateway(limits) as port:
+            reader, writer = await connect(port)
+            writer.write(head("POST", CHAT, "Content-Type: application/json", f"Content-Length: {len(body)}"))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(body)
+            async with asyncio.timeout(10):
+                status, _, answer = await read_response(reader)
+            writer.close()
+    finally:
+        await sim.stop()
+    assert status == 200, answer
+    assert orjson.loads(answer)["usage"]["completion_tokens"] == 3
 
 
 async def test_idle_connections_are_closed_at_the_keepalive_timeout() -> None:
