@@ -143,26 +143,30 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise too_large(limit)
-    inflater = _inflater(request)
-    timing = request.config_dict.get(BODY_TIMING) or BodyTiming.of(ServerSettings.model_validate({}))  # bare apps
-    body = await _receive(request, limit, inflater, timing)
+    body = await _receive(request, limit, _inflater(request))
     request[_BODY] = body
     return body
 
 
-async def _receive(request: web.Request, limit: int, inflater: Inflater | None, timing: BodyTiming) -> bytes:
+async def _receive(request: web.Request, limit: int, inflater: Inflater | None) -> bytes:
     content = request.content
-    give_up = asyncio.get_running_loop().time() + timing.timeout_s
-    received = 0
     out = Pieces(limit)
+    received = 0
+    timing: BodyTiming | None = None  # looked up at the first wait: a body already in needs no clock
+    started = 0.0
     try:
         while True:
             piece = content.read_nowait(PIECE)
-            if not piece and not content.at_eof():  # nothing buffered: wait, within the budget
-                async with asyncio.timeout_at(give_up + received / timing.min_rate):
-                    piece = await content.read(PIECE)
             if not piece:
-                break
+                if content.at_eof():
+                    break
+                if timing is None:  # nothing was awaited before: this is when reading started
+                    timing = request.config_dict.get(BODY_TIMING) or BodyTiming.of(ServerSettings.model_validate({}))
+                    started = asyncio.get_running_loop().time()
+                async with asyncio.timeout_at(started + timing.timeout_s + received / timing.min_rate):
+                    piece = await content.read(PIECE)
+                if not piece:
+                    break
             received += len(piece)
             if inflater is None:
                 out.add(piece)
@@ -171,6 +175,7 @@ async def _receive(request: web.Request, limit: int, inflater: Inflater | None, 
             else:
                 inflater.feed(piece, out)
     except TimeoutError:
+        assert timing is not None
         if isinstance(request.protocol, GuardedRequestHandler):
             request.protocol.abandon_body()  # too slow to send it: not waited for after the 408 either
         raise BodyTimeout(
