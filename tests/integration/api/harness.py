@@ -61,8 +61,10 @@ async def connect(port: int) -> Connection:
     return await asyncio.open_connection("127.0.0.1", port)
 
 
-def close(connection: Connection) -> None:
-    connection[1].close()
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 def head(method: str, path: str, *extra: str) -> bytes:
@@ -89,7 +91,7 @@ async def request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
         writer.write(data)
         return await read_response(reader)
     finally:
-        writer.close()
+        await close(writer)
 
 
 def openai_error(body: bytes) -> dict[str, Any]:

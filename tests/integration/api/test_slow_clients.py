@@ -45,8 +45,8 @@ async def test_a_trickled_head_is_cut_at_the_header_timeout() -> None:
         sender = asyncio.create_task(trickle(writer, SLOW_HEADER, 0.05))
         closed_after = await seconds_until_closed(reader, limit=5.0)
         sender.cancel()
-        writer.close()
-    assert 0.9 <= closed_after <= 2.0, closed_after
+        await close(writer)
+    assert 0.9 <= closed_after <= 2.5, closed_after
 
 
 async def test_the_next_head_on_a_kept_alive_connection_is_timed_too() -> None:
@@ -59,8 +59,8 @@ async def test_the_next_head_on_a_kept_alive_connection_is_timed_too() -> None:
         sender = asyncio.create_task(trickle(writer, SLOW_HEADER, 0.05))
         closed_after = await seconds_until_closed(reader, limit=5.0)
         sender.cancel()
-        writer.close()
-    assert 0.9 <= closed_after <= 2.0, closed_after
+        await close(writer)
+    assert 0.9 <= closed_after <= 2.5, closed_after
 
 
 async def test_a_request_that_takes_longer_than_the_header_timeout_is_not_cut() -> None:
@@ -81,7 +81,7 @@ async def test_a_request_that_takes_longer_than_the_header_timeout_is_not_cut() 
             writer.write(body)
             async with asyncio.timeout(10):
                 status, _, answer = await read_response(reader)
-            writer.close()
+            await close(writer)
     finally:
         await sim.stop()
     assert status == 200, answer
@@ -100,8 +100,8 @@ async def test_idle_connections_are_closed_at_the_keepalive_timeout() -> None:
         idle_closed, silent_closed = await asyncio.gather(
             seconds_until_closed(reader, limit=5.0), seconds_until_closed(silent[0], limit=5.0)
         )
-        writer.close()
-        close(silent)
+        await close(writer)
+        await close(silent[1])
     assert 0.2 <= idle_closed <= 1.5, idle_closed  # 1 s after the last response, 0.6 s of it already past
     assert silent_closed <= 1.5, silent_closed
 
@@ -117,11 +117,11 @@ async def test_a_trickled_body_gets_408_at_the_body_timeout() -> None:
         elapsed = time.monotonic() - started
         closed_after = await seconds_until_closed(reader, limit=5.0)  # not kept for the rest of the body
         sender.cancel()
-        writer.close()
+        await close(writer)
     assert status == 408
     assert headers["connection"].lower() == "close"
     assert openai_error(body)["code"] == "request_timeout"
-    assert 0.9 <= elapsed <= 2.0, elapsed
+    assert 0.9 <= elapsed <= 2.5, elapsed
     assert closed_after <= 0.5, closed_after
 
 
@@ -138,7 +138,7 @@ async def test_a_slow_body_that_keeps_the_minimum_rate_is_read() -> None:
         async with asyncio.timeout(5.0):
             status, _, answer = await read_response(reader)
         elapsed = time.monotonic() - started
-        writer.close()
+        await close(writer)
     assert elapsed > 1.0
     assert status == 404 and openai_error(answer)["code"] == "model_not_found"
 
@@ -168,8 +168,7 @@ async def test_hundreds_of_slow_connections_do_not_hold_up_normal_traffic() -> N
         closed = await asyncio.gather(*(seconds_until_closed(reader, limit=15.0) for reader, _ in slow))
         for sender in senders:
             sender.cancel()
-        for connection in slow:
-            close(connection)
+        await asyncio.gather(*(close(writer) for _, writer in slow))
     assert max(latencies) < 1.0, latencies
     assert all(seconds <= 3.5 for seconds in closed), sorted(closed)[-5:]  # heads cut, bodies 408, at 2 s
 
@@ -193,4 +192,4 @@ def test_inferlab_serve_cuts_a_trickled_head() -> None:
             except ConnectionError:
                 closed = time.monotonic() - started
                 break
-    assert closed is not None and 0.9 <= closed <= 2.0, closed
+    assert closed is not None and 0.9 <= closed <= 2.5, closed
