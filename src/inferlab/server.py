@@ -20,7 +20,9 @@ ABORT_GRACE_S = 5.0
 async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[web.Application], None] | None = None) -> None:
     app = await create_app(settings, logger=logger)
     gateway = app[GATEWAY]
-    runner = GatewayRunner(app, settings.server, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S)
+    runner = GatewayRunner(
+        app, settings.server, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True)
     try:

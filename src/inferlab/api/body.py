@@ -89,7 +89,8 @@ class Inflater:
         try:
             self._inflate(data, out)
         except zlib.error:
-            raise InvalidRequest(f"The request body is not valid {self._name()} data", code="invalid_body") from None
+            message = f"The request body is not valid {self._name()} data"
+            raise InvalidRequest(message, code="invalid_body") from None
 
     def finish(self) -> None:
         if self._decoder is not None and not self._decoder.eof:
@@ -135,6 +136,11 @@ def _inflater(request: web.Request) -> Inflater | None:
     )
 
 
+def _timing(request: web.Request) -> BodyTiming:
+    timing = request.config_dict.get(BODY_TIMING)
+    return timing if timing is not None else BodyTiming.of(ServerSettings.model_validate({}))  # a bare app
+
+
 async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     """The request body, decoded; ``limit`` defaults to the app's ``client_max_size``."""
     if _BODY in request:
@@ -161,7 +167,7 @@ async def _receive(request: web.Request, limit: int, inflater: Inflater | None) 
                 if content.at_eof():
                     break
                 if timing is None:  # nothing was awaited before: this is when reading started
-                    timing = request.config_dict.get(BODY_TIMING) or BodyTiming.of(ServerSettings.model_validate({}))
+                    timing = _timing(request)
                     started = asyncio.get_running_loop().time()
                 async with asyncio.timeout_at(started + timing.timeout_s + received / timing.min_rate):
                     piece = await content.read(PIECE)

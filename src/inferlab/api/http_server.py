@@ -84,7 +84,8 @@ class GuardedServer(web.Server):
         self._header_timeout_s = header_timeout_s
 
     def __call__(self) -> RequestHandler:
-        return GuardedRequestHandler(self, header_timeout_s=self._header_timeout_s, loop=self._loop, **self._kwargs)
+        timeout = self._header_timeout_s
+        return GuardedRequestHandler(self, header_timeout_s=timeout, loop=self._loop, **self._kwargs)
 
 
 class GatewayRunner(web.AppRunner):

@@ -129,7 +129,7 @@ async def trickle(writer: asyncio.StreamWriter, data: bytes, interval: float) ->
         await asyncio.sleep(interval)
 
 
-def blocking_exchange(port: int, request_head: bytes, body: bytes, timeout: float = 20.0) -> tuple[int, bytes]:
+def blocking_exchange(port: int, request_head: bytes, body: bytes, timeout: float = 20) -> tuple[int, bytes]:
     """Send a request as fast as the kernel takes it, from a plain blocking socket (no copy of
     ``body`` in this process), then read the answer: (status, body). Run it in a thread."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -146,7 +146,8 @@ def blocking_exchange(port: int, request_head: bytes, body: bytes, timeout: floa
             received += data
         raw_head, _, rest = received.partition(b"\r\n\r\n")
         lines = raw_head.decode("latin-1").split("\r\n")
-        length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+        lengths = [int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")]
+        length = lengths[0] if lengths else 0
         while len(rest) < length:
             data = sock.recv(65536)
             if not data:

@@ -38,7 +38,8 @@ def gzip_bomb(gib: int = 1) -> bytes:
     for _ in range(1024 * gib):
         crc = zlib.crc32(zeros, crc)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-    return header + segment * (1024 * gib) + deflate.flush() + struct.pack("<II", crc, (gib << 30) & 0xFFFFFFFF)
+    trailer = struct.pack("<II", crc, (gib << 30) & 0xFFFFFFFF)
+    return header + segment * (1024 * gib) + deflate.flush() + trailer
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +85,13 @@ def chat_head(*extra: str) -> bytes:
 
 def chunked(body: bytes) -> bytes:
     """``body`` in HTTP/1.1 chunked framing, 64 KiB a chunk."""
-    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + PIECE]), body[i:i + PIECE]) for i in range(0, len(body), PIECE)]
-    return b"".join(parts) + b"0\r\n\r\n"
+    pieces = (body[i:i + PIECE] for i in range(0, len(body), PIECE))
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
-def chat_body(content_bytes: int) -> bytes:
-    return orjson.dumps({"model": MODEL, "max_tokens": 3, "messages": [{"role": "user", "content": "a" * content_bytes}]})
+def chat_body(content_bytes: int, model: str = MODEL) -> bytes:
+    message = {"role": "user", "content": "a" * content_bytes}
+    return orjson.dumps({"model": model, "max_tokens": 3, "messages": [message]})
 
 
 async def test_oversized_body_with_content_length(gateway: int, traced: None) -> None:
@@ -107,7 +109,9 @@ async def test_oversized_chunked_body(gateway: int, traced: None) -> None:
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-async def test_gzip_bomb_is_refused_without_inflating_it(gateway: int, traced: None, bomb: bytes, framing: str) -> None:
+async def test_gzip_bomb_is_refused_without_inflating_it(
+    gateway: int, traced: None, bomb: bytes, framing: str
+) -> None:
     if framing == "chunked":
         request_head, body = chat_head("Content-Encoding: gzip", "Transfer-Encoding: chunked"), chunked(bomb)
     else:
@@ -135,7 +139,7 @@ async def test_compressed_body_within_the_cap_is_served(gateway: int, encoding: 
 
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 async def test_a_body_just_under_the_cap_is_read(gateway: int, encoding: str) -> None:
-    body = orjson.dumps({"model": "no-such-model", "messages": [{"role": "user", "content": "a" * (CAP - 150)}]})
+    body = chat_body(CAP - 170, model="no-such-model")
     assert CAP - 100 < len(body) <= CAP
     if encoding == "gzip":
         body = zlib.compress(body, wbits=31)
@@ -163,7 +167,9 @@ async def test_compressed_body_inflating_just_past_the_cap_is_413(gateway: int) 
         ("gzip", zlib.compress(b'{"model": "sim-model"}', wbits=31)[:-12], 400, "invalid_body"),  # truncated
     ],
 )
-async def test_bad_encodings_are_refused(gateway: int, coding: str, payload: bytes, expected: int, code: str) -> None:
+async def test_bad_encodings_are_refused(
+    gateway: int, coding: str, payload: bytes, expected: int, code: str
+) -> None:
     status, _, answer = await request(
         gateway, chat_head(f"Content-Encoding: {coding}", f"Content-Length: {len(payload)}") + payload
     )
@@ -204,4 +210,5 @@ def test_inferlab_serve_peak_memory_per_rejected_body(bomb: bytes) -> None:
         for name, (request_head, body) in requests.items():
             status, answer, growth[name] = peak_rss_growth(gateway, request_head, body)
             assert status == 413 and openai_error(answer)["code"] == "payload_too_large", name
-    assert all(grown <= 2 * CAP for grown in growth.values()), {k: f"{v / 2**20:.1f} MiB" for k, v in growth.items()}
+    shown = {name: f"{grown / 2**20:.1f} MiB" for name, grown in growth.items()}
+    assert all(grown <= 2 * CAP for grown in growth.values()), shown

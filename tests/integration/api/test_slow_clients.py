@@ -175,7 +175,7 @@ async def test_hundreds_of_slow_connections_do_not_hold_up_normal_traffic() -> N
 
 def test_inferlab_serve_cuts_a_trickled_head() -> None:
     """The real ``inferlab serve`` process, not only the in-process runner."""
-    config = {"server": {"header_timeout_s": 1.0, "keepalive_timeout_s": 30.0}, "features": {"metrics": False}}
+    config = {"server": {"header_timeout_s": 1.0, "keepalive_timeout_s": 30}, "features": {"metrics": False}}
     with serve_process(config) as gateway, socket.create_connection(("127.0.0.1", gateway.port), 5) as sock:
         sock.sendall(PARTIAL_HEAD)
         started = time.monotonic()

@@ -22,12 +22,14 @@ async def test_a_gzip_body_is_inflated_before_the_model_scope_check(
         packed = zlib.compress(orjson.dumps({**CHAT, "model": model}), wbits=31)
         response = await client.post(
             "/v1/chat/completions", data=packed,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Content-Encoding": "gzip"},
+            headers={"Authorization": f"Bearer {key}", "Content-Encoding": "gzip"},
         )
         assert response.status == status, await response.text()
 
 
-async def test_an_oversized_body_is_413_in_the_auth_middleware(client: TestClient[Any, Any], make_key: MakeKey) -> None:
+async def test_an_oversized_body_is_413_in_the_auth_middleware(
+    client: TestClient[Any, Any], make_key: MakeKey
+) -> None:
     key = await make_key(models=("sim-model",))
 
     async def pieces() -> Any:
