@@ -103,17 +103,18 @@ class Inflater:
         decoder = self._decoder
         while data or decoder is not None and not decoder.eof:
             if decoder is None or decoder.eof:
+                if decoder is not None and not self._gzip:  # gzip may hold several members, deflate not
+                    raise zlib.error("data after the end of the deflate stream")
                 decoder = self._decoder = self._start(data)
             piece = decoder.decompress(data, PIECE)
             if piece:
                 out.add(piece)
-            data = decoder.unconsumed_tail
             if decoder.eof:
-                data = decoder.unused_data  # gzip may hold several members, one after the other
-                if data and not self._gzip:
-                    raise zlib.error("data after the end of the deflate stream")
-            elif not data and len(piece) < PIECE:
-                return  # all input taken, no output pending: wait for more
+                data = decoder.unused_data
+            else:
+                data = decoder.unconsumed_tail
+                if not data and len(piece) < PIECE:
+                    return  # all input taken, no output pending: wait for more
 
     def _start(self, first: bytes) -> zlib._Decompress:
         if self._gzip:

@@ -165,6 +165,7 @@ async def test_compressed_body_inflating_just_past_the_cap_is_413(gateway: int) 
         ("gzip, deflate", b"{}", 415, "unsupported_content_encoding"),
         ("gzip", b"this is not gzip at all", 400, "invalid_body"),
         ("gzip", zlib.compress(b'{"model": "sim-model"}', wbits=31)[:-12], 400, "invalid_body"),  # truncated
+        ("deflate", zlib.compress(b'{"model": "sim-model"}') + b"more", 400, "invalid_body"),  # trailing data
     ],
 )
 async def test_bad_encodings_are_refused(
