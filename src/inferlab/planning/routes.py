@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
+from inferlab.api.body import read_body
 from inferlab.errors import InvalidRequest
 from inferlab.planning import service
 from inferlab.planning.catalogue import Catalogue
@@ -32,9 +33,7 @@ def _json(data: Any) -> web.Response:
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidRequest(f"request body larger than {MAX_BODY_BYTES} bytes", param=None)
+    raw = await read_body(request, MAX_BODY_BYTES)
     try:
         return orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
