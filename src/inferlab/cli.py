@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
-from aiohttp import web
 from rich.console import Console
 
 from inferlab import __version__
@@ -25,7 +24,7 @@ app.add_typer(engines_app, name="engines")
 app.add_typer(config_app, name="config")
 
 
-def _settings(config: Optional[Path], profile: Optional[str], overrides: dict[str, Any]) -> Settings:
+def _settings(config: Path | None, profile: str | None, overrides: dict[str, Any]) -> Settings:
     try:
         return load_settings(config, profile=profile, overrides=overrides)
     except ConfigError as exc:
@@ -33,7 +32,7 @@ def _settings(config: Optional[Path], profile: Optional[str], overrides: dict[st
         raise typer.Exit(2) from None
 
 
-def _server_overrides(host: Optional[str], port: Optional[int], data_dir: Optional[Path], remote: bool) -> dict[str, Any]:
+def _server_overrides(host: str | None, port: int | None, data_dir: Path | None, remote: bool) -> dict[str, Any]:
     server: dict[str, Any] = {}
     if host is not None:
         server["host"] = host
@@ -49,20 +48,20 @@ def _server_overrides(host: Optional[str], port: Optional[int], data_dir: Option
 
 @app.command()
 def serve(
-    profile: Optional[str] = typer.Option(None, help="Profile: laptop (default) or production."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
-    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, help="Port to listen on (default 8000)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Where InferLab keeps its state."),
+    profile: str | None = typer.Option(None, help="Profile: laptop (default) or production."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+    data_dir: Path | None = typer.Option(None, help="Where InferLab keeps its state."),
     insecure_allow_remote: bool = typer.Option(
         False, "--insecure-allow-remote", help="Listen on a non-loopback address without authentication."
     ),
 ) -> None:
     """Start the gateway and the engines it manages (with no config: SmolLM2-135M on llama.cpp)."""
-    from inferlab.app import GATEWAY
     from inferlab.coordinator.locate import EngineUnavailable
     from inferlab.logs import configure_logging
     from inferlab.server import serve as run_server
+    from inferlab.services import Services
 
     settings = _settings(config, profile, _server_overrides(host, port, data_dir, insecure_allow_remote))
     if not settings.models:
@@ -71,8 +70,7 @@ def serve(
     logger = configure_logging(settings.logging.level, settings.logging.json_format)
     console = Console(stderr=True)
 
-    def announce(application: web.Application) -> None:
-        gateway = application[GATEWAY]
+    def announce(gateway: Services) -> None:
         console.print(f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1")
         for engine in gateway.engines:
             console.print(f"  engine {engine.name}: {engine.command.flavour} on {engine.url} (managed)")
@@ -98,9 +96,9 @@ def _run(coro: Any) -> None:
 
 @engines_app.command("build")
 def engines_build(
-    jobs: Optional[int] = typer.Option(None, help="Parallel compile jobs (default: all cores)."),
+    jobs: int | None = typer.Option(None, help="Parallel compile jobs (default: all cores)."),
     force: bool = typer.Option(False, help="Rebuild even if a cached binary exists."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default ~/.cache/inferlab)."),
+    cache_dir: Path | None = typer.Option(None, help="Cache directory (default ~/.cache/inferlab)."),
 ) -> None:
     """Build llama-server from the llama.cpp sources in the llama-cpp-python sdist (cached)."""
     from inferlab.coordinator.build import BuildError, build_llama_server
@@ -117,10 +115,15 @@ def engines_build(
 
 @engines_app.command("status")
 def engines_status(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML configuration file."),
 ) -> None:
     """Say which llama.cpp engine `serve` would run and where the embedded model is."""
-    from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, has_llama_cpp_python, resolve_model_path
+    from inferlab.coordinator.locate import (
+        EngineUnavailable,
+        find_llama_server,
+        has_llama_cpp_python,
+        resolve_model_path,
+    )
 
     settings = _settings(config, None, {})
     console = Console()
@@ -139,8 +142,8 @@ def engines_status(
 
 @config_app.command("check")
 def config_check(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration file."),
-    profile: Optional[str] = typer.Option(None, help="Profile to layer under the file."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML configuration file."),
+    profile: str | None = typer.Option(None, help="Profile to layer under the file."),
 ) -> None:
     """Validate the configuration and print the effective settings as JSON."""
     settings = _settings(config, profile, {})

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 EMBEDDED_MODEL = "embedded:smollm2"
@@ -92,7 +100,7 @@ class JwtSettings(_Strict):
     default_groups: list[Literal["inference", "admin", "billing"]] = Field(default_factory=lambda: ["inference"])
 
     @model_validator(mode="after")
-    def _has_keys(self) -> "JwtSettings":
+    def _has_keys(self) -> JwtSettings:
         if self.issuer and not (self.jwks_file or self.jwks_url):
             raise ValueError("jwt.issuer needs jwt.jwks_file or jwt.jwks_url")
         if any(a.upper().startswith("HS") or a.lower() == "none" for a in self.algorithms):
@@ -296,7 +304,7 @@ class ModelConfig(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _backend_needs(self) -> "ModelConfig":
+    def _backend_needs(self) -> ModelConfig:
         if self.url and self.urls:
             raise ValueError("give either 'url' or 'urls', not both")
         if self.backend in ("openai", "ollama") and not self.url and not self.urls:
@@ -343,7 +351,7 @@ class Settings(BaseSettings):
         return cidrs
 
     @model_validator(mode="after")
-    def _redis_when_needed(self) -> "Settings":
+    def _redis_when_needed(self) -> Settings:
         if self.features.ratelimit and self.ratelimit.backend == "redis" and self.redis_url is None:
             raise ValueError("ratelimit.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.features.cache and self.cache.backend == "redis" and self.redis_url is None:
@@ -361,7 +369,7 @@ class Settings(BaseSettings):
         return models
 
     @model_validator(mode="after")
-    def _refuse_remote_without_auth(self) -> "Settings":
+    def _refuse_remote_without_auth(self) -> Settings:
         if not is_loopback(self.server.host) and not self.server.insecure_allow_remote and not self.features.auth:
             raise ValueError(
                 f"server.host {self.server.host!r} is not a loopback address and authentication is off: turn on "

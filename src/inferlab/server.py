@@ -11,15 +11,16 @@ from collections.abc import Callable
 from aiohttp import web
 
 from inferlab.api.http_server import GatewayRunner
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.config import Settings
+from inferlab.services import Services
 
 ABORT_GRACE_S = 5.0
 
 
-async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[web.Application], None] | None = None) -> None:
+async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[Services], None] | None = None) -> None:
     app = await create_app(settings, logger=logger)
-    gateway = app[GATEWAY]
+    gateway = app[SERVICES]
     # A client that disconnects cancels its handler, which closes the engine's request at once
     # (aiohttp's default is to let the handler run on); aiohttp's test server does the same.
     runner = GatewayRunner(
@@ -35,7 +36,7 @@ async def serve(settings: Settings, logger: logging.Logger, on_listening: Callab
         raise SystemExit(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}") from None
     logger.info("listening", extra={"host": settings.server.host, "port": settings.server.port})
     if on_listening is not None:
-        on_listening(app)
+        on_listening(gateway)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -88,7 +88,7 @@ class StreamChunk:
     them on first use, and ``encoded()`` gives the bytes to send, untouched when nobody looked.
     """
 
-    __slots__ = ("_data", "raw", "usage", "has_content")
+    __slots__ = ("_data", "has_content", "raw", "usage")
 
     def __init__(
         self,

@@ -17,10 +17,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from inferlab.api.admin_openapi import openapi_document
+from inferlab.api.auth import PRINCIPAL
 from inferlab.api.middleware import REQUEST_ID, read_json
 from inferlab.auth.admin import IdentityAdmin
-from inferlab.auth.middleware import PRINCIPAL
-from inferlab.auth.model import ApiKey, Principal, Role, Scopes, Tenant, User
+from inferlab.auth.model import Principal, Role, Scopes
+from inferlab.auth.views import key_json, tenant_json, user_json
 from inferlab.errors import InvalidRequest, NotFound
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]*$")]
@@ -63,29 +64,6 @@ class TenantIn(_Body):
 
 
 Body = TypeVar("Body", bound=_Body)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {"object": "user", "id": user.id, "tenant_id": user.tenant_id, "name": user.name, "role": user.role,
-            "disabled": user.disabled, "created_at": _iso(user.created_at)}
-
-
-def key_json(key: ApiKey) -> dict[str, Any]:
-    models = key.scopes.models
-    return {
-        "object": "api_key", "id": key.id, "prefix": f"il-{key.id}", "user_id": key.user_id,
-        "tenant_id": key.tenant_id, "name": key.name, "route_groups": sorted(key.scopes.groups),
-        "models": None if models is None else sorted(models), "expires_at": _iso(key.expires_at),
-        "revoked": key.revoked, "created_at": _iso(key.created_at), "last_used_at": _iso(key.last_used_at),
-    }
-
-
-def tenant_json(tenant: Tenant) -> dict[str, Any]:
-    return {"object": "tenant", "id": tenant.id, "name": tenant.name, "created_at": _iso(tenant.created_at)}
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

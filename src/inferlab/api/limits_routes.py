@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from inferlab.api.admin_routes import _Body, _json, _actor, parse_body, path_id
+from inferlab.api.admin_routes import _actor, _Body, _json, parse_body, path_id
 from inferlab.api.middleware import REQUEST_ID
 from inferlab.errors import NotFound
 from inferlab.ratelimit.grants import LimitAdmin, Subject

@@ -15,12 +15,14 @@ from aiohttp import web
 from inferlab.api.body import read_body
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
 from inferlab.metrics import GatewayMetrics
+from inferlab.pipeline import Call
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID = web.RequestKey("request_id", str)
 MODEL = web.RequestKey("model", str)
 ROUTE = web.RequestKey("route", str)
+CALL = web.RequestKey("call", Call)  # the inference call, for the access log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
-from inferlab.api.drain import DrainController
-from inferlab.api.readiness import Dependencies, Readiness
+from inferlab.api.readiness import Readiness
+from inferlab.dependencies import Dependencies
+from inferlab.drain import DrainController
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import ModelRouter
 

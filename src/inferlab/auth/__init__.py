@@ -4,7 +4,6 @@ Interfaces: ``KeyStore``, ``UserManager`` (implemented over SQL in ``inferlab.st
 """
 
 from inferlab.auth.admin import CreatedKey, IdentityAdmin
-from inferlab.auth.middleware import PRINCIPAL, build_auth_middleware
 from inferlab.auth.model import ALL_SCOPES, LOCAL_OPERATOR, ApiKey, Principal, Role, Scopes, Tenant, User
 from inferlab.auth.policy import ROUTES, RoutePolicy, RouteRule
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
@@ -13,7 +12,6 @@ from inferlab.auth.service import AuthService, LastUsedRecorder
 __all__ = [
     "ALL_SCOPES",
     "LOCAL_OPERATOR",
-    "PRINCIPAL",
     "ROUTES",
     "ApiKey",
     "AuthService",
@@ -30,5 +28,4 @@ __all__ = [
     "Tenant",
     "User",
     "UserManager",
-    "build_auth_middleware",
 ]

@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
     ) -> None:
         """List keys as JSON lines (never their secrets)."""
-        from inferlab.api.admin_routes import key_json
+        from inferlab.auth.views import key_json
 
         async def work(stack: Any) -> list[dict[str, Any]]:
             owner = (await _find_user(stack, user, tenant)).id if user else None
@@ -191,7 +191,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
     ) -> None:
         """List users as JSON lines."""
-        from inferlab.api.admin_routes import user_json
+        from inferlab.auth.views import user_json
 
         async def work(stack: Any) -> list[dict[str, Any]]:
             return [user_json(u) for u in await stack.admin.list_users(LOCAL_OPERATOR, limit, None, tenant)]

@@ -1,23 +1,21 @@
 """The auth stack the composition root builds when ``features.auth`` is on: store, service,
-middleware, admin, and their lifespan (migrate, bootstrap, JWKS, last-used flusher, close)."""
+admin, audit log, and their lifespan (migrate, bootstrap, JWKS, last-used flusher, close).
+The HTTP side (the credential middleware, the route policy) is the API's (``api/auth.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from inferlab.auth.admin import IdentityAdmin
 from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
-from inferlab.auth.middleware import build_auth_middleware
 from inferlab.auth.pepper import load_pepper, pepper_configured
-from inferlab.auth.policy import RoutePolicy
 from inferlab.auth.service import AuthService, LastUsedRecorder
 from inferlab.config import Settings
 from inferlab.errors import StoreUnavailable
@@ -63,13 +61,11 @@ class AuthStack:
     store: SqlIdentityStore
     service: AuthService
     admin: IdentityAdmin
-    policy: RoutePolicy
-    middleware: Any
     audit: AuditLog  # the admin actions' audit log (IdentityAdmin and LimitAdmin write it)
     announce_key: Callable[[str], None] = field(default=_print_bootstrap_key)
-    limit_overrides: Any = None  # OverrideCache: stored per key/user/tenant limits (set by the composition root)
 
-    async def lifespan(self, _: web.Application) -> AsyncIterator[None]:
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
         await self.start()
         try:
             yield
@@ -120,8 +116,6 @@ def build_auth(settings: Settings) -> AuthStack:
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
                           outage_grace_s=auth.outage_grace_s)
-    policy = RoutePolicy(protect_metrics=auth.protect_metrics)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
-    return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy),
-                     audit=audit)
+    return AuthStack(settings, database, store, service, admin, audit)

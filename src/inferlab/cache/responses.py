@@ -11,21 +11,18 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
-
-from inferlab.cache.keys import HEADER, cache_key, is_cacheable
-from inferlab.cache.protocol import CacheManager, CachedResponse
+from inferlab.cache.keys import cache_key, is_cacheable
+from inferlab.cache.protocol import CachedResponse, CacheManager
 
 
 class ResponseCache:
     def __init__(
-        self, manager: CacheManager, versions: Mapping[str, str], tenant_of: Callable[[web.Request], str], *,
+        self, manager: CacheManager, versions: Mapping[str, str], *,
         ttl_s: float, max_entry_bytes: int, timeout_s: float, errors: tuple[type[BaseException], ...] = (),
         logger: logging.Logger, on_result: Callable[[str], None] | None = None,
     ) -> None:
         self._manager = manager
         self._versions = versions
-        self._tenant_of = tenant_of
         self._ttl_s = ttl_s
         self.max_entry_bytes = max_entry_bytes
         self._timeout_s = timeout_s
@@ -34,14 +31,15 @@ class ResponseCache:
         self._on_result = on_result or (lambda result: None)
         self._failing = False
 
-    def key(self, request: web.Request, route: str, body: dict[str, Any]) -> str | None:
-        """The request's cache key, or None when it is not cacheable."""
-        if not is_cacheable(body, request.headers.get(HEADER)):
-            if request.headers.get(HEADER) == "bypass":
+    def key(self, tenant: str, mode: str, route: str, body: dict[str, Any]) -> str | None:
+        """The request's cache key, or None when it is not cacheable (``mode``: the client's
+        ``x-inferlab-cache`` choice: auto, use or bypass)."""
+        if not is_cacheable(body, None if mode == "auto" else mode):
+            if mode == "bypass":
                 self._on_result("bypass")
             return None
         model = body["model"]
-        return cache_key(self._tenant_of(request), model, self._versions.get(model, ""), route, body)
+        return cache_key(tenant, model, self._versions.get(model, ""), route, body)
 
     async def get(self, key: str) -> CachedResponse | None:
         try:

@@ -93,6 +93,8 @@ class Call:
         if self._ended is not None:
             return
         self._ended = ending
+        if ending.kind in (EndKind.DISCONNECT, EndKind.CANCELLED):
+            self.usage.cut_short()
         cleanups, self._cleanups = self._cleanups, []
         for cleanup in reversed(cleanups):
             try:

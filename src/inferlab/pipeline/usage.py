@@ -2,7 +2,10 @@
 
 The engine's own usage when it came; for a stream cut short before it, the prompt estimated from
 the body size plus one token per chunk forwarded; for a request that failed before the engine
-produced anything (or was answered from the cache), nothing.
+produced anything (or was answered from the cache), nothing. A request whose client left before
+the answer ended (``cut_short``) is charged its estimated prompt plus one token per chunk
+forwarded, even before the first byte or in a non-streamed request: the engine may have done the
+prefill, the gateway cannot know, and leaving early must not make prefill free.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ class UsageMeter:
     def nothing(self) -> None:
         """No engine work was done (refused, failed before any output, or a cache hit)."""
         self.known = (0, 0)
+
+    def cut_short(self) -> None:
+        """The client left (or the request was cancelled) before the engine's usage arrived."""
+        if self.known is None:
+            self.known = (self.prompt_estimate, self.chunks)
 
     def settled(self) -> tuple[int, int]:
         """(prompt, completion) tokens to charge."""

@@ -51,7 +51,6 @@ def build_pool(
                           retry.stream_idle_timeout_s),
         timeouts=TimeoutModel(retry.timeout_floor_s, retry.prefill_tokens_per_s, retry.decode_tokens_per_s,
                               model.context_size),
-        session_header=model.routing.session_header,
         observer=observer,
     )
 

@@ -81,7 +81,6 @@ class BackendPool:
         retry_budget: RetryBudget | None = None,
         retry: RetryPolicy | None = None,
         timeouts: TimeoutModel | None = None,
-        session_header: str = "x-session-id",
         observer: PoolObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         listeners: Sequence[CapacityListener] = (),
@@ -94,7 +93,6 @@ class BackendPool:
         self.retry_budget = retry_budget or RetryBudget(clock=clock)
         self.retry_policy = retry or RetryPolicy()
         self.timeouts = timeouts or TimeoutModel()
-        self.session_header = session_header
         self.observer: PoolObserver = observer or NullPoolObserver()
         self.clock = clock
         self._listeners = list(listeners)

@@ -49,7 +49,7 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait_ready: bool = True, timeout: float = 180.0) -> "GatewayProcess":
+    def start(self, *, wait_ready: bool = True, timeout: float = 180.0) -> GatewayProcess:
         argv = [sys.executable, "-m", "inferlab", "serve", "--config", str(self.config_path),
                 "--port", str(self.port), "--data-dir", str(self.workdir / "data")]
         self._log = self.log_path.open("wb")

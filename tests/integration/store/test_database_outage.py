@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import ALL_SCOPES, LOCAL_OPERATOR, Scopes
 from inferlab.auth.stack import AuthStack
 from inferlab.config import Settings
@@ -93,7 +93,7 @@ class Gateway:
 
     @property
     def stack(self) -> AuthStack:
-        stack = self.server.app[GATEWAY].auth
+        stack = self.server.app[SERVICES].auth
         assert stack is not None
         return stack
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.config import load_settings
 from inferlab.testing import EngineSimulator
 from inferlab.testing.gateway_process import free_port
@@ -102,7 +102,7 @@ async def test_draining_is_not_ready_for_any_model(sim: EngineSimulator) -> None
     server = await start({"models": models(sim, down=False)})
     try:
         await until(server, 200, UP)
-        server.app[GATEWAY].drain.begin()
+        server.app[SERVICES].drain.begin()
         for model in (None, UP):
             status, body = await ready(server, model)
             assert status == 503 and body["status"] == "draining"

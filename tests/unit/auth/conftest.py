@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.auth.stack import AuthStack
 from inferlab.config import Settings
@@ -40,7 +40,7 @@ async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[TestClie
 
 @pytest.fixture
 def stack(client: TestClient[Any, Any]) -> AuthStack:
-    auth = client.app[GATEWAY].auth
+    auth = client.app[SERVICES].auth
     assert auth is not None
     return auth
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from inferlab.app import GATEWAY
+from inferlab.app import SERVICES
 from inferlab.auth import LOCAL_OPERATOR, keys
 
 CHAT = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -28,7 +28,7 @@ async def outcomes(client: TestClient[Any, Any], make_key: Any, header: Callable
     admin = await make_key(role="tenant-admin", groups=("inference", "admin"))
     expired = await make_key(expires_at=datetime.now(UTC) + timedelta(seconds=1))
     revoked = await make_key()
-    stack = client.app[GATEWAY].auth
+    stack = client.app[SERVICES].auth
     await stack.admin.revoke_key(LOCAL_OPERATOR, revoked.split("-")[1])
     forged = member[:-1] + ("A" if member[-1] != "A" else "B")
     cases: dict[str, tuple[str, str, str, dict[str, Any] | None]] = {

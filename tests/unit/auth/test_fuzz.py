@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import ALL_SCOPES, LOCAL_OPERATOR
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator
@@ -45,7 +45,7 @@ class Harness:
         app = await create_app(settings)
         self.server = TestServer(app)
         await self.server.start_server()
-        stack = app[GATEWAY].auth
+        stack = app[SERVICES].auth
         assert stack is not None
         user = await stack.admin.create_user(LOCAL_OPERATOR, "root", "platform-admin")
         self.admin_key = (await stack.admin.create_key(LOCAL_OPERATOR, name="fuzz", user_id=user.id, scopes=ALL_SCOPES)).token

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from openai.types.chat import ChatCompletionMessageParam
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.config import load_settings
 from inferlab.ratelimit.identity import Identity
 from inferlab.testing import EngineSimulator, SimulatorScript
@@ -86,7 +86,7 @@ async def stream_chat(server: TestServer) -> tuple[int, bytes, int]:
 
 async def settled_tokens(app: web.Application) -> int:
     """Tokens charged to the test client's key bucket, once every ticket is settled."""
-    limits = app[GATEWAY].limits
+    limits = app[SERVICES].limits
     assert limits is not None
     for _ in range(100):
         if limits.admission.outstanding == 0:

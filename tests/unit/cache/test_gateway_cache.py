@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator, SimulatorScript
@@ -101,7 +101,7 @@ async def test_tenants_never_share_answers(sim: EngineSimulator, tmp_path: Path,
     server = TestServer(app)
     await server.start_server()
     try:
-        stack = app[GATEWAY].auth
+        stack = app[SERVICES].auth
         assert stack is not None
         tokens = []
         for tenant in ("acme", "globex"):

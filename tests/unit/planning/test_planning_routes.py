@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.api.middleware import build_middleware
 from inferlab.planning import load_catalogue
-from inferlab.planning.routes import add_planning_routes
+from inferlab.api.planning import add_planning_routes
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator
@@ -36,7 +36,7 @@ async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[Client]:
 
 async def key_for(client: Client, role: str, name: str, tenant: str = "default") -> tuple[str, str]:
     """A fresh user of ``role`` in ``tenant`` and its key, which reaches the admin API."""
-    stack = client.app[GATEWAY].auth
+    stack = client.app[SERVICES].auth
     assert stack is not None
     if await stack.store.get_tenant(tenant) is None:
         await stack.admin.create_tenant(LOCAL_OPERATOR, tenant)

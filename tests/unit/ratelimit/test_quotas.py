@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.config import load_settings
 from inferlab.ratelimit.identity import Identity
 from inferlab.testing import EngineSimulator, SimulatorScript
@@ -47,14 +47,14 @@ async def server(request: pytest.FixtureRequest, sim: EngineSimulator) -> AsyncI
 
 
 async def charged(server: TestServer) -> dict[str, int]:
-    limits = server.app[GATEWAY].limits
+    limits = server.app[SERVICES].limits
     assert limits is not None
     used = await limits.admission.peek(CLIENT, MODEL)
     return {key.split(":")[0]: value for key, (_, value) in used.items()}
 
 
 def outstanding(server: TestServer) -> int:
-    limits = server.app[GATEWAY].limits
+    limits = server.app[SERVICES].limits
     assert limits is not None
     return limits.admission.outstanding
 

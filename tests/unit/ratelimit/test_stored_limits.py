@@ -13,7 +13,7 @@ import typer
 from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.auth import cli as auth_cli
 from inferlab.config import Settings
@@ -36,7 +36,7 @@ async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[Client]:
 
 
 async def key_for(client: Client, role: str, name: str) -> tuple[str, str]:
-    stack = client.app[GATEWAY].auth
+    stack = client.app[SERVICES].auth
     assert stack is not None
     user = await stack.admin.create_user(LOCAL_OPERATOR, name, role)  # type: ignore[arg-type]
     created = await stack.admin.create_key(LOCAL_OPERATOR, name="k", user_id=user.id,

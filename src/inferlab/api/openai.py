@@ -1,0 +1,215 @@
+"""OpenAI-compatible routes: chat, completions, embeddings, models.
+
+The handler reads and validates the request, builds the HTTP-free ``Call``, runs the chain of
+request steps (``inferlab.pipeline``) and renders what it gives back as JSON or SSE. Everything
+else — limits, cache, routing, usage — is a step that owns its own clean-up; the handler only
+says how the call ended (``Call.end``) once the client has the answer, or went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from inferlab.api.body import read_body
+from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, read_json
+from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
+from inferlab.api.validation import RequestValidator
+from inferlab.drain import DrainController
+from inferlab.errors import InferLabError, ServiceUnavailable
+from inferlab.pipeline import (
+    DISCONNECT,
+    SUCCESS,
+    CacheMode,
+    Call,
+    Chain,
+    Reply,
+    ending_of,
+    estimate_prompt_tokens,
+)
+from inferlab.pipeline.usage import UsageMeter
+from inferlab.router import ModelRouter
+from inferlab.types import Caller, RequestKind, StreamChunk
+
+SHUTDOWN_RETRY_AFTER_S = 5.0
+CACHE_MODES: dict[str | None, CacheMode] = {None: "auto", "use": "use", "bypass": "bypass"}
+CACHE_HEADER = "x-inferlab-cache"
+
+
+class OpenAIRoutes:
+    def __init__(
+        self,
+        chain: Chain,
+        router: ModelRouter,
+        validator: RequestValidator,
+        drain: DrainController,
+        caller_of: Callable[[web.Request], Caller],
+        logger: logging.Logger,
+        *,
+        max_body_bytes: int,
+        session_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._chain = chain
+        self._router = router
+        self._validator = validator
+        self._drain = drain
+        self._caller_of = caller_of
+        self._log = logger
+        self._max_body_bytes = max_body_bytes
+        self._session_headers = dict(session_headers or {})
+        self._created = int(time.time())
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_get("/v1/models/{model_id:.+}", self.get_model)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._infer(request, RequestKind.CHAT, "/v1/chat/completions")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._infer(request, RequestKind.COMPLETION, "/v1/completions")
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._infer(request, RequestKind.EMBEDDING, "/v1/embeddings")
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        caller = self._caller_of(request)
+        data = [self._model_card(name) for name in self._router.names() if caller.may_use(name)]
+        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+
+    async def get_model(self, request: web.Request) -> web.Response:
+        name = request.match_info["model_id"]
+        self._router.pool(name)
+        return web.Response(body=orjson.dumps(self._model_card(name)), content_type="application/json")
+
+    def _model_card(self, name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": self._created, "owned_by": "inferlab"}
+
+    # -- the request path -------------------------------------------------------------------------
+
+    async def _call(self, request: web.Request, kind: RequestKind, route: str, body: dict[str, Any]) -> Call:
+        model: str = body["model"]
+        stream = kind is not RequestKind.EMBEDDING and body.get("stream") is True
+        body_bytes = len(await read_body(request))  # read once already: the inflated size, not the wire's
+        return Call(
+            request_id=request[REQUEST_ID], kind=kind, route=route, model=model, body=body,
+            caller=self._caller_of(request), stream=stream,
+            include_usage=stream and bool((body.get("stream_options") or {}).get("include_usage")),
+            body_bytes=body_bytes, cache_mode=CACHE_MODES.get(request.headers.get(CACHE_HEADER), "auto"),
+            session_key=self._session_key(request, model, body),
+            usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
+        )
+
+    def _session_key(self, request: web.Request, model: str, body: dict[str, Any]) -> str | None:
+        """The conversation a request belongs to, for session affinity: a header, else ``user``."""
+        header = self._session_headers.get(model)
+        key = request.headers.get(header) if header else None
+        if key:
+            return key
+        user = body.get("user")
+        return user if isinstance(user, str) and user else None
+
+    async def _infer(self, request: web.Request, kind: RequestKind, route: str) -> web.StreamResponse:
+        body = self._validator.validate(kind, await read_json(request, self._max_body_bytes))
+        request[MODEL], request[ROUTE] = body["model"], route
+        if self._drain.draining:
+            raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S)
+        call = await self._call(request, kind, route, body)
+        request[CALL] = call
+        if call.stream:
+            return await self._stream(request, call)
+        return await self._whole(request, call)
+
+    async def _whole(self, request: web.Request, call: Call) -> web.StreamResponse:
+        try:
+            async with self._drain.track():
+                reply = await self._chain(call)
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S
+            ) from None
+        body = reply.replay if reply.replay is not None else reply.response.encoded()  # type: ignore[union-attr]
+        response = web.Response(body=body, content_type="application/json", headers=call.headers or None)
+        await call.end(SUCCESS)
+        return response
+
+    async def _stream(self, request: web.Request, call: Call) -> web.StreamResponse:
+        """Forward chunks as they arrive. Failures before the first chunk (after failover) are
+        plain JSON errors; after it, one SSE error event ends the stream."""
+        response: web.StreamResponse | None = None
+        try:
+            async with self._drain.track():
+                reply = await self._chain(call)
+                response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
+                await response.prepare(request)
+                if reply.replay is not None:
+                    await response.write(reply.replay)
+                else:
+                    await self._forward_all(response, call, reply)
+                    await response.write(DONE)
+                    for tap in call.taps:
+                        tap(DONE)
+                await response.write_eof()
+        except TimeoutError:
+            if response is None:
+                raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
+            return await self._end_with_error(response, call, ServiceUnavailable("The server is shutting down"))
+        except InferLabError as exc:
+            if response is None:
+                raise  # the chain already ended the call
+            return await self._end_with_error(response, call, exc)
+        except (ConnectionResetError, ConnectionAbortedError):
+            self._log.info("client went away mid-stream", extra={"request_id": call.request_id})
+            await call.end(DISCONNECT)
+            return response or web.StreamResponse()
+        except Exception:
+            if response is None:
+                raise  # the chain already ended the call
+            self._log.exception("stream failed", extra={"request_id": call.request_id})
+            return await self._end_with_error(response, call, InferLabError("The server had an error while streaming"))
+        except BaseException as exc:
+            await call.end(ending_of(exc))
+            raise
+        await call.end(SUCCESS)
+        return response
+
+    async def _forward_all(self, response: web.StreamResponse, call: Call, reply: Reply) -> None:
+        """The one per-chunk loop: count usage, drop what the client did not ask for, tap, write."""
+        assert reply.chunks is not None
+        if reply.first is not None:
+            await self._forward(response, call, reply.first)
+            async for chunk in reply.chunks:
+                await self._forward(response, call, chunk)
+
+    async def _forward(self, response: web.StreamResponse, call: Call, chunk: StreamChunk) -> None:
+        usage = call.usage
+        usage.chunks += 1
+        if chunk.usage is not None:
+            usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            if not call.include_usage:
+                if not chunk.has_content:
+                    return
+                chunk.data.pop("usage", None)
+        event = b"data: " + chunk.encoded() + b"\n\n"
+        for tap in call.taps:
+            tap(event)
+        await response.write(event)
+
+    async def _end_with_error(self, response: web.StreamResponse, call: Call, exc: InferLabError) -> web.StreamResponse:
+        self._log.warning("stream ended by error", extra={"error": exc.message, "status": exc.status,
+                                                          "request_id": call.request_id})
+        await call.end(ending_of(exc))
+        try:
+            await response.write(sse_event(exc.to_payload()))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return response

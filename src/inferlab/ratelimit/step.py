@@ -1,0 +1,62 @@
+"""The rate-limit step: reserve before routing, settle exactly once when the call ends."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from inferlab.pipeline import Call, Ending, Next, Reply
+from inferlab.ratelimit.admission import Admission, Ticket
+from inferlab.ratelimit.identity import Identity
+from inferlab.ratelimit.policy import Overrides
+from inferlab.types import Caller, RequestKind
+
+StoredLimits = Callable[[Identity], Awaitable[Mapping[str, Overrides]]]
+
+
+def identity_of(caller: Caller) -> Identity:
+    """Who a request counts against, in the limiter's terms."""
+    subject = caller.subject
+    return Identity(subject, caller.user_id or subject, caller.tenant_id)
+
+
+def reserved_tokens(call: Call, default_max_tokens: int) -> tuple[int, int]:
+    """(prompt, completion) reserved at admission: the prompt estimated from the body size and
+    every completion token the request may ask for. Reconciled with the real usage."""
+    prompt = call.usage.prompt_estimate
+    if call.kind is RequestKind.EMBEDDING:
+        return prompt, 0
+    body = call.body
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
+    n = body.get("n") or 1
+    return prompt, int(completion) * int(n)
+
+
+class RateLimits:
+    def __init__(
+        self, admission: Admission, default_max_tokens: int, stored: StoredLimits | None = None
+    ) -> None:
+        self.admission = admission
+        self._default_max_tokens = default_max_tokens
+        self._stored = stored
+
+    async def __call__(self, call: Call, call_next: Next) -> Reply:
+        prompt, completion = reserved_tokens(call, self._default_max_tokens)
+        who = identity_of(call.caller)
+        stored = await self._stored(who) if self._stored is not None else None
+        ticket = await self.admission.admit(who, call.model, prompt, completion, stored)
+        if ticket is not None:
+            call.headers.update(ticket.headers)
+            call.defer(_Settle(self.admission, ticket, call))
+        return await call_next(call)
+
+
+class _Settle:
+    __slots__ = ("_admission", "_call", "_ticket")
+
+    def __init__(self, admission: Admission, ticket: Ticket, call: Call) -> None:
+        self._admission = admission
+        self._ticket = ticket
+        self._call = call
+
+    async def __call__(self, ending: Ending) -> None:
+        await self._admission.finish(self._ticket, self._call.usage.settled())

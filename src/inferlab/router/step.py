@@ -1,0 +1,82 @@
+"""The routing step: the innermost step of the chain, which takes a replica and calls its engine.
+
+The replica lease is the router's: for a whole response ``Failover.run`` returns it before this
+step returns; for a stream it is returned by the clean-up deferred here, with the outcome the
+ending implies (success, the replica's fault, or neither), once the client has the whole stream,
+an error ended it, or the client went away.
+"""
+
+from __future__ import annotations
+
+import time
+
+from inferlab.pipeline import Call, Ending, Next, Reply
+from inferlab.router.failover import Failover, OpenStream, is_replica_fault
+from inferlab.router.pool import BackendPool, ModelRouter
+from inferlab.router.protocol import RoutingRequest
+from inferlab.router.replica import Outcome
+from inferlab.types import InferenceResponse, RequestKind
+
+
+def outcome_of(ending: Ending) -> Outcome:
+    if ending.ok:
+        return Outcome.SUCCESS
+    if ending.error is not None and is_replica_fault(ending.error):
+        return Outcome.FAILURE
+    return Outcome.NEUTRAL
+
+
+class ResolveModel:
+    """Refuses an unknown model (404) before anything is charged for it."""
+
+    def __init__(self, router: ModelRouter) -> None:
+        self._router = router
+
+    async def __call__(self, call: Call, call_next: Next) -> Reply:
+        self._router.pool(call.model, call.kind)
+        return await call_next(call)
+
+
+class RouteToReplica:
+    def __init__(self, router: ModelRouter, failover: Failover) -> None:
+        self._router = router
+        self._failover = failover
+
+    async def __call__(self, call: Call, call_next: Next) -> Reply:
+        pool = self._router.pool(call.model, call.kind)
+        routing = RoutingRequest(call.body, call.session_key, call.priority)
+        inference = call.inference()
+        if not call.stream:
+            if call.kind is RequestKind.EMBEDDING:
+                result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference))
+            else:
+                result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference))
+            self._account(call, result)
+            return Reply(response=result)
+        opened = await self._failover.open_stream(pool, routing, inference)
+        call.first_byte_s = time.perf_counter() - call.started
+        call.notes["replica"] = opened.lease.replica.name
+        call.defer(_Release(pool, opened))
+        return Reply(first=opened.first, chunks=opened.chunks)
+
+    @staticmethod
+    def _account(call: Call, result: InferenceResponse) -> None:
+        if result.usage is not None:
+            call.usage.engine_reported(result.usage.prompt_tokens, result.usage.completion_tokens)
+
+
+class _Release:
+    """Close the engine stream and give the lease back with the ending's outcome."""
+
+    __slots__ = ("_opened", "_pool")
+
+    def __init__(self, pool: BackendPool, opened: OpenStream) -> None:
+        self._pool = pool
+        self._opened = opened
+
+    async def __call__(self, ending: Ending) -> None:
+        try:
+            await self._opened.chunks.aclose()  # type: ignore[attr-defined]
+        finally:
+            self._pool.release(self._opened.lease, outcome_of(ending))
+

@@ -1,0 +1,241 @@
+"""The one way to wire InferLab: ``build_services(settings)`` builds every component from its own
+settings section, hands each its collaborators, and assembles the request chain from the feature
+flags. ``create_app`` (app.py) puts HTTP routes in front of it; CLI commands use
+``build_admin_services`` (the store, the identity and limit admins) from the same builders.
+
+Nothing is assigned after construction: a component is built once its collaborators exist.
+What must start and stop with the gateway is registered on one ``Lifecycle``, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from inferlab.code.fim import fim_template
+from inferlab.code.step import FillInTheMiddle, FimPolicy
+from inferlab.config import Settings, UpstreamSettings
+from inferlab.coordinator.engine_process import ManagedEngine
+from inferlab.coordinator.replicas import Replicas, build_replicas
+from inferlab.dependencies import Dependencies, DependencyCheck
+from inferlab.drain import DrainController
+from inferlab.lifecycle import Lifecycle
+from inferlab.metrics import GatewayMetrics
+from inferlab.metrics.step import CountRequests
+from inferlab.pipeline import Chain, Step
+from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
+from inferlab.router.build import health_policy
+from inferlab.router.step import ResolveModel, RouteToReplica
+from inferlab.scheduler.build import build_queues
+from inferlab.scheduler.queue import WaitQueues
+
+if TYPE_CHECKING:
+    from inferlab.auth.stack import AuthStack
+    from inferlab.cache.step import CacheResponses
+    from inferlab.ratelimit.grants import LimitAdmin
+    from inferlab.ratelimit.overrides import OverrideCache
+    from inferlab.ratelimit.step import RateLimits
+
+
+@dataclass
+class AdminServices:
+    """features.auth: the identity store and service, and the stored per-subject limits."""
+
+    auth: AuthStack
+    limit_overrides: OverrideCache
+    limit_admin: LimitAdmin
+
+
+@dataclass
+class Services:
+    """Every component of a running gateway; what the server, the routes and tests reach."""
+
+    settings: Settings
+    drain: DrainController
+    metrics: GatewayMetrics | None
+    router: ModelRouter
+    queues: WaitQueues
+    replicas: Replicas
+    dependencies: Dependencies
+    admin: AdminServices | None
+    limits: RateLimits | None
+    cache: CacheResponses | None
+    chain: Chain
+    lifecycle: Lifecycle
+
+    @property
+    def auth(self) -> AuthStack | None:
+        return self.admin.auth if self.admin is not None else None
+
+    @property
+    def engines(self) -> list[ManagedEngine]:
+        return self.replicas.engines
+
+    def engine_states(self) -> dict[str, str]:
+        return {engine.name: engine.state.value for engine in self.engines}
+
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Start everything in order (the store first, the engines last); stop in reverse."""
+        return self.lifecycle.running()
+
+
+def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
+    """The one pooled client session to every engine (call inside the event loop)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=upstream.max_connections, limit_per_host=0, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=upstream.connect_timeout_s, sock_read=upstream.read_timeout_s
+        ),
+        auto_decompress=True,
+    )
+
+
+def build_admin_services(settings: Settings) -> AdminServices:
+    """The store, identity admin and limit admin (``features.auth``); no I/O until started."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from inferlab.auth.stack import build_auth
+    from inferlab.errors import StoreUnavailable
+    from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
+    from inferlab.ratelimit.overrides import OverrideCache
+    from inferlab.store.limits import SqlLimitStore
+
+    auth = build_auth(settings)
+    store = SqlLimitStore(auth.database)
+    overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
+                              errors=(SQLAlchemyError, OSError, StoreUnavailable))
+    defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
+    limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, audit=auth.audit)
+    return AdminServices(auth, overrides, limit_admin)
+
+
+def _redis(settings: Settings, lifecycle: Lifecycle) -> Any | None:
+    """One Redis client per process, for every part that shares state through Redis."""
+    from inferlab.cache.build import uses_redis as cache_uses_redis
+    from inferlab.ratelimit.build import uses_redis as limits_use_redis
+
+    if settings.redis_url is None:
+        return None
+    wanted = (settings.features.ratelimit and limits_use_redis(settings.ratelimit, True)) or (
+        settings.features.cache and cache_uses_redis(settings.cache, True))
+    if not wanted:
+        return None
+    from inferlab.redisconn import redis_client
+
+    client = redis_client(settings.redis_url.get_secret_value(),
+                          timeout_s=max(settings.ratelimit.redis_timeout_s, settings.cache.redis_timeout_s))
+    lifecycle.on_stop(client.aclose)
+    return client
+
+
+def _fim_step(settings: Settings) -> FillInTheMiddle:
+    return FillInTheMiddle({
+        model.name: FimPolicy(
+            template=fim_template(model.fim_template) if model.fim_template else None,
+            engine_handles_suffix=model.backend != "llamacpp",  # llama-server ignores suffix on /v1/completions
+        )
+        for model in settings.models
+    })
+
+
+async def build_services(settings: Settings, *, logger: logging.Logger | None = None) -> Services:
+    """Build the gateway's components; ``running()`` starts them."""
+    logger = logger or logging.getLogger("inferlab")
+    lifecycle = Lifecycle()
+    dependencies = Dependencies()
+    metrics = GatewayMetrics() if settings.features.metrics else None
+    admin = build_admin_services(settings) if settings.features.auth else None
+    if admin is not None:  # opens the store (migrate, bootstrap key) before anything else starts
+        lifecycle.add(admin.auth.running)
+        # every authenticated request needs the store; the ping is bounded by the store's own guard
+        dependencies.add(DependencyCheck("database", admin.auth.database.ping, critical=True,
+                                         timeout_s=settings.auth.store_timeout_s + 0.5))
+    lifecycle.on_stop(dependencies.close)
+    redis = _redis(settings, lifecycle)
+
+    session = http_session(settings.upstream)
+    lifecycle.on_stop(session.close)
+    try:
+        replicas = build_replicas(
+            settings.models, settings.engines, session, max_line_bytes=settings.upstream.max_stream_line_bytes,
+            pool_observer=metrics, engine_observer=metrics, logger=logger,
+        )
+    except BaseException:
+        await session.close()
+        if redis is not None:
+            await redis.aclose()
+        raise
+    pools = [pool for model in replicas.models for pool in model.pools()]
+    router = ModelRouter([m.pool for m in replicas.models], [m.embeddings for m in replicas.models if m.embeddings])
+    queues = build_queues(settings.models, metrics)
+    health = HealthMonitor(pools, {id(pool): health_policy(m.model) for m in replicas.models for pool in m.pools()},
+                           logger.getChild("router"))
+    scraper = LoadScraper(
+        pools, session, interval_s=min((m.health.scrape_interval_s for m in settings.models), default=1.0)
+    )
+
+    @contextlib.asynccontextmanager
+    async def engines_running() -> AsyncIterator[None]:
+        for engine in replicas.engines:
+            engine.start()
+        health.start()
+        scraper.start()
+        try:
+            yield
+        finally:
+            await health.stop()
+            await scraper.stop()
+            for engine in replicas.engines:
+                await engine.stop()
+
+    limits = None
+    if settings.features.ratelimit:
+        from inferlab.ratelimit.build import build_rate_limits  # redis is imported only when configured
+
+        limits = build_rate_limits(
+            settings.ratelimit, settings.quota, settings.pricing,
+            redis=redis if limits_use_redis(settings) else None, metrics=metrics,
+            logger=logger.getChild("ratelimit"), lifecycle=lifecycle, dependencies=dependencies,
+            stored=admin.limit_overrides.of if admin is not None else None,
+        )
+    cache = None
+    if settings.features.cache:
+        from inferlab.cache.build import build_cache
+
+        cache = build_cache(
+            settings.cache, {m.name: m.cache_version() for m in settings.models},
+            redis=redis if cache_uses_redis(settings) else None, metrics=metrics,
+            logger=logger.getChild("cache"), lifecycle=lifecycle, dependencies=dependencies,
+        )
+    lifecycle.add(engines_running)
+
+    steps: list[Step] = [ResolveModel(router), _fim_step(settings)]
+    if metrics is not None:
+        steps.append(CountRequests(metrics))
+    if limits is not None:
+        steps.append(limits)
+    if cache is not None:
+        steps.append(cache)
+    steps.append(RouteToReplica(router, Failover(queues)))
+    return Services(
+        settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
+        replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache,
+        chain=Chain(steps), lifecycle=lifecycle,
+    )
+
+
+def limits_use_redis(settings: Settings) -> bool:
+    from inferlab.ratelimit.build import uses_redis
+
+    return uses_redis(settings.ratelimit, settings.redis_url is not None)
+
+
+def cache_uses_redis(settings: Settings) -> bool:
+    from inferlab.cache.build import uses_redis
+
+    return uses_redis(settings.cache, settings.redis_url is not None)
