@@ -26,6 +26,7 @@ from inferlab.code.fim import fim_template
 from inferlab.config import ModelConfig, Settings
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.locate import llama_engine_command
+from inferlab.logs import prompt_log
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import (
     BackendPool, HealthMonitor, LoadScraper, ModelRouter, PoolObserver, ReplicaEndpoint,
@@ -149,7 +150,7 @@ def _pools(
 async def create_app(settings: Settings, *, logger: logging.Logger | None = None) -> web.Application:
     """Build the gateway. Call inside the event loop; engines start with the app, stop with it."""
     logger = logger or logging.getLogger("inferlab")
-    metrics = GatewayMetrics() if settings.features.metrics else None
+    metrics = GatewayMetrics(models=[m.name for m in settings.models]) if settings.features.metrics else None
     auth = _build_auth(settings) if settings.features.auth else None
     session = _http_session(settings)
     factory = _EngineFactory(settings, session, metrics, logger)
@@ -193,7 +194,8 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     gateway.limits = limits
     cache = _build_cache(app, settings, metrics, logger, auth is not None) if settings.features.cache else None
     OpenAIRoutes(
-        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache
+        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache,
+        prompts=prompt_log(settings.logging, logger),
     ).add_to(app)
     OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
     BackendsAdminRoutes(router).add_to(app)

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from inferlab.auth.middleware import PRINCIPAL
+from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
 from inferlab.metrics import GatewayMetrics
 
@@ -20,6 +22,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
 MODEL = web.RequestKey("model", str)
 ROUTE = web.RequestKey("route", str)
+# what the handler learnt, for the access log: (prompt, completion) tokens, replicas tried in order
+TOKENS = web.RequestKey("tokens", tuple[int, int])
+REPLICAS = web.RequestKey("replicas", list[str])
+OTHER_ROUTE = "other"
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
@@ -44,6 +50,31 @@ def from_http_exception(exc: web.HTTPException) -> InferLabError:
     error.status = exc.status
     error.error_type = "invalid_request_error" if 400 <= exc.status < 500 else "internal_error"
     return error
+
+
+def route_label(request: web.Request) -> str:
+    """The matched route's template, never the raw path: a bounded metrics label."""
+    match_info = request.match_info
+    resource = match_info.route.resource if match_info.http_exception is None else None
+    return resource.canonical if resource is not None else OTHER_ROUTE
+
+
+def access_fields(request: web.Request, response: web.StreamResponse) -> dict[str, object]:
+    """Who asked (never the credential), what it cost, whether the cache answered, where it went."""
+    fields: dict[str, object] = {}
+    principal = request.get(PRINCIPAL)
+    if principal is not None:
+        fields.update(key_id=principal.key_id, user=principal.user_id, tenant=principal.tenant_id)
+    tokens = request.get(TOKENS)
+    if tokens is not None:
+        fields.update(prompt_tokens=tokens[0], completion_tokens=tokens[1])
+    cache = response.headers.get(CACHE_HEADER)
+    if cache is not None:
+        fields["cache"] = cache
+    replicas = request.get(REPLICAS)
+    if replicas:
+        fields.update(replica=replicas[-1], failovers=len(replicas) - 1)
+    return fields
 
 
 class RequestIds:
@@ -84,14 +115,15 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
             response.headers["x-request-id"] = request_id
         elapsed = time.perf_counter() - started
         model = request.get(MODEL, "")
-        if metrics is not None and model:
-            metrics.observe_request(model, request.get(ROUTE, request.path), response.status, elapsed)
+        if metrics is not None:
+            metrics.observe_request(model, route_label(request), response.status, elapsed)
         if request.path not in _QUIET_PATHS and access.isEnabledFor(logging.INFO):
             access.info(
                 "request",
                 extra={
                     "request_id": request_id, "method": request.method, "path": request.path,
                     "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
+                    **access_fields(request, response),
                 },
             )
         return response

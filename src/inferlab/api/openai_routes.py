@@ -15,9 +15,10 @@ from inferlab.api.drain import DrainController
 from inferlab.cache.protocol import CachedResponse
 from inferlab.cache.responses import ResponseCache
 from inferlab.code.fim import FimTemplate, apply_fim
-from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
+from inferlab.api.middleware import MODEL, REPLICAS, REQUEST_ID, ROUTE, TOKENS, read_json
 from inferlab.api.validation import RequestValidator
 from inferlab.errors import InferLabError, ServiceUnavailable
+from inferlab.logs import PromptLog
 from inferlab.metrics import GatewayMetrics
 from inferlab.ratelimit.admission import Admission, Ticket
 from inferlab.ratelimit.identity import Identity
@@ -87,6 +88,7 @@ class OpenAIRoutes:
         fim: dict[str, FimPolicy] | None = None,
         limits: Limits | None = None,
         cache: ResponseCache | None = None,
+        prompts: PromptLog | None = None,
     ) -> None:
         self._router = router
         self._validator = validator
@@ -99,6 +101,7 @@ class OpenAIRoutes:
         self._failover = Failover()
         self._limits = limits
         self._cache = cache
+        self._prompts = prompts
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -133,6 +136,8 @@ class OpenAIRoutes:
         model: str = body["model"]
         pool = self._router.pool(model, kind)
         request[MODEL], request[ROUTE] = model, route
+        if self._prompts is not None:
+            self._prompts.record(request[REQUEST_ID], model, body)
         if kind is RequestKind.COMPLETION and body.get("suffix") is not None:
             body = self._fill_in_the_middle(model, body)
         if self._drain.draining:
@@ -141,6 +146,7 @@ class OpenAIRoutes:
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
         inference = InferenceRequest(kind, model, body, request[REQUEST_ID], stream, include_usage)
         routing = RoutingRequest(body, _session_key(request, pool, body), request.get("priority", 0) or 0)
+        request[REPLICAS] = routing.served_by
         ticket: Ticket | None = None
         if self._limits is not None:
             limits = self._limits
@@ -165,6 +171,8 @@ class OpenAIRoutes:
                 return await self._stream(request, pool, routing, inference, ticket, usage)
             return await self._whole(pool, routing, inference, ticket, usage)
         finally:
+            if usage.known is not None:
+                request[TOKENS] = usage.known
             if gauge is not None:
                 gauge.dec()
             if ticket is not None and self._limits is not None:
@@ -201,6 +209,8 @@ class OpenAIRoutes:
         if used.cache_key is not None and self._cache is not None:
             headers[CACHE_HEADER] = "miss"
             await self._cache.put(used.cache_key, CachedResponse("json", body))
+        elif self._cache is not None:
+            headers[CACHE_HEADER] = "bypass"  # asked to skip the cache, or not deterministic
         return web.Response(body=body, content_type="application/json", headers=headers or None)
 
     async def _replay(
@@ -234,6 +244,8 @@ class OpenAIRoutes:
                     headers.update(ticket.headers)
                 if used.recording is not None:
                     headers[CACHE_HEADER] = "miss"
+                elif self._cache is not None:
+                    headers[CACHE_HEADER] = "bypass"
                 response = web.StreamResponse(headers=headers)
                 await response.prepare(request)
                 if opened.first is not None:

@@ -82,7 +82,7 @@ class OllamaBackend:
 
     async def complete(self, request: InferenceRequest) -> InferenceResponse:
         url, native = self._native_request(request, stream=False)
-        event = await self._post(url, native)
+        event = await self._post(url, native, request.request_id)
         usage = _usage(event)
         created = int(time.time())
         if request.kind is RequestKind.CHAT:
@@ -112,7 +112,9 @@ class OllamaBackend:
         chunk_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         created = int(time.time())
         try:
-            async with self._session.post(url, data=orjson.dumps(native)) as response:
+            async with self._session.post(
+                url, data=orjson.dumps(native), headers={"x-request-id": request.request_id}
+            ) as response:
                 await raise_for_engine_status(self.name, response)
                 async for event in ndjson_lines(response):
                     if "error" in event:
@@ -142,7 +144,8 @@ class OllamaBackend:
         return StreamChunk(data=data, usage=usage)
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:
-        event = await self._post(self.base_url + "/api/embed", {"model": self._served_name, "input": request.body["input"]})
+        native = {"model": self._served_name, "input": request.body["input"]}
+        event = await self._post(self.base_url + "/api/embed", native, request.request_id)
         vectors = event.get("embeddings") or []
         usage = Usage(prompt_tokens=int(event.get("prompt_eval_count") or 0))
         body = {
@@ -153,9 +156,11 @@ class OllamaBackend:
         }
         return InferenceResponse(body=body, usage=usage)
 
-    async def _post(self, url: str, native: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, url: str, native: dict[str, Any], request_id: str) -> dict[str, Any]:
         try:
-            async with self._session.post(url, data=orjson.dumps(native)) as response:
+            async with self._session.post(
+                url, data=orjson.dumps(native), headers={"x-request-id": request_id}
+            ) as response:
                 await raise_for_engine_status(self.name, response)
                 event = orjson.loads(await response.read())
         except orjson.JSONDecodeError as exc:

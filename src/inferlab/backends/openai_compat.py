@@ -74,7 +74,8 @@ class OpenAICompatibleBackend:
         url = self.base_url + _PATHS[request.kind]
         try:
             async with self._session.post(
-                url, data=self._engine_body(request, stream=False), headers=self._headers
+                url, data=self._engine_body(request, stream=False),
+                headers={**self._headers, "x-request-id": request.request_id},
             ) as response:
                 await raise_for_engine_status(self.name, response)
                 raw = await response.read()
@@ -95,7 +96,8 @@ class OpenAICompatibleBackend:
         url = self.base_url + _PATHS[request.kind]
         try:
             async with self._session.post(
-                url, data=self._engine_body(request, stream=True), headers=self._stream_headers
+                url, data=self._engine_body(request, stream=True),
+                headers={**self._stream_headers, "x-request-id": request.request_id},
             ) as response:
                 await raise_for_engine_status(self.name, response)
                 # Once a parsed chunk shows the engine names the model as the client did, chunks
