@@ -137,7 +137,7 @@ async def test_access_log_carries_identity_tokens_cache_and_route(
         data_dir=tmp_path, features={"auth": True, "cache": True},
         auth={"pepper": PEPPER, "bootstrap": False},
         models=[{"name": MODEL, "backend": "openai", "urls": [f"{sim.base_url}/v1", closed_port_url()],
-                 "routing": {"strategy": "round_robin"}}],
+                 "routing": {"strategy": "round_robin"}, "health": {"probe_interval_s": 600}}],
     )
     client = await started(settings)
     try:
