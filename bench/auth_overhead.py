@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from inferlab.app import GATEWAY, create_app
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import ALL_SCOPES, LOCAL_OPERATOR
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator
@@ -71,7 +71,7 @@ async def main(scale: float) -> None:
             app_on = await create_app(settings(Path(tmp_on), sim.base_url, True))
             app_off = await create_app(settings(Path(tmp_off), sim.base_url, False))
             async with TestClient(TestServer(app_on)) as on, TestClient(TestServer(app_off)) as off:
-                stack = app_on[GATEWAY].auth
+                stack = app_on[SERVICES].auth
                 assert stack is not None
                 user = await stack.admin.create_user(LOCAL_OPERATOR, "bench", "platform-admin")
                 key = (await stack.admin.create_key(LOCAL_OPERATOR, name="bench", user_id=user.id, scopes=ALL_SCOPES)).token

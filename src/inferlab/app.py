@@ -21,6 +21,7 @@ from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
 from inferlab.api.validation import RequestValidator
 from inferlab.config import Settings
+from inferlab.logs import prompt_log
 from inferlab.services import AdminServices, Services, build_services
 
 SERVICES = web.AppKey("services", Services)
@@ -53,6 +54,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         services.chain, services.router, RequestValidator(settings.server.max_tokens_limit, settings.server.max_n),
         services.drain, CallerOf(settings.trusted_proxies), logger, max_body_bytes=settings.server.max_body_bytes,
         session_headers={model.name: model.routing.session_header for model in settings.models},
+        prompts=prompt_log(settings.logging, logger),
     ).add_to(app)
     OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
               services.dependencies).add_to(app)

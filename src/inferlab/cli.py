@@ -24,9 +24,17 @@ app.add_typer(engines_app, name="engines")
 app.add_typer(config_app, name="config")
 
 
-def _settings(config: Path | None, profile: str | None, overrides: dict[str, Any]) -> Settings:
+def _settings(
+    config: Path | None, profile: str | None, overrides: dict[str, Any], *, to_serve: bool = False
+) -> Settings:
+    """The validated settings; ``to_serve``: also what ``serve`` needs to start (``preflight``)."""
     try:
-        return load_settings(config, profile=profile, overrides=overrides)
+        settings = load_settings(config, profile=profile, overrides=overrides)
+        if to_serve:
+            from inferlab.preflight import preflight
+
+            preflight(settings)
+        return settings
     except ConfigError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -46,16 +54,51 @@ def _server_overrides(host: str | None, port: int | None, data_dir: Path | None,
     return overrides
 
 
+PROFILE = typer.Option(None, help="Profile: laptop (default) or production.")
+CONFIG = typer.Option(None, "--config", "-c", help="YAML configuration file.")
+HOST = typer.Option(None, help="Address to listen on (default 127.0.0.1).")
+PORT = typer.Option(None, help="Port to listen on (default 8000).")
+DATA_DIR = typer.Option(None, help="Where InferLab keeps its state.")
+REMOTE = typer.Option(
+    False, "--insecure-allow-remote", help="Listen on a non-loopback address without authentication."
+)
+
+
+def banner_lines(settings: Settings, engines: list[Any]) -> list[str]:
+    """What ``serve`` prints once it listens: the version, the address, where each model runs."""
+    lines = [f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1"]
+    for engine in engines:
+        lines.append(f"  engine {engine.name}: {engine.command.flavour} on {engine.url} (managed)")
+    for model in settings.models:
+        if model.backend != "llamacpp" or model.url or model.urls:
+            where = ", ".join(model.urls) if model.urls else model.url
+            lines.append(f"  model {model.name}: {model.backend} engine at {where}")
+    return lines
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print InferLab's version and exit."
+    ),
+) -> None:
+    """InferLab: a self-hosted LLM inference control plane with an OpenAI-compatible API."""
+
+
 @app.command()
 def serve(
-    profile: str | None = typer.Option(None, help="Profile: laptop (default) or production."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML configuration file."),
-    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
-    data_dir: Path | None = typer.Option(None, help="Where InferLab keeps its state."),
-    insecure_allow_remote: bool = typer.Option(
-        False, "--insecure-allow-remote", help="Listen on a non-loopback address without authentication."
-    ),
+    profile: str | None = PROFILE,
+    config: Path | None = CONFIG,
+    host: str | None = HOST,
+    port: int | None = PORT,
+    data_dir: Path | None = DATA_DIR,
+    insecure_allow_remote: bool = REMOTE,
 ) -> None:
     """Start the gateway and the engines it manages (with no config: SmolLM2-135M on llama.cpp)."""
     from inferlab.coordinator.locate import EngineUnavailable
@@ -63,20 +106,14 @@ def serve(
     from inferlab.server import serve as run_server
     from inferlab.services import Services
 
-    settings = _settings(config, profile, _server_overrides(host, port, data_dir, insecure_allow_remote))
-    if not settings.models:
-        Console(stderr=True).print("[red]error:[/red] models: no model is configured (see inferlab.example.yaml)")
-        raise typer.Exit(2)
+    overrides = _server_overrides(host, port, data_dir, insecure_allow_remote)
+    settings = _settings(config, profile, overrides, to_serve=True)
     logger = configure_logging(settings.logging.level, settings.logging.json_format)
     console = Console(stderr=True)
 
     def announce(gateway: Services) -> None:
-        console.print(f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1")
-        for engine in gateway.engines:
-            console.print(f"  engine {engine.name}: {engine.command.flavour} on {engine.url} (managed)")
-        for model in settings.models:
-            if model.backend != "llamacpp" or model.url:
-                console.print(f"  model {model.name}: {model.backend} engine at {model.url}")
+        for line in banner_lines(settings, gateway.engines):
+            console.print(line, highlight=False)
 
     try:
         _run(run_server(settings, logger, announce))
@@ -142,11 +179,17 @@ def engines_status(
 
 @config_app.command("check")
 def config_check(
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML configuration file."),
-    profile: str | None = typer.Option(None, help="Profile to layer under the file."),
+    config: Path | None = CONFIG,
+    profile: str | None = PROFILE,
+    host: str | None = HOST,
+    port: int | None = PORT,
+    data_dir: Path | None = DATA_DIR,
+    insecure_allow_remote: bool = REMOTE,
 ) -> None:
-    """Validate the configuration and print the effective settings as JSON."""
-    settings = _settings(config, profile, {})
+    """Check the configuration as `serve` would (same flags, same checks; exit 2 when it would refuse)
+    and print the effective settings as JSON."""
+    overrides = _server_overrides(host, port, data_dir, insecure_allow_remote)
+    settings = _settings(config, profile, overrides, to_serve=True)
     print(settings.model_dump_json(indent=2))
 
 

@@ -26,6 +26,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inferlab.config_checks import (
+    HTTP, check_database_url, check_redis_url, check_url, unknown_environment, unknown_setting_hint,
+)
+
 EMBEDDED_MODEL = "embedded:smollm2"
 PROFILES = ("laptop", "production")
 
@@ -98,6 +102,11 @@ class JwtSettings(_Strict):
     default_role: Role = "member"
     groups_claim: str = Field("scope", description="space-separated route groups (inference admin billing)")
     default_groups: list[Literal["inference", "admin", "billing"]] = Field(default_factory=lambda: ["inference"])
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, url: str | None) -> str | None:
+        return check_url(url, HTTP) if url is not None else None
 
     @model_validator(mode="after")
     def _has_keys(self) -> JwtSettings:
@@ -206,7 +215,8 @@ class CacheSettings(_Strict):
 class LoggingSettings(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
-    log_prompts: bool = False
+    log_prompts: bool = Field(False, description="log each request's prompt (INFO, with its request id)")
+    prompt_max_chars: int = Field(2000, ge=0, description="log_prompts: characters of a prompt logged at most")
 
 
 class PrefixRoutingSettings(_Strict):
@@ -294,6 +304,21 @@ class ModelConfig(_Strict):
         served = [self.backend, self.url, self.urls, self.path, self.served_name, self.engine_args, self.fim_template]
         return hashlib.sha256(repr(served).encode()).hexdigest()[:16]
 
+    @field_validator("url")
+    @classmethod
+    def _engine_url(cls, url: str | None) -> str | None:
+        return check_url(url, HTTP) if url is not None else None
+
+    @field_validator("urls")
+    @classmethod
+    def _engine_urls(cls, urls: list[str]) -> list[str]:
+        for index, url in enumerate(urls):
+            try:
+                check_url(url, HTTP)
+            except ValueError as exc:
+                raise ValueError(f"urls[{index}] {exc}") from None
+        return urls
+
     @field_validator("fim_template")
     @classmethod
     def _known_fim_template(cls, name: str | None) -> str | None:
@@ -339,6 +364,16 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        return SecretStr(check_redis_url(url.get_secret_value())) if url is not None else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: SecretStr | None) -> SecretStr | None:
+        return SecretStr(check_database_url(url.get_secret_value())) if url is not None else None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -427,7 +462,10 @@ def load_settings(
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Settings:
-    """Build the validated settings, or raise ``ConfigError`` naming the offending key."""
+    """Build the validated settings, or raise ``ConfigError`` naming the offending key (or variable)."""
+    unknown = unknown_environment(Settings, os.environ)
+    if unknown:
+        raise ConfigError("\n".join(["invalid environment:", *(f"  {line}" for line in unknown)]))
     file_values = read_config_file(config_file) if config_file else {}
     profile_name = profile or os.environ.get("INFERLAB_PROFILE") or file_values.get("profile") or "laptop"
     layered = deep_merge(read_profile(str(profile_name)), file_values)
@@ -469,5 +507,6 @@ def format_validation_error(exc: ValidationError) -> str:
     lines = ["invalid configuration:"]
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
+        hint = unknown_setting_hint(Settings, error["loc"]) if error["type"] == "extra_forbidden" else ""
+        lines.append(f"  {where}: {error['msg']}{hint}")
     return "\n".join(lines)

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from inferlab.config import LoggingSettings
+
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
 
 
@@ -47,3 +49,34 @@ def configure_logging(level: str, json_format: bool) -> logging.Logger:
     logger.setLevel(level)
     logger.propagate = False
     return logger
+
+
+PROMPT_FIELDS = ("messages", "prompt", "input", "suffix")
+
+
+class PromptLog:
+    """``logging.log_prompts``: each inference request's prompt, cut at ``max_chars``, at INFO on
+    ``inferlab.prompts`` with the request id. Off by default: prompts are the users' data."""
+
+    def __init__(self, logger: logging.Logger, max_chars: int) -> None:
+        self._log = logger
+        self._max_chars = max_chars
+
+    def record(self, request_id: str, model: str, body: dict[str, Any]) -> None:
+        prompt = {field: body[field] for field in PROMPT_FIELDS if field in body}
+        text = orjson.dumps(prompt).decode()
+        self._log.info("prompt", extra={
+            "request_id": request_id, "model": model, "prompt": text[: self._max_chars],
+            "prompt_chars": len(text),
+        })
+
+
+def prompt_log(settings: LoggingSettings, logger: logging.Logger) -> PromptLog | None:
+    """The prompt log when ``log_prompts`` is on, announced once with a warning; else None."""
+    if not settings.log_prompts:
+        return None
+    logger.warning(
+        "logging.log_prompts is on: every request's prompt is written to the log (first %d characters)",
+        settings.prompt_max_chars,
+    )
+    return PromptLog(logger.getChild("prompts"), settings.prompt_max_chars)

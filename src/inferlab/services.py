@@ -148,7 +148,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
-    metrics = GatewayMetrics() if settings.features.metrics else None
+    metrics = GatewayMetrics(models=[m.name for m in settings.models]) if settings.features.metrics else None
     admin = build_admin_services(settings) if settings.features.auth else None
     if admin is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         lifecycle.add(admin.auth.running)

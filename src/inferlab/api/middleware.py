@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from inferlab.api.auth import PRINCIPAL
 from inferlab.api.body import read_body
+from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
 from inferlab.metrics import GatewayMetrics
 from inferlab.pipeline import Call
@@ -22,7 +24,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
 MODEL = web.RequestKey("model", str)
 ROUTE = web.RequestKey("route", str)
-CALL = web.RequestKey("call", Call)  # the inference call, for the access log
+CALL = web.RequestKey("call", Call)  # the inference call: what the access log reports of it
+OTHER_ROUTE = "other"
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
@@ -47,6 +50,33 @@ def from_http_exception(exc: web.HTTPException) -> InferLabError:
     error.status = exc.status
     error.error_type = "invalid_request_error" if 400 <= exc.status < 500 else "internal_error"
     return error
+
+
+def route_label(request: web.Request) -> str:
+    """The matched route's template, never the raw path: a bounded metrics label."""
+    match_info = request.match_info
+    resource = match_info.route.resource if match_info.http_exception is None else None
+    return resource.canonical if resource is not None else OTHER_ROUTE
+
+
+def access_fields(request: web.Request, response: web.StreamResponse) -> dict[str, object]:
+    """Who asked (never the credential), what it cost, whether the cache answered, where it went."""
+    fields: dict[str, object] = {}
+    principal = request.get(PRINCIPAL)
+    if principal is not None:
+        fields.update(key_id=principal.key_id, user=principal.user_id, tenant=principal.tenant_id)
+    cache = response.headers.get(CACHE_HEADER)
+    if cache is not None:
+        fields["cache"] = cache
+    call = request.get(CALL)
+    if call is None:
+        return fields
+    if call.usage.known is not None:
+        fields.update(prompt_tokens=call.usage.known[0], completion_tokens=call.usage.known[1])
+    replicas = call.replicas
+    if replicas:
+        fields.update(replica=replicas[-1], failovers=len(replicas) - 1)
+    return fields
 
 
 class RequestIds:
@@ -87,14 +117,15 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
             response.headers["x-request-id"] = request_id
         elapsed = time.perf_counter() - started
         model = request.get(MODEL, "")
-        if metrics is not None and model:
-            metrics.observe_request(model, request.get(ROUTE, request.path), response.status, elapsed)
+        if metrics is not None:
+            metrics.observe_request(model, route_label(request), response.status, elapsed)
         if request.path not in _QUIET_PATHS and access.isEnabledFor(logging.INFO):
             access.info(
                 "request",
                 extra={
                     "request_id": request_id, "method": request.method, "path": request.path,
                     "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
+                    **access_fields(request, response),
                 },
             )
         return response

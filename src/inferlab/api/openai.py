@@ -22,6 +22,7 @@ from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
 from inferlab.api.validation import RequestValidator
 from inferlab.drain import DrainController
 from inferlab.errors import InferLabError, ServiceUnavailable
+from inferlab.logs import PromptLog
 from inferlab.pipeline import (
     DISCONNECT,
     SUCCESS,
@@ -53,6 +54,7 @@ class OpenAIRoutes:
         *,
         max_body_bytes: int,
         session_headers: Mapping[str, str] | None = None,
+        prompts: PromptLog | None = None,
     ) -> None:
         self._chain = chain
         self._router = router
@@ -62,6 +64,7 @@ class OpenAIRoutes:
         self._log = logger
         self._max_body_bytes = max_body_bytes
         self._session_headers = dict(session_headers or {})
+        self._prompts = prompts
         self._created = int(time.time())
 
     def add_to(self, app: web.Application) -> None:
@@ -120,6 +123,8 @@ class OpenAIRoutes:
     async def _infer(self, request: web.Request, kind: RequestKind, route: str) -> web.StreamResponse:
         body = self._validator.validate(kind, await read_json(request, self._max_body_bytes))
         request[MODEL], request[ROUTE] = body["model"], route
+        if self._prompts is not None:
+            self._prompts.record(request[REQUEST_ID], body["model"], body)
         if self._drain.draining:
             raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S)
         call = await self._call(request, kind, route, body)

@@ -116,7 +116,9 @@ class OllamaBackend:
         created = int(time.time())
         state = ReplyState()
         try:
-            async with self._session.post(url, data=orjson.dumps(native)) as response:
+            async with self._session.post(
+                url, data=orjson.dumps(native), headers={"x-request-id": request.request_id}
+            ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id)
                 done = False
                 async for event in ndjson_lines(response, self.name, self._max_line_bytes):
@@ -179,9 +181,11 @@ class OllamaBackend:
         }
         return InferenceResponse(body=body, usage=usage)
 
-    async def _post(self, url: str, native: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
+    async def _post(self, url: str, native: dict[str, Any], request_id: str) -> dict[str, Any]:
         try:
-            async with self._session.post(url, data=orjson.dumps(native)) as response:
+            async with self._session.post(
+                url, data=orjson.dumps(native), headers={"x-request-id": request_id}
+            ) as response:
                 await raise_for_engine_status(self.name, response, request_id)
                 event = orjson.loads(await response.read())
         except orjson.JSONDecodeError as exc:

@@ -89,7 +89,8 @@ class OpenAICompatibleBackend:
         url = self.base_url + _PATHS[request.kind]
         try:
             async with self._session.post(
-                url, data=self._engine_body(request, stream=False), headers=self._headers
+                url, data=self._engine_body(request, stream=False),
+                headers={**self._headers, "x-request-id": request.request_id},
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 raw = await response.read()
@@ -113,7 +114,8 @@ class OpenAICompatibleBackend:
         url = self.base_url + _PATHS[request.kind]
         try:
             async with self._session.post(
-                url, data=self._engine_body(request, stream=True), headers=self._stream_headers
+                url, data=self._engine_body(request, stream=True),
+                headers={**self._stream_headers, "x-request-id": request.request_id},
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 # Once a parsed chunk shows the engine names the model as the client did, chunks

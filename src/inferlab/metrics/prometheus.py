@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+UNKNOWN_MODEL = "unknown"  # the model label of a request refused before a configured model was known
 
 
 class GatewayMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, models: Iterable[str] = ()) -> None:
+        """``models``: the configured model names, the only values the request metrics' model label
+        takes (anything else is ``unknown``), so a client cannot grow the label set."""
+        self._models = frozenset(models)
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -73,6 +79,9 @@ class GatewayMetrics:
         self._token_children: dict[str, tuple[Counter, Counter]] = {}
 
     def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
+        """``route``: a route template (bounded); ``model`` is bounded here."""
+        if model not in self._models:
+            model = UNKNOWN_MODEL
         key = (model, route, status)
         children = self._request_children.get(key)
         if children is None:

@@ -117,6 +117,7 @@ class BackendPool:
         chosen = free[0] if len(free) == 1 else self.strategy.choose(free, request)
         assert isinstance(chosen, Replica)
         self.strategy.routed(chosen, request)
+        request.served_by.append(chosen.name)
         chosen.dispatched()
         return Lease(chosen, now)
 

@@ -31,6 +31,7 @@ class RoutingRequest:
     session_key: str | None = None
     priority: int = 0
     prefix_hashes: tuple[int, ...] | None = field(default=None)  # filled lazily by prefix routing
+    served_by: list[str] = field(default_factory=list)  # replicas it was dispatched to, in order
 
 
 class RoutingStrategy(Protocol):

@@ -44,7 +44,7 @@ class RouteToReplica:
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         pool = self._router.pool(call.model, call.kind)
-        routing = RoutingRequest(call.body, call.session_key, call.priority)
+        routing = RoutingRequest(call.body, call.session_key, call.priority, served_by=call.replicas)
         inference = call.inference()
         if not call.stream:
             if call.kind is RequestKind.EMBEDDING:
@@ -55,7 +55,6 @@ class RouteToReplica:
             return Reply(response=result)
         opened = await self._failover.open_stream(pool, routing, inference)
         call.first_byte_s = time.perf_counter() - call.started
-        call.notes["replica"] = opened.lease.replica.name
         call.defer(_Release(pool, opened))
         return Reply(first=opened.first, chunks=opened.chunks)
 

@@ -66,11 +66,13 @@ async def test_hit_after_miss_and_stream_replay(sim: EngineSimulator, tmp_path: 
             replayed = await post(session, server, chat(stream=True))
             assert streamed[2] == "miss" and replayed[2] == "hit" and sim.stats.requests_total == 2
             assert replayed[1] == streamed[1] and replayed[1].endswith(b"data: [DONE]\n\n")
-            # not deterministic: never cached; bypass: neither read nor written
-            assert (await post(session, server, chat(temperature=0.7)))[2] is None
-            assert (await post(session, server, chat(temperature=0.7)))[2] is None
-            assert (await post(session, server, chat(), {"x-inferlab-cache": "bypass"}))[2] is None
-            assert sim.stats.requests_total == 5
+            # not deterministic: never cached; bypass: neither read nor written; both say `bypass`
+            assert (await post(session, server, chat(temperature=0.7)))[2] == "bypass"
+            assert (await post(session, server, chat(temperature=0.7)))[2] == "bypass"
+            assert (await post(session, server, chat(), {"x-inferlab-cache": "bypass"}))[2] == "bypass"
+            bypass = {"x-inferlab-cache": "bypass"}
+            assert (await post(session, server, chat(stream=True), bypass))[2] == "bypass"
+            assert sim.stats.requests_total == 6
             opted = chat(temperature=0.7)
             assert (await post(session, server, opted, {"x-inferlab-cache": "use"}))[2] == "miss"
             assert (await post(session, server, opted, {"x-inferlab-cache": "use"}))[2] == "hit"
