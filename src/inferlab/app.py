@@ -14,11 +14,15 @@ import aiohttp
 from aiohttp import web
 
 from inferlab.api.backends_admin_routes import BackendsAdminRoutes
+from inferlab.api.docs_routes import DocsRoutes
 from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai_routes import FimPolicy, Limits, OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
+from inferlab.api.routes import RouteSpec, access_rules
 from inferlab.api.validation import RequestValidator
+from inferlab.auth.middleware import build_auth_middleware
+from inferlab.auth.policy import RoutePolicy
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
@@ -28,7 +32,13 @@ from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.locate import llama_engine_command
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import (
-    BackendPool, HealthMonitor, LoadScraper, ModelRouter, PoolObserver, ReplicaEndpoint,
+    BackendPool,
+    EngineKind,
+    HealthMonitor,
+    LoadScraper,
+    ModelRouter,
+    PoolObserver,
+    ReplicaEndpoint,
 )
 from inferlab.router.build import build_pool, health_policy, replica_limit
 from inferlab.types import InferenceBackend
@@ -47,8 +57,9 @@ class Gateway:
     router: ModelRouter
     metrics: GatewayMetrics | None
     engines: list[ManagedEngine] = field(default_factory=list)
-    auth: "AuthStack | None" = None  # features.auth: the store, key cache and identity admin
+    auth: AuthStack | None = None  # features.auth: the store, key cache and identity admin
     limits: Limits | None = None  # features.ratelimit with limits or quotas configured
+    routes: tuple[RouteSpec, ...] = ()  # every declared route: its rule, its documentation
 
     def engine_states(self) -> dict[str, str]:
         return {engine.name: engine.state.value for engine in self.engines}
@@ -123,7 +134,7 @@ def _remote_replica(
 
 def _managed_replica(backend: InferenceBackend) -> tuple[InferenceBackend, ReplicaEndpoint]:
     engine = backend.engine  # type: ignore[attr-defined]
-    kind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
+    kind: EngineKind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
     return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
 
 
@@ -173,14 +184,15 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[build_middleware(metrics, logger), *([auth.middleware] if auth is not None else [])],
+        middlewares=[build_middleware(metrics, logger)],  # + the auth middleware, once the routes are declared
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
     if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         gateway.auth = auth
         app.cleanup_ctx.append(auth.lifespan)
-        _add_admin(app, auth, settings)
+        declared += _add_admin(app, auth, settings)
     validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     fim = {
         model.name: FimPolicy(
@@ -192,13 +204,19 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     limits = _build_limits(app, settings, metrics, logger, auth) if settings.features.ratelimit else None
     gateway.limits = limits
     cache = _build_cache(app, settings, metrics, logger, auth is not None) if settings.features.cache else None
-    OpenAIRoutes(
+    declared += OpenAIRoutes(
         router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache
     ).add_to(app)
-    OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app)
-    BackendsAdminRoutes(router).add_to(app)
+    protect_metrics = auth is not None and settings.auth.protect_metrics
+    declared += OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app, protect_metrics=protect_metrics)
+    declared += BackendsAdminRoutes(router).add_to(app)
     if settings.features.planning_api:
-        _add_planning(app)
+        declared += _add_planning(app)
+    declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
+    gateway.routes = tuple(declared)
+    if auth is not None:  # the policy is the union of the declared rules; an undeclared route has none (403)
+        policy = RoutePolicy(access_rules(declared))
+        app.middlewares.append(build_auth_middleware(auth.service, policy))
 
     async def start_engines(_: web.Application) -> None:
         for engine in engines:
@@ -220,7 +238,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
 def _build_limits(
     app: web.Application, settings: Settings, metrics: GatewayMetrics | None, logger: logging.Logger,
-    auth: "AuthStack | None",
+    auth: AuthStack | None,
 ) -> Limits | None:
     """features.ratelimit: the limiter (Redis when configured, else memory), its policy and identity."""
     from inferlab.ratelimit.build import build_limits  # redis is imported only when redis_url is set
@@ -232,39 +250,39 @@ def _build_limits(
 def _build_cache(
     app: web.Application, settings: Settings, metrics: GatewayMetrics | None, logger: logging.Logger,
     authenticated: bool,
-) -> "ResponseCache":
+) -> ResponseCache:
     from inferlab.cache.build import build_cache  # redis is imported only when redis_url is set
 
     return build_cache(app, settings, metrics, logger.getChild("cache"), authenticated)
 
 
-def _build_auth(settings: Settings) -> "AuthStack":
+def _build_auth(settings: Settings) -> AuthStack:
     from inferlab.auth.stack import build_auth  # SQLAlchemy and Alembic only when auth is on
 
     return build_auth(settings)
 
 
-def _add_admin(app: web.Application, auth: "AuthStack", settings: Settings) -> None:
+def _add_admin(app: web.Application, auth: AuthStack, settings: Settings) -> list[RouteSpec]:
     from inferlab.api.admin_routes import AdminRoutes
-    from inferlab.api.limits_routes import LimitRoutes
     from inferlab.api.audit_routes import AuditRoutes
+    from inferlab.api.limits_routes import LimitRoutes
     from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.store.limits import SqlLimitStore
 
-    AdminRoutes(auth.admin, settings.server.max_body_bytes).add_to(app)
+    declared = AdminRoutes(auth.admin, settings.server.max_body_bytes).add_to(app)
     store = SqlLimitStore(auth.database)
     from sqlalchemy.exc import SQLAlchemyError
 
     auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=(SQLAlchemyError, OSError))
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
     limit_admin = LimitAdmin(auth.admin, store, auth.limit_overrides, defaults=defaults, audit=auth.audit)
-    LimitRoutes(limit_admin, settings.server.max_body_bytes).add_to(app)
-    AuditRoutes(auth.audit).add_to(app)
+    declared += LimitRoutes(limit_admin, settings.server.max_body_bytes).add_to(app)
+    return declared + AuditRoutes(auth.audit).add_to(app)
 
 
-def _add_planning(app: web.Application) -> None:
+def _add_planning(app: web.Application) -> list[RouteSpec]:
     from inferlab.planning.catalogue import load_catalogue
     from inferlab.planning.routes import add_planning_routes
 
-    add_planning_routes(app, load_catalogue())
+    return add_planning_routes(app, load_catalogue())

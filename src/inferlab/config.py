@@ -38,11 +38,14 @@ class ServerSettings(_Strict):
     insecure_allow_remote: bool = False
     max_tokens_limit: int = Field(131072, ge=1, description="upper bound accepted for max_tokens")
     max_n: int = Field(16, ge=1, description="upper bound accepted for n")
+    docs: bool = Field(True, description="/docs and the OpenAPI documents without credentials (off: no /docs, "
+                                         "and the documents need a credential)")
 
 
 class FeatureFlags(_Strict):
     metrics: bool = True
-    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics")
+    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics "
+                                          "(and /docs, /openapi.json, /admin/openapi.json while server.docs)")
     planning_api: bool = True
     ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
     cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")

@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.drain import DrainController
+from inferlab.api.routes import RouteSpec, add_routes
+from inferlab.auth.policy import PLATFORM_ADMIN, PUBLIC
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import ModelRouter
 
@@ -25,11 +27,20 @@ class OpsRoutes:
         self._metrics = metrics
         self._engine_states = engine_states
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_get("/health", self.health)
-        app.router.add_get("/ready", self.ready)
+    def routes(self, *, protect_metrics: bool = False) -> list[RouteSpec]:
+        """``protect_metrics`` (auth.protect_metrics): /metrics needs a platform admin."""
+        specs = [
+            RouteSpec("GET", "/health", self.health, PUBLIC, "Liveness: the process answers", ("operations",)),
+            RouteSpec("GET", "/ready", self.ready, PUBLIC,
+                      "Readiness: 200 when this gateway should get traffic, else 503", ("operations",)),
+        ]
         if self._metrics is not None:
-            app.router.add_get("/metrics", self.metrics)
+            specs.append(RouteSpec("GET", "/metrics", self.metrics, PLATFORM_ADMIN if protect_metrics else PUBLIC,
+                                   "Prometheus metrics (text exposition format)", ("operations",)))
+        return specs
+
+    def add_to(self, app: web.Application, *, protect_metrics: bool = False) -> list[RouteSpec]:
+        return add_routes(app, self.routes(protect_metrics=protect_metrics))
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

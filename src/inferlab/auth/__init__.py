@@ -6,7 +6,7 @@ Interfaces: ``KeyStore``, ``UserManager`` (implemented over SQL in ``inferlab.st
 from inferlab.auth.admin import CreatedKey, IdentityAdmin
 from inferlab.auth.middleware import PRINCIPAL, build_auth_middleware
 from inferlab.auth.model import ALL_SCOPES, LOCAL_OPERATOR, ApiKey, Principal, Role, Scopes, Tenant, User
-from inferlab.auth.policy import ROUTES, RoutePolicy, RouteRule
+from inferlab.auth.policy import RoutePolicy, RouteRule
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
 from inferlab.auth.service import AuthService, LastUsedRecorder
 
@@ -14,7 +14,6 @@ __all__ = [
     "ALL_SCOPES",
     "LOCAL_OPERATOR",
     "PRINCIPAL",
-    "ROUTES",
     "ApiKey",
     "AuthService",
     "Conflict",

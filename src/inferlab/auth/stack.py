@@ -1,5 +1,6 @@
 """The auth stack the composition root builds when ``features.auth`` is on: store, service,
-middleware, admin, and their lifespan (migrate, bootstrap, JWKS, last-used flusher, close)."""
+admin, and their lifespan (migrate, bootstrap, JWKS, last-used flusher, close). The middleware is
+built by the composition root, from the service and the rules every route family declares."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from inferlab.auth.admin import IdentityAdmin
 from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
-from inferlab.auth.middleware import build_auth_middleware
 from inferlab.auth.pepper import load_pepper, pepper_configured
-from inferlab.auth.policy import RoutePolicy
 from inferlab.auth.service import AuthService, LastUsedRecorder
 from inferlab.config import Settings
 from inferlab.store import (
@@ -60,8 +59,6 @@ class AuthStack:
     store: SqlIdentityStore
     service: AuthService
     admin: IdentityAdmin
-    policy: RoutePolicy
-    middleware: Any
     audit: AuditLog  # the admin actions' audit log (IdentityAdmin and LimitAdmin write it)
     announce_key: Callable[[str], None] = field(default=_print_bootstrap_key)
     limit_overrides: Any = None  # OverrideCache: stored per key/user/tenant limits (set by the composition root)
@@ -116,8 +113,6 @@ def build_auth(settings: Settings) -> AuthStack:
     pepper = load_pepper(settings)
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt)
-    policy = RoutePolicy(protect_metrics=auth.protect_metrics)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
-    return AuthStack(settings, database, store, service, admin, policy, build_auth_middleware(service, policy),
-                     audit=audit)
+    return AuthStack(settings, database, store, service, admin, audit=audit)
