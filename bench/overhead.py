@@ -2,17 +2,23 @@
 
 Starts every target itself, on loopback only: the engine simulator (the "direct" baseline), the
 bare aiohttp pass-through proxy (the practical floor of a Python proxy), the LiteLLM proxy when
-bench/.venv-litellm exists (bash bench/litellm/setup.sh), and ``inferlab serve`` when it comes up
-on GET /health within 20 s. Then, for each scenario, runs ``run_benchmark`` on each target in turn:
+bench/.venv-litellm exists (bash bench/litellm/setup.sh), and ``inferlab serve`` once per InferLab
+tree and feature set (see bench/overhead_targets.py) that comes up on GET /health. Then, for each
+scenario, runs ``run_benchmark`` on each target in turn:
 
   latency     no stream, concurrency 1      → added latency p50/p99 versus direct
   throughput  no stream, concurrency 32     → requests per second
   stream      16 tokens 5 ms apart, conc 16 → TTFT and ITL
 
-Prints a markdown table and writes bench/results/overhead-<date>.json.
+and reads each proxy's CPU time (user + system, /proc) before and after: CPU ms per request.
+Every request is distinct and has temperature 0, so with the response cache on every one is looked
+up, misses and is stored. Prints a markdown table, each gateway's figures against the
+pass-through's (the refactor's goals), and writes bench/results/overhead-<date>.json.
 
-    python bench/overhead.py                 # full counts
+    python bench/overhead.py                 # full counts, the working tree, features off
     python bench/overhead.py --scale 0.1     # a quick look
+    python bench/overhead.py --inferlab-ref v0.2=8f33aa7 --inferlab-ref now=WORKTREE \\
+        --features off,on --pin              # two versions, both feature sets, pinned to cores
 """
 
 from __future__ import annotations
@@ -21,12 +27,10 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
+import signal
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,14 +42,25 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from inferlab.benchmark import BenchmarkConfig, BenchmarkResult, run_benchmark  # noqa: E402
+from overhead_report import goal_ratios, markdown_table, ratio_table
+from overhead_targets import (
+    FEATURE_SETS,
+    MODEL,
+    WORKTREE,
+    Launcher,
+    Pinning,
+    Target,
+    Tree,
+    cpu_seconds,
+    gateway_counters,
+    parse_tree,
+    resolve,
+    start_baselines,
+    start_inferlab,
+    start_simulator,
+)
 
-MODEL = "sim-model"
-INFERLAB_CONFIG = f"""models:
-  - name: {MODEL}
-    backend: openai
-    url: http://127.0.0.1:{{sim_port}}/v1
-"""
+from inferlab.benchmark import BenchmarkConfig, BenchmarkResult, run_benchmark
 
 
 @dataclass(frozen=True)
@@ -64,161 +79,113 @@ SCENARIOS = (
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    base_url: str
-
-
-@contextmanager
-def _process(name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run one child process for the duration of the block; stop it (and only it) afterwards."""
-    with open(logs / f"{name}.log", "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        try:
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-async def _wait_healthy(url: str, deadline_s: float) -> bool:
-    deadline = time.monotonic() + deadline_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return True
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.25)
-    return False
-
-
 async def _script_simulator(sim_url: str, **fields: Any) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{sim_url}/_sim/script", json=fields) as response:
-            response.raise_for_status()
+    async with aiohttp.ClientSession() as session, session.post(f"{sim_url}/_sim/script", json=fields) as answer:
+        answer.raise_for_status()
 
 
-def _tail(path: Path, lines: int = 15) -> str:
-    text = path.read_text(errors="replace").splitlines()[-lines:]
-    return "\n".join(f"    {line}" for line in text)
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    return env
-
-
-def _start_targets(stack: ExitStack, args: argparse.Namespace, logs: Path) -> list[Target]:
-    """Start the processes; return the targets that answer their health check."""
-    py, env = sys.executable, _child_env()
-    sim = f"http://127.0.0.1:{args.sim_port}"
-    stack.enter_context(_process("simulator", [
-        py, "-m", "inferlab.testing.simulator", "--port", str(args.sim_port), "--tokens", "16",
-        "--model", MODEL], logs, env))
-    if not asyncio.run(_wait_healthy(f"{sim}/health", 15)):
-        raise SystemExit(f"the engine simulator did not start; see {logs / 'simulator.log'}")
-    targets = [Target("direct", f"{sim}/v1")]
-    candidates: list[tuple[str, list[str], dict[str, str], int, str, float]] = [(
-        "passthrough", [py, "bench/passthrough_proxy.py", "--port", str(args.passthrough_port),
-                        "--upstream", sim], env, args.passthrough_port, "/health", 15)]
-    if (ROOT / "bench/.venv-litellm/bin/litellm").exists():
-        candidates.append(("litellm", ["bash", "bench/litellm/start.sh", str(args.litellm_port)],
-                           {**env, "SIM_API_BASE": f"{sim}/v1"}, args.litellm_port, "/health/liveliness", 90))
-    else:
-        print("litellm: skipped (run bash bench/litellm/setup.sh to include it)")
-    if (ROOT / "src/inferlab/cli.py").exists():
-        config = logs / "inferlab.yaml"
-        config.write_text(INFERLAB_CONFIG.format(sim_port=args.sim_port))
-        serve = [py, "-c", "from inferlab.cli import main; main()", "serve", "--config", str(config),
-                 "--port", str(args.inferlab_port)]
-        candidates.append(("inferlab", serve, env, args.inferlab_port, "/health", 20))
-    else:
-        print("inferlab: skipped (src/inferlab/cli.py not found)")
-    for name, argv, child_env, port, health, wait_s in candidates:
-        stack.enter_context(_process(name, argv, logs, child_env))
-        if asyncio.run(_wait_healthy(f"http://127.0.0.1:{port}{health}", wait_s)):
-            targets.append(Target(name, f"http://127.0.0.1:{port}/v1"))
-        else:
-            print(f"{name}: skipped (no healthy answer within {wait_s:.0f} s; see its log below)")
-            print(_tail(logs / f"{name}.log"))
-    return targets
-
-
-async def _run_scenarios(targets: list[Target], sim_url: str, scale: float) -> dict[str, dict[str, Any]]:
+async def _run_scenarios(targets: list[Target], sim: Target, scale: float) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
-    for scenario in SCENARIOS:
+    sim_url = sim.base_url.removesuffix("/v1")
+    for seed, scenario in enumerate(SCENARIOS, start=1):
         await _script_simulator(sim_url, token_delay_s=scenario.token_delay_s, completion_tokens=16)
         num = max(10, int(scenario.num_prompts * scale))
         results[scenario.name] = {}
         for target in targets:
             config = BenchmarkConfig(
-                base_url=target.base_url, model=MODEL, num_prompts=num, concurrency=scenario.concurrency,
-                stream=scenario.stream, max_tokens=16, prompt_words=32, timeout=60,
-                warmup=min(scenario.concurrency * 2, num), label=f"{scenario.name}/{target.name}",
-                percentiles=(50.0, 90.0, 99.0),
+                base_url=target.base_url, model=MODEL, api_key=target.api_key, num_prompts=num,
+                concurrency=scenario.concurrency, stream=scenario.stream, max_tokens=16, temperature=0.0,
+                prompt_words=32, timeout=60, warmup=min(scenario.concurrency * 2, num),
+                label=f"{scenario.name}/{target.name}", percentiles=(50.0, 90.0, 99.0), seed=seed,
             )
+            measured = [p for p in (target.pid, sim.pid) if p is not None]
+            before = [cpu_seconds(p) for p in measured]
             result: BenchmarkResult = await run_benchmark(config)
-            results[scenario.name][target.name] = result.to_dict()
-            print(f"  {scenario.name:<10} {target.name:<12} {result.completed}/{num} ok, "
-                  f"{result.request_throughput:8.1f} req/s", flush=True)
+            used = [(cpu_seconds(p) - b) * 1000 / (num + config.warmup) for p, b in zip(measured, before)]
+            row = result.to_dict()
+            row["gateway_cpu_ms_per_request"] = used[0] if target is not sim else None
+            row["simulator_cpu_ms_per_request"] = used[-1]
+            results[scenario.name][target.name] = row
+            cpu = "" if target is sim else f", {used[0]:.3f} CPU ms/req"
+            print(f"  {scenario.name:<10} {target.name:<16} {result.completed}/{num} ok, "
+                  f"{result.request_throughput:8.1f} req/s{cpu}", flush=True)
     return results
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.2f}"
-
-
-def markdown_table(results: dict[str, dict[str, Any]], targets: list[Target]) -> str:
-    lat, thr, stream = results["latency"], results["throughput"], results["stream"]
-    direct = lat["direct"]
-    header = ("| target | c=1 p50 ms | added p50 ms | c=1 p99 ms | added p99 ms | c=32 req/s "
-              "| stream TTFT p50 / p99 ms | ITL p50 / p99 ms | failed |")
-    lines = [header, "|" + "---|" * 9]
-    for target in targets:
-        name = target.name
-        failed = sum(results[s][name]["failed"] for s in results)
-        lines.append(
-            f"| {name} | {_fmt(lat[name]['p50_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p50_e2el_ms'] - direct['p50_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p99_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p99_e2el_ms'] - direct['p99_e2el_ms'])} "
-            f"| {thr[name]['request_throughput']:.0f} "
-            f"| {_fmt(stream[name]['p50_ttft_ms'])} / {_fmt(stream[name]['p99_ttft_ms'])} "
-            f"| {_fmt(stream[name]['p50_itl_ms'])} / {_fmt(stream[name]['p99_itl_ms'])} | {failed} |"
-        )
-    return "\n".join(lines)
+def _features(values: list[str] | None) -> list[str]:
+    chosen = [part.strip() for value in values or ["off"] for part in value.split(",") if part.strip()]
+    unknown = set(chosen) - set(FEATURE_SETS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"--features: choose from {', '.join(FEATURE_SETS)}")
+    return list(dict.fromkeys(chosen))
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every request count")
+    parser.add_argument("--inferlab-ref", action="append", type=parse_tree, default=None, metavar="NAME=REF",
+                        help=f"an InferLab to run: a git ref, a directory or {WORKTREE} (repeat; "
+                             f"default: inferlab={WORKTREE}, the tree this script is in)")
+    parser.add_argument("--features", action="append", metavar="off,on",
+                        help="feature sets, comma-separated or repeated: off (default: no auth, limits or "
+                             "cache) and/or on (API key, rate limits and quota, response cache)")
+    parser.add_argument("--pin", action="store_true",
+                        help="proxies on core 0 (taskset), engine simulator and load generator on core 1")
+    parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out even when installed")
     parser.add_argument("--sim-port", type=int, default=9001)
     parser.add_argument("--passthrough-port", type=int, default=8200)
     parser.add_argument("--litellm-port", type=int, default=8300)
-    parser.add_argument("--inferlab-port", type=int, default=8100)
+    parser.add_argument("--inferlab-port", type=int, default=8100, help="the first; one more per extra target")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    return parser.parse_args()
+    args = parser.parse_args()
+    try:
+        args.features = _features(args.features)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    args.inferlab_ref = args.inferlab_ref or [Tree("inferlab", WORKTREE)]
+    names = [tree.name for tree in args.inferlab_ref]
+    if len(set(names)) != len(names):
+        parser.error("--inferlab-ref: every NAME must differ")
+    return args
+
+
+def _measure(args: argparse.Namespace, stack: ExitStack) -> tuple[list[Target], dict[str, Any], dict[str, Any]]:
+    trees = [(tree, *resolve(tree)) for tree in args.inferlab_ref]  # a bad ref fails before anything starts
+    pinning = Pinning.two_cores() if args.pin else Pinning()
+    logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="overhead-")))
+    launcher = Launcher(stack, logs, pinning)
+    sim = start_simulator(launcher, args.sim_port)
+    targets = [sim, *start_baselines(launcher, args, sim.base_url.removesuffix("/v1"))]
+    targets += start_inferlab(launcher, trees, args.features, args.sim_port, args.inferlab_port)
+    print("targets: " + ", ".join(f"{t.name} ({t.base_url})" for t in targets), flush=True)
+    if pinning.engine is not None:
+        os.sched_setaffinity(0, {int(pinning.engine)})  # the load generator shares the simulator's core
+    results = asyncio.run(_run_scenarios(targets, sim, args.scale))
+    counters = {t.name: asyncio.run(gateway_counters(t)) for t in targets if t.info.get("features") == "on"}
+    return targets, results, counters
 
 
 def main() -> None:
     args = _parse_args()
-    with tempfile.TemporaryDirectory(prefix="overhead-") as tmp, ExitStack() as stack:
-        logs = Path(tmp)
-        targets = _start_targets(stack, args, logs)
-        print("targets: " + ", ".join(f"{t.name} ({t.base_url})" for t in targets), flush=True)
-        sim_url = f"http://127.0.0.1:{args.sim_port}"
-        results = asyncio.run(_run_scenarios(targets, sim_url, args.scale))
-    table = markdown_table(results, targets)
-    print("\n" + table)
+    on_interrupt = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleaned up like a Ctrl-C
+    try:
+        with ExitStack() as stack:
+            try:
+                targets, results, counters = _measure(args, stack)
+            finally:  # stop the children and remove the worktrees undisturbed by a second Ctrl-C
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: every child stopped, every temporary worktree removed") from None
+    signal.signal(signal.SIGINT, on_interrupt)
+    names = [t.name for t in targets]
+    table = markdown_table(results, names)
+    ratios = goal_ratios(results, names)
+    ratios_md = ratio_table(ratios)
+    print("\n" + table + ("\n\nagainst the pass-through:\n\n" + ratios_md if ratios_md else ""))
+    for name, values in counters.items():
+        print(f"{name}: " + ", ".join(f"{k} {v:.0f}" for k, v in values.items()))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M%S")
     out = args.out / f"overhead-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -227,11 +194,17 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
         "scale": args.scale,
+        "pinned": args.pin,
+        "features": args.features,
         "scenarios": [asdict(replace(s, num_prompts=max(10, int(s.num_prompts * args.scale))))
                       for s in SCENARIOS],
         "targets": {t.name: t.base_url for t in targets},
+        "target_details": {t.name: t.info for t in targets if t.info},
         "results": results,
+        "ratios_vs_passthrough": ratios,
+        "gateway_counters": counters,
         "table_markdown": table,
+        "ratios_markdown": ratios_md,
     }
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nwritten to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

@@ -1,27 +1,27 @@
 """Shared fixtures. Tests that need a real engine or server say so by name; under CI they fail
-instead of skipping, so a missing install step can never hide behind a skip."""
+instead of skipping, so a missing install step can never hide behind a skip.
+
+``sim``, ``sim_script``, ``make_sim``, ``redis_url`` and ``redis_namespace`` come from the plugin
+InferLab ships, ``inferlab.testing.pytest_plugin``."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from inferlab.config import EngineSettings
-from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, has_llama_cpp_python, resolve_model_path
+from inferlab.coordinator.locate import (
+    EngineUnavailable,
+    find_llama_server,
+    has_llama_cpp_python,
+    resolve_model_path,
+)
 from inferlab.testing.gateway_process import GatewayProcess
+from inferlab.testing.needs import require
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (required under CI)")
-    pytest.skip(reason)
+pytest_plugins = ["inferlab.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
@@ -59,28 +59,6 @@ def live_gateway(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[Gatewa
     gateway = GatewayProcess(smollm2_config()).start()
     yield gateway
     gateway.stop()
-
-
-REDIS_URL = os.environ.get("INFERLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def redis_available(url: str = REDIS_URL) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The shared Redis (never stopped by tests); skipped locally, a failure under CI, when absent."""
-    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
-    return REDIS_URL
 
 
 @pytest.fixture

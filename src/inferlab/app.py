@@ -19,6 +19,7 @@ from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai_routes import FimPolicy, Limits, OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
+from inferlab.api.readiness import DEPENDENCIES, Dependencies, DependencyCheck
 from inferlab.api.routes import RouteSpec, access_rules
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.middleware import build_auth_middleware
@@ -34,6 +35,7 @@ from inferlab.metrics import GatewayMetrics
 from inferlab.router import (
     BackendPool,
     EngineKind,
+    Failover,
     HealthMonitor,
     LoadScraper,
     ModelRouter,
@@ -41,6 +43,7 @@ from inferlab.router import (
     ReplicaEndpoint,
 )
 from inferlab.router.build import build_pool, health_policy, replica_limit
+from inferlab.scheduler.build import build_queues
 from inferlab.types import InferenceBackend
 
 if TYPE_CHECKING:
@@ -111,23 +114,25 @@ class _EngineFactory:
             backoff_max_s=engines.restart_backoff_max_s,
         )
         self.engines.append(engine)
-        return ManagedLlamaCppBackend(engine, self._session)
+        return ManagedLlamaCppBackend(engine, self._session, self._settings.upstream.max_stream_line_bytes)
 
 
 def _remote_replica(
-    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession
+    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int
 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
     """One engine someone else runs, with where its health and load endpoints are."""
     api_key = model.api_key.get_secret_value() if model.api_key else None
     root = url.rstrip("/").removesuffix("/v1")
     if model.backend == "ollama":
-        ollama = OllamaBackend(name, url, session, served_name=model.served_name or model.name)
+        ollama = OllamaBackend(
+            name, url, session, served_name=model.served_name or model.name, max_line_bytes=max_line_bytes
+        )
         return ollama, ReplicaEndpoint(root, "ollama")  # no load metrics: in-flight counts only
     engine = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
         name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url,
-        close_after_stream=engine == "llamacpp",
+        close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes,
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
 
@@ -139,13 +144,16 @@ def _managed_replica(backend: InferenceBackend) -> tuple[InferenceBackend, Repli
 
 
 def _pools(
-    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory, observer: PoolObserver | None
+    model: ModelConfig, session: aiohttp.ClientSession, factory: _EngineFactory,
+    observer: PoolObserver | None, max_line_bytes: int,
 ) -> tuple[BackendPool, BackendPool | None]:
     """The model's pool, and its embeddings pool when embeddings need engines of their own."""
     if model.backend != "llamacpp" or model.url or model.urls:
         urls = model.urls or [model.url or ""]
         names = [model.name] if len(urls) == 1 else [f"{model.name}-{i}" for i in range(len(urls))]
-        remote = [_remote_replica(model, name, url, session) for name, url in zip(names, urls)]
+        remote = [
+            _remote_replica(model, name, url, session, max_line_bytes) for name, url in zip(names, urls)
+        ]
         return build_pool(model, remote, limit=replica_limit(model, False), observer=observer), None
     count = model.replicas
     names = [model.name] if count == 1 else [f"{model.name}-{i}" for i in range(count)]
@@ -165,12 +173,14 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     session = _http_session(settings)
     factory = _EngineFactory(settings, session, metrics, logger)
     try:
-        built = [_pools(model, session, factory, metrics) for model in settings.models]
+        line_limit = settings.upstream.max_stream_line_bytes
+        built = [_pools(model, session, factory, metrics, line_limit) for model in settings.models]
     except BaseException:
         await session.close()
         raise
     engines = factory.engines
     router = ModelRouter([pool for pool, _ in built], [pool for _, pool in built if pool is not None])
+    queues = build_queues(settings.models, metrics)
     policies = {
         id(pool): health_policy(model) for model, pair in zip(settings.models, built) for pool in pair if pool
     }
@@ -188,11 +198,15 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    dependencies = app[DEPENDENCIES] = Dependencies()  # what /ready checks besides the engines
     declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
     if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         gateway.auth = auth
         app.cleanup_ctx.append(auth.lifespan)
         declared += _add_admin(app, auth, settings)
+        # every authenticated request needs the store; the ping is bounded by the store's own guard
+        dependencies.add(DependencyCheck("database", auth.database.ping, critical=True,
+                                         timeout_s=settings.auth.store_timeout_s + 0.5))
     validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     fim = {
         model.name: FimPolicy(
@@ -205,11 +219,13 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     gateway.limits = limits
     cache = _build_cache(app, settings, metrics, logger, auth is not None) if settings.features.cache else None
     declared += OpenAIRoutes(
-        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache
+        router, validator, drain, metrics, logger, settings.server.max_body_bytes, fim, limits, cache,
+        failover=Failover(queues),
     ).add_to(app)
     protect_metrics = auth is not None and settings.auth.protect_metrics
-    declared += OpsRoutes(router, drain, metrics, gateway.engine_states).add_to(app, protect_metrics=protect_metrics)
-    declared += BackendsAdminRoutes(router).add_to(app)
+    declared += OpsRoutes(router, drain, metrics, gateway.engine_states, dependencies).add_to(
+        app, protect_metrics=protect_metrics)
+    declared += BackendsAdminRoutes(router, queues).add_to(app)
     if settings.features.planning_api:
         declared += _add_planning(app)
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
@@ -274,7 +290,10 @@ def _add_admin(app: web.Application, auth: AuthStack, settings: Settings) -> lis
     store = SqlLimitStore(auth.database)
     from sqlalchemy.exc import SQLAlchemyError
 
-    auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=(SQLAlchemyError, OSError))
+    from inferlab.errors import StoreUnavailable
+
+    auth.limit_overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
+                                         errors=(SQLAlchemyError, OSError, StoreUnavailable))
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
     limit_admin = LimitAdmin(auth.admin, store, auth.limit_overrides, defaults=defaults, audit=auth.audit)
     declared += LimitRoutes(limit_admin, settings.server.max_body_bytes).add_to(app)

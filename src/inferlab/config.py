@@ -55,6 +55,9 @@ class UpstreamSettings(_Strict):
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0, description="max silence from an engine mid-request")
     max_connections: int = Field(1024, ge=1)
+    max_stream_line_bytes: int = Field(
+        1024 * 1024, ge=1024, description="longest line of an engine's stream (SSE or NDJSON), else an error"
+    )
 
 
 class EngineSettings(_Strict):
@@ -104,6 +107,11 @@ class AuthSettings(_Strict):
     key_cache_ttl_s: float = Field(5.0, gt=0, le=60, description="how long a validated key is trusted in-process")
     key_cache_size: int = Field(10000, ge=16)
     last_used_flush_s: float = Field(30.0, gt=0, description="last-used times are written in batches")
+    store_timeout_s: float = Field(2.0, gt=0, le=60, description="bound on every database call; beyond: 503")
+    store_retry_s: float = Field(1.0, gt=0, description="while the database is down, probe it this often")
+    outage_grace_s: float = Field(
+        300.0, ge=0, description="database down: keys validated this recently keep working (0: none do)"
+    )
     auto_migrate: bool = Field(True, description="`serve` upgrades the database schema on start")
     bootstrap: bool = Field(True, description="first start: create a platform-admin key and print it once")
     protect_metrics: bool = Field(False, description="require a platform-admin credential on /metrics")

@@ -23,6 +23,7 @@ and only a request's 4xx verdict (context too long...) is passed on, redacted (`
     │   ├── EngineRejected             the engine's own 400/413/422 (others 4xx), with its status
     │   └── EngineMisconfigured        502 the engine refused the gateway's own credentials (401/403)
     ├── ServiceUnavailable             503 service_unavailable (+ Retry-After)
+    │   └── StoreUnavailable           the database does not answer (store_unavailable)
     └── UpstreamTimeout                504 timeout_error
 """
 
@@ -181,6 +182,12 @@ class ServiceUnavailable(InferLabError):
     default_code = "service_unavailable"
 
 
+class StoreUnavailable(ServiceUnavailable):
+    """The database behind keys and stored limits did not answer in time, or refused."""
+
+    default_code = "store_unavailable"
+
+
 class UpstreamTimeout(InferLabError):
     status = 504
     error_type = "timeout_error"
@@ -203,6 +210,7 @@ __all__ = [
     "RequestExceedsLimit",
     "RequestTimeout",
     "ServiceUnavailable",
+    "StoreUnavailable",
     "UnsupportedFeature",
     "UpstreamError",
     "UpstreamTimeout",

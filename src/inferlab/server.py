@@ -19,7 +19,11 @@ ABORT_GRACE_S = 5.0
 async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[web.Application], None] | None = None) -> None:
     app = await create_app(settings, logger=logger)
     gateway = app[GATEWAY]
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S)
+    # A client that disconnects cancels its handler, which closes the engine's request at once
+    # (aiohttp's default is to let the handler run on); aiohttp's test server does the same.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S, handler_cancellation=True
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -91,6 +92,8 @@ class OpenAIRoutes:
         fim: dict[str, FimPolicy] | None = None,
         limits: Limits | None = None,
         cache: ResponseCache | None = None,
+        *,
+        failover: Failover,
     ) -> None:
         self._router = router
         self._validator = validator
@@ -100,7 +103,7 @@ class OpenAIRoutes:
         self._max_body_bytes = max_body_bytes
         self._created = int(time.time())
         self._fim = fim or {}
-        self._failover = Failover()
+        self._failover = failover
         self._limits = limits
         self._cache = cache
 
@@ -212,6 +215,9 @@ class OpenAIRoutes:
         except InferLabError:
             used.nothing()  # refused or failed before the engine produced anything
             raise
+        except asyncio.CancelledError:
+            used.cut_short()  # the client left: aiohttp cancels the handler, closing the engine's request
+            raise
         if result.usage is not None:
             used.known = (result.usage.prompt_tokens, result.usage.completion_tokens)
             if self._metrics is not None:
@@ -276,6 +282,15 @@ class OpenAIRoutes:
         except ConnectionResetError:
             self._log.info("client went away mid-stream", extra={"request_id": inference.request_id})
             return response or web.StreamResponse()
+        except asyncio.CancelledError:
+            used.cut_short()  # the client left: aiohttp cancels the handler, closing the engine's stream
+            raise
+        except Exception:
+            if response is None:
+                raise
+            self._log.exception("stream failed", extra={"request_id": inference.request_id})
+            failure = InferLabError("The server had an error while streaming")
+            return await self._end_with_error(response, failure)
         finally:
             if opened is not None:
                 await opened.chunks.aclose()  # type: ignore[attr-defined]
@@ -318,7 +333,10 @@ class OpenAIRoutes:
 class _Used:
     """What a request really used, for settling its ticket: the engine's usage when it came; for a
     stream cut short before it, the reserved prompt plus one token per chunk forwarded; for a
-    request that failed before the engine produced anything, nothing."""
+    request that failed before the engine produced anything, nothing. A request whose client left
+    before the answer ended (``cut_short``) is charged its reserved prompt plus one token per chunk
+    forwarded, even before the first byte or in a non-streamed request: the engine may have done
+    the prefill, the gateway cannot know, and leaving early must not make prefill free."""
 
     __slots__ = ("cache_key", "chunks", "counting", "known", "prompt", "recording")
 
@@ -332,6 +350,10 @@ class _Used:
 
     def nothing(self) -> None:
         self.known = (0, 0)
+
+    def cut_short(self) -> None:
+        if self.known is None:
+            self.known = (self.prompt, self.chunks)
 
     def settled(self) -> tuple[int, int]:
         if self.known is not None:

@@ -1,4 +1,4 @@
-"""Operational routes: liveness, readiness, Prometheus metrics."""
+"""Operational routes: liveness, readiness (the rule is in ``api/readiness.py``), Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.drain import DrainController
-from inferlab.api.routes import RouteSpec, add_routes
+from inferlab.api.readiness import Dependencies, Readiness
+from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.policy import PLATFORM_ADMIN, PUBLIC
 from inferlab.metrics import GatewayMetrics
 from inferlab.router import ModelRouter
@@ -21,18 +22,20 @@ class OpsRoutes:
         drain: DrainController,
         metrics: GatewayMetrics | None,
         engine_states: Callable[[], dict[str, str]],
+        dependencies: Dependencies | None = None,
     ) -> None:
-        self._router = router
-        self._drain = drain
         self._metrics = metrics
-        self._engine_states = engine_states
+        self._dependencies = dependencies or Dependencies()
+        self._readiness = Readiness(router, drain, self._dependencies, engine_states)
 
     def routes(self, *, protect_metrics: bool = False) -> list[RouteSpec]:
         """``protect_metrics`` (auth.protect_metrics): /metrics needs a platform admin."""
         specs = [
             RouteSpec("GET", "/health", self.health, PUBLIC, "Liveness: the process answers", ("operations",)),
             RouteSpec("GET", "/ready", self.ready, PUBLIC,
-                      "Readiness: 200 when this gateway should get traffic, else 503", ("operations",)),
+                      "Readiness: 200 when this gateway should get traffic, else 503", ("operations",),
+                      params=(Param("model", "whether this model on this gateway should get traffic "
+                                             "(404 for an unknown model)"),)),
         ]
         if self._metrics is not None:
             specs.append(RouteSpec("GET", "/metrics", self.metrics, PLATFORM_ADMIN if protect_metrics else PUBLIC,
@@ -40,20 +43,20 @@ class OpsRoutes:
         return specs
 
     def add_to(self, app: web.Application, *, protect_metrics: bool = False) -> list[RouteSpec]:
+        app.on_cleanup.append(self._close)
         return add_routes(app, self.routes(protect_metrics=protect_metrics))
+
+    async def _close(self, _: web.Application) -> None:
+        await self._dependencies.close()
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def ready(self, request: web.Request) -> web.Response:
-        models = {name: self._router.is_ready(name) for name in self._router.names()}
-        ready = not self._drain.draining and bool(models) and all(models.values())
-        body = {
-            "status": "ready" if ready else ("draining" if self._drain.draining else "not_ready"),
-            "models": models,
-            "engines": self._engine_states(),
-        }
-        return web.Response(status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json")
+        """200 when this gateway (``?model=NAME``: this model on it) should be sent traffic, else 503."""
+        model = request.query.get("model")
+        status, body = await (self._readiness.gateway() if model is None else self._readiness.model(model))
+        return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
     async def metrics(self, request: web.Request) -> web.Response:
         assert self._metrics is not None

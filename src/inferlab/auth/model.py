@@ -10,7 +10,7 @@ hang their own records off ``tenant_id`` and ``user_id``; nothing here needs to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -85,12 +85,6 @@ class KeyIdentity:
     key: ApiKey
     role: Role
     user_disabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[object] = field(default_factory=list)
-    next_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,11 @@ Warm path, per request: parse the key, one dict lookup, one HMAC, ``hmac.compare
 dict write for the last-used time. The database is read only when a key id is not cached (or its
 entry is older than ``ttl_s``), so a revocation reaches every replica within ``ttl_s``. Last-used
 times are written in batches by ``LastUsedRecorder``.
+
+While the store is unavailable (``StoreUnavailable``), a cached answer younger than
+``outage_grace_s`` stands in for the store's: a key validated that recently keeps working, a key id
+known not to exist keeps failing. A key known revoked is refused whatever the outage lasts (a
+revocation is final). Anything else is a 503 — never a 401 for a key the store might accept.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING
 from inferlab.auth import keys
 from inferlab.auth.model import KeyIdentity, Principal
 from inferlab.auth.protocol import KeyStore
-from inferlab.errors import AuthenticationFailed
+from inferlab.errors import AuthenticationFailed, StoreUnavailable
 
 if TYPE_CHECKING:
     from inferlab.auth.jwt import JwtVerifier
@@ -35,6 +40,8 @@ class _Entry:
     key_hash: str  # "" for a key id that does not exist or cannot authenticate
     principal: Principal | None
     valid_until: float | None  # wall clock (the key's expiry)
+    loaded_at: float = 0.0  # monotonic: when the store said so
+    revoked: bool = False  # final: refused even when the store cannot be asked
 
 
 class LastUsedRecorder:
@@ -88,10 +95,12 @@ class AuthService:
         max_entries: int = 10000,
         last_used: LastUsedRecorder | None = None,
         jwt: JwtVerifier | None = None,
+        outage_grace_s: float = 0.0,
     ) -> None:
         self._store = store
         self._pepper = pepper
         self._ttl_s = ttl_s
+        self._grace_s = outage_grace_s
         self._max_entries = max_entries
         self._cache: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
@@ -107,7 +116,7 @@ class AuthService:
         key_id, secret = parsed
         entry = self._cache.get(key_id)
         if entry is None or entry.fresh_until <= time.monotonic():
-            entry = await self._load(key_id)
+            entry = await self._refresh(key_id, entry)
         if entry.principal is None or not keys.matches(self._pepper, key_id, secret, entry.key_hash):
             raise AuthenticationFailed(INVALID)
         now = time.time()
@@ -119,6 +128,14 @@ class AuthService:
     def forget(self, key_id: str) -> None:
         """Drop a key from this process's cache at once (revocation here; other replicas wait ``ttl_s``)."""
         self._cache.pop(key_id, None)
+
+    async def _refresh(self, key_id: str, stale: _Entry | None) -> _Entry:
+        try:
+            return await self._load(key_id)
+        except StoreUnavailable:
+            if stale is not None and (stale.revoked or time.monotonic() < stale.loaded_at + self._grace_s):
+                return stale  # the store's last word, recent enough (or final)
+            raise
 
     async def _load(self, key_id: str) -> _Entry:
         pending = self._loading.get(key_id)
@@ -141,13 +158,14 @@ class AuthService:
             del self._loading[key_id]
 
     def _entry(self, found: KeyIdentity | None) -> _Entry:
-        fresh_until = time.monotonic() + self._ttl_s
+        now = time.monotonic()
+        fresh_until = now + self._ttl_s
         if found is None or found.key.revoked or found.user_disabled:
-            return _Entry(fresh_until, "", None, None)
+            return _Entry(fresh_until, "", None, None, now, revoked=found is not None and found.key.revoked)
         key = found.key
         principal = Principal(
             tenant_id=key.tenant_id, user_id=key.user_id, role=found.role, scopes=key.scopes,
             key_id=key.id, expires_at=key.expires_at, source="api_key",
         )
         valid_until = key.expires_at.timestamp() if key.expires_at is not None else None
-        return _Entry(fresh_until, key.key_hash, principal, valid_until)
+        return _Entry(fresh_until, key.key_hash, principal, valid_until, now)

@@ -19,6 +19,7 @@ from inferlab.auth.jwt import JwtVerifier
 from inferlab.auth.pepper import load_pepper, pepper_configured
 from inferlab.auth.service import AuthService, LastUsedRecorder
 from inferlab.config import Settings
+from inferlab.errors import StoreUnavailable
 from inferlab.store import (
     Database,
     SqlIdentityStore,
@@ -49,7 +50,9 @@ def _print_bootstrap_key(token: str) -> None:
 
 def open_database(settings: Settings) -> Database:
     configured = settings.database_url.get_secret_value() if settings.database_url else None
-    return Database(database_url(settings.data_dir, configured))
+    auth = settings.auth
+    return Database(database_url(settings.data_dir, configured), timeout_s=auth.store_timeout_s,
+                    retry_s=auth.store_retry_s)
 
 
 @dataclass
@@ -112,7 +115,8 @@ def build_auth(settings: Settings) -> AuthStack:
     jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
     pepper = load_pepper(settings)
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
-                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt)
-    audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError))
+                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
+                          outage_grace_s=auth.outage_grace_s)
+    audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
     return AuthStack(settings, database, store, service, admin, audit=audit)

@@ -1,20 +1,33 @@
-"""Shared HTTP plumbing for engine adapters: one error translation, one SSE line reader."""
+"""Shared HTTP plumbing for engine adapters: one error translation, the SSE and NDJSON readers.
+
+Engine streams are read line by line with a bounded line size (``upstream.max_stream_line_bytes``),
+and whatever breaks one (an over-long line, a body that ends mid-line, an unknown SSE event or
+field, an error event, a line that is not a JSON object) becomes an ``InferLabError`` here, so the
+routes end the client's stream with one error event instead of forwarding it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, NoReturn
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import LineTooLong
 
 from inferlab.backends.engine_errors import engine_error, engine_error_message
 from inferlab.errors import InferLabError, UpstreamError, UpstreamTimeout
 
 MAX_ERROR_BODY = 64 * 1024
 
-__all__ = ["engine_error_message", "ndjson_lines", "raise_for_engine_status", "sse_data_lines", "translate_client_error"]
+__all__ = [
+    "engine_error_message", "incomplete_stream", "malformed_stream", "ndjson_lines", "raise_for_engine_status",
+    "sse_data_lines", "stream_error", "translate_client_error",
+]
+
+log = logging.getLogger("inferlab.backends")
 
 
 async def raise_for_engine_status(
@@ -46,17 +59,114 @@ def translate_client_error(backend: str, exc: BaseException) -> NoReturn:
     raise exc
 
 
-async def sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """Yield the payload of each ``data:`` line of a server-sent-event stream, as it arrives."""
-    async for line in response.content:
-        if line.startswith(b"data:"):
+DEFAULT_MAX_STREAM_LINE_BYTES = 1024 * 1024
+_LOG_TEXT_CHARS = 500
+
+
+def stream_error(
+    backend: str, payload: Any, *, request_id: str | None = None, secrets: Iterable[str | None] = ()
+) -> InferLabError:
+    """The error for an engine's error object or event mid-stream: the engine's text goes to the
+    log, redacted; the client gets the gateway's own message (``engine_errors.engine_error``)."""
+    error = payload.get("error", payload) if isinstance(payload, dict) else None
+    status = error.get("code") if isinstance(error, dict) else None
+    status = status if isinstance(status, int) and 400 <= status < 600 else None
+    return engine_error(backend, status, payload, request_id=request_id, secrets=secrets)
+
+
+def malformed_stream(backend: str, what: str) -> UpstreamError:
+    return UpstreamError(f"engine {backend} sent {what}", code="malformed_stream")
+
+
+def incomplete_stream(backend: str) -> UpstreamError:
+    return UpstreamError(f"engine {backend} ended the stream before it finished", code="incomplete_stream")
+
+
+def line_too_long(backend: str, max_bytes: int) -> UpstreamError:
+    message = f"engine {backend} sent a stream line longer than {max_bytes} bytes"
+    return UpstreamError(message, code="stream_line_too_long")
+
+
+async def read_line(response: aiohttp.ClientResponse, backend: str, max_bytes: int) -> bytes:
+    """The next line of a streamed body, newline included; b"" at its end. Memory stays bounded:
+    a line longer than ``max_bytes`` is an error once ``max_bytes`` have been read, and aiohttp
+    stops reading the socket while its own buffer is full."""
+    try:
+        line = await response.content.readuntil(b"\n", max_size=max_bytes)
+    except LineTooLong:
+        raise line_too_long(backend, max_bytes) from None
+    if line and line[-1:] != b"\n":
+        raise incomplete_stream(backend)  # the body ended in the middle of a line
+    return line
+
+
+async def sse_data_lines(
+    response: aiohttp.ClientResponse, backend: str, max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES
+) -> AsyncIterator[bytes]:
+    """Yield the payload of each ``data:`` line of a server-sent-event stream, as it arrives.
+
+    What the gateway accepts of the SSE format: one ``data:`` line per event (what every
+    OpenAI-compatible engine sends); blank lines; comments (``:``, e.g. llama-server's keep-alive
+    pings), ``id:`` and ``retry:``, which are ignored; ``event: message``, the default type. An
+    ``event: error`` is the engine's error. Any other event type or field is a stream the gateway
+    does not understand: an error, never forwarded. The caller sees the error as an
+    ``InferLabError``, raised where the stream broke.
+    """
+    event = b""
+    readuntil = response.content.readuntil  # read_line(), inlined: this loop runs once per chunk
+    while True:
+        try:
+            line = await readuntil(b"\n", max_size=max_line_bytes)
+        except LineTooLong:
+            raise line_too_long(backend, max_line_bytes) from None
+        if line[-1:] != b"\n" and line:
+            raise incomplete_stream(backend)  # the body ended in the middle of a line
+        if line[:5] == b"data:":
+            if event:
+                _named_event(backend, event, line[5:].strip())
             data = line[5:].strip()
             if data:
                 yield data
+            continue
+        if not line:
+            return
+        field = line.strip()
+        if not field:
+            if event == b"error":
+                raise stream_error(backend, "an error event without data")
+            event = b""  # a blank line ends the event
+        elif field[:6] == b"event:":
+            name = field[6:].strip()
+            event = b"" if name == b"message" else name
+        elif field[:1] != b":" and field.partition(b":")[0] not in (b"id", b"retry"):
+            raise malformed_stream(backend, "an unexpected line in its event stream")
 
 
-async def ndjson_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    async for line in response.content:
+def _named_event(backend: str, event: bytes, data: bytes) -> None:
+    if event != b"error":
+        raise malformed_stream(backend, "an event of a type the gateway does not know")
+    try:
+        payload: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = data.decode("utf-8", "replace")
+    raise stream_error(backend, payload)
+
+
+async def ndjson_lines(
+    response: aiohttp.ClientResponse, backend: str, max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield each JSON object of a newline-delimited JSON stream; anything else is an error."""
+    while True:
+        line = await read_line(response, backend, max_line_bytes)
+        if not line:
+            return
         line = line.strip()
-        if line:
-            yield orjson.loads(line)
+        if not line:
+            continue
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise malformed_stream(backend, "a stream line that is not JSON") from None
+        if not isinstance(event, dict):
+            raise malformed_stream(backend, "a stream line that is not a JSON object")
+        yield event

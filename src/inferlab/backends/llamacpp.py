@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
+from inferlab.backends.http import DEFAULT_MAX_STREAM_LINE_BYTES
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.errors import ServiceUnavailable
@@ -38,13 +39,16 @@ def pool_token_embeddings(result: InferenceResponse) -> InferenceResponse:
 
 
 class ManagedLlamaCppBackend:
-    def __init__(self, engine: ManagedEngine, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, engine: ManagedEngine, session: aiohttp.ClientSession,
+        max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
+    ) -> None:
         self.name = engine.name
         self.engine = engine
         self._http = OpenAICompatibleBackend(
             engine.name, engine.url + "/v1", session,
             api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
-            close_after_stream=True,
+            close_after_stream=True, max_line_bytes=max_line_bytes,
         )
 
     def is_available(self) -> bool:

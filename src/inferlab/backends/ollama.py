@@ -14,7 +14,14 @@ import aiohttp
 import orjson
 
 from inferlab.backends.engine_errors import engine_error
-from inferlab.backends.http import ndjson_lines, raise_for_engine_status, translate_client_error
+from inferlab.backends.http import (
+    DEFAULT_MAX_STREAM_LINE_BYTES,
+    incomplete_stream,
+    malformed_stream,
+    ndjson_lines,
+    raise_for_engine_status,
+    translate_client_error,
+)
 from inferlab.backends.ollama_request import chat_request, embed_request, generate_request
 from inferlab.backends.ollama_response import (
     ReplyState,
@@ -52,8 +59,12 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
 class OllamaBackend:
     """One Ollama server at ``base_url`` (e.g. ``http://127.0.0.1:11434``)."""
 
-    def __init__(self, name: str, base_url: str, session: aiohttp.ClientSession, *, served_name: str) -> None:
+    def __init__(
+        self, name: str, base_url: str, session: aiohttp.ClientSession, *, served_name: str,
+        max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
+    ) -> None:
         self.name = name
+        self._max_line_bytes = max_line_bytes
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self._session = session
         self._served_name = served_name
@@ -107,11 +118,17 @@ class OllamaBackend:
         try:
             async with self._session.post(url, data=orjson.dumps(native)) as response:
                 await raise_for_engine_status(self.name, response, request.request_id)
-                async for event in ndjson_lines(response):
+                done = False
+                async for event in ndjson_lines(response, self.name, self._max_line_bytes):
                     if "error" in event:
                         raise engine_error(self.name, None, event, request_id=request.request_id)
+                    if done:
+                        raise malformed_stream(self.name, "events after its final one")
+                    done = bool(event.get("done"))
                     _check_logprobs(native, event)
                     yield self._chunk(request, event, chunk_id, created, chat, state)
+                if not done:
+                    raise incomplete_stream(self.name)  # Ollama ends every stream with "done": true
         except Exception as exc:  # noqa: BLE001 - translated in one place
             translate_client_error(self.name, exc)
 

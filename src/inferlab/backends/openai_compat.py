@@ -3,14 +3,23 @@ LM Studio, llama-cpp-python's server and hosted OpenAI-compatible services."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 
-from inferlab.backends.engine_errors import CREDENTIAL_STATUSES, engine_error
-from inferlab.backends.http import raise_for_engine_status, sse_data_lines, translate_client_error
+from inferlab.backends.engine_errors import CREDENTIAL_STATUSES
+from inferlab.backends.http import (
+    DEFAULT_MAX_STREAM_LINE_BYTES,
+    incomplete_stream,
+    malformed_stream,
+    raise_for_engine_status,
+    sse_data_lines,
+    stream_error,
+    translate_client_error,
+)
 from inferlab.errors import UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk, Usage
 
@@ -19,6 +28,7 @@ _PATHS = {
     RequestKind.COMPLETION: "/completions",
     RequestKind.EMBEDDING: "/embeddings",
 }
+_FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')  # a chunk that ends a choice (null does not)
 
 
 class OpenAICompatibleBackend:
@@ -34,10 +44,12 @@ class OpenAICompatibleBackend:
         api_key: str | None = None,
         health_url: str | None = None,
         close_after_stream: bool = False,
+        max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
     ) -> None:
         """``close_after_stream``: llama-server drops a kept-alive connection after a streamed
         response, so reusing it fails the next request; such engines get a fresh connection
-        for each stream (``Connection: close``), which costs ~0.1 ms on loopback."""
+        for each stream (``Connection: close``), which costs ~0.1 ms on loopback.
+        ``max_line_bytes``: the longest stream line accepted (``upstream.max_stream_line_bytes``)."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._session = session
@@ -48,6 +60,7 @@ class OpenAICompatibleBackend:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._health_url = health_url or self.base_url + "/models"
         self._stream_headers = {**self._headers, "Connection": "close"} if close_after_stream else self._headers
+        self._max_line_bytes = max_line_bytes
 
     def is_available(self) -> bool:
         return True
@@ -94,6 +107,9 @@ class OpenAICompatibleBackend:
         return InferenceResponse(body=body, usage=usage)
 
     async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
+        """The engine's chunks, up to ``[DONE]``; for engines that omit it, up to the end of the body
+        if the stream's last chunks carry a ``finish_reason``. A body that ends otherwise, and any
+        malformed event, is an ``InferLabError`` raised where it happened: never a chunk."""
         url = self.base_url + _PATHS[request.kind]
         try:
             async with self._session.post(
@@ -101,32 +117,47 @@ class OpenAICompatibleBackend:
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 # Once a parsed chunk shows the engine names the model as the client did, chunks
-                # without usage or error are forwarded as the engine's bytes, unparsed.
+                # that look like plain chunks (one JSON object naming choices, without usage or
+                # error) are forwarded as the engine's bytes, unparsed: that path checks a chunk's
+                # framing, not every byte of its JSON.
                 verbatim = False
-                async for data in sse_data_lines(response):
+                last = before_last = b""
+                async for data in sse_data_lines(response, self.name, self._max_line_bytes):
                     if data == b"[DONE]":
                         return
-                    if verbatim and b'"usage"' not in data and b'"error"' not in data:
+                    before_last, last = last, data
+                    if (
+                        verbatim and data[-1:] == b"}" and data[:1] == b"{" and b'"choices"' in data
+                        and b'"usage"' not in data and b'"error"' not in data
+                    ):
                         yield StreamChunk(raw=data)
                         continue
                     chunk = self._chunk(request, data)
                     verbatim = chunk.raw is not None
                     yield chunk
+                # No [DONE]: complete only if a choice finished at the end (a usage chunk may follow)
+                if not (_FINISHED.search(last) or _FINISHED.search(before_last)):
+                    raise incomplete_stream(self.name)
         except Exception as exc:  # noqa: BLE001 - translated in one place
             translate_client_error(self.name, exc)
 
     def _chunk(self, request: InferenceRequest, data: bytes) -> StreamChunk:
         try:
-            chunk: dict[str, Any] = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"engine {self.name} sent a malformed stream event") from exc
-        if "error" in chunk and "choices" not in chunk:
-            error = chunk["error"]
-            status = error.get("code") if isinstance(error, dict) else None
-            status = status if isinstance(status, int) and 400 <= status < 600 else None
-            raise engine_error(self.name, status, chunk, request_id=request.request_id, secrets=self._secrets)
-        usage = Usage.from_openai(chunk.get("usage"))
-        has_content = bool(chunk.get("choices"))
+            chunk: Any = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed_stream(self.name, "a stream event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise malformed_stream(self.name, "a stream event that is not a JSON object")
+        if chunk.get("error") or chunk.get("object") == "error":
+            raise stream_error(self.name, chunk, request_id=request.request_id, secrets=self._secrets)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise malformed_stream(self.name, "a stream event that is not a completion chunk")
+        try:
+            usage = Usage.from_openai(chunk.get("usage"))
+        except (AttributeError, TypeError, ValueError):
+            raise malformed_stream(self.name, "a stream event with malformed usage") from None
+        has_content = bool(choices)
         if chunk.get("model") == request.model and usage is None:
             return StreamChunk(usage=usage, has_content=has_content, raw=data)
         chunk["model"] = request.model

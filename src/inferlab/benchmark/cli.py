@@ -37,6 +37,9 @@ def bench(
     ] = math.inf,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Stream responses (SSE).")] = True,
     max_tokens: Annotated[int, typer.Option(help="max_tokens of each request.")] = 128,
+    temperature: Annotated[
+        float | None, typer.Option(help="temperature of each request (default: not sent).")
+    ] = None,
     prompt_words: Annotated[
         int, typer.Option("--prompt-words", "--input-len", help="Words per synthetic prompt.")
     ] = 32,
@@ -61,7 +64,7 @@ def bench(
         config = BenchmarkConfig(
             base_url=base_url, model=model, api_key=api_key, endpoint=chosen, num_prompts=num_prompts,
             concurrency=concurrency, request_rate=request_rate, stream=stream, max_tokens=max_tokens,
-            prompt_words=prompt_words, prompt_file=prompt_file, warmup=warmup,
+            temperature=temperature, prompt_words=prompt_words, prompt_file=prompt_file, warmup=warmup,
             percentiles=_parse_percentiles(percentiles), timeout=timeout, label=label,
             save_detailed=save_detailed, seed=seed, keepalive=keepalive,
         )

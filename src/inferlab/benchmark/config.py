@@ -33,6 +33,7 @@ class BenchmarkConfig:
     request_rate: float = math.inf
     stream: bool = True
     max_tokens: int = 128
+    temperature: float | None = None  # sent when set; 0 makes requests cacheable by a gateway's response cache
     prompt_words: int = 32
     prompt_file: Path | None = None
     warmup: int = 0
@@ -54,6 +55,8 @@ class BenchmarkConfig:
             raise BenchmarkConfigError("concurrency must be at least 1")
         if not self.request_rate > 0:
             raise BenchmarkConfigError("request_rate must be positive (inf = all at once)")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise BenchmarkConfigError("temperature must be between 0 and 2")
         if self.max_tokens < 1 or self.prompt_words < 1:
             raise BenchmarkConfigError("max_tokens and prompt_words must be at least 1")
         if self.warmup < 0:

@@ -79,6 +79,8 @@ def _words(item: str | list[Any]) -> int:
 
 def _body(config: BenchmarkConfig, item: str | list[Any]) -> bytes:
     body: dict[str, Any] = {"model": config.model, "max_tokens": config.max_tokens, "stream": config.stream}
+    if config.temperature is not None:
+        body["temperature"] = config.temperature
     if config.endpoint == "chat":
         body["messages"] = _as_messages(item)
     else:

@@ -44,6 +44,9 @@ def build_cache(
         client: Any = redis_client(settings.redis_url.get_secret_value(), timeout_s=config.redis_timeout_s)
         manager = RedisCache(client, config.redis_prefix)
         errors = (RedisError,)
+        from inferlab.api.readiness import DependencyCheck, register
+
+        register(app, DependencyCheck("cache_redis", client.ping, critical=False, timeout_s=config.redis_timeout_s))
     else:
         manager = MemoryCache(config.max_entries, config.max_bytes)
     on_result = (lambda result: metrics.cache_requests.labels(result).inc()) if metrics else None

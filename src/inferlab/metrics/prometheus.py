@@ -91,13 +91,14 @@ class GatewayMetrics:
         if completion:
             children[1].inc(completion)
 
-    # PoolObserver (inferlab.router.pool)
+    # QueueObserver (inferlab.scheduler)
     def queue_changed(self, model: str, depth: int) -> None:
         self.queue_depth.labels(model).set(depth)
 
     def queue_left(self, model: str, waited_s: float, outcome: str) -> None:
         self.queue_wait.labels(model, outcome).observe(waited_s)
 
+    # PoolObserver (inferlab.router.pool)
     def replica_changed(self, model: str, replica: str, healthy: bool, breaker: str) -> None:
         self.replica_healthy.labels(model, replica).set(1 if healthy else 0)
         self.replica_breaker_open.labels(model, replica).set({"closed": 0.0, "half_open": 0.5}.get(breaker, 1.0))

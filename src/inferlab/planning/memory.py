@@ -53,10 +53,6 @@ class MemoryEstimate:
     fits: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def headroom(self) -> float:
-        return self.budget - self.required
-
 
 def misfit_reason(est: MemoryEstimate) -> str | None:
     """Why a deployment does not fit, in words a user can act on (None when it fits)."""

@@ -62,7 +62,22 @@ def _limiter(
         await limiter.aclose()
 
     app.cleanup_ctx.append(lifespan)
+    from inferlab.api.readiness import DependencyCheck, register
+
+    register(app, DependencyCheck("redis", client.ping, critical=_fails_closed(settings), timeout_s=rl.redis_timeout_s))
     return limiter
+
+
+def _fails_closed(settings: Settings) -> bool:
+    """Would a Redis outage refuse every request? Yes when a configured default limit fails closed."""
+    failure, rates = settings.ratelimit.failure, (("requests", "rpm"), ("tokens", "tpm"), ("concurrent", "max_concurrent"))
+    if any(getattr(failure, kind) == "fail-closed" and getattr(spec, field) is not None
+           for spec in settings.ratelimit.limits for kind, field in rates):
+        return True
+    budgets = ("daily_tokens", "monthly_tokens", "daily_spend_usd", "monthly_spend_usd")
+    return failure.quota == "fail-closed" and any(
+        getattr(spec, field) is not None for spec in settings.quota.limits for field in budgets
+    )
 
 
 def build_limits(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from inferlab.errors import ServiceUnavailable
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.policy import Overrides
 
@@ -45,9 +46,16 @@ class OverrideCache:
         if missing:
             try:
                 loaded = await self._store.get_many(missing)
-            except self._errors:
-                # the store is down: the configured defaults apply until it answers (retried next request)
-                self._log.warning("stored limits unavailable: configured defaults apply", exc_info=True)
+            except self._errors as exc:
+                # the store is down: the limits last read still apply (else the configured defaults)
+                # until it answers again (retried next request). The store's guard logs an outage once.
+                outage = isinstance(exc, ServiceUnavailable)
+                self._log.log(logging.DEBUG if outage else logging.WARNING,
+                              "stored limits unavailable: the last known ones apply", exc_info=not outage)
+                for subject in missing:
+                    stale = self._cache.get(subject)
+                    if stale is not None and stale[1] is not None:
+                        found[subject[0]] = stale[1]
                 return found
             if len(self._cache) + len(missing) > self._max_entries:
                 self._cache.clear()

@@ -49,10 +49,6 @@ class ResilientLimiter:
         self._local = MemoryRateLimiter()
         self._down_until = 0.0
 
-    @property
-    def degraded(self) -> bool:
-        return self._down_until > 0.0
-
     def _failed(self, what: str, exc: BaseException) -> None:
         if not self._down_until:
             self._log.warning("redis unavailable: rate limits follow the failure policy",

@@ -1,4 +1,8 @@
-"""Which replica serves a request: pools, strategies, health, load signals, queueing, failover."""
+"""Which replica serves a request: pools, strategies, health, load signals, failover.
+
+A pool hands out slots at once or not at all (``BackendPool.try_acquire``) and signals when
+capacity frees; waiting for a slot, and in what order, is the scheduler's (``inferlab.scheduler``).
+"""
 
 from inferlab.router.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from inferlab.router.failover import Failover, OpenStream, is_replica_fault
@@ -6,14 +10,12 @@ from inferlab.router.health import HealthMonitor, HealthPolicy
 from inferlab.router.load import EngineKind, EngineLoad, parse_load, parse_prometheus
 from inferlab.router.pool import (
     BackendPool,
+    CapacityListener,
     Lease,
     ModelRouter,
     NoReplicaAvailable,
     NullPoolObserver,
     PoolObserver,
-    QueuePolicy,
-    QueueRejected,
-    QueueTimeout,
 )
 from inferlab.router.prefix_index import PrefixIndex, block_hashes, prompt_text
 from inferlab.router.protocol import ReplicaView, RoutingRequest, RoutingStrategy
@@ -37,6 +39,7 @@ __all__ = [
     "BackendPool",
     "BreakerPolicy",
     "BreakerState",
+    "CapacityListener",
     "CircuitBreaker",
     "EngineKind",
     "EngineLoad",
@@ -57,9 +60,6 @@ __all__ = [
     "PrefixAwareStrategy",
     "PrefixIndex",
     "PrefixPolicy",
-    "QueuePolicy",
-    "QueueRejected",
-    "QueueTimeout",
     "Replica",
     "ReplicaEndpoint",
     "ReplicaView",

@@ -1,4 +1,7 @@
-"""Pools, monitors and scrapers from typed settings (called by the composition root)."""
+"""Pools, monitors and scrapers from typed settings (called by the composition root).
+
+A model's queue settings go to the scheduler (``inferlab.scheduler.build``), not to its pool.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Sequence
 from inferlab.config import ModelConfig
 from inferlab.router.breaker import BreakerPolicy
 from inferlab.router.health import HealthPolicy
-from inferlab.router.pool import BackendPool, PoolObserver, QueuePolicy
+from inferlab.router.pool import BackendPool, PoolObserver
 from inferlab.router.replica import Replica, ReplicaEndpoint
 from inferlab.router.retry import RetryBudget, RetryPolicy
 from inferlab.router.strategies import PrefixPolicy, build_strategy
@@ -43,7 +46,6 @@ def build_pool(
         model.name,
         [Replica(backend, limit=limit, endpoint=endpoint, breaker=breaker) for backend, endpoint in replicas],
         strategy=strategy,
-        queue=QueuePolicy(max_depth=model.queue.max_depth, max_wait_s=model.queue.max_wait_s),
         retry_budget=RetryBudget(ratio=retry.budget_ratio, min_per_s=retry.budget_min_per_s),
         retry=RetryPolicy(retry.max_attempts, retry.attempt_timeout_s, retry.first_byte_timeout_s,
                           retry.stream_idle_timeout_s),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from inferlab.errors import (
     EngineBusy,
@@ -40,6 +40,9 @@ from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
 from inferlab.router.timeouts import attempt_deadlines
 from inferlab.types import InferenceBackend, InferenceRequest, StreamChunk
+
+if TYPE_CHECKING:
+    from inferlab.scheduler.protocol import QueueManager
 
 T = TypeVar("T")
 
@@ -63,7 +66,11 @@ class OpenStream:
 
 
 class Failover:
-    """The attempt loop; each pool brings its own ``RetryPolicy`` and ``RetryBudget``."""
+    """The attempt loop; each pool brings its own ``RetryPolicy`` and ``RetryBudget``, and every
+    attempt takes its slot through ``queues`` (waiting its turn when the pool is full)."""
+
+    def __init__(self, queues: QueueManager) -> None:
+        self._queues = queues
 
     async def _next_lease(self, pool: BackendPool, request: RoutingRequest, tried: frozenset[str],
                           last: InferLabError | None) -> Lease:
@@ -73,7 +80,7 @@ class Failover:
                 raise last
             pool.observer.retried(pool.model, "retry")
         try:
-            return await pool.acquire(request, tried)
+            return await self._queues.acquire(pool, request, tried)
         except NoReplicaAvailable:
             if last is not None:
                 raise last from None  # no other replica to fail over to: the real error is the last one

@@ -5,7 +5,9 @@ any OpenAI-compatible server ``/v1/models``): the monitor calls ``backend.health
 ``interval_s`` (sooner for a replica whose ejection just ended), marks a replica unhealthy after
 ``unhealthy_threshold`` failed probes and healthy again after one success, and tells the breaker,
 whose OPEN → HALF_OPEN step waits for a successful probe. When a replica comes back after being
-down, routing forgets what it cached (a restarted engine has an empty cache).
+down, routing forgets what it cached (a restarted engine has an empty cache). Every verdict and
+every engine coming or going signals the pool's capacity listeners, so waiters are served, or
+failed at once when nothing routable is left.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class HealthMonitor:
             if replica.probe_healthy:
                 pool.strategy.forget(replica.name)
         pool.observer.replica_changed(pool.model, replica.name, replica.healthy(), replica.breaker.state.value)
-        pool.serve_queue()
+        pool.capacity_changed()
 
     @staticmethod
     def _watch_availability(pool: BackendPool) -> None:
@@ -128,4 +130,4 @@ class HealthMonitor:
                     replica.next_probe_at = 0.0
                 pool.observer.replica_changed(pool.model, replica.name, replica.healthy(), replica.breaker.state.value)
         if changed:
-            pool.serve_queue()
+            pool.capacity_changed()

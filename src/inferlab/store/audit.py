@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from inferlab.auth.audit import AuditEvent
 from inferlab.store.engine import Database
+from inferlab.store.guard import bounded
 from inferlab.store.models import AuditRow
 
 FIELDS = tuple(f.name for f in fields(AuditEvent))
@@ -22,10 +23,12 @@ class SqlAuditStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @bounded
     async def add(self, event: AuditEvent) -> None:
         async with self._db.sessions.begin() as session:
             session.add(AuditRow(**asdict(event)))
 
+    @bounded
     async def list(self, *, tenant_id: str | None, limit: int, after: str | None = None, action: str | None = None,
                    target_id: str | None = None) -> Sequence[AuditEvent]:
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from inferlab.auth.model import ApiKey, KeyIdentity, Role, Scopes, Tenant, User
 from inferlab.auth.protocol import Conflict
 from inferlab.store.engine import Database
+from inferlab.store.guard import bounded
 from inferlab.store.models import ApiKeyRow, TenantRow, UserRow
 
 
@@ -52,6 +53,7 @@ class SqlIdentityStore:
         self._db = database
 
     # ---- keys -------------------------------------------------------------------------------
+    @bounded
     async def identify(self, key_id: str) -> KeyIdentity | None:
         query = (
             select(ApiKeyRow, UserRow.role, UserRow.disabled)
@@ -65,15 +67,18 @@ class SqlIdentityStore:
         row, role, disabled = found
         return KeyIdentity(_key(row), role, disabled)
 
+    @bounded
     async def add_key(self, key: ApiKey) -> None:
         async with self._db.sessions.begin() as session:
             session.add(_key_row(key))
 
+    @bounded
     async def get_key(self, key_id: str) -> ApiKey | None:
         async with self._db.sessions() as session:
             row = await session.get(ApiKeyRow, key_id)
             return None if row is None else _key(row)
 
+    @bounded
     async def list_keys(
         self, *, tenant_id: str | None, user_id: str | None, limit: int, after: str | None
     ) -> Sequence[ApiKey]:
@@ -87,6 +92,7 @@ class SqlIdentityStore:
         async with self._db.sessions() as session:
             return [_key(row) for row in (await session.scalars(query)).all()]
 
+    @bounded
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
         statement = (
             update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked.is_(False))
@@ -95,6 +101,7 @@ class SqlIdentityStore:
         async with self._db.sessions.begin() as session:
             return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
+    @bounded
     async def replace_key(self, old_id: str, new: ApiKey, at: datetime) -> bool:
         statement = (
             update(ApiKeyRow).where(ApiKeyRow.id == old_id, ApiKeyRow.revoked.is_(False))
@@ -106,6 +113,7 @@ class SqlIdentityStore:
             session.add(_key_row(new))
         return True
 
+    @bounded
     async def touch_last_used(self, used: dict[str, datetime]) -> None:
         if not used:
             return
@@ -115,6 +123,7 @@ class SqlIdentityStore:
             await session.execute(statement)
 
     # ---- tenants and users ------------------------------------------------------------------
+    @bounded
     async def add_tenant(self, tenant: Tenant) -> None:
         try:
             async with self._db.sessions.begin() as session:
@@ -122,11 +131,13 @@ class SqlIdentityStore:
         except IntegrityError:
             raise Conflict(f"tenant {tenant.id!r} exists") from None
 
+    @bounded
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         async with self._db.sessions() as session:
             row = await session.get(TenantRow, tenant_id)
             return None if row is None else _tenant(row)
 
+    @bounded
     async def list_tenants(self, *, limit: int, after: str | None) -> Sequence[Tenant]:
         query = select(TenantRow).order_by(TenantRow.id).limit(limit)
         if after is not None:
@@ -134,6 +145,7 @@ class SqlIdentityStore:
         async with self._db.sessions() as session:
             return [_tenant(row) for row in (await session.scalars(query)).all()]
 
+    @bounded
     async def add_user(self, user: User) -> None:
         row = UserRow(id=user.id, tenant_id=user.tenant_id, name=user.name, role=user.role,
                       disabled=user.disabled, created_at=user.created_at)
@@ -143,17 +155,20 @@ class SqlIdentityStore:
         except IntegrityError:
             raise Conflict(f"a user named {user.name!r} exists in tenant {user.tenant_id!r}") from None
 
+    @bounded
     async def get_user(self, user_id: str) -> User | None:
         async with self._db.sessions() as session:
             row = await session.get(UserRow, user_id)
             return None if row is None else _user(row)
 
+    @bounded
     async def find_user(self, tenant_id: str, name: str) -> User | None:
         query = select(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.name == name)
         async with self._db.sessions() as session:
             row = (await session.scalars(query)).first()
             return None if row is None else _user(row)
 
+    @bounded
     async def list_users(self, *, tenant_id: str | None, limit: int, after: str | None) -> Sequence[User]:
         query = select(UserRow).order_by(UserRow.id).limit(limit)
         if tenant_id is not None:
@@ -163,6 +178,7 @@ class SqlIdentityStore:
         async with self._db.sessions() as session:
             return [_user(row) for row in (await session.scalars(query)).all()]
 
+    @bounded
     async def update_user(self, user_id: str, *, role: Role | None = None, disabled: bool | None = None) -> User | None:
         async with self._db.sessions.begin() as session:
             row = await session.get(UserRow, user_id)
@@ -174,11 +190,13 @@ class SqlIdentityStore:
                 row.disabled = disabled
             return _user(row)
 
+    @bounded
     async def delete_user(self, user_id: str) -> bool:
         async with self._db.sessions.begin() as session:
             await session.execute(delete(ApiKeyRow).where(ApiKeyRow.user_id == user_id))
             return bool((await session.execute(delete(UserRow).where(UserRow.id == user_id))).rowcount)  # type: ignore[attr-defined]
 
+    @bounded
     async def count_users(self) -> int:
         async with self._db.sessions() as session:
             return int((await session.scalar(select(func.count()).select_from(UserRow))) or 0)

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 
 from inferlab.ratelimit.policy import Overrides
 from inferlab.store.engine import Database
+from inferlab.store.guard import bounded
 from inferlab.store.models import LimitRow
 
 FIELDS = tuple(f.name for f in fields(Overrides))
@@ -23,6 +24,7 @@ class SqlLimitStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @bounded
     async def get_many(self, subjects: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Overrides]:
         """The stored limits of each (subject, id) that has any, in one query."""
         wanted = list(subjects)
@@ -35,6 +37,7 @@ class SqlLimitStore:
             rows = (await session.scalars(query)).all()
         return {(row.subject, row.subject_id): _overrides(row) for row in rows}
 
+    @bounded
     async def put(self, subject: str, subject_id: str, limits: Overrides) -> None:
         """Replace the stored limits (all None: delete them)."""
         async with self._db.sessions.begin() as session:

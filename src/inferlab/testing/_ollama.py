@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from inferlab.testing._faults import ENDS_STREAM, NDJSON_FAULTS, ndjson_fault
 from inferlab.testing._ollama_native import NativeRequestError, ReplyShape, check_messages, check_options
-from inferlab.testing._state import RequestPlan, SimulatorState, drop_connection
+from inferlab.testing._state import RequestPlan, SimulatorState
 from inferlab.testing._text import count_message_words, count_words, embedding_inputs, embedding_vector
 
 SIMULATED_OLLAMA_VERSION = "0.0.0-simulator"
@@ -201,7 +202,7 @@ class OllamaFrontEnd:
         if plan.prefill_delay_s:
             await asyncio.sleep(plan.prefill_delay_s)
         if plan.cut_after_tokens is not None:
-            await drop_connection(request)
+            await self._state.drop_connection(request)
         first_token_at = time.perf_counter()
         if plan.token_delay_s and count > 1:
             await asyncio.sleep(plan.token_delay_s * (count - 1))
@@ -215,6 +216,9 @@ class OllamaFrontEnd:
 
     async def _stream(self, request: web.Request, gen: _Generation, plan: RequestPlan, count: int,
                       reason: str) -> web.StreamResponse:
+        fault = plan.stream_fault
+        if fault is not None and fault not in NDJSON_FAULTS:
+            return ollama_error(500, f"simulator: stream fault {fault!r} has no NDJSON form")
         started = time.perf_counter()
         response = web.StreamResponse(headers={"Content-Type": _NDJSON_TYPE})
         await response.prepare(request)
@@ -230,7 +234,10 @@ class OllamaFrontEnd:
         for extra in self._leading_events(gen):
             await response.write(orjson.dumps({"model": gen.model, "created_at": created_at, **extra,
                                                "done": False}) + b"\n")
+        fault_at = plan.stream_fault_after if fault is not None else -1
         for index in range(len(pieces) if cut is None else min(len(pieces), cut)):
+            if index == fault_at and not await self._write_fault(response, gen, created_at, plan):
+                return response
             if index and plan.token_delay_s:
                 delay = loop_start + index * plan.token_delay_s - loop.time()
                 if delay > 0:
@@ -240,7 +247,9 @@ class OllamaFrontEnd:
                     "done": False}
             await response.write(orjson.dumps(line) + b"\n")
         if cut is not None:
-            await drop_connection(request)
+            await self._state.drop_connection(request)
+        if fault_at >= len(pieces) and not await self._write_fault(response, gen, created_at, plan):
+            return response
         final = self._final(gen, count, reason, "", started, first_token_at)
         await response.write(orjson.dumps(final) + b"\n")
         await response.write_eof()
@@ -263,6 +272,19 @@ class OllamaFrontEnd:
         events = [self._content(True, "", thinking=shape.thinking)] if shape.thinking else []
         events += [self._content(True, "", tool_calls=[call]) for call in shape.tool_calls]
         return events
+
+    async def _write_fault(self, response: web.StreamResponse, gen: _Generation, created_at: str,
+                           plan: RequestPlan) -> bool:
+        """Write the scripted fault; False when the stream ends with it."""
+        fault = plan.stream_fault or ""
+        event = {"model": gen.model, "created_at": created_at, **self._content(gen.chat, " fault")}
+        event["done"] = False
+        text_field = ("message", "content") if gen.chat else ("response",)
+        await response.write(ndjson_fault(fault, event, text_field, plan.fault_line_bytes))
+        if fault in ENDS_STREAM:
+            await response.write_eof()
+            return False
+        return True
 
     async def embed(self, request: web.Request) -> web.Response:
         try:

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from inferlab.testing._state import RequestPlan, SimulatorState, drop_connection
+from inferlab.testing._faults import ENDS_STREAM, SSE_FAULTS, sse_fault
+from inferlab.testing._state import RequestPlan, SimulatorState
 from inferlab.testing._text import (
     count_message_words,
     count_words,
@@ -165,7 +166,7 @@ class OpenAIFrontEnd:
         if plan.prefill_delay_s:
             await asyncio.sleep(plan.prefill_delay_s)
         if plan.cut_after_tokens is not None:
-            await drop_connection(request)
+            await self._state.drop_connection(request)
         if plan.token_delay_s and count > 1:
             await asyncio.sleep(plan.token_delay_s * (count - 1))
         text = generated_text(count)
@@ -191,6 +192,9 @@ class OpenAIFrontEnd:
     async def _stream(
         self, request: web.Request, gen: _Generation, plan: RequestPlan, count: int, finish: str
     ) -> web.StreamResponse:
+        fault = plan.stream_fault
+        if fault is not None and fault not in SSE_FAULTS:
+            return error_response(500, f"simulator: stream fault {fault!r} has no SSE form")
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
         envelope: dict[str, Any] = {
@@ -204,19 +208,38 @@ class OpenAIFrontEnd:
         loop = asyncio.get_running_loop()
         first_token_at = loop.time()
         cut = plan.cut_after_tokens
+        fault_at = plan.stream_fault_after if fault is not None else -1
         for index in range(count if cut is None else min(count, cut)):
+            if index == fault_at and not await self._write_fault(response, envelope, gen.chat, plan):
+                return response
             if index and plan.token_delay_s:
                 await _sleep_until(first_token_at + index * plan.token_delay_s)
             await response.write(self._chunk(envelope, gen.chat, index, token_text(index), None))
         if cut is not None:
-            await drop_connection(request)
+            await self._state.drop_connection(request)
+        if fault_at >= count and not await self._write_fault(response, envelope, gen.chat, plan):
+            return response
         await response.write(self._chunk(envelope, gen.chat, count, None, finish))
         if gen.include_usage:
             usage_chunk = {**envelope, "choices": [], "usage": _usage(gen.prompt_tokens, count)}
             await response.write(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
-        await response.write(_DONE)
+        if fault != "no_done":
+            await response.write(_DONE)
         await response.write_eof()
         return response
+
+    async def _write_fault(
+        self, response: web.StreamResponse, envelope: dict[str, Any], chat: bool, plan: RequestPlan
+    ) -> bool:
+        """Write the scripted fault; False when the stream ends with it."""
+        fault = plan.stream_fault or ""
+        text_field = ("choices", 0, "delta", "content") if chat else ("choices", 0, "text")
+        chunk = orjson.loads(self._chunk(envelope, chat, 1, " fault", None)[6:])
+        await response.write(sse_fault(fault, chunk, text_field, plan.fault_line_bytes))
+        if fault in ENDS_STREAM:
+            await response.write_eof()
+            return False
+        return True
 
     @staticmethod
     def _chunk(

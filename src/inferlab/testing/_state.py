@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from inferlab.testing._faults import STREAM_FAULTS
 
 _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "completion_tokens": (int,),
@@ -27,6 +31,9 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "hang": (bool,),
     "cut_after_tokens": (int, type(None)),
     "max_concurrency": (int, type(None)),
+    "stream_fault": (str, type(None)),
+    "stream_fault_after": (int,),
+    "fault_line_bytes": (int,),
 }
 
 
@@ -44,6 +51,8 @@ class SimulatorScript:
     1 on 429 and 503). ``hang`` accepts requests and never answers.
     ``cut_after_tokens`` drops the connection after N streamed chunks (a non-streamed request is
     dropped before any response). ``max_concurrency`` queues requests beyond N running ones.
+    ``stream_fault`` makes streams malformed after ``stream_fault_after`` token chunks (see
+    ``inferlab.testing._faults`` for the faults; ``long_line`` writes ``fault_line_bytes``).
     """
 
     completion_tokens: int = 16
@@ -56,6 +65,9 @@ class SimulatorScript:
     hang: bool = False
     cut_after_tokens: int | None = None
     max_concurrency: int | None = None
+    stream_fault: str | None = None
+    stream_fault_after: int = 2
+    fault_line_bytes: int = 1024 * 1024 + 1024
 
     def update(self, fields: dict[str, Any]) -> None:
         """Apply a partial update, validating every field before changing any."""
@@ -66,6 +78,9 @@ class SimulatorScript:
             is_bool = isinstance(value, bool)
             if not isinstance(value, allowed) or (is_bool and bool not in allowed):
                 raise ScriptError(f"script field {name!r} has the wrong type: {value!r}")
+            if name == "stream_fault" and value is not None and value not in STREAM_FAULTS:
+                known = ", ".join(sorted(STREAM_FAULTS))
+                raise ScriptError(f"unknown stream fault {value!r}; one of {known}")
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -85,6 +100,9 @@ class RequestPlan:
     completion_tokens: int
     token_delay_s: float
     prefill_delay_s: float
+    stream_fault: str | None = None
+    stream_fault_after: int = 0
+    fault_line_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -96,6 +114,7 @@ class SimulatorStats:
     waiting: int = 0
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
+    cancelled_total: int = 0  # requests whose client (the gateway) went away before the answer ended
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -110,6 +129,8 @@ class SimulatorState:
         self._slot_freed = asyncio.Condition()
         self._closing = asyncio.Event()
         self.last_request: dict[str, Any] | None = None  # the last body a front end received (Ollama)
+        self.last_cancelled_at: float | None = None  # time.monotonic() of the last cancelled request
+        self._dropping: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # handlers dropping theirs
 
     def _take_plan(self) -> RequestPlan:
         script = self.script
@@ -127,6 +148,9 @@ class SimulatorState:
             completion_tokens=max(0, script.completion_tokens),
             token_delay_s=max(0.0, float(script.token_delay_s)),
             prefill_delay_s=max(0.0, float(script.prefill_delay_s)),
+            stream_fault=script.stream_fault,
+            stream_fault_after=max(0, script.stream_fault_after),
+            fault_line_bytes=max(0, script.fault_line_bytes),
         )
 
     def _has_free_slot(self) -> bool:
@@ -152,6 +176,11 @@ class SimulatorState:
             stats.running += 1
             running = True
             yield self._take_plan()
+        except asyncio.CancelledError:
+            if asyncio.current_task() not in self._dropping:  # the client left, the simulator did not drop it
+                stats.cancelled_total += 1
+                self.last_cancelled_at = time.monotonic()
+            raise
         finally:
             stats.in_flight -= 1
             if running:
@@ -181,15 +210,22 @@ class SimulatorState:
         """Never answer: wait until the client disconnects (the handler is then cancelled) or the
         simulator stops (then the connection is dropped)."""
         await self._closing.wait()
-        await drop_connection(request)
+        await self.drop_connection(request)
+
+    async def drop_connection(self, request: web.Request) -> None:
+        """Close the connection abruptly, without (the rest of) a response, like a crashed engine.
+
+        The simulator's server runs with handler cancellation on, so aborting the transport cancels
+        the handler (not counted in ``cancelled_total``: the client did not leave); the exception
+        below only guards against that not happening.
+        """
+        task = asyncio.current_task()
+        if task is not None:
+            self._dropping.add(task)
+        await _abort(request)
 
 
-async def drop_connection(request: web.Request) -> None:
-    """Close the connection abruptly, without (the rest of) a response, like a crashed engine.
-
-    The simulator's server runs with handler cancellation on, so aborting the transport cancels the
-    handler; the exception below only guards against that not happening.
-    """
+async def _abort(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()

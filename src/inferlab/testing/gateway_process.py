@@ -67,8 +67,9 @@ class GatewayProcess:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.logs()[-3000:]}")
             try:
                 status, last = http_get(self.url + "/ready")
-                if status == 200:
-                    return dict(orjson.loads(last))
+                body = orjson.loads(last) if status == 200 else {}
+                if status == 200 and all(state == "ready" for state in body.get("engines", {}).values()):
+                    return dict(body)  # ready, and every managed engine up (a model may already serve before)
             except OSError:
                 pass
             time.sleep(0.2)

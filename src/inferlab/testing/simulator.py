@@ -184,6 +184,7 @@ class EngineSimulator:
         stats.max_in_flight_seen = stats.in_flight
         stats.prompt_tokens_total = 0
         stats.generation_tokens_total = 0
+        stats.cancelled_total = 0
         return _json(stats.to_dict())
 
 

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from inferlab.cache import CacheManager, MemoryCache
+from inferlab.testing.pytest_plugin import RedisNamespace
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[CacheManager]:
+def implementation(request: pytest.FixtureRequest) -> CacheManager:
+    """Built outside the event loop: asking for the async ``redis_namespace`` from an async fixture fails."""
     if request.param == "memory":
-        memory = MemoryCache(max_entries=100, max_bytes=1024 * 1024)
-        yield memory
-        await memory.aclose()
-        return
+        return MemoryCache(max_entries=100, max_bytes=1024 * 1024)
     from inferlab.cache.redis import RedisCache
-    from inferlab.redisconn import redis_client
 
-    prefix = f"test:{uuid.uuid4().hex}:"
-    client = redis_client(request.getfixturevalue("redis_url"), timeout_s=2.0, max_connections=8)
-    manager = RedisCache(client, prefix)
-    yield manager
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await manager.aclose()
+    namespace: RedisNamespace = request.getfixturevalue("redis_namespace")
+    return RedisCache(namespace.client, namespace.prefix)
+
+
+@pytest.fixture
+async def cache(implementation: CacheManager) -> AsyncIterator[CacheManager]:
+    yield implementation
+    await implementation.aclose()

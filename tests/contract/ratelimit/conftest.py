@@ -1,31 +1,49 @@
-"""Every rate-limiter test runs against each implementation."""
+"""Every rate-limiter test runs against each implementation, and against ``ResilientLimiter``
+wrapping each: while its primary answers, the wrapper keeps the same contract."""
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
+from inferlab.config import RateLimitFailure
 from inferlab.ratelimit import MemoryRateLimiter, RateLimiter
+from inferlab.ratelimit.resilient import ResilientLimiter
+from inferlab.testing.pytest_plugin import RedisNamespace
+
+IMPLEMENTATIONS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.redis),
+    "resilient-memory",
+    pytest.param("resilient-redis", marks=pytest.mark.redis),
+]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
-    if request.param == "memory":
-        memory = MemoryRateLimiter()
-        yield memory
-        await memory.aclose()
-        return
+def _primary(kind: str, request: pytest.FixtureRequest) -> tuple[RateLimiter, tuple[type[BaseException], ...]]:
+    if kind == "memory":
+        return MemoryRateLimiter(), ()
+    from redis.exceptions import RedisError
+
     from inferlab.ratelimit.redis import RedisRateLimiter
-    from inferlab.redisconn import redis_client
 
-    url = request.getfixturevalue("redis_url")
-    prefix = f"test:{uuid.uuid4().hex}:"
-    client = redis_client(url, timeout_s=2.0, max_connections=32)
-    limiter = RedisRateLimiter(client, prefix)
-    yield limiter
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await limiter.aclose()
+    namespace: RedisNamespace = request.getfixturevalue("redis_namespace")
+    return RedisRateLimiter(namespace.client, namespace.prefix), (RedisError,)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> RateLimiter:
+    """Built outside the event loop: asking for the async ``redis_namespace`` from an async fixture fails."""
+    kind = str(request.param)
+    primary, errors = _primary(kind.removeprefix("resilient-"), request)
+    if not kind.startswith("resilient-"):
+        return primary
+    return ResilientLimiter(primary, errors, RateLimitFailure(), expected_replicas=1, timeout_s=2.0, retry_s=1.0,
+                            logger=logging.getLogger("inferlab.test.ratelimit"))
+
+
+@pytest.fixture
+async def limiter(implementation: RateLimiter) -> AsyncIterator[RateLimiter]:
+    yield implementation
+    await implementation.aclose()

@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from inferlab.auth import ALL_SCOPES, LOCAL_OPERATOR, IdentityAdmin, Scopes
 from inferlab.store import Database, SqlIdentityStore, head_revision, upgrade
@@ -21,14 +19,6 @@ from inferlab.testing.gateway_process import GatewayProcess
 
 PEPPER = "integration-pepper-shared-by-replicas"
 TTL_S = 1.0
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
 
 
 def config(sim: EngineSimulator, db_url: str, **auth: Any) -> dict[str, Any]:
@@ -116,7 +106,7 @@ async def test_first_start_prints_a_platform_admin_key_once(sim: EngineSimulator
 def test_serve_refuses_a_remote_address_without_auth(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "inferlab", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2
     assert "authentication is off" in result.stderr
@@ -125,7 +115,7 @@ def test_serve_refuses_a_remote_address_without_auth(tmp_path: Path) -> None:
 def test_db_upgrade_uses_the_database_url_from_the_environment(tmp_path: Path) -> None:
     env_db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     result = subprocess.run([sys.executable, "-m", "inferlab", "db", "upgrade", "--data-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60,
+                            capture_output=True, text=True, timeout=60, check=False,
                             env={**os.environ, "INFERLAB_DATABASE_URL": env_db})
     assert result.returncode == 0 and result.stdout.strip() == head_revision(), result.stderr
     assert (tmp_path / "x.db").exists()

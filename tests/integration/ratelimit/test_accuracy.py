@@ -3,8 +3,6 @@ concurrent requests, every time (bench/ratelimit_cache.py repeats it 20 times)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from inferlab.testing import EngineSimulator, SimulatorScript
@@ -16,11 +14,8 @@ REPEATS = 3
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=2))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=2)
 
 
 @pytest.mark.redis

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from inferlab.testing import EngineSimulator, SimulatorScript
 from inferlab.testing.gateway_process import GatewayProcess
+from inferlab.testing.pytest_plugin import RedisNamespace
 
 from .harness import MODEL, gateway_config, start_all, stop_all
 
@@ -22,11 +22,8 @@ CLIENT = "198.51.100.7"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=600, token_delay_s=0.05))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=600, token_delay_s=0.05)
 
 
 async def _attempt(session: aiohttp.ClientSession, url: str) -> tuple[int, str | None]:
@@ -37,8 +34,11 @@ async def _attempt(session: aiohttp.ClientSession, url: str) -> tuple[int, str |
 
 
 @pytest.mark.redis
-async def test_a_killed_gateways_slots_free_within_one_lease_ttl(sim: EngineSimulator, redis_url: str) -> None:
-    config = gateway_config(sim, redis_url, [{"scope": "key", "max_concurrent": 2}], lease_ttl_s=LEASE_TTL_S)
+async def test_a_killed_gateways_slots_free_within_one_lease_ttl(
+    sim: EngineSimulator, redis_namespace: RedisNamespace
+) -> None:
+    config = gateway_config(sim, redis_namespace.url, [{"scope": "key", "max_concurrent": 2}],
+                            lease_ttl_s=LEASE_TTL_S, redis_prefix=redis_namespace.prefix)
     doomed, survivor = GatewayProcess(config), GatewayProcess(config)
     holders = aiohttp.ClientSession()
     try:
@@ -66,11 +66,3 @@ async def test_a_killed_gateways_slots_free_within_one_lease_ttl(sim: EngineSimu
     finally:
         await holders.close()
         await stop_all([doomed, survivor])
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(redis_url)
-        prefix = config["ratelimit"]["redis_prefix"]
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -21,11 +20,8 @@ MAX_LATENCY_S = 2.0
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=2))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=2)
 
 
 async def _load(session: aiohttp.ClientSession, url: str, stop: asyncio.Event, seen: list[tuple[float, int, str | None]]) -> None:
@@ -89,6 +85,5 @@ async def test_redis_stopped_mid_load(sim: EngineSimulator, policy: str, redis_s
 
 
 async def _metrics(server: TestServer) -> str:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(server.make_url("/metrics")) as response:
-            return await response.text()
+    async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as response:
+        return await response.text()

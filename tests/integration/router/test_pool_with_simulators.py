@@ -147,6 +147,9 @@ async def test_queue_full_is_503_and_waiters_are_served_in_order() -> None:
         assert 'inferlab_queue_depth{model="sim-model"} 0.0' in metrics
         assert 'inferlab_queue_wait_seconds_count{model="sim-model",outcome="dispatched"} 3.0' in metrics
         assert 'inferlab_queue_wait_seconds_count{model="sim-model",outcome="rejected"} 1.0' in metrics
+        queue = (await c.backends())["queue"]
+        assert (queue["depth"], queue["max_depth"], queue["max_wait_s"]) == (0, 3, 10.0)
+        assert (queue["queued_total"], queue["rejected_total"], queue["timed_out_total"]) == (3, 1, 0)
 
 
 async def test_queue_wait_times_out_with_503() -> None:
@@ -160,6 +163,7 @@ async def test_queue_wait_times_out_with_503() -> None:
         assert status == 503 and body["error"]["code"] == "queue_timeout" and "Retry-After" in headers
         assert time.monotonic() - started < 0.6
         assert (await first)[0] == 200
+        assert (await c.backends())["queue"]["timed_out_total"] == 1
 
 
 async def test_load_scraper_reads_engine_metrics() -> None:

@@ -33,14 +33,6 @@ def auth_settings(tmp_path: Path, sim_url: str, *, server: dict[str, Any] | None
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 def settings_with(sim: EngineSimulator, tmp_path: Path) -> Callable[..., Settings]:
     """The ``client`` fixture's settings with some changed: ``settings_with(protect_metrics=True)``,
     ``settings_with(server={"docs": False})``."""

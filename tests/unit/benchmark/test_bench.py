@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -16,20 +15,15 @@ from inferlab.benchmark import BenchmarkConfig, BenchmarkConfigError, run_benchm
 from inferlab.benchmark.cli import register
 from inferlab.benchmark.metrics import percentile
 from inferlab.benchmark.report import write_json
+from inferlab.benchmark.workload import build_requests
 from inferlab.testing import EngineSimulator, SimulatorScript
 
 TOKENS, TOKEN_DELAY_S, PREFILL_DELAY_S = 16, 0.005, 0.02
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    script = SimulatorScript(
-        completion_tokens=TOKENS, token_delay_s=TOKEN_DELAY_S, prefill_delay_s=PREFILL_DELAY_S
-    )
-    simulator = EngineSimulator(script)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=TOKENS, token_delay_s=TOKEN_DELAY_S, prefill_delay_s=PREFILL_DELAY_S)
 
 
 def _config(sim: EngineSimulator, **overrides: object) -> BenchmarkConfig:
@@ -117,6 +111,15 @@ def test_config_rejects_bad_options() -> None:
     with pytest.raises(BenchmarkConfigError, match="base URL"):
         BenchmarkConfig(base_url="x/v1", model="m")
     assert math.isinf(BenchmarkConfig(base_url="http://x/v1", model="m").request_rate)
+    with pytest.raises(BenchmarkConfigError, match="temperature"):
+        BenchmarkConfig(base_url="http://x/v1", model="m", temperature=2.5)
+
+
+def test_temperature_is_sent_only_when_set() -> None:
+    plain = BenchmarkConfig(base_url="http://x/v1", model="m")
+    assert "temperature" not in orjson.loads(build_requests(plain, 1)[0].body)
+    cold = BenchmarkConfig(base_url="http://x/v1", model="m", temperature=0.0)
+    assert [orjson.loads(r.body)["temperature"] for r in build_requests(cold, 2)] == [0.0, 0.0]
 
 
 async def test_prompt_file(sim: EngineSimulator, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ bypass, model versions, and non-deterministic requests never cached."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,14 @@ from inferlab.app import GATEWAY, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator, SimulatorScript
+from inferlab.testing.pytest_plugin import RedisNamespace
 
 MODEL = "sim-model"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=6), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=6)
 
 
 def settings(sim: EngineSimulator, tmp_path: Path, backend: str, redis_url: str | None, **extra: Any) -> Settings:
@@ -82,12 +79,13 @@ async def test_hit_after_miss_and_stream_replay(sim: EngineSimulator, tmp_path: 
 
 
 @pytest.mark.redis
-async def test_a_new_model_version_misses(sim: EngineSimulator, tmp_path: Path, redis_url: str) -> None:
+async def test_a_new_model_version_misses(
+    sim: EngineSimulator, tmp_path: Path, redis_namespace: RedisNamespace
+) -> None:
     """Gateways restarted on one Redis: the same version hits, a new version never sees the old answers."""
-    prefix = f"test:{uuid.uuid4().hex}:"
     for version, expected in (("v1", "miss"), ("v1", "hit"), ("v2", "miss")):
-        config = settings(sim, tmp_path, "redis", redis_url, model={"version": version})
-        config.cache.redis_prefix = prefix
+        config = settings(sim, tmp_path, "redis", redis_namespace.url, model={"version": version})
+        config.cache.redis_prefix = redis_namespace.prefix
         server = TestServer(await create_app(config))
         await server.start_server()
         try:

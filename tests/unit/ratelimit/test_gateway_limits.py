@@ -4,11 +4,9 @@ concurrency slots and token reservations given back on success, errors and disco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import httpx2 as httpx
 import openai
 import pytest
 from aiohttp.test_utils import TestServer
@@ -22,11 +20,8 @@ HI = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=5), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=5)
 
 
 async def gateway(sim: EngineSimulator, limits: list[dict[str, Any]], **ratelimit: Any) -> TestServer:

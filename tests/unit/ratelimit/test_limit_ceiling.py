@@ -22,14 +22,6 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[Client]:
     settings = Settings(
         data_dir=tmp_path, features={"auth": True, "ratelimit": True},

@@ -23,11 +23,8 @@ CLIENT = Identity("ip:127.0.0.1", "ip:127.0.0.1", "default")
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=1500, token_delay_s=0.0005), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=1500, token_delay_s=0.0005)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -5,7 +5,6 @@ an exhausted quota is a 429 the `openai` SDK does not retry, a busy quota or con
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,11 +22,8 @@ HI = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=5), model=MODEL)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=5)
 
 
 class Gateway:

@@ -24,14 +24,6 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[Client]:
     settings = Settings(
         data_dir=tmp_path, features={"auth": True, "ratelimit": True},
@@ -65,7 +57,7 @@ async def chat(client: Client, key: str) -> int:
 
 
 async def test_a_stored_key_limit_is_enforced(client: Client) -> None:
-    admin, admin_id = await key_for(client, "tenant-admin", "boss")
+    admin, _ = await key_for(client, "tenant-admin", "boss")
     member, member_id = await key_for(client, "member", "worker")
     status, body = await call(client, admin, "PUT", f"/admin/limits/key/{member_id}", {"rpm": 2})
     assert status == 200 and body["rpm"] == 2 and body["tpm"] is None
@@ -116,9 +108,8 @@ def test_cli_creates_a_key_with_limits(tmp_path: Path) -> None:
 
     from inferlab.ratelimit.policy import Overrides
     from inferlab.store import Database, database_url
-    from inferlab.store.limits import SqlLimitStore
-
     from inferlab.store.audit import SqlAuditStore
+    from inferlab.store.limits import SqlLimitStore
 
     async def stored() -> tuple[dict[Any, Overrides], list[tuple[str, str, str | None]]]:
         database = Database(database_url(tmp_path, None))

@@ -13,14 +13,12 @@ import orjson
 import pytest
 
 from inferlab.testing import EngineSimulator, SimulatorScript
+from inferlab.testing.pytest_plugin import MakeSim
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=16))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+def sim_script() -> SimulatorScript:
+    return SimulatorScript(completion_tokens=16)
 
 
 @pytest.fixture
@@ -30,11 +28,8 @@ async def client(sim: EngineSimulator) -> AsyncIterator[openai.AsyncOpenAI]:
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[EngineSimulator]:
-    simulator = EngineSimulator(SimulatorScript(completion_tokens=8), protocol="ollama")
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def ollama(make_sim: MakeSim) -> EngineSimulator:
+    return await make_sim(SimulatorScript(completion_tokens=8), protocol="ollama")
 
 
 MESSAGES: Any = [{"role": "user", "content": "say three words"}]
@@ -211,10 +206,9 @@ async def _ndjson(resp: aiohttp.ClientResponse) -> list[dict[str, Any]]:
 
 async def test_ollama_chat_stream(ollama: EngineSimulator) -> None:
     body = {"model": "sim-model", "messages": [{"role": "user", "content": "one two"}]}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
-            assert resp.headers["Content-Type"] == "application/x-ndjson"
-            lines = await _ndjson(resp)
+    async with aiohttp.ClientSession() as http, http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
+        assert resp.headers["Content-Type"] == "application/x-ndjson"
+        lines = await _ndjson(resp)
     assert len(lines) == 9
     assert all(line["done"] is False and line["message"]["content"] for line in lines[:-1])
     final = lines[-1]
@@ -288,3 +282,17 @@ async def test_ollama_calls_tools_then_answers(ollama: EngineSimulator) -> None:
         async with http.post(f"{ollama.base_url}/api/chat", json=body) as resp:
             answered = await resp.json()
     assert "tool_calls" not in answered["message"] and answered["message"]["content"]
+
+
+async def test_stream_faults_are_scripted_by_name(sim: EngineSimulator) -> None:
+    script_url = f"{sim.base_url}/_sim/script"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(script_url, json={"stream_fault": "no_such_fault"}) as response:
+            assert response.status == 400
+            assert "unknown stream fault" in (await response.json())["error"]
+        async with session.post(script_url, json={"stream_fault": "truncate"}) as response:
+            assert response.status == 200
+        body = {"model": "sim-model", "messages": MESSAGES, "stream": True}
+        async with session.post(f"{sim.base_url}/v1/chat/completions", json=body) as response:
+            raw = await response.read()
+    assert raw.count(b"data: ") == 2 and b"finish_reason\":\"stop" not in raw and b"[DONE]" not in raw

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from inferlab.app import create_app
 from inferlab.config import load_settings
 from inferlab.testing import EngineSimulator, SimulatorScript
+from inferlab.testing.pytest_plugin import MakeSim
 
 MODEL = "sim-model"
 HI = [{"role": "user", "content": "hello there"}]
@@ -31,16 +32,17 @@ async def gateway_for(sim_url: str, backend: str, **model: object) -> TestServer
 
 
 @pytest.fixture(params=["openai", "ollama"])
-async def setup(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EngineSimulator, openai.AsyncOpenAI]]:
+async def setup(
+    request: pytest.FixtureRequest, make_sim: MakeSim
+) -> AsyncIterator[tuple[EngineSimulator, openai.AsyncOpenAI]]:
     protocol = request.param
-    sim = EngineSimulator(SimulatorScript(completion_tokens=5), model=MODEL, protocol=protocol)
-    sim_url = await sim.start()
-    server = await gateway_for(sim_url, protocol)
+    sim = await make_sim(SimulatorScript(completion_tokens=5), model=MODEL, protocol=protocol)
+    assert sim.base_url is not None
+    server = await gateway_for(sim.base_url, protocol)
     client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x", max_retries=0, timeout=10)
     yield sim, client
     await client.close()
     await server.close()
-    await sim.stop()
 
 
 async def test_chat(setup: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from inferlab.backends.ollama_response import missing_logprobs
 from inferlab.testing import EngineSimulator, SimulatorScript
-from tests.unit.gateway.test_adapters_via_simulator import MODEL, gateway_for
+from inferlab.testing.pytest_plugin import MakeSim
+from tests.contract.backends.test_adapters_via_simulator import MODEL, gateway_for
 
 HI = [{"role": "user", "content": "what is the weather in Paris?"}]
 WEATHER = {
@@ -37,14 +38,14 @@ PIXEL = base64.b64encode(b"\x89PNG\r\n\x1a\n-not-really-a-png").decode()
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[tuple[EngineSimulator, openai.AsyncOpenAI]]:
-    sim = EngineSimulator(SimulatorScript(completion_tokens=5), model=MODEL, protocol="ollama")
-    server: TestServer = await gateway_for(await sim.start(), "ollama")
+async def ollama(make_sim: MakeSim) -> AsyncIterator[tuple[EngineSimulator, openai.AsyncOpenAI]]:
+    sim = await make_sim(SimulatorScript(completion_tokens=5), model=MODEL, protocol="ollama")
+    assert sim.base_url is not None
+    server: TestServer = await gateway_for(sim.base_url, "ollama")
     client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x", max_retries=0, timeout=10)
     yield sim, client
     await client.close()
     await server.close()
-    await sim.stop()
 
 
 def sent(sim: EngineSimulator) -> dict[str, Any]:

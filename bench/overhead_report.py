@@ -1,0 +1,107 @@
+"""The overhead benchmark's tables: figures per target, and each gateway against the pass-through.
+
+``results[scenario][target]`` is ``BenchmarkResult.to_dict()`` plus ``gateway_cpu_ms_per_request``
+(user + system CPU of the target's process per request, warm-up included; None for "direct").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Results = dict[str, dict[str, dict[str, Any]]]
+BASELINES = ("direct", "passthrough")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal of the refactor, as a figure of a target relative to the pass-through's."""
+
+    key: str
+    header: str
+    measure: Callable[[Results, str], float | None]
+    at_most: float | None = None
+    at_least: float | None = None
+
+    def met(self, value: float) -> bool:
+        return (self.at_most is None or value <= self.at_most) and (self.at_least is None or value >= self.at_least)
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    if top is None or bottom is None or bottom <= 0:
+        return None
+    return top / bottom
+
+
+def _cpu(results: Results, scenario: str, name: str) -> float | None:
+    value = results[scenario][name].get("gateway_cpu_ms_per_request")
+    return float(value) if value is not None else None
+
+
+def _added_ttft(results: Results, name: str) -> float:
+    stream = results["stream"]
+    return float(stream[name]["p50_ttft_ms"] - stream["direct"]["p50_ttft_ms"])
+
+
+GOALS = (
+    Goal("cpu_per_stream_request_ratio", "gateway CPU per streamed request ÷ pass-through's (≤ 1.2)",
+         lambda r, n: _ratio(_cpu(r, "stream", n), _cpu(r, "stream", "passthrough")), at_most=1.2),
+    Goal("stream_ttft_added_ratio", "stream TTFT p50 added ÷ pass-through's added (≤ 1.2)",
+         lambda r, n: _ratio(_added_ttft(r, n), _added_ttft(r, "passthrough")), at_most=1.2),
+    Goal("c1_added_p50_minus_passthrough_ms", "c=1 added p50 − pass-through's added p50, ms (≤ 0.3)",
+         lambda r, n: r["latency"][n]["p50_e2el_ms"] - r["latency"]["passthrough"]["p50_e2el_ms"], at_most=0.3),
+    Goal("c32_throughput_ratio", "c=32 req/s ÷ pass-through's (≥ 0.8)",
+         lambda r, n: _ratio(r["throughput"][n]["request_throughput"],
+                             r["throughput"]["passthrough"]["request_throughput"]), at_least=0.8),
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _fmt_cpu(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def markdown_table(results: Results, names: list[str]) -> str:
+    lat, thr, stream = results["latency"], results["throughput"], results["stream"]
+    direct = lat["direct"]
+    header = ("| target | c=1 p50 ms | added p50 ms | c=1 p99 ms | added p99 ms | c=32 req/s "
+              "| stream TTFT p50 / p99 ms | ITL p50 / p99 ms | CPU ms/req c=1 / c=32 / stream | failed |")
+    lines = [header, "|" + "---|" * 10]
+    for name in names:
+        failed = sum(results[s][name]["failed"] for s in results)
+        cpu = " / ".join(_fmt_cpu(_cpu(results, s, name)) for s in ("latency", "throughput", "stream"))
+        lines.append(
+            f"| {name} | {_fmt(lat[name]['p50_e2el_ms'])} "
+            f"| {_fmt(lat[name]['p50_e2el_ms'] - direct['p50_e2el_ms'])} "
+            f"| {_fmt(lat[name]['p99_e2el_ms'])} "
+            f"| {_fmt(lat[name]['p99_e2el_ms'] - direct['p99_e2el_ms'])} "
+            f"| {thr[name]['request_throughput']:.0f} "
+            f"| {_fmt(stream[name]['p50_ttft_ms'])} / {_fmt(stream[name]['p99_ttft_ms'])} "
+            f"| {_fmt(stream[name]['p50_itl_ms'])} / {_fmt(stream[name]['p99_itl_ms'])} | {cpu} | {failed} |"
+        )
+    return "\n".join(lines)
+
+
+def goal_ratios(results: Results, names: list[str]) -> dict[str, dict[str, float | None]]:
+    """Each non-baseline target's figures against the pass-through's (empty without a pass-through)."""
+    if "passthrough" not in results["latency"]:
+        return {}
+    return {name: {goal.key: goal.measure(results, name) for goal in GOALS}
+            for name in names if name not in BASELINES}
+
+
+def ratio_table(ratios: dict[str, dict[str, float | None]]) -> str:
+    if not ratios:
+        return ""
+    lines = ["| target | " + " | ".join(goal.header for goal in GOALS) + " |", "|" + "---|" * (len(GOALS) + 1)]
+    for name, values in ratios.items():
+        cells = []
+        for goal in GOALS:
+            value = values[goal.key]
+            cells.append("n/a" if value is None else f"{value:.2f} {'met' if goal.met(value) else 'missed'}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""Readiness: may this gateway — or this model on it — be sent traffic now?
+
+The rule (``GET /ready``, and ``GET /ready?model=NAME`` for load balancers that route per model):
+
+- draining (SIGTERM received) → 503 ``draining``, for the gateway and for every model;
+- a *critical* dependency down → 503 ``not_ready``: every request would fail here. Critical are
+  the database when auth is on, and Redis when a configured limit fails closed
+  (``ratelimit.failure``); other dependencies are reported, never decisive;
+- otherwise the gateway is ready (200) while at least one model has a routable replica —
+  ``degraded`` when some model or a non-critical dependency is down — and a model is ready (200)
+  while it has a routable replica. An unknown model is a 404.
+
+A dependency is checked at most once per ``ttl_s`` (concurrent probes share one check), and each
+check is bounded by its own timeout, so probes every few seconds cost next to nothing and never hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from inferlab.api.drain import DrainController
+from inferlab.router import BackendPool, ModelRouter
+
+CHECK_TTL_S = 1.0
+_REPLICA_FIELDS = ("healthy", "engine_state", "misconfigured", "error")  # the last two when adapters set them
+
+
+class DependencyCheck:
+    """One dependency's health: ``probe`` raises when it is down."""
+
+    def __init__(
+        self,
+        name: str,
+        probe: Callable[[], Awaitable[object]],
+        *,
+        critical: bool,
+        timeout_s: float,
+        ttl_s: float = CHECK_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.critical = critical
+        self._probe = probe
+        self._timeout_s = timeout_s
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._up = False
+        self._error: str | None = None
+        self._checked_at: float | None = None
+        self._pending: asyncio.Task[None] | None = None
+
+    async def state(self) -> dict[str, Any]:
+        if self._checked_at is None or self._clock() - self._checked_at >= self._ttl_s:
+            if self._pending is None:
+                self._pending = asyncio.get_running_loop().create_task(self._check())
+            await asyncio.shield(self._pending)
+        assert self._checked_at is not None
+        state: dict[str, Any] = {
+            "status": "up" if self._up else "down", "critical": self.critical,
+            "checked_s_ago": round(self._clock() - self._checked_at, 3),
+        }
+        if self._error is not None:
+            state["error"] = self._error
+        return state
+
+    async def _check(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._probe()
+        except Exception as exc:  # noqa: BLE001 - whatever the probe raised, the dependency is down
+            self._up, self._error = False, _reason(exc)
+        else:
+            self._up, self._error = True, None
+        finally:
+            self._checked_at = self._clock()
+            self._pending = None
+
+    async def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, public reason: the class of the failure, never its text (hosts, credentials)."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return "timeout" if isinstance(cause, TimeoutError) else type(cause).__name__
+
+
+class Dependencies:
+    """What the gateway's requests depend on besides its engines; filled by the composition root."""
+
+    def __init__(self) -> None:
+        self.checks: list[DependencyCheck] = []
+
+    def add(self, check: DependencyCheck) -> None:
+        self.checks.append(check)
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        states = await asyncio.gather(*(check.state() for check in self.checks))
+        return {check.name: state for check, state in zip(self.checks, states)}
+
+    async def close(self) -> None:
+        for check in self.checks:
+            await check.close()
+
+
+DEPENDENCIES = web.AppKey("dependencies", Dependencies)
+
+
+def register(app: web.Application, check: DependencyCheck) -> None:
+    """Report ``check`` on /ready (when the app has a readiness registry)."""
+    dependencies = app.get(DEPENDENCIES)
+    if dependencies is not None:
+        dependencies.add(check)
+
+
+def pool_state(pool: BackendPool) -> dict[str, Any]:
+    now = pool.clock()
+    replicas = []
+    for replica in pool.replicas:
+        snapshot = replica.snapshot(now)
+        entry: dict[str, Any] = {"name": replica.name, "routable": replica.routable(now),
+                                 "breaker": snapshot["breaker"]["state"]}
+        entry.update((field, snapshot[field]) for field in _REPLICA_FIELDS if field in snapshot)
+        replicas.append(entry)
+    return {"ready": any(r["routable"] for r in replicas), "replicas": replicas}
+
+
+def model_state(router: ModelRouter, name: str) -> dict[str, Any]:
+    """The model's replicas; its separate embeddings pool, if any, is reported but not decisive."""
+    state = pool_state(router.pools[name])
+    embeddings = router.embedding_pools.get(name)
+    if embeddings is not None:
+        state["embeddings"] = pool_state(embeddings)
+    return state
+
+
+def _whole(model: dict[str, Any]) -> bool:
+    return bool(model["ready"] and model.get("embeddings", model)["ready"])
+
+
+class Readiness:
+    def __init__(
+        self, router: ModelRouter, drain: DrainController, dependencies: Dependencies,
+        engine_states: Callable[[], dict[str, str]],
+    ) -> None:
+        self._router = router
+        self._drain = drain
+        self._dependencies = dependencies
+        self._engine_states = engine_states
+
+    async def gateway(self) -> tuple[int, dict[str, Any]]:
+        models = {name: model_state(self._router, name) for name in self._router.names()}
+        dependencies = await self._dependencies.states()
+        blocked = self._blocked(dependencies)
+        degraded = not all(map(_whole, models.values())) or any(d["status"] != "up" for d in dependencies.values())
+        if blocked:
+            status = blocked
+        elif not any(m["ready"] for m in models.values()):
+            status = "not_ready"
+        else:
+            status = "degraded" if degraded else "ready"
+        body = {"status": status, "models": models, "dependencies": dependencies, "engines": self._engine_states()}
+        return (200 if status in ("ready", "degraded") else 503), body
+
+    async def model(self, name: str) -> tuple[int, dict[str, Any]]:
+        self._router.pool(name)  # ModelNotFound (404) for a model this gateway does not serve
+        state = model_state(self._router, name)
+        dependencies = await self._dependencies.states()
+        status = self._blocked(dependencies) or ("ready" if state["ready"] else "not_ready")
+        body = {"status": status, "model": name, "models": {name: state}, "dependencies": dependencies}
+        return (200 if status == "ready" else 503), body
+
+    def _blocked(self, dependencies: dict[str, dict[str, Any]]) -> str | None:
+        if self._drain.draining:
+            return "draining"
+        if any(d["critical"] and d["status"] != "up" for d in dependencies.values()):
+            return "not_ready"
+        return None
