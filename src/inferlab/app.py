@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from inferlab.api.backends_admin_routes import BackendsAdminRoutes
+from inferlab.api.body import BODY_TIMING, BodyTiming
 from inferlab.api.docs_routes import DocsRoutes
 from inferlab.api.drain import DrainController
 from inferlab.api.middleware import build_middleware
@@ -195,10 +196,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[build_middleware(metrics, logger)],  # + the auth middleware, once the routes are declared
-        handler_args={"max_field_size": 16384},
+        handler_args={"max_field_size": 16384, "auto_decompress": False},  # api/body.py inflates, capped
     )
     app[GATEWAY] = gateway
     dependencies = app[DEPENDENCIES] = Dependencies()  # what /ready checks besides the engines
+    app[BODY_TIMING] = BodyTiming.of(settings.server)
     declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
     if auth is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         gateway.auth = auth

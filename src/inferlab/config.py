@@ -40,6 +40,10 @@ class ServerSettings(_Strict):
     max_n: int = Field(16, ge=1, description="upper bound accepted for n")
     docs: bool = Field(True, description="/docs and the OpenAPI documents without credentials (off: no /docs, "
                                          "and the documents need a credential)")
+    header_timeout_s: float = Field(10.0, gt=0, description="a request head must be in this long after its 1st byte")
+    keepalive_timeout_s: float = Field(75.0, gt=0, description="close a connection idle this long between requests")
+    body_timeout_s: float = Field(30.0, gt=0, description="408 when the body is not in within this (+ min rate)")
+    body_min_rate_bytes_s: float = Field(1024.0, gt=0, description="each such many body bytes earn one more second")
 
 
 class FeatureFlags(_Strict):

@@ -16,6 +16,7 @@ and only a request's 4xx verdict (context too long...) is passed on, redacted (`
     │   └── ModelNotFound              404 not_found_error / model_not_found
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
+    ├── UnsupportedContentEncoding     415 invalid_request_error / unsupported_content_encoding
     ├── RateLimited                    429 rate_limit_error (+ Retry-After)
     │   ├── EngineBusy                 429 the engine's own 429, with its Retry-After
     │   └── QuotaExhausted             429 insufficient_quota, no Retry-After, x-should-retry: false
@@ -117,6 +118,12 @@ class PayloadTooLarge(InferLabError):
     default_code = "payload_too_large"
 
 
+class UnsupportedContentEncoding(InferLabError):
+    status = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_content_encoding"
+
+
 class RateLimited(InferLabError):
     status = 429
     error_type = "rate_limit_error"
@@ -211,6 +218,7 @@ __all__ = [
     "RequestTimeout",
     "ServiceUnavailable",
     "StoreUnavailable",
+    "UnsupportedContentEncoding",
     "UnsupportedFeature",
     "UpstreamError",
     "UpstreamTimeout",

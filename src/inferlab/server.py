@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from inferlab.api.http_server import GatewayRunner
 from inferlab.app import GATEWAY, create_app
 from inferlab.config import Settings
 
@@ -21,8 +22,9 @@ async def serve(settings: Settings, logger: logging.Logger, on_listening: Callab
     gateway = app[GATEWAY]
     # A client that disconnects cancels its handler, which closes the engine's request at once
     # (aiohttp's default is to let the handler run on); aiohttp's test server does the same.
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S, handler_cancellation=True
+    runner = GatewayRunner(
+        app, settings.server, access_log=None, handle_signals=False, shutdown_timeout=ABORT_GRACE_S,
+        handler_cancellation=True,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True)

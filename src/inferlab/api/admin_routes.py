@@ -36,7 +36,7 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 PAGE = (Param("limit", "page size", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}),
         Param("after", "next_after of the previous page"))
-LISTED, ONE, WRITTEN = (400,), (404,), (400, 404, 413)  # errors besides 401/403; a foreign object is a 404
+LISTED, ONE = (400,), (404,)  # errors besides 401/403 and those of a body; a foreign object is a 404
 
 
 class _Body(BaseModel):
@@ -151,17 +151,17 @@ class AdminRoutes:
                       users, params=(*PAGE, Param("tenant_id", "platform admins: only this tenant's users")),
                       errors=LISTED),
             RouteSpec("POST", "/admin/users", self.create_user, TENANT_ADMIN, "Create a user (role at most your own)",
-                      users, UserIn, status=201, errors=(400, 413)),
+                      users, UserIn, status=201),
             RouteSpec("GET", "/admin/users/{user_id}", self.get_user, TENANT_ADMIN, "Show a user", users, errors=ONE),
             RouteSpec("PATCH", "/admin/users/{user_id}", self.update_user, TENANT_ADMIN,
-                      "Change a user's role or status (never your own)", users, UserPatch, errors=WRITTEN),
+                      "Change a user's role or status (never your own)", users, UserPatch, errors=ONE),
             RouteSpec("DELETE", "/admin/users/{user_id}", self.delete_user, TENANT_ADMIN,
                       "Delete a user and their keys", users, status=204, errors=ONE),
             RouteSpec("GET", "/admin/keys", self.list_keys, ADMIN_SELF, "List keys (members: their own)", keys,
                       params=(*PAGE, Param("user_id", "only this user's keys")), errors=LISTED),
             RouteSpec("POST", "/admin/keys", self.create_key, ADMIN_SELF,
                       "Create a key; the response holds the key, shown once", keys, KeyIn, status=201,
-                      errors=WRITTEN),
+                      errors=ONE),
             RouteSpec("GET", "/admin/keys/{key_id}", self.get_key, ADMIN_SELF, "Show a key (never its secret)", keys,
                       errors=ONE),
             RouteSpec("DELETE", "/admin/keys/{key_id}", self.revoke_key, ADMIN_SELF, "Revoke a key", keys,
@@ -174,7 +174,7 @@ class AdminRoutes:
             RouteSpec("GET", "/admin/tenants", self.list_tenants, PLATFORM_ADMIN, "List tenants", tenants,
                       params=PAGE, errors=LISTED),
             RouteSpec("POST", "/admin/tenants", self.create_tenant, PLATFORM_ADMIN, "Create a tenant", tenants,
-                      TenantIn, status=201, errors=(400, 413)),
+                      TenantIn, status=201),
         ]
 
     def add_to(self, app: web.Application) -> list[RouteSpec]:

@@ -56,7 +56,7 @@ class LimitRoutes:
                       ("limits",), params=params, errors=(404,)),
             RouteSpec("PUT", path, self.put, RouteRule("admin", LIMIT_EDITOR),
                       "Replace the stored limits (null: the configured default; at most your own)", ("limits",),
-                      LimitsIn, params=params, errors=(400, 404, 413)),
+                      LimitsIn, params=params, errors=(404,)),
         ]
 
     def add_to(self, app: web.Application) -> list[RouteSpec]:

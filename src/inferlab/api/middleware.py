@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from inferlab.api.body import read_body
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
 from inferlab.metrics import GatewayMetrics
 
@@ -100,12 +101,7 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
 
 
 async def read_json(request: web.Request, limit: int) -> object:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(
-            f"The request body is larger than the {limit} bytes this server accepts"
-        ) from None
+    raw = await read_body(request, limit)
     if not raw:
         raise InvalidRequest("The request body is empty; expected a JSON object", code="invalid_body")
     try:

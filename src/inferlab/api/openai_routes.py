@@ -108,7 +108,7 @@ class OpenAIRoutes:
         self._cache = cache
 
     def routes(self) -> list[RouteSpec]:
-        errors = (400, 404, 413, 429, 502, 503, 504)
+        errors = (400, 404, 429, 502, 503, 504)
         return [
             RouteSpec("POST", "/v1/chat/completions", self.chat, MODEL_IN_BODY, "Create a chat completion",
                       ("inference",), schemas.CHAT_REQUEST, schemas.CHAT_COMPLETION, errors=errors, streams=True),

@@ -32,13 +32,16 @@ ERRORS = {
     401: "No credential, or a bad one",
     403: "Not allowed: route group, role, model or delegation ceiling",
     404: "Not found: no such model or object (another tenant's objects answer 404 too)",
-    408: "The request body was not received in time",
+    408: "The request body was not received in time (server.body_timeout_s)",
     413: "Request body larger than server.max_body_bytes",
+    415: "Content-Encoding other than gzip or deflate",
     429: "Rate limit or quota reached, or the engine is busy (Retry-After when retrying helps)",
     502: "The engine failed before answering",
-    503: "No replica ready, or the server is shutting down (Retry-After)",
+    503: "Unavailable: no replica ready, the server shutting down, or the database not answering (Retry-After)",
     504: "The engine did not answer in time",
 }
+CREDENTIAL_ERRORS = {401, 403, 503}  # a credential is checked against the store, which may be down
+BODY_ERRORS = {400, 408, 413, 415}  # any route that reads a body (api/body.py)
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "an InferLab API key (il-...) or a JWT"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "the same key"},
@@ -131,7 +134,9 @@ def _responses(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if content:
         success["content"] = content
     responses: dict[str, Any] = {str(spec.status): success}
-    codes = set(spec.errors) | ({401, 403} if spec.access.group != "public" else set())
+    codes = set(spec.errors) | (CREDENTIAL_ERRORS if spec.access.group != "public" else set())
+    if spec.body is not None:
+        codes |= BODY_ERRORS
     for code in sorted(codes):
         responses[str(code)] = {"description": ERRORS.get(code, HTTPStatus(code).phrase), "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -53,8 +53,9 @@ class Param:
 class RouteSpec:
     """One route: where it is, who may call it, and what its documentation says.
 
-    ``errors`` are the statuses (besides 401/403, implied by a non-public rule) the route answers
-    with an OpenAI-shaped error; ``description`` defaults to the handler's docstring.
+    ``errors`` are the statuses the route answers with an OpenAI-shaped error, besides 401/403/503
+    (implied by a non-public rule) and 400/408/413/415 (by a body); ``description`` defaults to the
+    handler's docstring.
     """
 
     method: Method

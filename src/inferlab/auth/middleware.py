@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from inferlab.api.body import read_body
 from inferlab.auth.model import Principal
 from inferlab.auth.policy import RoutePolicy, authorize, authorize_model
 from inferlab.auth.service import INVALID, AuthService
@@ -54,7 +55,7 @@ def canonical_route(request: web.Request) -> str | None:
 
 
 async def _body_model(request: web.Request) -> str:
-    raw = await request.read()  # aiohttp keeps the bytes: the handler reads them again for free
+    raw = await read_body(request)  # kept on the request: the handler reads them again for free
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

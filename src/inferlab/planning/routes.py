@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
+from inferlab.api.body import read_body
 from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.auth.policy import INFERENCE
 from inferlab.errors import InvalidRequest
@@ -34,9 +35,7 @@ def _json(data: Any) -> web.Response:
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidRequest(f"request body larger than {MAX_BODY_BYTES} bytes", param=None)
+    raw = await read_body(request, MAX_BODY_BYTES)
     try:
         return orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -60,8 +59,7 @@ def planning_routes(catalogue: Catalogue) -> list[RouteSpec]:
 
     def post(path: str, shape: type[BaseModel], compute: Callable[[Catalogue, Any], dict[str, Any]],
              what: str) -> RouteSpec:
-        return RouteSpec("POST", path, _post(catalogue, shape, compute), INFERENCE, what, ("planning",), shape,
-                         errors=(400,))
+        return RouteSpec("POST", path, _post(catalogue, shape, compute), INFERENCE, what, ("planning",), shape)
 
     return [
         RouteSpec("GET", "/v1/planning/catalogue", get_catalogue, INFERENCE,

@@ -100,7 +100,7 @@ SPECS = [
     RouteSpec("GET", "/things/{thing_id:[a-z]+}", _handler, PUBLIC, "Show a thing", ("things",),
               params=(Param("thing_id", "which", "path", {"pattern": "^[a-z]+$"}), Param("verbose", "more"))),
     RouteSpec("POST", "/things", _handler, TENANT_ADMIN, "Create a thing", ("things",), Outer, status=201,
-              errors=(400, 413)),
+              errors=(404,)),
     RouteSpec("PUT", "/things/{thing_id:[a-z]+}", _handler, RouteRule("inference", model_in="body"), "Replace",
               ("things",), Schema("Raw", {"type": "object"}), streams=True, description="Said here."),
 ]
@@ -129,7 +129,7 @@ def test_document_from_declarations() -> None:
     assert show["parameters"][0]["schema"] == {"pattern": "^[a-z]+$"}
     create = document["paths"]["/things"]["post"]
     assert create["x-required-role"] == "tenant-admin" and "tenant-admin" in create["description"]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "413"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "404", "408", "413", "415", "503"}
     assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Outer"}
     assert {"Outer", "Inner", "Raw", "Error"} <= set(document["components"]["schemas"])
     replace = document["paths"]["/things/{thing_id}"]["put"]

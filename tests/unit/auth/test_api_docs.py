@@ -62,7 +62,7 @@ async def test_inference_bodies_and_errors_are_described(client: Client) -> None
     assert body["properties"]["temperature"] == {"type": "number", "minimum": 0, "maximum": 2}
     assert {"prompt", "suffix", "stream", "max_tokens"} <= set(schemas["CompletionRequest"]["properties"])
     assert {"input", "encoding_format"} <= set(schemas["EmbeddingRequest"]["properties"])
-    assert {"200", "400", "401", "403", "404", "413", "429", "503"} <= set(chat["responses"])
+    assert {"200", "400", "401", "403", "404", "408", "413", "415", "429", "502", "503", "504"} == set(chat["responses"])
     assert chat["responses"]["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     assert schemas["Error"]["properties"]["error"]["required"] == ["message", "type"]
