@@ -1,8 +1,10 @@
 """The composition root's HTTP side: settings in, a wired aiohttp application out.
 
 ``build_services`` (services.py) builds every component and the request chain; this module puts
-the middleware and the routes in front of them and ties their start and stop to the app's.
-Tests build the app with the settings (and parts) they need.
+the middleware and the routes in front of them and ties their start and stop to the app's. Each
+route family declares its routes with their access rules (``api/routes.py``); the auth policy and
+the OpenAPI documents are built from those declarations. Tests build the app with the settings
+(and parts) they need.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from inferlab.api.auth import build_auth_middleware
 from inferlab.api.backends_admin_routes import BackendsAdminRoutes
 from inferlab.api.body import BODY_TIMING, BodyTiming
 from inferlab.api.caller import CallerOf
+from inferlab.api.docs_routes import DocsRoutes
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
+from inferlab.api.routes import DECLARED, RouteSpec, access_rules
 from inferlab.api.validation import RequestValidator
+from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
 from inferlab.logs import prompt_log
 from inferlab.services import AdminServices, Services, build_services
@@ -31,15 +36,9 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     """Build the gateway. Call inside the event loop; engines start with the app, stop with it."""
     logger = logger or logging.getLogger("inferlab")
     services = await build_services(settings, logger=logger)
-    middlewares = [build_middleware(services.metrics, logger)]
-    if services.admin is not None:
-        from inferlab.auth.policy import RoutePolicy
-
-        policy = RoutePolicy(protect_metrics=settings.auth.protect_metrics)
-        middlewares.append(build_auth_middleware(services.admin.auth.service, policy))
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=middlewares,
+        middlewares=[build_middleware(services.metrics, logger)],  # + auth, once the routes are declared
         handler_args={"max_field_size": 16384, "auto_decompress": False},  # api/body.py inflates, capped
     )
     app[SERVICES] = services
@@ -50,30 +49,37 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
             yield
 
     app.cleanup_ctx.append(lifespan)
-    OpenAIRoutes(
+    declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
+    declared += OpenAIRoutes(
         services.chain, services.router, RequestValidator(settings.server.max_tokens_limit, settings.server.max_n),
         services.drain, CallerOf(settings.trusted_proxies), logger, max_body_bytes=settings.server.max_body_bytes,
         session_headers={model.name: model.routing.session_header for model in settings.models},
         prompts=prompt_log(settings.logging, logger),
     ).add_to(app)
-    OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
-              services.dependencies).add_to(app)
-    BackendsAdminRoutes(services.router, services.queues).add_to(app)
+    declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
+                          services.dependencies).add_to(
+        app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)
+    declared += BackendsAdminRoutes(services.router, services.queues).add_to(app)
     if services.admin is not None:
-        _add_admin(app, services.admin, settings)
+        declared += _add_admin(app, services.admin, settings)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue
 
-        add_planning_routes(app, load_catalogue())
+        declared += add_planning_routes(app, load_catalogue())
+    declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
+    app[DECLARED] = tuple(declared)
+    if services.admin is not None:  # the policy is the union of the declared rules; an undeclared route has none
+        policy = RoutePolicy(access_rules(declared))
+        app.middlewares.append(build_auth_middleware(services.admin.auth.service, policy))
     return app
 
 
-def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -> None:
+def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -> list[RouteSpec]:
     from inferlab.api.admin_routes import AdminRoutes
     from inferlab.api.audit_routes import AuditRoutes
     from inferlab.api.limits_routes import LimitRoutes
 
-    AdminRoutes(admin.auth.admin, settings.server.max_body_bytes).add_to(app)
-    LimitRoutes(admin.limit_admin, settings.server.max_body_bytes).add_to(app)
-    AuditRoutes(admin.auth.audit).add_to(app)
+    declared = AdminRoutes(admin.auth.admin, settings.server.max_body_bytes).add_to(app)
+    declared += LimitRoutes(admin.limit_admin, settings.server.max_body_bytes).add_to(app)
+    return declared + AuditRoutes(admin.auth.audit).add_to(app)

@@ -27,7 +27,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from inferlab.config_checks import (
-    HTTP, check_database_url, check_redis_url, check_url, unknown_environment, unknown_setting_hint,
+    HTTP,
+    check_database_url,
+    check_redis_url,
+    check_url,
+    unknown_environment,
+    unknown_setting_hint,
 )
 
 EMBEDDED_MODEL = "embedded:smollm2"
@@ -50,6 +55,8 @@ class ServerSettings(_Strict):
     insecure_allow_remote: bool = False
     max_tokens_limit: int = Field(131072, ge=1, description="upper bound accepted for max_tokens")
     max_n: int = Field(16, ge=1, description="upper bound accepted for n")
+    docs: bool = Field(True, description="/docs and the OpenAPI documents without credentials (off: no /docs, "
+                                         "and the documents need a credential)")
     header_timeout_s: float = Field(10.0, gt=0, description="a request head must be in this long after its 1st byte")
     keepalive_timeout_s: float = Field(75.0, gt=0, description="close a connection idle this long between requests")
     body_timeout_s: float = Field(30.0, gt=0, description="408 when the body is not in within this (+ min rate)")
@@ -58,7 +65,8 @@ class ServerSettings(_Strict):
 
 class FeatureFlags(_Strict):
     metrics: bool = True
-    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics")
+    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics "
+                                          "(and /docs, /openapi.json, /admin/openapi.json while server.docs)")
     planning_api: bool = True
     ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
     cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")

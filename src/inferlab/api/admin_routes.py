@@ -2,8 +2,9 @@
 
 Bodies are strict (unknown fields — ``key_hash``, ``revoked``, ``id``... — are a 400, so nothing
 can be mass-assigned); ids that cannot exist answer 404 before any query; lists page by id with
-``limit`` and ``after``. Every rule about who may do what lives in ``inferlab.auth.policy`` and
-is applied by ``IdentityAdmin``.
+``limit`` and ``after``. Each route's access rule is declared with it (``routes()``); the rules
+about objects (tenancy, delegation ceiling) live in ``inferlab.auth.policy`` and are applied by
+``IdentityAdmin``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from inferlab.api.admin_openapi import openapi_document
 from inferlab.api.auth import PRINCIPAL
 from inferlab.api.middleware import REQUEST_ID, read_json
+from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.admin import IdentityAdmin
 from inferlab.auth.model import Principal, Role, Scopes
+from inferlab.auth.policy import ADMIN_SELF, PLATFORM_ADMIN, TENANT_ADMIN
 from inferlab.auth.views import key_json, tenant_json, user_json
 from inferlab.errors import InvalidRequest, NotFound
 
@@ -33,6 +35,9 @@ RouteGroup = Literal["inference", "admin", "billing"]
 _ID = re.compile(r"^[A-Za-z0-9_:.-]{1,64}$")
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+PAGE = (Param("limit", "page size", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}),
+        Param("after", "next_after of the previous page"))
+LISTED, ONE = (400,), (404,)  # errors besides 401/403 and those of a body; a foreign object is a 404
 
 
 class _Body(BaseModel):
@@ -53,7 +58,7 @@ class UserPatch(_Body):
 class KeyIn(_Body):
     name: Name
     user_id: UserId | None = Field(None, description="owner; default: yourself")
-    route_groups: list[RouteGroup] = Field(default_factory=lambda: ["inference"], min_length=1, max_length=3)
+    route_groups: list[RouteGroup] = Field(["inference"], min_length=1, max_length=3)  # copied per instance
     models: list[ModelName] | None = Field(None, max_length=256, description="null: every model")
     expires_in_s: int | None = Field(None, gt=0, le=10 * 365 * 86400)
 
@@ -117,25 +122,41 @@ class AdminRoutes:
         self._admin = admin
         self._limit = max_body_bytes
 
-    def add_to(self, app: web.Application) -> None:
-        r = app.router
-        r.add_get("/admin/openapi.json", self.openapi)
-        r.add_get("/admin/users", self.list_users)
-        r.add_post("/admin/users", self.create_user)
-        r.add_get("/admin/users/{user_id}", self.get_user)
-        r.add_patch("/admin/users/{user_id}", self.update_user)
-        r.add_delete("/admin/users/{user_id}", self.delete_user)
-        r.add_get("/admin/keys", self.list_keys)
-        r.add_post("/admin/keys", self.create_key)
-        r.add_get("/admin/keys/{key_id}", self.get_key)
-        r.add_delete("/admin/keys/{key_id}", self.revoke_key)
-        r.add_post("/admin/keys/{key_id}/revoke", self.revoke_key)
-        r.add_post("/admin/keys/{key_id}/rotate", self.rotate_key)
-        r.add_get("/admin/tenants", self.list_tenants)
-        r.add_post("/admin/tenants", self.create_tenant)
+    def routes(self) -> list[RouteSpec]:
+        users, keys, tenants = ("users",), ("keys",), ("tenants",)
+        return [
+            RouteSpec("GET", "/admin/users", self.list_users, TENANT_ADMIN, "List users (tenant admins: their tenant)",
+                      users, params=(*PAGE, Param("tenant_id", "platform admins: only this tenant's users")),
+                      errors=LISTED),
+            RouteSpec("POST", "/admin/users", self.create_user, TENANT_ADMIN, "Create a user (role at most your own)",
+                      users, UserIn, status=201),
+            RouteSpec("GET", "/admin/users/{user_id}", self.get_user, TENANT_ADMIN, "Show a user", users, errors=ONE),
+            RouteSpec("PATCH", "/admin/users/{user_id}", self.update_user, TENANT_ADMIN,
+                      "Change a user's role or status (never your own)", users, UserPatch, errors=ONE),
+            RouteSpec("DELETE", "/admin/users/{user_id}", self.delete_user, TENANT_ADMIN,
+                      "Delete a user and their keys", users, status=204, errors=ONE),
+            RouteSpec("GET", "/admin/keys", self.list_keys, ADMIN_SELF, "List keys (members: their own)", keys,
+                      params=(*PAGE, Param("user_id", "only this user's keys")), errors=LISTED),
+            RouteSpec("POST", "/admin/keys", self.create_key, ADMIN_SELF,
+                      "Create a key; the response holds the key, shown once", keys, KeyIn, status=201,
+                      errors=ONE),
+            RouteSpec("GET", "/admin/keys/{key_id}", self.get_key, ADMIN_SELF, "Show a key (never its secret)", keys,
+                      errors=ONE),
+            RouteSpec("DELETE", "/admin/keys/{key_id}", self.revoke_key, ADMIN_SELF, "Revoke a key", keys,
+                      errors=ONE),
+            RouteSpec("POST", "/admin/keys/{key_id}/revoke", self.revoke_key, ADMIN_SELF, "Revoke a key", keys,
+                      errors=ONE),
+            RouteSpec("POST", "/admin/keys/{key_id}/rotate", self.rotate_key, ADMIN_SELF,
+                      "Replace a key by a new one with the same scopes; the old is revoked", keys, status=201,
+                      errors=ONE),
+            RouteSpec("GET", "/admin/tenants", self.list_tenants, PLATFORM_ADMIN, "List tenants", tenants,
+                      params=PAGE, errors=LISTED),
+            RouteSpec("POST", "/admin/tenants", self.create_tenant, PLATFORM_ADMIN, "Create a tenant", tenants,
+                      TenantIn, status=201),
+        ]
 
-    async def openapi(self, request: web.Request) -> web.Response:
-        return _json(openapi_document({"UserIn": UserIn, "UserPatch": UserPatch, "KeyIn": KeyIn, "TenantIn": TenantIn}))
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
 
     # ---- users --------------------------------------------------------------------------------
     async def list_users(self, request: web.Request) -> web.Response:

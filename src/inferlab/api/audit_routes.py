@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inferlab.api.admin_routes import _actor, _page, paging, query_id
+from inferlab.api.admin_routes import PAGE, _actor, _page, paging, query_id
+from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.audit import ACTIONS, AuditLog, event_json
+from inferlab.auth.policy import TENANT_ADMIN
 from inferlab.errors import InvalidRequest
 
 
@@ -18,8 +20,17 @@ class AuditRoutes:
     def __init__(self, audit: AuditLog) -> None:
         self._audit = audit
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_get("/admin/audit", self.list)
+    def routes(self) -> list[RouteSpec]:
+        filters = (Param("tenant_id", "platform admins: only this tenant's rows"),
+                   Param("action", "only this action", schema={"enum": sorted(ACTIONS)}),
+                   Param("target_id", "only rows about this key, user or tenant"))
+        # tenant admins: their tenant's rows (inferlab.auth.audit)
+        return [RouteSpec("GET", "/admin/audit", self.list, TENANT_ADMIN,
+                          "List admin actions, newest first (tenant admins: their tenant)", ("audit",),
+                          params=(*PAGE, *filters), errors=(400,))]
+
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
 
     async def list(self, request: web.Request) -> web.Response:
         limit, after = paging(request)

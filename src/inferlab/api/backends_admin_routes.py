@@ -1,7 +1,7 @@
 """``GET /admin/backends``: every pool and replica with health, breaker, load and routing stats,
 and each pool's queue figures (from the scheduler).
 
-Under ``/admin/*``, which the auth layer reserves for administrators.
+Platform admins only: tenant admins don't see shared infrastructure.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from inferlab.api.routes import RouteSpec, add_routes
+from inferlab.auth.policy import PLATFORM_ADMIN
 from inferlab.router import ModelRouter
 from inferlab.scheduler import QueueManager
 
@@ -18,8 +20,12 @@ class BackendsAdminRoutes:
         self._router = router
         self._queues = queues
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_get("/admin/backends", self.backends)
+    def routes(self) -> list[RouteSpec]:
+        return [RouteSpec("GET", "/admin/backends", self.backends, PLATFORM_ADMIN,
+                          "Every pool and replica: health, breaker, load, routing stats and the queue", ("backends",))]
+
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
 
     async def backends(self, request: web.Request) -> web.Response:
         pools = [

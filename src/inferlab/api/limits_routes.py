@@ -15,6 +15,8 @@ from pydantic import Field
 
 from inferlab.api.admin_routes import _actor, _Body, _json, parse_body, path_id
 from inferlab.api.middleware import REQUEST_ID
+from inferlab.api.routes import Param, RouteSpec, add_routes
+from inferlab.auth.policy import ADMIN_SELF, LIMIT_EDITOR, RouteRule
 from inferlab.errors import NotFound
 from inferlab.ratelimit.grants import LimitAdmin, Subject
 from inferlab.ratelimit.policy import Overrides
@@ -44,15 +46,27 @@ class LimitRoutes:
         self._admin = admin
         self._limit = max_body_bytes
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_get("/admin/limits/{subject}/{subject_id}", self.get)
-        app.router.add_put("/admin/limits/{subject}/{subject_id}", self.put)
+    def routes(self) -> list[RouteSpec]:
+        path = "/admin/limits/{subject}/{subject_id}"
+        params = (Param("subject", "whose limits", "path", {"enum": list(SUBJECTS)}),
+                  Param("subject_id", "the key, user or tenant id", "path"))
+        return [
+            # any admin-scoped credential: LimitAdmin shows members their own limits only
+            RouteSpec("GET", path, self.get, ADMIN_SELF, "Show the stored limits of a key, user or tenant",
+                      ("limits",), params=params, errors=(404,)),
+            RouteSpec("PUT", path, self.put, RouteRule("admin", LIMIT_EDITOR),
+                      "Replace the stored limits (null: the configured default; at most your own)", ("limits",),
+                      LimitsIn, params=params, errors=(404,)),
+        ]
+
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
 
     def _target(self, request: web.Request) -> tuple[Subject, str]:
         subject = request.match_info["subject"]
         if subject not in SUBJECTS:
             raise NotFound("No such limits subject (key, user or tenant)")
-        return subject, path_id(request, "subject_id", subject)  # type: ignore[return-value]
+        return subject, path_id(request, "subject_id", subject)
 
     async def get(self, request: web.Request) -> web.Response:
         subject, subject_id = self._target(request)

@@ -16,10 +16,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from inferlab.api import openai_schemas as schemas
 from inferlab.api.body import read_body
 from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, read_json
+from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
 from inferlab.api.validation import RequestValidator
+from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.drain import DrainController
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.logs import PromptLog
@@ -67,12 +70,24 @@ class OpenAIRoutes:
         self._prompts = prompts
         self._created = int(time.time())
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/v1/completions", self.completions)
-        app.router.add_post("/v1/embeddings", self.embeddings)
-        app.router.add_get("/v1/models", self.list_models)
-        app.router.add_get("/v1/models/{model_id:.+}", self.get_model)
+    def routes(self) -> list[RouteSpec]:
+        errors = (400, 404, 429, 502, 503, 504)
+        return [
+            RouteSpec("POST", "/v1/chat/completions", self.chat, MODEL_IN_BODY, "Create a chat completion",
+                      ("inference",), schemas.CHAT_REQUEST, schemas.CHAT_COMPLETION, errors=errors, streams=True),
+            RouteSpec("POST", "/v1/completions", self.completions, MODEL_IN_BODY,
+                      "Create a text completion (fill-in-the-middle with `suffix`)",
+                      ("inference",), schemas.COMPLETION_REQUEST, schemas.COMPLETION, errors=errors, streams=True),
+            RouteSpec("POST", "/v1/embeddings", self.embeddings, MODEL_IN_BODY, "Create embeddings",
+                      ("inference",), schemas.EMBEDDING_REQUEST, schemas.EMBEDDINGS, errors=errors),
+            RouteSpec("GET", "/v1/models", self.list_models, INFERENCE,
+                      "List the models (a model-scoped key: its own)", ("models",), response=schemas.MODEL_LIST),
+            RouteSpec("GET", "/v1/models/{model_id:.+}", self.get_model, MODEL_IN_PATH, "Show a model",
+                      ("models",), response=schemas.MODEL, errors=(404,)),
+        ]
+
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._infer(request, RequestKind.CHAT, "/v1/chat/completions")

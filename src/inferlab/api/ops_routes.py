@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.readiness import Readiness
+from inferlab.api.routes import Param, RouteSpec, add_routes
+from inferlab.auth.policy import PLATFORM_ADMIN, PUBLIC
 from inferlab.dependencies import Dependencies
 from inferlab.drain import DrainController
 from inferlab.metrics import GatewayMetrics
@@ -27,12 +29,23 @@ class OpsRoutes:
         self._dependencies = dependencies or Dependencies()
         self._readiness = Readiness(router, drain, self._dependencies, engine_states)
 
-    def add_to(self, app: web.Application) -> None:
-        app.router.add_get("/health", self.health)
-        app.router.add_get("/ready", self.ready)
+    def routes(self, *, protect_metrics: bool = False) -> list[RouteSpec]:
+        """``protect_metrics`` (auth.protect_metrics): /metrics needs a platform admin."""
+        specs = [
+            RouteSpec("GET", "/health", self.health, PUBLIC, "Liveness: the process answers", ("operations",)),
+            RouteSpec("GET", "/ready", self.ready, PUBLIC,
+                      "Readiness: 200 when this gateway should get traffic, else 503", ("operations",),
+                      params=(Param("model", "whether this model on this gateway should get traffic "
+                                             "(404 for an unknown model)"),)),
+        ]
         if self._metrics is not None:
-            app.router.add_get("/metrics", self.metrics)
+            specs.append(RouteSpec("GET", "/metrics", self.metrics, PLATFORM_ADMIN if protect_metrics else PUBLIC,
+                                   "Prometheus metrics (text exposition format)", ("operations",)))
+        return specs
+
+    def add_to(self, app: web.Application, *, protect_metrics: bool = False) -> list[RouteSpec]:
         app.on_cleanup.append(self._close)
+        return add_routes(app, self.routes(protect_metrics=protect_metrics))
 
     async def _close(self, _: web.Application) -> None:
         await self._dependencies.close()

@@ -19,6 +19,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from inferlab.api.body import read_body
+from inferlab.api.routes import RouteSpec, add_routes
+from inferlab.auth.policy import INFERENCE
 from inferlab.errors import InvalidRequest
 from inferlab.planning import service
 from inferlab.planning.catalogue import Catalogue
@@ -48,15 +50,27 @@ def _post(catalogue: Catalogue, shape: type[BaseModel], compute: Callable[[Catal
     return handler
 
 
-def add_planning_routes(app: web.Application, catalogue: Catalogue) -> None:
-    """Register POST /v1/planning/{vram,estimate,cost,capacity} and GET /v1/planning/catalogue."""
+def planning_routes(catalogue: Catalogue) -> list[RouteSpec]:
+    """POST /v1/planning/{vram,estimate,cost,capacity} and GET /v1/planning/catalogue."""
     summary = service.catalogue_summary(catalogue)
 
     async def get_catalogue(request: web.Request) -> web.Response:
         return _json(summary)
 
-    app.router.add_get("/v1/planning/catalogue", get_catalogue)
-    app.router.add_post("/v1/planning/vram", _post(catalogue, VramIn, service.vram))
-    app.router.add_post("/v1/planning/estimate", _post(catalogue, EstimateIn, service.estimate))
-    app.router.add_post("/v1/planning/cost", _post(catalogue, CostIn, service.cost))
-    app.router.add_post("/v1/planning/capacity", _post(catalogue, CapacityIn, service.capacity))
+    def post(path: str, shape: type[BaseModel], compute: Callable[[Catalogue, Any], dict[str, Any]],
+             what: str) -> RouteSpec:
+        return RouteSpec("POST", path, _post(catalogue, shape, compute), INFERENCE, what, ("planning",), shape)
+
+    return [
+        RouteSpec("GET", "/v1/planning/catalogue", get_catalogue, INFERENCE,
+                  "The models, accelerators, engines and prices the calculators know", ("planning",)),
+        post("/v1/planning/vram", VramIn, service.vram, "Memory a deployment needs: weights, KV cache, overhead"),
+        post("/v1/planning/estimate", EstimateIn, service.estimate,
+             "Whether it fits, and its speed: time to first token, tokens per second"),
+        post("/v1/planning/cost", CostIn, service.cost, "Cost per million tokens, owned and rented, and the break-even"),
+        post("/v1/planning/capacity", CapacityIn, service.capacity, "Replicas and GPUs a load needs within the latency SLOs"),
+    ]
+
+
+def add_planning_routes(app: web.Application, catalogue: Catalogue) -> list[RouteSpec]:
+    return add_routes(app, planning_routes(catalogue))

@@ -5,14 +5,13 @@ Interfaces: ``KeyStore``, ``UserManager`` (implemented over SQL in ``inferlab.st
 
 from inferlab.auth.admin import CreatedKey, IdentityAdmin
 from inferlab.auth.model import ALL_SCOPES, LOCAL_OPERATOR, ApiKey, Principal, Role, Scopes, Tenant, User
-from inferlab.auth.policy import ROUTES, RoutePolicy, RouteRule
+from inferlab.auth.policy import RoutePolicy, RouteRule
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
 from inferlab.auth.service import AuthService, LastUsedRecorder
 
 __all__ = [
     "ALL_SCOPES",
     "LOCAL_OPERATOR",
-    "ROUTES",
     "ApiKey",
     "AuthService",
     "Conflict",

@@ -1,16 +1,19 @@
-"""Who may do what, in one place: the route → required group/role table and the delegation rules.
+"""Who may do what: the route rules' vocabulary, the policy built from them, and the delegation rules.
 
 Route groups (a credential's scopes name the groups it may reach):
 
-    public      no credential: /health, /ready, /metrics (metrics: platform-admin when protected)
+    public      no credential: /health, /ready, /metrics (platform-admin when auth.protect_metrics)
+                and, while server.docs is on, the API description (/docs and the openapi.json files)
     inference   the OpenAI-compatible API and the planning calculators; model-scoped
     admin       /admin/...: keys (any role: its own keys), users, limit changes and the audit log
                 (tenant-admin), tenants and backend pools (platform-admin; tenant admins don't
                 see shared infrastructure)
     billing     reserved for phase 4
 
-A route missing from ``ROUTES`` has no decision: the middleware refuses it (401 without a
-credential, 403 with one) and the route-inventory test fails until someone adds it here.
+Each route family declares its routes' ``RouteRule`` beside its handlers (``inferlab.api.routes.
+RouteSpec``); the composition root builds one ``RoutePolicy`` from all of them. A route without a
+rule has no decision: the middleware refuses it (401 without a credential, 403 ``no_policy`` with
+one) and the route-inventory test fails until its family declares one.
 
 Delegation ceiling: an actor can never create or change a key or user so that it holds more than
 the actor's own rights — role rank, tenant, route groups, models, expiry — and cannot change its
@@ -21,6 +24,7 @@ admins freely (``inferlab.ratelimit.grants``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -40,60 +44,22 @@ class RouteRule:
 
 PUBLIC = RouteRule("public")
 INFERENCE = RouteRule("inference")
+MODEL_IN_BODY = RouteRule("inference", model_in="body")  # a model-scoped key must name one of its models
+MODEL_IN_PATH = RouteRule("inference", model_in="path")  # ... in the path's {model_id}
 ADMIN_SELF = RouteRule("admin", "member")
 TENANT_ADMIN = RouteRule("admin", "tenant-admin")
 PLATFORM_ADMIN = RouteRule("admin", "platform-admin")
 LIMIT_EDITOR: Role = "tenant-admin"  # the least role that may change stored limits
 
-ROUTES: dict[tuple[str, str], RouteRule] = {
-    ("GET", "/health"): PUBLIC,
-    ("GET", "/ready"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,  # see RoutePolicy(protect_metrics=True)
-    ("POST", "/v1/chat/completions"): RouteRule("inference", model_in="body"),
-    ("POST", "/v1/completions"): RouteRule("inference", model_in="body"),
-    ("POST", "/v1/embeddings"): RouteRule("inference", model_in="body"),
-    ("GET", "/v1/models"): INFERENCE,
-    ("GET", "/v1/models/{model_id}"): RouteRule("inference", model_in="path"),
-    ("GET", "/v1/planning/catalogue"): INFERENCE,
-    ("POST", "/v1/planning/vram"): INFERENCE,
-    ("POST", "/v1/planning/estimate"): INFERENCE,
-    ("POST", "/v1/planning/cost"): INFERENCE,
-    ("POST", "/v1/planning/capacity"): INFERENCE,
-    ("GET", "/admin/openapi.json"): ADMIN_SELF,
-    ("GET", "/admin/keys"): ADMIN_SELF,
-    ("POST", "/admin/keys"): ADMIN_SELF,
-    ("GET", "/admin/keys/{key_id}"): ADMIN_SELF,
-    ("DELETE", "/admin/keys/{key_id}"): ADMIN_SELF,
-    ("POST", "/admin/keys/{key_id}/revoke"): ADMIN_SELF,
-    ("POST", "/admin/keys/{key_id}/rotate"): ADMIN_SELF,
-    ("GET", "/admin/users"): TENANT_ADMIN,
-    ("POST", "/admin/users"): TENANT_ADMIN,
-    ("GET", "/admin/users/{user_id}"): TENANT_ADMIN,
-    ("PATCH", "/admin/users/{user_id}"): TENANT_ADMIN,
-    ("DELETE", "/admin/users/{user_id}"): TENANT_ADMIN,
-    ("GET", "/admin/limits/{subject}/{subject_id}"): ADMIN_SELF,  # LimitAdmin checks visibility and ceiling
-    ("PUT", "/admin/limits/{subject}/{subject_id}"): RouteRule("admin", LIMIT_EDITOR),
-    ("GET", "/admin/audit"): TENANT_ADMIN,  # tenant admins: their tenant's rows (inferlab.auth.audit)
-    ("GET", "/admin/tenants"): PLATFORM_ADMIN,
-    ("POST", "/admin/tenants"): PLATFORM_ADMIN,
-    ("GET", "/admin/backends"): PLATFORM_ADMIN,
-}
-
-PUBLIC_PATHS = frozenset(path for (_, path), rule in ROUTES.items() if rule.group == "public")
-
 
 class RoutePolicy:
-    def __init__(self, routes: dict[tuple[str, str], RouteRule] | None = None, *, protect_metrics: bool = False) -> None:
-        self.routes = dict(ROUTES if routes is None else routes)
-        if protect_metrics:
-            self.routes[("GET", "/metrics")] = PLATFORM_ADMIN
+    """The rule of every route, keyed by method and canonical path (``/v1/models/{model_id}``)."""
+
+    def __init__(self, routes: Mapping[tuple[str, str], RouteRule]) -> None:
+        self.routes = dict(routes)
 
     def rule(self, method: str, canonical_path: str) -> RouteRule | None:
         return self.routes.get(("GET" if method == "HEAD" else method, canonical_path))
-
-    def is_public(self, method: str, canonical_path: str) -> bool:
-        rule = self.rule(method, canonical_path)
-        return rule is not None and rule.group == "public"
 
 
 def authorize(principal: Principal, rule: RouteRule) -> None:

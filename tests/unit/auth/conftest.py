@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.app import SERVICES, create_app
@@ -20,14 +21,24 @@ CANARY_PEPPER = "pepper-canary-0123456789abcdef"
 MakeKey = Callable[..., Awaitable[str]]
 
 
-def auth_settings(tmp_path: Path, sim_url: str, **auth: Any) -> Settings:
+def auth_settings(tmp_path: Path, sim_url: str, *, server: dict[str, Any] | None = None, **auth: Any) -> Settings:
     return Settings(
         data_dir=tmp_path,
+        server=server or {},
         features={"auth": True, "planning_api": True},  # every optional route family
         auth={"pepper": CANARY_PEPPER, "bootstrap": False, **auth},
         models=[{"name": "sim-model", "backend": "openai", "url": f"{sim_url}/v1"},
                 {"name": "other-model", "backend": "openai", "url": f"{sim_url}/v1", "served_name": "sim-model"}],
     )
+
+
+@pytest.fixture
+def settings_with(sim: EngineSimulator, tmp_path: Path) -> Callable[..., Settings]:
+    """The ``client`` fixture's settings with some changed: ``settings_with(protect_metrics=True)``,
+    ``settings_with(server={"docs": False})``."""
+    assert sim.base_url is not None
+    url = sim.base_url
+    return lambda **changes: auth_settings(tmp_path, url, **changes)
 
 
 @pytest.fixture
@@ -45,9 +56,8 @@ def stack(client: TestClient[Any, Any]) -> AuthStack:
     return auth
 
 
-@pytest.fixture
-def make_key(stack: AuthStack) -> MakeKey:
-    """``await make_key(role=..., groups=..., models=..., tenant=...)`` → a fresh user's key."""
+def key_maker(stack: AuthStack) -> MakeKey:
+    """``await make(role=..., groups=..., models=..., tenant=...)`` → a fresh user's key in this stack."""
     counter = iter(range(1_000_000))
 
     async def make(role: str = "member", groups: tuple[str, ...] = ("inference",), models: tuple[str, ...] | None = None,
@@ -62,3 +72,21 @@ def make_key(stack: AuthStack) -> MakeKey:
         return created.token
 
     return make
+
+
+@pytest.fixture
+def make_key(stack: AuthStack) -> MakeKey:
+    """``await make_key(role=..., groups=..., models=..., tenant=...)`` → a fresh user's key."""
+    return key_maker(stack)
+
+
+@pytest.fixture
+def keys_for() -> Callable[[web.Application], MakeKey]:
+    """``keys_for(app)``: ``make_key`` for an app a test built itself (started: its store is open)."""
+
+    def for_app(app: web.Application) -> MakeKey:
+        stack = app[SERVICES].auth
+        assert stack is not None
+        return key_maker(stack)
+
+    return for_app

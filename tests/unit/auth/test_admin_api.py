@@ -175,5 +175,9 @@ async def test_openapi_document(client: Client, make_key: Any) -> None:
     member = await make_key(groups=("admin",))
     status, doc = await call(client, member, "GET", "/admin/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    assert {"/admin/users", "/admin/keys/{key_id}/rotate"} <= set(doc["paths"])
+    assert {"/admin/users", "/admin/keys/{key_id}/rotate", "/admin/limits/{subject}/{subject_id}", "/admin/backends",
+            "/admin/audit"} <= set(doc["paths"])
     assert doc["components"]["schemas"]["KeyIn"]["additionalProperties"] is False
+    assert doc["paths"]["/admin/users"]["post"]["x-required-role"] == "tenant-admin"
+    assert doc["paths"]["/admin/limits/{subject}/{subject_id}"]["put"]["requestBody"]["content"]["application/json"][
+        "schema"] == {"$ref": "#/components/schemas/LimitsIn"}
