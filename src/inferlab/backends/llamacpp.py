@@ -49,6 +49,7 @@ class ManagedLlamaCppBackend:
             engine.name, engine.url + "/v1", session,
             api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
             close_after_stream=True, max_line_bytes=max_line_bytes,
+            forward_request_id=engine.command.flavour != "llama-cpp-python",
         )
 
     def is_available(self) -> bool:

@@ -45,11 +45,14 @@ class OpenAICompatibleBackend:
         health_url: str | None = None,
         close_after_stream: bool = False,
         max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
+        forward_request_id: bool = True,
     ) -> None:
         """``close_after_stream``: llama-server drops a kept-alive connection after a streamed
         response, so reusing it fails the next request; such engines get a fresh connection
         for each stream (``Connection: close``), which costs ~0.1 ms on loopback.
-        ``max_line_bytes``: the longest stream line accepted (``upstream.max_stream_line_bytes``)."""
+        ``max_line_bytes``: the longest stream line accepted (``upstream.max_stream_line_bytes``).
+        ``forward_request_id``: send the gateway's request id as ``x-request-id`` (off for
+        llama-cpp-python's server, which answers 400 to any id that is not a UUID)."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._session = session
@@ -60,7 +63,11 @@ class OpenAICompatibleBackend:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._health_url = health_url or self.base_url + "/models"
         self._stream_headers = {**self._headers, "Connection": "close"} if close_after_stream else self._headers
+        self._forward_request_id = forward_request_id
         self._max_line_bytes = max_line_bytes
+
+    def _with_request_id(self, headers: dict[str, str], request: InferenceRequest) -> dict[str, str]:
+        return {**headers, "x-request-id": request.request_id} if self._forward_request_id else headers
 
     def is_available(self) -> bool:
         return True
@@ -90,7 +97,7 @@ class OpenAICompatibleBackend:
         try:
             async with self._session.post(
                 url, data=self._engine_body(request, stream=False),
-                headers={**self._headers, "x-request-id": request.request_id},
+                headers=self._with_request_id(self._headers, request),
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 raw = await response.read()
@@ -115,7 +122,7 @@ class OpenAICompatibleBackend:
         try:
             async with self._session.post(
                 url, data=self._engine_body(request, stream=True),
-                headers={**self._stream_headers, "x-request-id": request.request_id},
+                headers=self._with_request_id(self._stream_headers, request),
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 # Once a parsed chunk shows the engine names the model as the client did, chunks
