@@ -11,14 +11,17 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 import typer
 from rich.console import Console
 
-from inferlab.auth.model import LOCAL_OPERATOR, ROLE_RANK, ROUTE_GROUPS, Scopes, User
+from inferlab.auth.model import LOCAL_OPERATOR, ROLE_RANK, ROUTE_GROUPS, Role, Scopes, User
 from inferlab.errors import InferLabError
+
+if TYPE_CHECKING:
+    from inferlab.services import AdminServices
 
 T = TypeVar("T")
 
@@ -35,9 +38,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _run(config: Path | None, profile: str | None, data_dir: Path | None,
-         work: Callable[[Any], Awaitable[T]], *, migrate: bool = True) -> T:
-    from inferlab.auth.stack import build_auth, migrate_or_check
+         work: Callable[[AdminServices], Awaitable[T]], *, migrate: bool = True) -> T:
+    from inferlab.auth.stack import migrate_or_check
     from inferlab.config import ConfigError, load_settings
+    from inferlab.services import build_admin_services
 
     try:
         settings = load_settings(config, profile=profile, overrides={"data_dir": data_dir} if data_dir else None)
@@ -46,13 +50,13 @@ def _run(config: Path | None, profile: str | None, data_dir: Path | None,
         raise
 
     async def main() -> T:
-        stack = build_auth(settings)
+        services = build_admin_services(settings)  # the same wiring as `serve`
         try:
             if migrate:
-                await migrate_or_check(stack.database, settings.auth.auto_migrate)
-            return await work(stack)
+                await migrate_or_check(services.auth.database, settings.auth.auto_migrate)
+            return await work(services)
         finally:
-            await stack.database.close()
+            await services.auth.database.close()
 
     try:
         return asyncio.run(main())
@@ -71,11 +75,12 @@ def _parse_duration(value: str | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(seconds=int(match[1]) * _UNITS[match[2]])
 
 
-async def _find_user(stack: Any, user: str, tenant: str) -> User:
-    found = await stack.store.find_user(tenant, user) or await stack.store.get_user(user)
+async def _find_user(svc: AdminServices, user: str, tenant: str) -> User:
+    found = await svc.auth.store.find_user(tenant, user) or await svc.auth.store.get_user(user)
     if found is None:
         _fail(f"no user {user!r} in tenant {tenant!r} (create one with `inferlab users create`)")
-    return found  # type: ignore[no-any-return]
+        raise AssertionError  # _fail exits
+    return found
 
 
 def register(app: typer.Typer) -> None:
@@ -113,16 +118,12 @@ def register(app: typer.Typer) -> None:
         scopes = Scopes(frozenset(group), frozenset(model) if model else None)
         expires = _parse_duration(expires_in)
 
-        async def work(stack: Any) -> str:
-            owner = await _find_user(stack, user, tenant)
-            created = await stack.admin.create_key(LOCAL_OPERATOR, name=name, user_id=owner.id, scopes=scopes,
+        async def work(svc: AdminServices) -> str:
+            owner = await _find_user(svc, user, tenant)
+            created = await svc.auth.admin.create_key(LOCAL_OPERATOR, name=name, user_id=owner.id, scopes=scopes,
                                                    expires_at=expires)
             if limits != Overrides():
-                from inferlab.ratelimit.grants import LimitAdmin
-                from inferlab.store.limits import SqlLimitStore
-
-                await LimitAdmin(stack.admin, SqlLimitStore(stack.database), audit=stack.audit).set(
-                    LOCAL_OPERATOR, "key", created.key.id, limits)
+                await svc.limit_admin.set(LOCAL_OPERATOR, "key", created.key.id, limits)
             return str(created.token)
 
         print(_run(config, profile, data_dir, work))
@@ -137,9 +138,9 @@ def register(app: typer.Typer) -> None:
         """List keys as JSON lines (never their secrets)."""
         from inferlab.auth.views import key_json
 
-        async def work(stack: Any) -> list[dict[str, Any]]:
-            owner = (await _find_user(stack, user, tenant)).id if user else None
-            found = await stack.admin.list_keys(LOCAL_OPERATOR, limit, None, owner)
+        async def work(svc: AdminServices) -> list[dict[str, Any]]:
+            owner = (await _find_user(svc, user, tenant)).id if user else None
+            found = await svc.auth.admin.list_keys(LOCAL_OPERATOR, limit, None, owner)
             return [key_json(k) for k in found]
 
         for row in _run(config, profile, data_dir, work):
@@ -152,7 +153,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Revoke a key; every gateway refuses it within auth.key_cache_ttl_s."""
         key_id = key_id.removeprefix("il-").split("-")[0]
-        _run(config, profile, data_dir, lambda stack: stack.admin.revoke_key(LOCAL_OPERATOR, key_id))
+        _run(config, profile, data_dir, lambda svc: svc.auth.admin.revoke_key(LOCAL_OPERATOR, key_id))
         Console(stderr=True).print(f"revoked il-{key_id}")
 
     @keys_app.command("rotate")
@@ -163,8 +164,8 @@ def register(app: typer.Typer) -> None:
         """Replace a key by a new one with the same owner and scopes; print the new key; revoke the old."""
         key_id = key_id.removeprefix("il-").split("-")[0]
 
-        async def work(stack: Any) -> str:
-            return str((await stack.admin.rotate_key(LOCAL_OPERATOR, key_id)).token)
+        async def work(svc: AdminServices) -> str:
+            return str((await svc.auth.admin.rotate_key(LOCAL_OPERATOR, key_id)).token)
 
         print(_run(config, profile, data_dir, work))
 
@@ -179,8 +180,8 @@ def register(app: typer.Typer) -> None:
         if role not in ROLE_RANK:
             _fail("--role: choose member, tenant-admin or platform-admin", 2)
 
-        async def work(stack: Any) -> str:
-            return str((await stack.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)  # type: ignore[arg-type]
+        async def work(svc: AdminServices) -> str:
+            return str((await svc.auth.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)  # type: ignore[arg-type]
 
         print(_run(config, profile, data_dir, work))
 
@@ -193,8 +194,8 @@ def register(app: typer.Typer) -> None:
         """List users as JSON lines."""
         from inferlab.auth.views import user_json
 
-        async def work(stack: Any) -> list[dict[str, Any]]:
-            return [user_json(u) for u in await stack.admin.list_users(LOCAL_OPERATOR, limit, None, tenant)]
+        async def work(svc: AdminServices) -> list[dict[str, Any]]:
+            return [user_json(u) for u in await svc.auth.admin.list_users(LOCAL_OPERATOR, limit, None, tenant)]
 
         for row in _run(config, profile, data_dir, work):
             print(orjson.dumps(row).decode())
@@ -209,8 +210,9 @@ def register(app: typer.Typer) -> None:
         """Change a user's role or status."""
         if role is not None and role not in ROLE_RANK:
             _fail("--role: choose member, tenant-admin or platform-admin", 2)
+        new_role = cast("Role | None", role)  # checked against ROLE_RANK above
         _run(config, profile, data_dir,
-             lambda stack: stack.admin.update_user(LOCAL_OPERATOR, user_id, role=role, disabled=disabled))
+             lambda svc: svc.auth.admin.update_user(LOCAL_OPERATOR, user_id, role=new_role, disabled=disabled))
 
     @users_app.command("delete")
     def users_delete(
@@ -218,7 +220,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Delete a user and every key they own."""
-        _run(config, profile, data_dir, lambda stack: stack.admin.delete_user(LOCAL_OPERATOR, user_id))
+        _run(config, profile, data_dir, lambda svc: svc.auth.admin.delete_user(LOCAL_OPERATOR, user_id))
 
     @db_app.command("upgrade")
     def db_upgrade(
@@ -228,9 +230,9 @@ def register(app: typer.Typer) -> None:
         """Upgrade the database schema (serve does it on start unless auth.auto_migrate is false)."""
         from inferlab.store import current_revision, upgrade
 
-        async def work(stack: Any) -> Any:
-            await upgrade(stack.database, revision)
-            return await current_revision(stack.database)
+        async def work(svc: AdminServices) -> Any:
+            await upgrade(svc.auth.database, revision)
+            return await current_revision(svc.auth.database)
 
         print(_run(config, profile, data_dir, work, migrate=False))
 
@@ -241,4 +243,4 @@ def register(app: typer.Typer) -> None:
         """Print the schema revision the database is at."""
         from inferlab.store import current_revision
 
-        print(_run(config, profile, data_dir, lambda stack: current_revision(stack.database), migrate=False))
+        print(_run(config, profile, data_dir, lambda svc: current_revision(svc.auth.database), migrate=False))
