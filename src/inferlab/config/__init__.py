@@ -1,0 +1,88 @@
+"""Typed settings: one YAML file, a shipped profile under it, ``INFERLAB_*`` environment over it.
+
+Settings are validated once, at start-up, and passed down as an object; nothing reads
+``os.environ`` past this package.
+
+- ``settings``: the root ``Settings``, one field per section, and the checks spanning sections.
+- ``loading``: profiles, the config file, the environment, precedence (``load_settings``).
+- ``checks``: unknown keys and ``INFERLAB_*`` variables, with the nearest real name.
+- ``base``: ``StrictModel`` and the URL checks every section may use.
+- one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
+  (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
+  ``cache``, ``pricing``, ``logs``.
+
+The sections import only ``base``; the package imports no other part of InferLab.
+"""
+
+from inferlab.config.auth import AuthSettings, JwtSettings, Role
+from inferlab.config.cache import CacheSettings
+from inferlab.config.engines import EngineSettings, UpstreamSettings
+from inferlab.config.features import FeatureFlags
+from inferlab.config.limits import (
+    FailurePolicy,
+    LimitScope,
+    LimitSpec,
+    QuotaSettings,
+    QuotaSpec,
+    RateLimitFailure,
+    RateLimitSettings,
+)
+from inferlab.config.loading import (
+    PROFILES,
+    ConfigError,
+    deep_merge,
+    format_validation_error,
+    load_settings,
+    read_config_file,
+    read_profile,
+)
+from inferlab.config.logs import LoggingSettings
+from inferlab.config.models import (
+    EMBEDDED_MODEL,
+    HealthSettings,
+    ModelConfig,
+    PrefixRoutingSettings,
+    QueueSettings,
+    RetrySettings,
+    RoutingSettings,
+)
+from inferlab.config.pricing import Price, PricingSettings
+from inferlab.config.server import ServerSettings, is_loopback
+from inferlab.config.settings import Settings
+
+__all__ = [
+    "EMBEDDED_MODEL",
+    "PROFILES",
+    "AuthSettings",
+    "CacheSettings",
+    "ConfigError",
+    "EngineSettings",
+    "FailurePolicy",
+    "FeatureFlags",
+    "HealthSettings",
+    "JwtSettings",
+    "LimitScope",
+    "LimitSpec",
+    "LoggingSettings",
+    "ModelConfig",
+    "PrefixRoutingSettings",
+    "Price",
+    "PricingSettings",
+    "QueueSettings",
+    "QuotaSettings",
+    "QuotaSpec",
+    "RateLimitFailure",
+    "RateLimitSettings",
+    "RetrySettings",
+    "Role",
+    "RoutingSettings",
+    "ServerSettings",
+    "Settings",
+    "UpstreamSettings",
+    "deep_merge",
+    "format_validation_error",
+    "is_loopback",
+    "load_settings",
+    "read_config_file",
+    "read_profile",
+]

@@ -1,0 +1,16 @@
+"""``features:``: the capabilities switched on or off as a whole."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from inferlab.config.base import StrictModel
+
+
+class FeatureFlags(StrictModel):
+    metrics: bool = True
+    auth: bool = Field(False, description="API keys / JWT on every route but /health, /ready, /metrics "
+                                          "(and /docs, /openapi.json, /admin/openapi.json while server.docs)")
+    planning_api: bool = True
+    ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
+    cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")

@@ -1,0 +1,136 @@
+"""``models:``: each model served, where its engines are, and how its requests are routed, queued,
+health-checked and retried."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from inferlab.config.base import HTTP, StrictModel, check_http_url, check_url
+
+EMBEDDED_MODEL = "embedded:smollm2"
+
+# The names of the templates in ``inferlab.code.fim.FIM_TEMPLATES``, spelled out so that the settings
+# import no feature code; tests/unit/config/test_fim_template_names.py keeps the two lists equal.
+FIM_TEMPLATE_NAMES = frozenset(
+    {"qwen2.5-coder", "starcoder", "codellama", "deepseek-coder", "codestral", "codegemma"}
+)
+
+
+class PrefixRoutingSettings(StrictModel):
+    """prefix_aware routing: block size, index bound, and how the match is weighed against load."""
+
+    block_chars: int = Field(256, ge=16, description="characters per hashed prompt block")
+    max_blocks: int = Field(64, ge=1, description="prompt blocks considered per request")
+    capacity_blocks: int = Field(16384, ge=1, description="LRU bound of the index, per replica")
+    prefix_weight: float = Field(1.0, ge=0)
+    queue_weight: float = Field(0.5, ge=0)
+    kv_weight: float = Field(0.3, ge=0)
+    balance_abs_threshold: float = Field(4.0, ge=0, description="imbalance: max - min load above this...")
+    balance_rel_threshold: float = Field(1.5, ge=1, description="...and max above this x min: least-loaded")
+
+
+class RoutingSettings(StrictModel):
+    strategy: Literal[
+        "round_robin", "least_outstanding", "power_of_two", "latency_ewma", "session_affinity", "prefix_aware"
+    ] = "least_outstanding"
+    session_header: str = Field("x-session-id", description="session_affinity: conversation header (else `user`)")
+    prefix: PrefixRoutingSettings = Field(default_factory=PrefixRoutingSettings)
+
+
+class QueueSettings(StrictModel):
+    max_depth: int = Field(256, ge=0, description="requests waiting for a replica slot; beyond: 503")
+    max_wait_s: float = Field(30.0, gt=0, description="longest wait for a slot; then 503 + Retry-After")
+
+
+class HealthSettings(StrictModel):
+    probe_interval_s: float = Field(5.0, gt=0)
+    probe_timeout_s: float = Field(2.0, gt=0)
+    unhealthy_threshold: int = Field(2, ge=1, description="failed probes before a replica is ejected")
+    failure_threshold: int = Field(3, ge=1, description="consecutive failed requests that open the breaker")
+    ejection_base_s: float = Field(1.0, gt=0, description="first ejection; doubles each time, up to max")
+    ejection_max_s: float = Field(30.0, gt=0)
+    scrape_interval_s: float = Field(1.0, gt=0, description="engine /metrics (and llama.cpp /slots)")
+
+
+class RetrySettings(StrictModel):
+    max_attempts: int = Field(3, ge=1, description="per request, first attempt included")
+    budget_ratio: float = Field(0.2, ge=0, description="retries allowed per request, on average")
+    budget_min_per_s: float = Field(5.0, ge=0, description="retries always allowed per second")
+    attempt_timeout_s: float | None = Field(None, gt=0, description="non-streamed attempt; None: derived (below)")
+    first_byte_timeout_s: float | None = Field(None, gt=0, description="streamed attempt, until its first chunk")
+    stream_idle_timeout_s: float | None = Field(None, gt=0, description="stream, between chunks; None: first byte's")
+    timeout_floor_s: float = Field(20.0, gt=0, description="derived timeouts: the fixed part of the first byte's")
+    prefill_tokens_per_s: float = Field(100.0, gt=0, description="derived timeouts: slowest expected prefill")
+    decode_tokens_per_s: float = Field(5.0, gt=0, description="derived timeouts: slowest expected generation")
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(min_length=1, max_length=256)
+    backend: Literal["llamacpp", "openai", "ollama"]
+    url: str | None = Field(None, description="base URL of an engine you run (openai: .../v1)")
+    path: str | None = Field(None, description="llamacpp: GGUF path, or embedded:smollm2")
+    served_name: str | None = Field(None, description="the engine's own name for the model")
+    api_key: SecretStr | None = None
+    replicas: int = Field(1, ge=1, le=64)
+    context_size: int = Field(4096, ge=256)
+    parallel: int = Field(4, ge=1, description="llamacpp: concurrent sequences (slots)")
+    embeddings: bool = Field(True, description="llamacpp: also serve /v1/embeddings")
+    engine_args: list[str] = Field(default_factory=list)
+    fim_template: str | None = None
+    version: str | None = Field(
+        None, description="the response cache's model version; default: a hash of what serves the model"
+    )
+    urls: list[str] = Field(default_factory=list, description="several replicas of an engine you run")
+    engine: Literal["llamacpp", "vllm", "sglang", "tgi", "generic"] | None = Field(
+        None, description="what runs behind url/urls (health probe and load metrics); default from backend"
+    )
+    max_concurrency_per_replica: int | None = Field(
+        None, ge=1, description="requests in flight per replica; default: parallel (managed), else 256"
+    )
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    def cache_version(self) -> str:
+        """Changes whenever what answers for this model changes: cached answers of the old one are unreachable."""
+        if self.version:
+            return self.version
+        served = [self.backend, self.url, self.urls, self.path, self.served_name, self.engine_args, self.fim_template]
+        return hashlib.sha256(repr(served).encode()).hexdigest()[:16]
+
+    @field_validator("url")
+    @classmethod
+    def _engine_url(cls, url: str | None) -> str | None:
+        return check_http_url(url)
+
+    @field_validator("urls")
+    @classmethod
+    def _engine_urls(cls, urls: list[str]) -> list[str]:
+        for index, url in enumerate(urls):
+            try:
+                check_url(url, HTTP)
+            except ValueError as exc:
+                raise ValueError(f"urls[{index}] {exc}") from None
+        return urls
+
+    @field_validator("fim_template")
+    @classmethod
+    def _known_fim_template(cls, name: str | None) -> str | None:
+        if name is not None and name not in FIM_TEMPLATE_NAMES:
+            choices = ", ".join(sorted(FIM_TEMPLATE_NAMES))
+            raise ValueError(f"unknown FIM template {name!r}; choose one of {choices}")
+        return name
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> ModelConfig:
+        if self.url and self.urls:
+            raise ValueError("give either 'url' or 'urls', not both")
+        if self.backend in ("openai", "ollama") and not self.url and not self.urls:
+            raise ValueError(f"backend {self.backend!r} needs 'url' (or 'urls')")
+        if self.backend == "llamacpp" and not self.path and not self.url and not self.urls:
+            raise ValueError("backend 'llamacpp' needs 'path' (a GGUF file or embedded:smollm2)")
+        return self
