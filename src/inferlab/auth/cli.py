@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
             _fail("--role: choose member, tenant-admin or platform-admin", 2)
 
         async def work(stack: Any) -> str:
-            return str((await stack.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)  # type: ignore[arg-type]
+            return str((await stack.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)
 
         print(_run(config, profile, data_dir, work))
 
