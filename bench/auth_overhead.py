@@ -107,7 +107,8 @@ async def main(scale: float) -> None:
                                                 ("GET /v1/models auth on", get, on, headers),
                                                 ("POST chat auth off", post, off, {}),
                                                 ("POST chat auth on", post, on, headers)):
-                        results.setdefault(name, []).extend(await timed(n_http // 3, lambda fn=fn, client=client, h=h: fn(client, h)))
+                        timings = await timed(n_http // 3, lambda fn=fn, client=client, h=h: fn(client, h))
+                        results.setdefault(name, []).extend(timings)
                 for name, samples in results.items():
                     lines.append(row(name, samples))
     print("\n".join(lines))

@@ -101,7 +101,7 @@ async def _run_scenarios(targets: list[Target], sim: Target, scale: float) -> di
             measured = [p for p in (target.pid, sim.pid) if p is not None]
             before = [cpu_seconds(p) for p in measured]
             result: BenchmarkResult = await run_benchmark(config)
-            used = [(cpu_seconds(p) - b) * 1000 / (num + config.warmup) for p, b in zip(measured, before)]
+            used = [(cpu_seconds(p) - b) * 1000 / (num + config.warmup) for p, b in zip(measured, before, strict=True)]
             row = result.to_dict()
             row["gateway_cpu_ms_per_request"] = used[0] if target is not sim else None
             row["simulator_cpu_ms_per_request"] = used[-1]

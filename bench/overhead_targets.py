@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,10 +161,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             continue
     if proc.poll() is not None:
-        try:  # the leader is gone; a grandchild left in its group goes too
+        with suppress(ProcessLookupError, PermissionError):  # the leader is gone; a grandchild left in its group goes too
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def slug(name: str) -> str:
@@ -350,9 +348,8 @@ def start_inferlab(launcher: Launcher, trees: list[tuple[Tree, Path | None, str]
     into temporary worktrees, removed when the stack closes."""
     targets: list[Target] = []
     port = first_port
-    for tree, path, version in trees:
-        if path is None:
-            path = launcher.stack.enter_context(checkout(version, launcher.logs / f"tree-{slug(tree.name)}"))
+    for tree, given, version in trees:
+        path = given or launcher.stack.enter_context(checkout(version, launcher.logs / f"tree-{slug(tree.name)}"))
         if not (path / "src/inferlab/__main__.py").exists():
             print(f"{tree.name}: skipped ({tree.spec} has no src/inferlab/__main__.py)")
             continue

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "ratelimit"))
 
-from inferlab.ratelimit import Charge, MemoryRateLimiter, RateLimiter  # noqa: E402
+from inferlab.ratelimit import Charge, MemoryRateLimiter, RateLimiter
 
 
 def charges(i: int) -> list[Charge]:

@@ -14,8 +14,8 @@ import asyncio
 import json
 import platform
 import subprocess
-import time
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median

@@ -30,7 +30,10 @@ from inferlab.router import (
 )
 from inferlab.types import BackendHealth
 
-WORDS = ["time", "person", "year", "way", "day", "thing", "world", "life", "hand", "part", "child", "eye", "place", "work", "week", "case", "point"]
+WORDS = [
+    "time", "person", "year", "way", "day", "thing", "world", "life", "hand", "part", "child", "eye", "place",
+    "work", "week", "case", "point",
+]
 
 
 class _Backend:

@@ -41,7 +41,13 @@ from inferlab.router import parse_prometheus
 from inferlab.testing.gateway_process import GatewayProcess, free_port
 
 MODEL = "smollm2-135m"
-WORDS = ["time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye", "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem", "fact", "system", "program", "question", "night", "home", "water", "room", "mother", "area", "money", "story", "month", "lot", "right", "study", "book", "job", "word", "business", "issue", "side", "kind", "head", "house", "service"]
+WORDS = [
+    "time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye",
+    "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem",
+    "fact", "system", "program", "question", "night", "home", "water", "room", "mother", "area", "money",
+    "story", "month", "lot", "right", "study", "book", "job", "word", "business", "issue", "side", "kind",
+    "head", "house", "service",
+]
 
 
 def start_engine(binary: Path, gguf: Path, args: argparse.Namespace, logdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -127,7 +133,9 @@ async def run_open_loop(http: aiohttp.ClientSession, gateway: str, bodies: list[
     return list(results), time.perf_counter() - started
 
 
-async def run_phase(http: aiohttp.ClientSession, gateway: str, bodies: list[bytes], concurrency: int) -> tuple[list[dict[str, Any]], float]:
+async def run_phase(
+    http: aiohttp.ClientSession, gateway: str, bodies: list[bytes], concurrency: int
+) -> tuple[list[dict[str, Any]], float]:
     queue = list(reversed(bodies))
     results: list[dict[str, Any]] = []
     url = gateway + "/v1/chat/completions"
@@ -203,7 +211,8 @@ async def main_async(args: argparse.Namespace) -> None:
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\n2 x llama-server (SmolLM2-135M Q4_1, {args.parallel} slots x {args.slot_ctx} ctx, {args.threads} thread(s) each, "
           f"cache-ram {args.cache_ram if args.cache_ram is not None else 'default'}); {args.requests} requests per "
-          f"strategy, {f'open loop {args.rate} req/s' if args.rate else f'concurrency {args.concurrency}'}, {args.users} users over 8 system prompts of {args.prompt_words} "
+          f"strategy, {f'open loop {args.rate} req/s' if args.rate else f'concurrency {args.concurrency}'}, "
+          f"{args.users} users over 8 system prompts of {args.prompt_words} "
           f"words, max_tokens {args.max_tokens}, warm-up {'on' if args.warmup else 'off'}\n")
     print("| strategy | TTFT p50 | TTFT p90 | latency p50 | latency p90 | throughput | cache hits | ok |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -90,7 +90,7 @@ class Dependencies:
 
     async def states(self) -> dict[str, dict[str, Any]]:
         states = await asyncio.gather(*(check.state() for check in self.checks))
-        return {check.name: state for check, state in zip(self.checks, states)}
+        return {check.name: state for check, state in zip(self.checks, states, strict=True)}
 
     async def close(self) -> None:
         for check in self.checks:

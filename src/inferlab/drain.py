@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from types import TracebackType
 
 
 class DrainController:
@@ -66,6 +66,8 @@ class _Tracked:
         self._drain._enter(deadline)
         return deadline
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._drain._exit(self._deadline)
-        return await self._deadline.__aexit__(exc_type, exc, tb)
+        await self._deadline.__aexit__(exc_type, exc, tb)  # never suppresses: it raises TimeoutError or returns

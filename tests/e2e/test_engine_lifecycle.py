@@ -76,7 +76,7 @@ def test_engine_death_mid_request(gateway: GatewayProcess) -> None:
         whole = asyncio.create_task(client.chat.completions.create(model=MODEL, messages=messages, **LONG))
         received = 0
         with pytest.raises(openai.APIError) as mid_stream:
-            async for chunk in stream:
+            async for _chunk in stream:
                 received += 1
                 if received == 3:
                     os.kill(engine_pid(gateway), signal.SIGKILL)

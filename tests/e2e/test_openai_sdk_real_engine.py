@@ -62,7 +62,7 @@ def test_chat_answers_with_usage(client: openai.OpenAI) -> None:
 def test_usage_equals_the_engines_own(client: openai.OpenAI, live_gateway: GatewayProcess) -> None:
     url, key = engine_endpoint(live_gateway)
     direct = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
-    kwargs = dict(model=MODEL, messages=HELLO, max_tokens=16, temperature=0, seed=7)
+    kwargs = {"model": MODEL, "messages": HELLO, "max_tokens": 16, "temperature": 0, "seed": 7}
     through = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     with direct:
         own = direct.chat.completions.create(**kwargs)  # type: ignore[call-overload]
@@ -128,13 +128,13 @@ def test_every_response_has_a_request_id(client: openai.OpenAI, live_gateway: Ga
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        (dict(model="no-such-model", messages=HELLO), openai.NotFoundError),
-        (dict(model=MODEL, messages=[]), openai.BadRequestError),
-        (dict(model=MODEL, messages=HELLO, max_tokens=-1), openai.BadRequestError),
-        (dict(model=MODEL, messages=HELLO, max_tokens=10**9), openai.BadRequestError),
-        (dict(model=MODEL, messages=HELLO, n=1000), openai.BadRequestError),
-        (dict(model=MODEL, messages=HELLO, temperature="hot"), openai.BadRequestError),
-        (dict(model=MODEL, messages=[{"role": "wizard", "content": "x"}]), openai.BadRequestError),
+        ({"model": "no-such-model", "messages": HELLO}, openai.NotFoundError),
+        ({"model": MODEL, "messages": []}, openai.BadRequestError),
+        ({"model": MODEL, "messages": HELLO, "max_tokens": -1}, openai.BadRequestError),
+        ({"model": MODEL, "messages": HELLO, "max_tokens": 10**9}, openai.BadRequestError),
+        ({"model": MODEL, "messages": HELLO, "n": 1000}, openai.BadRequestError),
+        ({"model": MODEL, "messages": HELLO, "temperature": "hot"}, openai.BadRequestError),
+        ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, openai.BadRequestError),
     ],
 )
 def test_bad_requests_map_to_sdk_errors(client: openai.OpenAI, kwargs: dict, error: type) -> None:

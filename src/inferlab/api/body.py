@@ -101,7 +101,7 @@ class Inflater:
 
     def _inflate(self, data: bytes, out: Pieces) -> None:
         decoder = self._decoder
-        while data or decoder is not None and not decoder.eof:
+        while data or (decoder is not None and not decoder.eof):
             if decoder is None or decoder.eof:
                 if decoder is not None and not self._gzip:  # gzip may hold several members, deflate not
                     raise zlib.error("data after the end of the deflate stream")

@@ -61,7 +61,7 @@ def _document(key: str, url: str, document: Mapping[str, Any]) -> list[str]:
 def _tags(document: Mapping[str, Any]) -> list[str]:
     tags = [tag["name"] for tag in document.get("tags", [])]
     untagged = any(not op.get("tags") for ops in document["paths"].values() for op in ops.values())
-    return tags + ["other"] if untagged else tags
+    return [*tags, "other"] if untagged else tags
 
 
 def _operation(method: str, path: str, operation: Mapping[str, Any], schemas: Mapping[str, Any]) -> list[str]:

@@ -4,9 +4,10 @@ aiohttp closes a connection that has waited ``keepalive_timeout`` for its next c
 (counted from the connect or from the previous response: the idle timeout, 3630 s by default);
 that is the only bound on a head sent one byte a second, which meanwhile holds a connection and
 the task serving it. ``GuardedRequestHandler`` adds ``server.header_timeout_s``, from the first
-byte of a head to its end (whichever of the two comes first closes the connection). It costs nothing when a head arrives in one read, the usual case: the
-timer is armed only when a read ends inside a head. The body's deadline is kept where the body is
-read (``api/body.py``, 408), which also stops the server from waiting for the rest of it.
+byte of a head to its end (whichever of the two comes first closes the connection). It costs
+nothing when a head arrives in one read, the usual case: the timer is armed only when a read ends
+inside a head. The body's deadline is kept where the body is read (``api/body.py``, 408), which
+also stops the server from waiting for the rest of it.
 
 ``GatewayRunner`` is ``web.AppRunner`` serving these protocols; ``inferlab serve`` runs it.
 """

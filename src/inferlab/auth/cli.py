@@ -179,9 +179,10 @@ def register(app: typer.Typer) -> None:
         """Create a user and print its id."""
         if role not in ROLE_RANK:
             _fail("--role: choose member, tenant-admin or platform-admin", 2)
+        checked = cast("Role", role)  # checked against ROLE_RANK above
 
         async def work(svc: AdminServices) -> str:
-            return str((await svc.auth.admin.create_user(LOCAL_OPERATOR, name, role, tenant)).id)  # type: ignore[arg-type]
+            return str((await svc.auth.admin.create_user(LOCAL_OPERATOR, name, checked, tenant)).id)
 
         print(_run(config, profile, data_dir, work))
 

@@ -58,10 +58,12 @@ class JwtVerifier:
             return
         assert self._settings.jwks_url is not None
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(self._settings.jwks_url) as response:
-                response.raise_for_status()
-                self.load_jwks(await response.json(content_type=None))
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(self._settings.jwks_url) as response,
+        ):
+            response.raise_for_status()
+            self.load_jwks(await response.json(content_type=None))
 
     async def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)

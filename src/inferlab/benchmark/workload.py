@@ -11,7 +11,14 @@ import orjson
 
 from inferlab.benchmark.config import BenchmarkConfig
 
-_VOCABULARY = ["time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye", "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem", "fact", "system", "program", "question", "night", "home", "water", "room", "mother", "area", "money", "story", "month", "lot", "right", "study", "book", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "friend", "father", "power", "hour", "game", "line", "end", "member", "law", "car", "city", "community", "name", "team"]
+_VOCABULARY = [
+    "time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye",
+    "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem",
+    "fact", "system", "program", "question", "night", "home", "water", "room", "mother", "area", "money",
+    "story", "month", "lot", "right", "study", "book", "job", "word", "business", "issue", "side", "kind",
+    "head", "house", "service", "friend", "father", "power", "hour", "game", "line", "end", "member", "law",
+    "car", "city", "community", "name", "team",
+]
 
 
 class WorkloadError(ValueError):

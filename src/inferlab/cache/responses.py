@@ -26,7 +26,7 @@ class ResponseCache:
         self._ttl_s = ttl_s
         self.max_entry_bytes = max_entry_bytes
         self._timeout_s = timeout_s
-        self._errors = (TimeoutError, OSError, *errors)
+        self._errors: tuple[type[BaseException], ...] = (TimeoutError, OSError, *errors)
         self._log = logger
         self._on_result = on_result or (lambda result: None)
         self._failing = False

@@ -40,7 +40,8 @@ class BuildError(Exception):
 
 def _run(argv: list[str], cwd: Path | None, say: Callable[[str], None]) -> None:
     say("$ " + " ".join(argv))
-    result = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            check=False)
     if result.returncode != 0:
         raise BuildError(f"{argv[0]} failed ({result.returncode}):\n" + result.stdout[-4000:])
 

@@ -120,7 +120,7 @@ def build_replicas(
         if model.backend != "llamacpp" or model.url or model.urls:
             urls = model.urls or [model.url or ""]
             remote = [remote_replica(model, name, url, session, max_line_bytes)
-                      for name, url in zip(_names(model, len(urls)), urls)]
+                      for name, url in zip(_names(model, len(urls)), urls, strict=True)]
             built.append(ModelPools(model, build_pool(model, remote, limit=replica_limit(model, False),
                                                       observer=pool_observer)))
             continue

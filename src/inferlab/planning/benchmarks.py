@@ -53,7 +53,7 @@ def compare(catalogue: Catalogue, row: Mapping[str, Any]) -> BenchmarkComparison
         memory_gb=row.get("memory_gb"),
     )
     metric = row["metric"]
-    if metric == "decode_batch1" or metric == "itl_ms":
+    if metric in ("decode_batch1", "itl_ms"):
         context = int(row.get("context", 256))
         est = estimate_throughput(catalogue, d, prompt_tokens=context, output_tokens=1)
         value = est.itl_s * 1000 if metric == "itl_ms" else est.tokens_per_s_per_stream

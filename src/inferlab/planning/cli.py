@@ -105,7 +105,8 @@ def render_vram(console: Console, r: dict[str, Any]) -> None:
     rows += [("KV per token", f"{r['kv_bytes_per_token'] / 1024:.1f} KiB"), ("fits", "yes" if r["fits"] else "NO")]
     rows += [("max context", f"{r['max_context']['value']:,} ({r['max_context']['limited_by']})")]
     rows += [("max batch at context", f"{r['max_batch']['value']:,}")]
-    console.print(_table(f"{r['deployment']} - {r['context']:,} tokens x {r['batch']} (per device, {r['devices']} devices)", rows))
+    title = f"{r['deployment']} - {r['context']:,} tokens x {r['batch']} (per device, {r['devices']} devices)"
+    console.print(_table(title, rows))
     for note in r["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
 
@@ -139,7 +140,8 @@ def render_cost(console: Console, r: dict[str, Any]) -> None:
     for key in ("capital", "energy", "colocation", "rent", "total"):
         table.add_row(f"$/month {key}", _num(own.get(key), ",.0f", "-"), _num(rent.get(key), ",.0f", "-"))
     table.add_row("hours paid / month", "-", _num(r["rented_hours_per_month"], ",.0f", "-"))
-    table.add_row("$ per 1M output tokens", _num(r["owned_usd_per_mtok"], ",.3f", "-"), _num(r["rented_usd_per_mtok"], ",.3f", "-"))
+    table.add_row("$ per 1M output tokens",
+                  _num(r["owned_usd_per_mtok"], ",.3f", "-"), _num(r["rented_usd_per_mtok"], ",.3f", "-"))
     table.add_row("$ per request", _num(r["owned_usd_per_request"], ",.5f", "-"), _num(r["rented_usd_per_request"], ",.5f", "-"))
     console.print(table)
     be_u, be_m = r["breakeven_utilisation"], r["breakeven_months"]
@@ -170,7 +172,9 @@ def render_plan(console: Console, r: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``vram``, ``estimate``, ``cost`` and ``plan`` to ``app``."""
     app.command("vram", help="Show whether a model fits on a device: weights, KV cache, overhead, max context and batch.")(_vram)
-    app.command("estimate", help="Estimate speed: time to first token, tokens/s per stream and for a saturated server.")(_estimate)
+    app.command(
+        "estimate", help="Estimate speed: time to first token, tokens/s per stream and for a saturated server."
+    )(_estimate)
     app.command("cost", help="Compare owned and rented cost per 1M tokens, TCO and break-even.")(_cost)
     app.command("plan", help="Size replicas and GPUs for a user base under an SLO, or write the economics report.")(_plan)
 

@@ -52,7 +52,9 @@ ENGINES: Mapping[str, EngineProfile] = MappingProxyType(
         "vllm": _VLLM,
         "sglang": EngineProfile("sglang", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256),
         "tgi": EngineProfile("tgi", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256),
-        "jetstream": EngineProfile("jetstream", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256),
+        "jetstream": EngineProfile(
+            "jetstream", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256
+        ),
         "trt-llm": _TRT,
         "nim": EngineProfile("nim", "batched_server", "of_free", "free_gpu_memory_fraction_trtllm", "tensor_parallel", 2048),
     }

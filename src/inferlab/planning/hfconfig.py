@@ -78,10 +78,10 @@ def _count_params(
 ) -> tuple[float, float]:
     vocab = int(cfg.get("vocab_size") or 0)
     embeddings = vocab * hidden * (1 if cfg.get("tie_word_embeddings") else 2)
-    if cfg.get("kv_lora_rank"):
-        attention = _mla_attention(cfg, hidden, heads)
-    else:
-        attention = hidden * head_dim * (2 * heads + 2 * kv_heads)
+    attention = (
+        _mla_attention(cfg, hidden, heads) if cfg.get("kv_lora_rank")
+        else hidden * head_dim * (2 * heads + 2 * kv_heads)
+    )
     dense_ffn = 3 * hidden * int(cfg.get("intermediate_size") or 0)
     if not experts:
         per_layer = attention + dense_ffn
@@ -96,7 +96,8 @@ def _count_params(
 
 def _mla_attention(cfg: Mapping[str, Any], hidden: int, heads: int) -> int:
     q_rank, kv_rank = int(cfg.get("q_lora_rank") or 0), int(cfg["kv_lora_rank"])
-    nope, rope, v = int(cfg.get("qk_nope_head_dim") or 128), int(cfg.get("qk_rope_head_dim") or 64), int(cfg.get("v_head_dim") or 128)
+    nope, rope = int(cfg.get("qk_nope_head_dim") or 128), int(cfg.get("qk_rope_head_dim") or 64)
+    v = int(cfg.get("v_head_dim") or 128)
     q = hidden * q_rank + q_rank * heads * (nope + rope) if q_rank else hidden * heads * (nope + rope)
     kv = hidden * (kv_rank + rope) + kv_rank * heads * (nope + v)
     return q + kv + heads * v * hidden

@@ -107,7 +107,9 @@ def weights_bytes(d: Deployment) -> float:
     return d.model.params * d.weights.bits / 8
 
 
-def llama_cpp_compute_bytes(model: ModelSpec, context: int, *, flash_attention: bool = True, n_ubatch: int = LLAMA_CPP_DEFAULT_UBATCH) -> float:
+def llama_cpp_compute_bytes(
+    model: ModelSpec, context: int, *, flash_attention: bool = True, n_ubatch: int = LLAMA_CPP_DEFAULT_UBATCH
+) -> float:
     """llama.cpp's reserved compute buffer (worst-case graph) plus its logits buffer."""
     per_token = context * 2 + 4 * (3 * max(model.intermediate, model.hidden) + 4 * model.hidden)
     if not flash_attention:

@@ -39,7 +39,7 @@ def _breakeven(r: SetupResult) -> str:
     elif r.rented_usd_per_mtok is not None and r.owned_usd_per_mtok is not None:
         parts.append("vs renting: never")
     if r.api_prices is not None and r.owned_usd_per_mtok is not None:
-        pairs = dict(zip(r.api_prices, r.api_breakeven_months))  # one entry when both prices are equal
+        pairs = dict(zip(r.api_prices, r.api_breakeven_months, strict=True))  # one entry when both prices are equal
         for price, months in pairs.items():
             parts.append(f"vs API ${price:.2f}/M: {_f(months, '.0f', 'never')}{' months' if months is not None else ''}")
     if r.owned_usd_per_mtok is None:
@@ -65,7 +65,7 @@ def scenario_section(catalogue: Catalogue, scenario: Scenario) -> list[str]:
             f" | {r.saturated_tokens_per_s:,.0f} ({r.saturated_batch}) | {_f(r.owned_usd_per_mtok, ',.2f')}"
             f" | {_f(r.rented_usd_per_mtok, ',.2f')} | {_breakeven(r)} |"
         )
-    return lines + [""]
+    return [*lines, ""]
 
 
 #: Usage profiles for the CodeLab sizing (E): share of users active at the peak, requests per active
@@ -86,7 +86,7 @@ def codelab_section(catalogue: Catalogue) -> list[str]:
         b = evaluate_business(BusinessCase(users=1000, price_per_user_month=50, infra_usd_per_month=rent))
         lines.append(f"| 1,000 | ${b.revenue_per_month:,.0f} | ${rent:,.0f} | ${b.margin_per_month:,.0f}"
                      f" | {b.margin_fraction:.0%} | {b.breakeven_users:,} |")
-    return lines + [""] + _codelab_sizing(catalogue) + _codelab_buy(catalogue)
+    return [*lines, "", *_codelab_sizing(catalogue), *_codelab_buy(catalogue)]
 
 
 def _codelab_sizing(catalogue: Catalogue) -> list[str]:
@@ -111,7 +111,7 @@ def _codelab_sizing(catalogue: Catalogue) -> list[str]:
             lines.append(f"| {name} ({active:.0%} active, {rpm:g}/min, {prompt}+{output} tok) | {users:,}"
                          f" | {demand.requests_per_second:.1f} | {plan.gpus} | {_f(plan.users_per_gpu, ',.0f')}"
                          f" | ${rent:,.0f} | ${b.revenue_per_month:,.0f} | {b.margin_fraction:.0%} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _codelab_buy(catalogue: Catalogue) -> list[str]:
@@ -126,21 +126,24 @@ def _codelab_buy(catalogue: Catalogue) -> list[str]:
              "| rent replaced/month | payback of the server (months) |", "|---|---|"]
     for rent in (20_000, 30_000):
         saving = rent - (opex.energy + opex.colocation)
-        b = evaluate_business(BusinessCase(users=1, price_per_user_month=saving, infra_usd_per_month=0, upfront_usd=owned.purchase_usd))
+        b = evaluate_business(BusinessCase(users=1, price_per_user_month=saving, infra_usd_per_month=0,
+                                           upfront_usd=owned.purchase_usd))
         lines.append(f"| ${rent:,.0f} | {_f(b.payback_months, '.1f', 'never')} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def kv_section(catalogue: Catalogue) -> list[str]:
     lines = ["## KV cache per token (f16, all layers, one sequence)", "",
              "2 x layers x KV heads x head_dim x 2 bytes (GQA/MHA); layers x (kv_lora_rank + rope dim) x 2 bytes (MLA).", "",
-             "| model | layers | KV heads x head_dim | KV per token | 8k context (sliding windows applied) |", "|---|---|---|---|---|"]
+             "| model | layers | KV heads x head_dim | KV per token | 8k context (sliding windows applied) |",
+             "|---|---|---|---|---|"]
     for model_id in KV_MODELS:
         m = catalogue.model(model_id)
         per_token = kv_bytes_per_token(m, 2)
         shape = f"MLA {m.kv_lora_rank}+{m.qk_rope_head_dim}" if m.attention == "mla" else f"{m.kv_heads} x {m.head_dim}"
-        lines.append(f"| {m.id} | {m.layers} | {shape} | {per_token / 1024:,.1f} KiB | {kv_cache_bytes(m, 8192, 2) / 2**30:.2f} GiB |")
-    return lines + [""]
+        at_8k = kv_cache_bytes(m, 8192, 2) / 2**30
+        lines.append(f"| {m.id} | {m.layers} | {shape} | {per_token / 1024:,.1f} KiB | {at_8k:.2f} GiB |")
+    return [*lines, ""]
 
 
 def validation_section(catalogue: Catalogue) -> list[str]:
@@ -154,11 +157,11 @@ def validation_section(catalogue: Catalogue) -> list[str]:
         flag = "" if r.within_tolerance else " **(off)**"
         lines.append(f"| {r.setup} | {r.label} | {r.published:,.2f} | {r.estimate:,.2f} | {r.ratio:.2f}{flag}"
                      f" | {r.source} | {r.assumed} |")
-    return lines + ["", ("Memory: llama.cpp's CPU footprint is weights + KV cache + compute buffer + a runtime overhead of "
-                    f"{LLAMA_CPP_CPU_RUNTIME_OVERHEAD_BYTES / 2**20:.1f} MiB measured on llama-server "
-                    "(`planning/engines.py`); `tests/integration/planning/test_memory_vs_llama_server.py` checks the "
-                    "estimate against the resident memory of a real llama-server at 2k/8k/32k context with f16 and "
-                    "q8_0 KV (±10 %)."), ""]
+    return [*lines, "", ("Memory: llama.cpp's CPU footprint is weights + KV cache + compute buffer + a runtime overhead of "
+                         f"{LLAMA_CPP_CPU_RUNTIME_OVERHEAD_BYTES / 2**20:.1f} MiB measured on llama-server "
+                         "(`planning/engines.py`); `tests/integration/planning/test_memory_vs_llama_server.py` checks the "
+                         "estimate against the resident memory of a real llama-server at 2k/8k/32k context with f16 and "
+                         "q8_0 KV (±10 %)."), ""]
 
 
 def render(catalogue: Catalogue) -> str:

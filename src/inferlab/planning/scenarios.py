@@ -39,9 +39,13 @@ class MachineAssumption:
 
 
 MAC_MINI_M1_16GB = MachineAssumption(
-    899, 39, SourceRef("Mac mini M1 launch price $699 + $200 for 16 GB (Apple, 2020-11); max power 39 W (Apple support)", "2020-11", "S")
+    899, 39, SourceRef(
+        "Mac mini M1 launch price $699 + $200 for 16 GB (Apple, 2020-11); max power 39 W (Apple support)", "2020-11", "S"
+    )
 )
-CPU_DESKTOP = MachineAssumption(800, 150, SourceRef("report assumption: desktop with 16 GB DDR4, ~150 W under load", "2026-11", "E"))
+CPU_DESKTOP = MachineAssumption(
+    800, 150, SourceRef("report assumption: desktop with 16 GB DDR4, ~150 W under load", "2026-11", "E")
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              " the MoE model (17B active of 400B) is an upper bound: the model has no fixed per-step latency"
              " (kernel launches, all-reduce), which dominates when each GPU reads only ~2 GB per token.", (
         Setup("Llama-3.1-405B FP8 on 8x H100", "llama-3.1-405b", "h100-sxm", "fp8", "vllm", 8, setting="datacenter"),
-        Setup("Llama-3.1-405B INT4 (AWQ) on 8x A100 80 GB", "llama-3.1-405b", "a100-80gb-sxm", "int4", "vllm", 8, setting="datacenter"),
-        Setup("Llama-4-Maverick (400B MoE) FP8 on 8x H100", "llama-4-maverick", "h100-sxm", "fp8", "vllm", 8, setting="datacenter"),
+        Setup("Llama-3.1-405B INT4 (AWQ) on 8x A100 80 GB", "llama-3.1-405b", "a100-80gb-sxm", "int4", "vllm", 8,
+              setting="datacenter"),
+        Setup("Llama-4-Maverick (400B MoE) FP8 on 8x H100", "llama-4-maverick", "h100-sxm", "fp8", "vllm", 8,
+              setting="datacenter"),
     )),
     Scenario("5. The TPU alternative (rented by the chip-hour)", "vLLM / JetStream on Cloud TPU, 8k context.", (
         Setup("Llama-3.1-8B BF16 on 1x TPU v6e", "llama-3.1-8b", "tpu-v6e", "bf16", "vllm", 1, setting="datacenter"),

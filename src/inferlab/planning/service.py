@@ -41,7 +41,8 @@ def deployment_of(catalogue: Catalogue, req: DeploymentIn) -> Deployment:
 def vram(catalogue: Catalogue, req: VramIn) -> dict[str, Any]:
     d = deployment_of(catalogue, req)
     est = estimate_memory(catalogue, d, req.context, req.batch)
-    gib = {k: getattr(est, k) / GIB for k in ("weights", "kv_cache", "compute", "overhead", "required", "capacity", "budget", "kv_pool")}
+    fields = ("weights", "kv_cache", "compute", "overhead", "required", "capacity", "budget", "kv_pool")
+    gib = {k: getattr(est, k) / GIB for k in fields}
     return {
         "deployment": est.deployment,
         "context": req.context,

@@ -182,7 +182,9 @@ def _llama_cpp_batch(catalogue: Catalogue, d: Deployment, context: int) -> int:
     return largest_batch(catalogue, d, context).value
 
 
-def max_throughput(catalogue: Catalogue, d: Deployment, *, isl: int, osl: int, max_batch: int | None = None) -> ThroughputEstimate:
+def max_throughput(
+    catalogue: Catalogue, d: Deployment, *, isl: int, osl: int, max_batch: int | None = None
+) -> ThroughputEstimate:
     """Output tokens/s of a saturated server (every slot busy, prefill included)."""
     batch = saturated_batch(catalogue, d, isl, osl, max_batch)
     if batch == 0:

@@ -104,13 +104,15 @@ class Admission:
             except Exception:  # noqa: BLE001 - the loop must outlive one failed renewal; leases then expire
                 self._log.warning("renewing concurrency leases failed", exc_info=True)
 
-    async def peek(self, who: Identity, model: str, overrides: Mapping[str, Overrides] | None = None) -> dict[str, tuple[int, int]]:
+    async def peek(
+        self, who: Identity, model: str, overrides: Mapping[str, Overrides] | None = None
+    ) -> dict[str, tuple[int, int]]:
         """Each bucket of ``who`` on ``model``: (limit, used), without charging anything."""
         probe = [Charge(c.key, c.limit, 0, c.ttl_s, c.kind) for c in self._policy.charges(who, model, 0, 0, overrides)]
         lease = f"{self._prefix}peek{next(self._ids):x}"
         decision = await self._limiter.acquire(lease, probe)
         await self._limiter.settle(lease, [(c.key, 0) for c in probe])
-        return {c.key: (c.limit, c.limit - state.remaining) for c, state in zip(probe, decision.states)}
+        return {c.key: (c.limit, c.limit - state.remaining) for c, state in zip(probe, decision.states, strict=True)}
 
     async def finish(self, ticket: Ticket, usage: tuple[int, int] | None) -> None:
         """``usage``: (prompt, completion) tokens really used, or None to keep the reservation."""

@@ -81,13 +81,13 @@ class MemoryRateLimiter:
                 denied = i
                 retry = charge.ttl_s if charge.amount > charge.limit else bucket.retry_after(now, charge.amount, charge.limit)
         if denied < 0:
-            for charge, bucket in zip(charges, buckets):
+            for charge, bucket in zip(charges, buckets, strict=True):
                 bucket.entries[lease] = [now + charge.ttl_s, charge.amount, charge.amount]
                 bucket.total += charge.amount
                 bucket.unsettled += charge.amount
         states = tuple(
             BucketState(charge.limit, max(0, int(charge.limit - bucket.total)), bucket.reset_s(now), int(bucket.unsettled))
-            for charge, bucket in zip(charges, buckets)
+            for charge, bucket in zip(charges, buckets, strict=True)
         )
         return Decision(denied < 0, states, retry, denied)
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from inferlab.config import LimitSpec, PricingSettings, QuotaSpec, RateLimitSettings
 from inferlab.ratelimit.identity import Identity
@@ -75,8 +76,10 @@ class Pricing:
 
 
 def _limit(spec: object, override: Overrides | None, field: str) -> float | None:
-    value = getattr(override, field, None) if override is not None else None
-    return value if value is not None else getattr(spec, field)
+    value: float | None = getattr(override, field, None) if override is not None else None
+    if value is None:
+        value = getattr(spec, field)
+    return value
 
 
 class LimitPolicy:
@@ -84,12 +87,13 @@ class LimitPolicy:
         self, settings: RateLimitSettings, quotas: Sequence[QuotaSpec] = (), pricing: PricingSettings | None = None
     ) -> None:
         self._settings = settings
-        stored_only = ("key", "user", "tenant")  # scopes whose limits may exist only in the store
+        # scopes whose limits may exist only in the store
+        stored_only: tuple[Literal["key", "user", "tenant"], ...] = ("key", "user", "tenant")
         self._limits: Sequence[LimitSpec] = [
-            *settings.limits, *(LimitSpec(scope=s) for s in stored_only if all(l.scope != s for l in settings.limits))
+            *settings.limits, *(LimitSpec(scope=s) for s in stored_only if all(x.scope != s for x in settings.limits))
         ]
         self._quotas: Sequence[QuotaSpec] = [
-            *quotas, *(QuotaSpec(scope=s) for s in stored_only if all(q.scope != s for q in quotas))  # type: ignore[arg-type]
+            *quotas, *(QuotaSpec(scope=s) for s in stored_only if all(q.scope != s for q in quotas))
         ]
         self.pricing = Pricing(pricing or PricingSettings())
 
@@ -151,7 +155,7 @@ def limit_headers(charges: Sequence[Charge], states: Sequence[BucketState]) -> d
     headers: dict[str, str] = {}
     for kind in ("requests", "tokens"):
         tightest: BucketState | None = None
-        for charge, state in zip(charges, states):
+        for charge, state in zip(charges, states, strict=True):
             if charge.kind == kind and (tightest is None or state.remaining < tightest.remaining):
                 tightest = state
         if tightest is not None:

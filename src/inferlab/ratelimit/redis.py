@@ -1,10 +1,11 @@
 """The Redis rate limiter: one Lua script per admission (all buckets at once), one per settlement.
 
 Each bucket is a sorted set (lease -> expiry, ms on the Redis clock) and a hash (lease -> amount,
-negative while unsettled; plus ``_t``, the running total, and ``_u``, the unsettled part of it). The script prunes expired charges, checks every bucket, and only
-when all fit records the lease in each: no read-modify-write between replicas, and every replica
-uses the Redis server's clock, so their own clocks cannot disagree about a window. Renewal is one
-script for every lease a process holds (in chunks of ``RENEW_CHUNK``).
+negative while unsettled; plus ``_t``, the running total, and ``_u``, the unsettled part of it).
+The script prunes expired charges, checks every bucket, and only when all fit records the lease in
+each: no read-modify-write between replicas, and every replica uses the Redis server's clock, so
+their own clocks cannot disagree about a window. Renewal is one script for every lease a process
+holds (in chunks of ``RENEW_CHUNK``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class ResilientLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._primary = primary
-        self._errors = (TimeoutError, OSError, *errors)
+        self._errors: tuple[type[BaseException], ...] = (TimeoutError, OSError, *errors)
         self._failure = failure
         self._replicas = expected_replicas
         self._timeout_s = timeout_s

@@ -204,7 +204,7 @@ class PrefixAwareStrategy:
         queue_weight, kv_weight, size = policy.queue_weight, policy.kv_weight, self.index.size
         best = candidates[0]
         best_key = (float("-inf"), 0)
-        for candidate, load in zip(candidates, loads):
+        for candidate, load in zip(candidates, loads, strict=True):
             kv = candidate.load.kv_cache
             score = prefix_weight * matched.get(candidate.name, 0) - queue_weight * load / (candidate.limit or 1)
             if kv:

@@ -37,8 +37,7 @@ def _key_row(key: ApiKey) -> ApiKeyRow:
 
 
 def _user(row: UserRow) -> User:
-    role: Role = row.role  # type: ignore[assignment]  # the API only ever writes a Role
-    return User(id=row.id, tenant_id=row.tenant_id, name=row.name, role=role, disabled=row.disabled,
+    return User(id=row.id, tenant_id=row.tenant_id, name=row.name, role=row.role, disabled=row.disabled,
                 created_at=row.created_at)
 
 

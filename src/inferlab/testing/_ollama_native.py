@@ -36,7 +36,9 @@ def _check_images(where: str, images: Any) -> int:
     if images is None:
         return 0
     if not isinstance(images, list):
-        raise NativeRequestError(f"json: cannot unmarshal {type(images).__name__} into Go struct field {where} of type []api.ImageData")
+        raise NativeRequestError(
+            f"json: cannot unmarshal {type(images).__name__} into Go struct field {where} of type []api.ImageData"
+        )
     for image in images:
         try:
             base64.b64decode(image if isinstance(image, str) else b"?", validate=True)
@@ -78,7 +80,7 @@ def check_messages(messages: list[Any]) -> int:
 def check_options(body: dict[str, Any], *, chat: bool) -> int:
     """Check the request's other native fields; answer the number of top-level images."""
     fmt = body.get("format")
-    if fmt is not None and fmt != "" and fmt != "json" and not isinstance(fmt, dict):
+    if fmt is not None and fmt not in ("", "json") and not isinstance(fmt, dict):
         raise NativeRequestError(f"invalid format: {fmt!r}; expected \"json\" or a JSON schema")
     tools = body.get("tools")
     if tools is not None:

@@ -300,8 +300,8 @@ class OpenAIFrontEnd:
         samples = [
             ("vllm:num_requests_running", "gauge", "Requests running (simulated).", stats.running),
             ("vllm:num_requests_waiting", "gauge", "Requests waiting (simulated).", stats.waiting),
-            ("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage, 1 = 100% (simulated: running "
-             "requests over max_concurrency, or over 64 slots without a limit).",
+            ("vllm:kv_cache_usage_perc", "gauge", ("KV-cache usage, 1 = 100% (simulated: running "
+                                                   "requests over max_concurrency, or over 64 slots without a limit)."),
              min(1.0, stats.running / limit)),
             ("vllm:prompt_tokens_total", "counter", "Prefill tokens processed (simulated).",
              stats.prompt_tokens_total),

@@ -15,7 +15,11 @@ from typing import Any
 
 EMBEDDING_DIM = 64
 
-_WORDS = ["This", "is", "simulated", "output", "from", "the", "InferLab", "engine", "simulator,", "not", "a", "model;", "each", "word", "stands", "for", "one", "generated", "token", "so", "that", "tests", "and", "benchmarks", "can", "count", "them."]
+_WORDS = [
+    "This", "is", "simulated", "output", "from", "the", "InferLab", "engine", "simulator,", "not", "a",
+    "model;", "each", "word", "stands", "for", "one", "generated", "token", "so", "that", "tests", "and",
+    "benchmarks", "can", "count", "them.",
+]
 
 SIM_TOKENS: tuple[str, ...] = tuple(f" {word}" for word in _WORDS)
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import orjson
 from aiohttp import web
@@ -148,7 +148,7 @@ class EngineSimulator:
         await runner.cleanup()
         self.base_url = None
 
-    async def __aenter__(self) -> EngineSimulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inferlab.cache import CacheManager, CachedResponse
+from inferlab.cache import CachedResponse, CacheManager
 
 
 async def test_round_trip_json_and_sse(cache: CacheManager) -> None:

@@ -116,7 +116,7 @@ async def test_prefix_aware_keeps_a_shared_prefix_together_and_spreads_under_ove
         c.sims[home].script.token_delay_s = 0.1
         statuses = await asyncio.gather(*(c.chat(f"burst {i}", system=system) for i in range(12)))
         assert all(s == 200 for s, _, _ in statuses)
-        burst = [after - before for after, before in zip(c.served(), served)]
+        burst = [after - before for after, before in zip(c.served(), served, strict=True)]
         assert burst[1 - home] >= 3, burst
         stats = (await c.backends())["routing_stats"]
         assert stats["prefix_hits"] >= 9 and stats["balance_fallbacks"] >= 1

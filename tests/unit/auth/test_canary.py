@@ -49,8 +49,9 @@ async def test_canary_never_leaks(client: TestClient[Any, Any], make_key: Any, s
               if route.method != "HEAD" and route.resource is not None]
     for variant in variants:
         for header in ({"Authorization": f"Bearer {variant}"}, {"x-api-key": variant}):
-            for method, path in routes:
-                path = path.replace("{model_id}", "other-model").replace("{user_id}", "u_x").replace("{key_id}", "aaaaaaaaaaaa")
+            for method, template in routes:
+                path = (template.replace("{model_id}", "other-model").replace("{user_id}", "u_x")
+                        .replace("{key_id}", "aaaaaaaaaaaa"))
                 response = await client.request(method, path, json={"model": "other-model", "messages": [],
                                                                     "name": variant, "key": variant}, headers=header)
                 bodies.append(await response.text())

@@ -11,7 +11,7 @@ from inferlab.config.models import FIM_TEMPLATE_NAMES
 
 
 def test_the_settings_know_exactly_the_templates_of_code_fim() -> None:
-    assert FIM_TEMPLATE_NAMES == set(FIM_TEMPLATES)
+    assert set(FIM_TEMPLATES) == FIM_TEMPLATE_NAMES
 
 
 def test_an_unknown_template_is_refused_with_the_message_of_code_fim() -> None:

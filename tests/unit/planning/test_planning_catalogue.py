@@ -61,7 +61,7 @@ def test_unknown_quant_names_the_valid_choices(catalogue: Catalogue) -> None:
 
 
 def test_unknown_model_kv_dtype_and_engine(catalogue: Catalogue) -> None:
-    with pytest.raises(InvalidRequest, match="llama-3.1-8b"):
+    with pytest.raises(InvalidRequest, match=r"llama-3\.1-8b"):
         catalogue.model("llama-9")
     with pytest.raises(InvalidRequest, match="q8_0") as info:
         resolve_deployment(catalogue, model="llama-3.1-8b", gpu="rtx-4090", kv_dtype="q3")

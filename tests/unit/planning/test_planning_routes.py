@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.api.middleware import build_middleware
-from inferlab.planning import load_catalogue
 from inferlab.api.planning import add_planning_routes
+from inferlab.planning import load_catalogue
 
 
 @pytest.fixture

@@ -238,7 +238,7 @@ async def test_each_pool_has_its_own_queue_and_policy() -> None:
     waiting = asyncio.create_task(queues.acquire(pools[1], req()))
     await asyncio.sleep(0)
     assert [depth(queues, pool) for pool in pools] == [0, 1]
-    for lease, pool in zip(held, pools):
+    for lease, pool in zip(held, pools, strict=True):
         pool.release(lease, Outcome.SUCCESS)
     pools[1].release(await waiting, Outcome.SUCCESS)
 
