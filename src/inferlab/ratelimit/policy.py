@@ -10,6 +10,7 @@ charges all expire when the period ends. Spend is counted in micro-USD, from the
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,26 @@ def periods(now: datetime) -> dict[str, tuple[str, float]]:
     }
 
 
+class _PeriodClock:
+    """``periods()`` for the current time, its names formatted once per UTC day, not per request."""
+
+    __slots__ = ("_day", "_day_end", "_month", "_month_end")
+
+    def __init__(self) -> None:
+        self._day_end = 0.0  # a timestamp: recompute at or after it
+        self._month_end = 0.0
+        self._day = self._month = ""
+
+    def now(self) -> dict[str, tuple[str, float]]:
+        now = time.time()
+        if now >= self._day_end:
+            current = datetime.fromtimestamp(now, UTC)
+            found = periods(current)
+            self._day, self._day_end = found["d"][0], now + found["d"][1]
+            self._month, self._month_end = found["m"][0], now + found["m"][1]
+        return {"d": (self._day, self._day_end - now), "m": (self._month, self._month_end - now)}
+
+
 class Pricing:
     def __init__(self, settings: PricingSettings) -> None:
         self._settings = settings
@@ -96,6 +117,7 @@ class LimitPolicy:
             *quotas, *(QuotaSpec(scope=s) for s in stored_only if all(q.scope != s for q in quotas))
         ]
         self.pricing = Pricing(pricing or PricingSettings())
+        self._clock = _PeriodClock()
 
     @property
     def active(self) -> bool:
@@ -124,7 +146,7 @@ class LimitPolicy:
                 else:
                     found.append(Charge(f"c:{where}", int(limit), 1, settings.lease_ttl_s, kind, field, spec.scope))
         if self._quotas and (overrides or any(_limit(q, None, f) is not None for q in self._quotas for f, _, _ in _QUOTAS)):
-            current = periods(now or datetime.now(UTC))
+            current = periods(now) if now is not None else self._clock.now()
             spend = self.pricing.micro_usd(model, prompt, completion)
             for quota in self._quotas:
                 override = overrides.get(quota.scope) if overrides else None
