@@ -105,7 +105,7 @@ def build_admin_services(settings: Settings) -> AdminServices:
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.store.limits import SqlLimitStore
 
-    auth = build_auth(settings)
+    auth = build_auth(settings.auth, data_dir=settings.data_dir, database_url=settings.database_url)
     store = SqlLimitStore(auth.database)
     overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
                               errors=(SQLAlchemyError, OSError, StoreUnavailable))

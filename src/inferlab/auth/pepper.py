@@ -11,20 +11,20 @@ import os
 import secrets
 from pathlib import Path
 
-from inferlab.config import Settings
+from inferlab.config import AuthSettings
 
 PEPPER_FILE = "secret.key"
 
 
-def load_pepper(settings: Settings) -> bytes:
-    configured = settings.auth.pepper
+def load_pepper(auth: AuthSettings, data_dir: Path) -> bytes:
+    configured = auth.pepper
     if configured is not None and configured.get_secret_value():
         return configured.get_secret_value().encode("utf-8")
-    return _file_pepper(Path(settings.data_dir).expanduser() / PEPPER_FILE)
+    return _file_pepper(Path(data_dir).expanduser() / PEPPER_FILE)
 
 
-def pepper_configured(settings: Settings) -> bool:
-    return settings.auth.pepper is not None and bool(settings.auth.pepper.get_secret_value())
+def pepper_configured(auth: AuthSettings) -> bool:
+    return auth.pepper is not None and bool(auth.pepper.get_secret_value())
 
 
 def _file_pepper(path: Path) -> bytes:

@@ -9,7 +9,9 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from inferlab.auth.admin import IdentityAdmin
@@ -17,7 +19,7 @@ from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
 from inferlab.auth.pepper import load_pepper, pepper_configured
 from inferlab.auth.service import AuthService, LastUsedRecorder
-from inferlab.config import Settings
+from inferlab.config import AuthSettings
 from inferlab.errors import StoreUnavailable
 from inferlab.store import (
     Database,
@@ -47,16 +49,15 @@ def _print_bootstrap_key(token: str) -> None:
     sys.stderr.flush()
 
 
-def open_database(settings: Settings) -> Database:
-    configured = settings.database_url.get_secret_value() if settings.database_url else None
-    auth = settings.auth
-    return Database(database_url(settings.data_dir, configured), timeout_s=auth.store_timeout_s,
-                    retry_s=auth.store_retry_s)
+def open_database(auth: AuthSettings, data_dir: Path, url: SecretStr | None) -> Database:
+    """The store: ``url`` (``database_url``), else SQLite in ``data_dir``."""
+    return Database(database_url(data_dir, url.get_secret_value() if url else None),
+                    timeout_s=auth.store_timeout_s, retry_s=auth.store_retry_s)
 
 
 @dataclass
 class AuthStack:
-    settings: Settings
+    config: AuthSettings
     database: Database
     store: SqlIdentityStore
     service: AuthService
@@ -73,10 +74,10 @@ class AuthStack:
             await self.stop()
 
     async def start(self) -> None:
-        auth = self.settings.auth
+        auth = self.config
         try:
             await migrate_or_check(self.database, auth.auto_migrate)
-            if not is_sqlite(self.database.url) and not pepper_configured(self.settings):
+            if not is_sqlite(self.database.url) and not pepper_configured(self.config):
                 log.warning("auth.pepper is not configured: replicas sharing this database must share one "
                             "pepper (auth.pepper / INFERLAB_AUTH__PEPPER) or their keys will not verify")
             if auth.bootstrap:
@@ -106,16 +107,16 @@ async def migrate_or_check(database: Database, auto_migrate: bool) -> None:
                               "run `inferlab db upgrade` (or set auth.auto_migrate: true)")
 
 
-def build_auth(settings: Settings) -> AuthStack:
-    """Build (no I/O but reading or creating the pepper file); the app's lifespan opens and closes it."""
-    auth = settings.auth
-    database = open_database(settings)
+def build_auth(auth: AuthSettings, *, data_dir: Path, database_url: SecretStr | None = None) -> AuthStack:
+    """Build from the ``auth`` section, the data directory and ``database_url`` (no I/O but reading
+    or creating the pepper file); ``running()`` opens and closes it."""
+    database = open_database(auth, data_dir, database_url)
     store = SqlIdentityStore(database)
     jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
-    pepper = load_pepper(settings)
+    pepper = load_pepper(auth, data_dir)
     service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
                           outage_grace_s=auth.outage_grace_s)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
-    return AuthStack(settings, database, store, service, admin, audit)
+    return AuthStack(auth, database, store, service, admin, audit)

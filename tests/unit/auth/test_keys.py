@@ -42,12 +42,12 @@ def test_hash_is_keyed_by_the_pepper() -> None:
 
 def test_generated_pepper_is_private_and_reused(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    first = load_pepper(settings)
+    first = load_pepper(settings.auth, settings.data_dir)
     path = tmp_path / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_pepper(settings) == first and len(first) >= 32
+    assert load_pepper(settings.auth, settings.data_dir) == first and len(first) >= 32
 
 
 def test_configured_pepper_wins(tmp_path: Path) -> None:
-    assert load_pepper(Settings(data_dir=tmp_path, auth={"pepper": "shared"})) == b"shared"
+    assert load_pepper(Settings(data_dir=tmp_path, auth={"pepper": "shared"}).auth, tmp_path) == b"shared"
     assert not (tmp_path / "secret.key").exists()
