@@ -6,13 +6,19 @@ Imports pytest: for test code only (``inferlab.testing`` itself never imports th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
 
-__all__ = ["in_ci", "redis_available", "require", "shared_redis_url"]
+__all__ = ["in_ci", "migrated_postgres_database", "redis_available", "require", "shared_redis_url"]
+
+POSTGRES = "127.0.0.1:5432"  # user postgres, trust auth, an existing database `test`
 
 
 def in_ci() -> bool:
@@ -40,3 +46,39 @@ def redis_available(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+    connection = await asyncpg.connect(f"postgresql://postgres@{POSTGRES}/test", timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _migrate(url: str) -> None:
+    from inferlab.store import Database, upgrade
+
+    database = Database(url)
+    try:
+        await upgrade(database)
+    finally:
+        await database.close()
+
+
+@contextlib.contextmanager
+def migrated_postgres_database(prefix: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database with InferLab's schema, dropped afterwards; its name.
+    Skipped (failed under CI) when the server is not reachable."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except OSError as exc:
+        require(False, f"PostgreSQL is not reachable at {POSTGRES}: {exc}")
+    try:
+        asyncio.run(_migrate(f"postgresql+asyncpg://postgres@{POSTGRES}/{name}"))
+        yield name
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -3,8 +3,6 @@ throwaway database per session, dropped after; tables emptied between tests)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,41 +11,16 @@ from sqlalchemy import delete
 
 from inferlab.store import Database, SqlIdentityStore, upgrade
 from inferlab.store.models import ApiKeyRow, AuditRow, LimitRow, TenantRow, UserRow
-from inferlab.testing.needs import require
+from inferlab.testing.needs import migrated_postgres_database
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=5)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    name = f"inferlab_contract_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:
-        require(False, f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
-    url = f"{PG_SERVER}/{name}"
-
-    async def migrate() -> None:
-        database = Database(url)
-        try:
-            await upgrade(database)
-        finally:
-            await database.close()
-
-    asyncio.run(migrate())
-    yield url
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_postgres_database("inferlab_contract") as name:
+        yield f"{PG_SERVER}/{name}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,7 +7,6 @@ with a writer holding the lock."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
 import uuid
@@ -23,8 +22,8 @@ from inferlab.app import SERVICES, create_app
 from inferlab.auth import ALL_SCOPES, LOCAL_OPERATOR, Scopes
 from inferlab.auth.stack import AuthStack
 from inferlab.config import Settings
-from inferlab.store import Database, upgrade
 from inferlab.testing import EngineSimulator
+from inferlab.testing.needs import migrated_postgres_database
 from inferlab.testing.tcp_proxy import TcpProxy
 
 PEPPER = "outage-test-pepper"
@@ -34,37 +33,11 @@ MODEL = "sim-model"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=5)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def postgres_db() -> Iterator[str]:
     """A throwaway database, migrated; its name (the server is 127.0.0.1:5432)."""
-    name = f"inferlab_outage_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc} (required under CI)")
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
-
-    async def migrate() -> None:
-        database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
-        try:
-            await upgrade(database)
-        finally:
-            await database.close()
-
-    asyncio.run(migrate())
-    yield name
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_postgres_database("inferlab_outage") as name:
+        yield name
 
 
 @pytest.fixture
