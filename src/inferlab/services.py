@@ -114,16 +114,9 @@ def build_admin_services(settings: Settings) -> AdminServices:
     return AdminServices(auth, overrides, limit_admin)
 
 
-def _redis(settings: Settings, lifecycle: Lifecycle) -> Any | None:
-    """One Redis client per process, for every part that shares state through Redis."""
-    from inferlab.cache.build import uses_redis as cache_uses_redis
-    from inferlab.ratelimit.build import uses_redis as limits_use_redis
-
-    if settings.redis_url is None:
-        return None
-    wanted = (settings.features.ratelimit and limits_use_redis(settings.ratelimit, True)) or (
-        settings.features.cache and cache_uses_redis(settings.cache, True))
-    if not wanted:
+def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: bool) -> Any | None:
+    """One Redis client per process, shared by the parts that keep their state in Redis."""
+    if settings.redis_url is None or not (limits or cache):
         return None
     from inferlab.redisconn import redis_client
 
@@ -156,7 +149,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         dependencies.add(DependencyCheck("database", admin.auth.database.ping, critical=True,
                                          timeout_s=settings.auth.store_timeout_s + 0.5))
     lifecycle.on_stop(dependencies.close)
-    redis = _redis(settings, lifecycle)
+    from inferlab.cache.build import uses_redis as cache_uses_redis
+    from inferlab.ratelimit.build import uses_redis as limits_use_redis
+
+    configured = settings.redis_url is not None
+    limits_on_redis = settings.features.ratelimit and limits_use_redis(settings.ratelimit, configured)
+    cache_on_redis = settings.features.cache and cache_uses_redis(settings.cache, configured)
+    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis)
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
@@ -199,7 +198,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
         limits = build_rate_limits(
             settings.ratelimit, settings.quota, settings.pricing,
-            redis=redis if limits_use_redis(settings) else None, metrics=metrics,
+            redis=redis if limits_on_redis else None, metrics=metrics,
             logger=logger.getChild("ratelimit"), lifecycle=lifecycle, dependencies=dependencies,
             stored=admin.limit_overrides.of if admin is not None else None,
         )
@@ -209,8 +208,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
         cache = build_cache(
             settings.cache, {m.name: m.cache_version() for m in settings.models},
-            redis=redis if cache_uses_redis(settings) else None, metrics=metrics,
-            logger=logger.getChild("cache"), lifecycle=lifecycle, dependencies=dependencies,
+            redis=redis if cache_on_redis else None, metrics=metrics,
+            logger=logger.getChild("cache"), dependencies=dependencies,
         )
     lifecycle.add(engines_running)
 
@@ -228,14 +227,3 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         chain=Chain(steps), lifecycle=lifecycle,
     )
 
-
-def limits_use_redis(settings: Settings) -> bool:
-    from inferlab.ratelimit.build import uses_redis
-
-    return uses_redis(settings.ratelimit, settings.redis_url is not None)
-
-
-def cache_uses_redis(settings: Settings) -> bool:
-    from inferlab.cache.build import uses_redis
-
-    return uses_redis(settings.cache, settings.redis_url is not None)

@@ -23,6 +23,7 @@ from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
+from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.drain import DrainController
 from inferlab.errors import InferLabError, ServiceUnavailable
 from inferlab.logs import PromptLog
@@ -42,7 +43,6 @@ from inferlab.types import Caller, RequestKind, StreamChunk
 
 SHUTDOWN_RETRY_AFTER_S = 5.0
 CACHE_MODES: dict[str | None, CacheMode] = {None: "auto", "use": "use", "bypass": "bypass"}
-CACHE_HEADER = "x-inferlab-cache"
 
 
 class OpenAIRoutes:
@@ -121,7 +121,7 @@ class OpenAIRoutes:
             request_id=request[REQUEST_ID], kind=kind, route=route, model=model, body=body,
             caller=self._caller_of(request), stream=stream,
             include_usage=stream and bool((body.get("stream_options") or {}).get("include_usage")),
-            body_bytes=body_bytes, cache_mode=CACHE_MODES.get(request.headers.get(CACHE_HEADER), "auto"),
+            cache_mode=CACHE_MODES.get(request.headers.get(CACHE_HEADER), "auto"),
             session_key=self._session_key(request, model, body),
             usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
         )

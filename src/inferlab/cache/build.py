@@ -12,7 +12,6 @@ from inferlab.cache.responses import ResponseCache
 from inferlab.cache.step import CacheResponses
 from inferlab.config import CacheSettings
 from inferlab.dependencies import Dependencies, DependencyCheck
-from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
 
 
@@ -22,7 +21,7 @@ def uses_redis(config: CacheSettings, redis_configured: bool) -> bool:
 
 def build_cache(
     config: CacheSettings, versions: Mapping[str, str], *, redis: Any | None, metrics: GatewayMetrics | None,
-    logger: logging.Logger, lifecycle: Lifecycle, dependencies: Dependencies,
+    logger: logging.Logger, dependencies: Dependencies,
 ) -> CacheResponses:
     """``versions``: each model's cache version (a new version never sees the old one's answers)."""
     manager: CacheManager
@@ -42,5 +41,6 @@ def build_cache(
         manager, versions, ttl_s=config.ttl_s, max_entry_bytes=config.max_entry_bytes,
         timeout_s=config.redis_timeout_s, errors=errors, logger=logger, on_result=on_result,
     )
-    lifecycle.on_stop(cache.aclose)
+    # nothing to close: a memory cache is just memory, and ``redis`` is the process's shared client,
+    # closed once by its owner (services.py)
     return CacheResponses(cache)

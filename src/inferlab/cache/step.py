@@ -17,14 +17,14 @@ class CacheResponses:
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         key = self.cache.key(call.caller.tenant_id, call.cache_mode, call.route, call.body)
         if key is None:
-            call.headers[HEADER] = call.notes["cache"] = "bypass"
+            call.headers[HEADER] = "bypass"
             return await call_next(call)
         hit = await self.cache.get(key)
         if hit is not None:
-            call.headers[HEADER] = call.notes["cache"] = "hit"
+            call.headers[HEADER] = "hit"
             call.usage.nothing()  # no engine work: nothing to charge beyond the request itself
             return Reply(replay=hit.body)
-        call.headers[HEADER] = call.notes["cache"] = "miss"
+        call.headers[HEADER] = "miss"
         reply = await call_next(call)
         if reply.response is not None:
             call.defer(_Store(self.cache, key, "json", [reply.response.encoded()]))

@@ -63,14 +63,12 @@ class Call:
     caller: Caller
     stream: bool = False
     include_usage: bool = False
-    body_bytes: int = 0  # the size of the request body as sent
     cache_mode: CacheMode = "auto"
     priority: int = 0
     session_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # added to the response
     usage: UsageMeter = field(default_factory=UsageMeter)
     taps: list[Tap] = field(default_factory=list)  # each SSE event's bytes, as sent
-    notes: dict[str, str] = field(default_factory=dict)  # facts for the access log (cache...)
     replicas: list[str] = field(default_factory=list)  # the replicas it was dispatched to, in order
     started: float = field(default_factory=time.perf_counter)
     first_byte_s: float | None = None  # seconds from ``started`` to the first streamed chunk

@@ -37,7 +37,7 @@ def fails_closed(limits: RateLimitSettings, quotas: QuotaSettings) -> bool:
 
 def _limiter(
     limits: RateLimitSettings, quotas: QuotaSettings, redis: Any | None, metrics: GatewayMetrics | None,
-    logger: logging.Logger, lifecycle: Lifecycle, dependencies: Dependencies,
+    logger: logging.Logger, dependencies: Dependencies,
 ) -> RateLimiter:
     if redis is None:
         return MemoryRateLimiter()
@@ -52,7 +52,7 @@ def _limiter(
         expected_replicas=limits.expected_replicas, timeout_s=limits.redis_timeout_s, retry_s=limits.redis_retry_s,
         logger=logger, on_fallback=on_fallback,
     )
-    lifecycle.on_stop(limiter.aclose)
+    # ``redis`` is the process's shared client: its owner (services.py) closes it, once
     dependencies.add(DependencyCheck("redis", redis.ping, critical=fails_closed(limits, quotas),
                                      timeout_s=limits.redis_timeout_s))
     return limiter
@@ -68,7 +68,7 @@ def build_rate_limits(
     if not policy.active and stored is None:
         return None  # no limits configured: nothing added per request
     on_reject = (lambda kind: metrics.ratelimit_rejections.labels(kind).inc()) if metrics else None
-    limiter = _limiter(limits, quotas, redis, metrics, logger, lifecycle, dependencies)
+    limiter = _limiter(limits, quotas, redis, metrics, logger, dependencies)
     admission = Admission(limiter, policy, on_reject, logger=logger)
 
     @contextlib.asynccontextmanager
@@ -81,7 +81,7 @@ def build_rate_limits(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    lifecycle.add(renewals)  # after the limiter's: stopped before the limiter closes
+    lifecycle.add(renewals)  # registered after the Redis client: stopped before it closes
     if metrics is not None:
         metrics.ratelimit_outstanding.set_function(lambda: admission.outstanding)
     return RateLimits(admission, limits.default_max_tokens, stored)
