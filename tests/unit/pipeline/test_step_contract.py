@@ -86,7 +86,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     services = server.app[SERVICES]
     _count(services.limits.admission, "finish", lambda ticket, usage: ledger.settled.update([id(ticket)]))
     pool = services.router.pool(MODEL)
-    _count(pool, "release", lambda lease, outcome: ledger.released.update([id(lease)]) if not lease.released else None)
+    _count(pool, "release", lambda lease, outcome: ledger.released.update([id(lease)]))
     _count(services.cache.cache, "put", lambda key, response: ledger.stored.append(key))
     try:
         yield Rig(server, sim, ledger)
