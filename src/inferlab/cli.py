@@ -204,9 +204,11 @@ def _register_plugins() -> None:
 
     auth_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
+    from inferlab.evaluation import cli as eval_cli
     from inferlab.planning import cli as planning_cli
 
     bench_cli.register(app)
+    eval_cli.register(app)
     planning_cli.register(app)
 
 
