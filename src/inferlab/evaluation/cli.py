@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from inferlab.evaluation.cache import OutcomeCache
 from inferlab.evaluation.client import ModelClient
@@ -84,7 +85,7 @@ async def _run(base_url: str, api_key: str | None, request_timeout: float, model
     isolation = await sandbox.start() if {"humaneval", "infilling"} & set(names) else None
     if isolation is not None:
         style = "green" if isolation.mode == "full" else "yellow"
-        console.print(f"[{style}]sandbox:[/{style}] {isolation.notice}", highlight=False)
+        console.print(f"[{style}]sandbox:[/{style}] {escape(isolation.notice)}", highlight=False)
     suites = _suites(names, sandbox, options)
     cache = None if options["no_cache"] else OutcomeCache(options["cache_dir"])
     async with ModelClient(base_url, api_key=api_key, timeout=request_timeout) as client:
@@ -144,7 +145,8 @@ def eval_command(
     resume: Annotated[bool,
         typer.Option("--resume/--fresh", help="Reuse finished problems from the cache.")] = True,
     deployment: Annotated[list[str] | None,
-        typer.Option(help="[MODEL=]CATALOGUE_MODEL@ACCELERATOR[:N][/QUANT]: price 1,000 problems on it (repeatable).")] = None,
+        typer.Option(help="Price 1,000 problems on MODEL=CATALOGUE_MODEL@ACCELERATOR:N/QUANT "
+                     "(MODEL=, :N and /QUANT optional; repeatable), e.g. smollm2-135m@l4/Q4_1.")] = None,
     rent_usd_per_hour: Annotated[float | None,
         typer.Option(help="Hourly price per device for --deployment (CPU entries have none).")] = None,
     request_timeout: Annotated[float,
@@ -187,18 +189,18 @@ def eval_command(
         run = EvalRun(run.base_url, run.started_at, run.settings, run.isolation,
                       _priced(run.results, prices, rent_usd_per_hour))
     except (EvaluationError, SandboxUnavailable, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     console.print(comparison_table(run))
     for line in notes(run):
-        console.print(f"[dim]{line}[/dim]", highlight=False)
+        console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
     if json_path is not None:
         run.save(json_path)
-        console.print(f"result written to {json_path}")
+        console.print(f"result written to {escape(str(json_path))}", highlight=False)
     failed = [r for r in run.results if r.problems and r.errors >= r.requests]
     if failed:
-        errors.print(f"[red]error:[/red] every request failed for {failed[0].model} · {failed[0].suite}: "
-                     f"{_first_error(failed[0])}", highlight=False)
+        reason = f"every request failed for {failed[0].model} · {failed[0].suite}: {_first_error(failed[0])}"
+        errors.print(f"[red]error:[/red] {escape(reason)}", highlight=False)
         raise typer.Exit(1)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console, JustifyMethod
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,7 +34,7 @@ def progress_bars(console: Console, totals: Mapping[tuple[str, str], int], *, en
     tasks: dict[tuple[str, str], TaskID] = {}
     sums: dict[tuple[str, str], float] = {}
     for (model, suite), total in totals.items():
-        tasks[(model, suite)] = progress.add_task(f"{model} · {suite}", total=total, score="-")
+        tasks[(model, suite)] = progress.add_task(escape(f"{model} · {suite}"), total=total, score="-")
 
     def advance(model: str, suite: str, outcome: Outcome, cached: bool) -> None:
         key = (model, suite)
@@ -64,13 +65,13 @@ def _scoring(result: SuiteResult) -> str:
 
 def comparison_table(run: EvalRun) -> Table:
     """Every (model, suite) as a row: the score with its 95 % interval, what it cost in tokens and time."""
-    table = Table(title=f"Evaluation — {run.base_url}", title_justify="left")
+    table = Table(title=f"Evaluation — {escape(run.base_url)}", title_justify="left")
     for name, justify in _COLUMNS:
         table.add_column(name, justify=justify)
     for result in run.results:
         problems = f"{result.problems}" + (f" ({result.cached} cached)" if result.cached else "")
         table.add_row(
-            result.model, result.suite, _score(result), _pass_at(result), problems, str(result.errors),
+            escape(result.model), escape(result.suite), _score(result), _pass_at(result), problems, str(result.errors),
             f"{result.prompt_tokens:,} / {result.completion_tokens:,}", f"{result.wall_seconds:.1f}",
             f"{result.tokens_per_s:.1f}", _cost(result), _scoring(result),
         )

@@ -24,7 +24,6 @@ the cage could not be built (the reason is on stderr after ``sandbox setup faile
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 import resource
@@ -65,7 +64,8 @@ class SetupFailed(Exception):
 
 
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    """The C library the interpreter itself is linked with (``dlopen(NULL)``: no search, no ctypes.util)."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(result: int, what: str) -> None:
