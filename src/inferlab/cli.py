@@ -136,14 +136,15 @@ def engines_build(
     jobs: int | None = typer.Option(None, help="Parallel compile jobs (default: all cores)."),
     force: bool = typer.Option(False, help="Rebuild even if a cached binary exists."),
     cache_dir: Path | None = typer.Option(None, help="Cache directory (default ~/.cache/inferlab)."),
+    tool: str = typer.Option("llama-server", help="Program: llama-server, or llama-quantize (requantises GGUF files)."),
 ) -> None:
-    """Build llama-server from the llama.cpp sources in the llama-cpp-python sdist (cached)."""
-    from inferlab.coordinator.build import BuildError, build_llama_server
+    """Build llama-server (or --tool llama-quantize) from the llama.cpp sources in the llama-cpp-python sdist (cached)."""
+    from inferlab.coordinator.build import BuildError, build_llama_tool
 
     settings = _settings(None, None, {"engines": {"cache_dir": cache_dir}} if cache_dir else {})
     console = Console(stderr=True)
     try:
-        path = build_llama_server(settings.engines.cache_dir, jobs=jobs, force=force, say=console.print)
+        path = build_llama_tool(settings.engines.cache_dir, tool, jobs=jobs, force=force, say=console.print)
     except BuildError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -30,8 +30,13 @@ class EngineCommand:
     env: tuple[tuple[str, str], ...] = ()
 
 
+def built_llama_tool(cache_dir: Path, tool: str) -> Path:
+    """Where ``inferlab engines build`` keeps a llama.cpp program (``llama-server``, ``llama-quantize``)."""
+    return cache_dir.expanduser() / "llama.cpp" / LLAMA_CPP_PYTHON_VERSION / "bin" / tool
+
+
 def built_llama_server(cache_dir: Path) -> Path:
-    return cache_dir.expanduser() / "llama.cpp" / LLAMA_CPP_PYTHON_VERSION / "bin" / "llama-server"
+    return built_llama_tool(cache_dir, "llama-server")
 
 
 def find_llama_server(settings: EngineSettings) -> Path | None:

@@ -75,7 +75,7 @@ def _suites(names: list[str], sandbox: Sandbox, options: dict[str, Any]) -> list
         path: Path | None = options["mc_file"]
         questions = load_questions(path) if path else builtin_questions()
         suites.append(MultipleChoice(questions[:limit], name=f"mc:{path.stem}" if path else "mc:builtin",
-                                     prompting=options["prompting"], scoring=options["mc_scoring"], seed=seed))
+                                     prompting=options["mc_prompting"], scoring=options["mc_scoring"], seed=seed))
     return suites
 
 
@@ -115,7 +115,7 @@ def eval_command(
         typer.Option(help="Comma-separated: humaneval, infilling, mc.")] = "humaneval,infilling,mc",
     api_key: Annotated[str | None, typer.Option(help="Sent as 'Authorization: Bearer ...'.")] = None,
     prompting: Annotated[str,
-        typer.Option(help="completion (raw prompt) or chat, for humaneval and mc.")] = "completion",
+        typer.Option(help="HumanEval prompting: completion (the raw prompt, as in the paper) or chat.")] = "completion",
     limit: Annotated[int | None,
         typer.Option(help="Only the first N problems of each suite (infilling: of N HumanEval problems).")] = None,
     samples: Annotated[int, typer.Option(help="Samples per code problem (pass@k needs k <= samples).")] = 1,
@@ -128,6 +128,8 @@ def eval_command(
         typer.Option(help="Comma-separated infilling tasks: single, multi.")] = "single,multi",
     mc_file: Annotated[Path | None,
         typer.Option(help="JSONL questions {question, choices, answer} (default: built-in set).")] = None,
+    mc_prompting: Annotated[str,
+        typer.Option(help="Multiple-choice prompting: chat (for instruction-tuned models) or completion.")] = "chat",
     mc_scoring: Annotated[str,
         typer.Option(help="auto (log-likelihood when the server returns logprobs) or generation.")] = "auto",
     concurrency: Annotated[int, typer.Option(help="Problems in flight at once.")] = 1,
@@ -157,8 +159,9 @@ def eval_command(
 ) -> None:
     console = Console()
     errors = Console(stderr=True)
-    if prompting not in ("completion", "chat"):
-        raise typer.BadParameter("must be 'completion' or 'chat'", param_hint="--prompting")
+    for value, hint in ((prompting, "--prompting"), (mc_prompting, "--mc-prompting")):
+        if value not in ("completion", "chat"):
+            raise typer.BadParameter("must be 'completion' or 'chat'", param_hint=hint)
     if mc_scoring not in ("auto", "generation"):
         raise typer.BadParameter("must be 'auto' or 'generation'", param_hint="--mc-scoring")
     if sandbox_mode not in ("auto", "full", "limits"):
@@ -173,7 +176,8 @@ def eval_command(
     isolation: IsolationMode = "full" if sandbox_mode == "full" else "limits" if sandbox_mode == "limits" else "auto"
     model_names = _split(models, "model")
     options: dict[str, Any] = {
-        "prompting": chosen_prompting, "limit": limit, "samples": samples, "ks": _ks(k),
+        "prompting": chosen_prompting, "mc_prompting": "chat" if mc_prompting == "chat" else "completion",
+        "limit": limit, "samples": samples, "ks": _ks(k),
         "temperature": temperature if temperature is not None else (0.0 if samples == 1 else 0.8),
         "max_tokens": max_tokens, "infill_max_tokens": infill_max_tokens, "infill_modes": infill,
         "mc_file": mc_file, "mc_scoring": mc_scoring, "concurrency": concurrency, "seed": seed,

@@ -34,6 +34,8 @@ def _chat_logprobs(choice: Mapping[str, Any]) -> dict[str, float] | None:
 
 def _completion_logprobs(choice: Mapping[str, Any]) -> dict[str, float] | None:
     logprobs = choice.get("logprobs") or {}
+    if logprobs.get("content"):  # llama-server answers the legacy route in the chat shape
+        return _chat_logprobs(choice)
     top = logprobs.get("top_logprobs")
     if top and isinstance(top[0], Mapping):
         return {token: float(value) for token, value in top[0].items()}

@@ -126,7 +126,7 @@ class MultipleChoice:
     """A multiple-choice suite over parsed questions; ``prompting`` picks the route."""
 
     def __init__(self, questions: Sequence[Problem], *, name: str = "multiple-choice",
-                 prompting: Literal["completion", "chat"] = "completion", scoring: Scoring = "auto",
+                 prompting: Literal["completion", "chat"] = "chat", scoring: Scoring = "auto",
                  max_tokens: int = 8, seed: int = 0) -> None:
         self._questions = list(questions)
         self._name = name

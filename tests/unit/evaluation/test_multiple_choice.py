@@ -86,7 +86,7 @@ def test_letters_from_text(text: str, expected: str | None) -> None:
 
 def test_scoring_says_which_method_decided() -> None:
     question = builtin_questions()[0]  # gold: answer B (Au)
-    suite = MultipleChoice([question])
+    suite = MultipleChoice([question], prompting="completion")
     body = suite.requests(question)[0].body
     assert body["logprobs"] == 5 and "Answer:" in body["prompt"] and "B. Au" in body["prompt"]
     by_logprobs = asyncio.run(suite.score(question, [ModelReply(text=" A", first_token_logprobs={" B": -0.1, " A": -2})]))
@@ -99,3 +99,4 @@ def test_scoring_says_which_method_decided() -> None:
     assert failed.errors == 1 and failed.score == 0.0
     chat = MultipleChoice([question], prompting="chat", scoring="generation").requests(question)[0]
     assert chat.route == "chat" and "logprobs" not in chat.body
+    assert MultipleChoice([question]).requests(question)[0].body["top_logprobs"] == 20
