@@ -51,7 +51,7 @@ def wilson_interval(successes: float, total: int, confidence: float = 0.95) -> t
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # exact at 0 and 1, not 1e-17 off
 
 
 def bootstrap_interval(

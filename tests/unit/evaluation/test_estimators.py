@@ -67,3 +67,9 @@ def test_summarise_picks_wilson_for_zero_one_scores_and_bootstrap_otherwise() ->
     graded = summarise([1.0, 0.5, 0.0, 0.3])
     assert graded.method == "bootstrap" and graded.value == pytest.approx(0.45)
     assert graded.low <= graded.value <= graded.high
+
+
+def test_wilson_interval_holds_its_point_at_the_edges() -> None:
+    for total in (1, 3, 7, 164):
+        assert wilson_interval(0, total)[0] == 0.0
+        assert wilson_interval(total, total)[1] == 1.0
