@@ -22,7 +22,7 @@ MODEL = "smollm2-135m"
 
 def _eval(gateway: GatewayProcess, tmp_path: Path, out: Path) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "inferlab", "eval", "--base-url", gateway.url + "/v1", "--models", MODEL,
-            "--suites", "humaneval,infilling,mc", "--limit", "3", "--max-tokens", "48", "--infill-max-tokens", "24",
+            "--suites", "humaneval,infilling,mc", "--limit", "3", "--max-tokens", "40", "--infill-max-tokens", "16",
             "--cache-dir", str(tmp_path / "cache"), "--json", str(out), "--timeout", "120",
             "--deployment", "smollm2-135m@l4/Q4_1"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
