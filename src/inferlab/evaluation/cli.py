@@ -195,6 +195,9 @@ def eval_command(
     except (EvaluationError, SandboxUnavailable, ValueError) as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted: finished problems are in the cache; run the same command again to resume")
+        raise typer.Exit(130) from None
     console.print(comparison_table(run))
     for line in notes(run):
         console.print(f"[dim]{escape(line)}[/dim]", highlight=False)

@@ -172,9 +172,11 @@ class Sandbox:
                 code = await asyncio.wait_for(process.wait(), self.limits.wall_seconds)
             except TimeoutError:
                 timed_out = True
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                _kill_group(process.pid)
                 code = await process.wait()
+            except asyncio.CancelledError:  # the run was interrupted: leave nothing behind
+                _kill_group(process.pid)
+                raise
         seconds = time.perf_counter() - started
         text = await asyncio.to_thread(_tail, root / "output")
         if timed_out:
@@ -182,6 +184,12 @@ class Sandbox:
         if code == SETUP_FAILED and _SETUP_MARK in text:
             return Execution("sandbox-error", code, seconds, text)
         return Execution("passed" if code == 0 else "failed", code, seconds, text)
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the launcher's process group (it leads its own session); the kernel kills the rest."""
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _full_isolation_impossible() -> str | None:

@@ -9,8 +9,9 @@ program is and which limits apply. When it runs as root on Linux it isolates the
 2. the parent's home directory (``/root``) is hidden under an empty tmpfs (the interpreter is bound
    back into it when it lives there), every mount is remounted read-only, and only the program's
    own empty working directory stays writable;
-3. a fresh ``/proc`` for the new PID namespace; the namespace's first process (a reaper) dies with
-   the launcher (``PR_SET_PDEATHSIG``), and the kernel then kills every process left in it;
+3. a fresh ``/proc`` for the new PID namespace; the launcher dies with InferLab and the namespace's
+   first process (a reaper) with the launcher (``PR_SET_PDEATHSIG``), and the kernel then kills
+   every process left in it;
 4. the program runs under an unprivileged uid with no supplementary groups and ``PR_SET_NO_NEW_PRIVS``, under
    CPU-time, address-space, file-size, process-count and open-file limits.
 
@@ -152,6 +153,7 @@ def _exec_program(config: dict[str, Any], libc: ctypes.CDLL | None) -> None:
 
 def _run_isolated(config: dict[str, Any]) -> int:
     libc = _libc()
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")  # InferLab gone: so is the cage
     namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     os.chown(config["work"], config["uid"], config["gid"])
     _check(libc.unshare(namespaces), "unshare")
