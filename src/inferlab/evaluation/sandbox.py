@@ -23,6 +23,7 @@ Isolation (``Isolation``) is decided once, by :meth:`Sandbox.start`:
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import shutil
 import signal
@@ -33,8 +34,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-import orjson
 
 from inferlab.evaluation.sandbox_launcher import SETUP_FAILED
 
@@ -163,7 +162,7 @@ class Sandbox:
         started = time.perf_counter()
         with (root / "output").open("wb") as output:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-B", str(LAUNCHER), orjson.dumps(config).decode(),
+                sys.executable, "-I", "-S", "-B", str(LAUNCHER), marshal.dumps(config).hex(),
                 stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=asyncio.subprocess.STDOUT,
                 cwd=root, env={"PATH": "/usr/bin:/bin"}, start_new_session=True,
             )

@@ -1,7 +1,7 @@
 """The first process of a sandbox: it builds the cage, then runs the untrusted program inside it.
 
-Run as a script (``python -I -S -B sandbox_launcher.py '<json>'``) by :mod:`inferlab.evaluation.sandbox`,
-never imported by InferLab: it uses the standard library only. Its JSON argument says where the
+Run as a script (``python -I -S -B sandbox_launcher.py <config>``) by :mod:`inferlab.evaluation.sandbox`,
+never imported by InferLab: it uses the standard library only. Its argument (a marshalled dict, hex) says where the
 program is and which limits apply. When it runs as root on Linux it isolates the program fully:
 
 1. new mount, network, PID, IPC and UTS namespaces (``unshare(2)``): the network namespace has only
@@ -25,7 +25,7 @@ the cage could not be built (the reason is on stderr after ``sandbox setup faile
 from __future__ import annotations
 
 import ctypes
-import json
+import marshal
 import os
 import resource
 import signal
@@ -188,7 +188,7 @@ def _run_limited(config: dict[str, Any]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    config = json.loads(argv[1])
+    config = marshal.loads(bytes.fromhex(argv[1]))  # same interpreter as the parent; no json/re to import
     try:
         return _run_isolated(config) if config["isolate"] else _run_limited(config)
     except (SetupFailed, OSError) as exc:
