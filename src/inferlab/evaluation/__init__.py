@@ -19,6 +19,7 @@ from inferlab.evaluation.multiple_choice import (
     load_questions,
     parse_questions,
 )
+from inferlab.evaluation.plan import EvalPlan, build_suites
 from inferlab.evaluation.pricing import Deployment, parse_deployment, price_result
 from inferlab.evaluation.results import EvalRun, SuiteResult, summarise_outcomes
 from inferlab.evaluation.runner import evaluate, evaluate_suite
@@ -27,6 +28,7 @@ from inferlab.evaluation.suite import ModelReply, ModelRequest, Outcome, Problem
 
 __all__ = [
     "Deployment",
+    "EvalPlan",
     "EvalRun",
     "EvaluationError",
     "Execution",
@@ -47,6 +49,7 @@ __all__ = [
     "Suite",
     "SuiteResult",
     "bootstrap_interval",
+    "build_suites",
     "builtin_questions",
     "evaluate",
     "evaluate_suite",

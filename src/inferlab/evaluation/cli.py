@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,38 +14,42 @@ from rich.markup import escape
 from inferlab.evaluation.cache import OutcomeCache
 from inferlab.evaluation.client import ModelClient
 from inferlab.evaluation.errors import EvaluationError
-from inferlab.evaluation.humaneval import HumanEval, Prompting, humaneval_problems
-from inferlab.evaluation.infilling import Infilling, InfillMode, infilling_problems
-from inferlab.evaluation.multiple_choice import MultipleChoice, builtin_questions, load_questions
+from inferlab.evaluation.plan import EvalPlan, build_suites
 from inferlab.evaluation.pricing import Deployment, parse_deployment, price_result
 from inferlab.evaluation.report import comparison_table, notes, progress_bars
 from inferlab.evaluation.results import EvalRun, SuiteResult
 from inferlab.evaluation.runner import evaluate, problem_counts
-from inferlab.evaluation.sandbox import IsolationMode, Sandbox, SandboxLimits, SandboxUnavailable
-from inferlab.evaluation.suite import Suite
+from inferlab.evaluation.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 
 __all__ = ["EVAL_HELP", "register"]
 
 EVAL_HELP = ("Evaluate models on an OpenAI-compatible server (InferLab or any other): HumanEval pass@k, "
              "HumanEval infilling and multiple choice, with confidence intervals, tokens, time and cost.")
-SUITES = ("humaneval", "infilling", "mc")
+Choice = TypeVar("Choice", bound=str)
 
 
-def _split(text: str, what: str) -> list[str]:
-    items = [part.strip() for part in text.split(",") if part.strip()]
+def _split(text: str, what: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
     if not items:
         raise typer.BadParameter(f"give at least one {what}")
     return items
 
 
-def _ks(text: str) -> list[int]:
+def _ks(text: str) -> tuple[int, ...]:
     try:
-        return [int(part) for part in _split(text, "k")]
+        return tuple(int(part) for part in _split(text, "k"))
     except ValueError:
         raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _deployments(specs: list[str], models: list[str]) -> dict[str, Deployment]:
+def _choice(value: str, allowed: tuple[Choice, ...], hint: str) -> Choice:
+    for option in allowed:
+        if value == option:
+            return option
+    raise typer.BadParameter(f"must be one of {', '.join(allowed)}", param_hint=hint)
+
+
+def _deployments(specs: list[str], models: tuple[str, ...]) -> dict[str, Deployment]:
     chosen: dict[str, Deployment] = {}
     for spec in specs:
         name, _, rest = spec.partition("=") if "=" in spec else ("", "", spec)
@@ -56,55 +60,49 @@ def _deployments(specs: list[str], models: list[str]) -> dict[str, Deployment]:
     return chosen
 
 
-def _suites(names: list[str], sandbox: Sandbox, options: dict[str, Any]) -> list[Suite]:
-    unknown = [name for name in names if name not in SUITES]
-    if unknown:
-        raise EvaluationError(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}")
-    limit, seed, samples, ks = options["limit"], options["seed"], options["samples"], options["ks"]
-    temperature = options["temperature"]
-    suites: list[Suite] = []
-    code = humaneval_problems()[:limit] if {"humaneval", "infilling"} & set(names) else []
-    if "humaneval" in names:
-        suites.append(HumanEval(code, sandbox, prompting=options["prompting"], samples=samples, ks=ks,
-                                temperature=temperature, max_tokens=options["max_tokens"], seed=seed))
-    if "infilling" in names:
-        tasks = infilling_problems(code, options["infill_modes"], seed=seed)
-        suites.append(Infilling(tasks, sandbox, samples=samples, ks=ks, temperature=temperature,
-                                max_tokens=options["infill_max_tokens"], seed=seed))
-    if "mc" in names:
-        path: Path | None = options["mc_file"]
-        questions = load_questions(path) if path else builtin_questions()
-        suites.append(MultipleChoice(questions[:limit], name=f"mc:{path.stem}" if path else "mc:builtin",
-                                     prompting=options["mc_prompting"], scoring=options["mc_scoring"], seed=seed))
-    return suites
-
-
-async def _run(base_url: str, api_key: str | None, request_timeout: float, models: list[str], names: list[str],
-               sandbox: Sandbox, options: dict[str, Any], console: Console, show_progress: bool) -> EvalRun:
+async def _run(plan: EvalPlan, client: ModelClient, sandbox: Sandbox, console: Console, show_progress: bool) -> EvalRun:
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    isolation = await sandbox.start() if {"humaneval", "infilling"} & set(names) else None
+    isolation = await sandbox.start() if plan.runs_code else None
     if isolation is not None:
         style = "green" if isolation.mode == "full" else "yellow"
         console.print(f"[{style}]sandbox:[/{style}] {escape(isolation.notice)}", highlight=False)
-    suites = _suites(names, sandbox, options)
-    cache = None if options["no_cache"] else OutcomeCache(options["cache_dir"])
-    async with ModelClient(base_url, api_key=api_key, timeout=request_timeout) as client:
-        with progress_bars(console, problem_counts(suites, models), enabled=show_progress) as on_outcome:
-            results = await evaluate(client, models, suites, concurrency=options["concurrency"], cache=cache,
-                                     resume=options["resume"], on_outcome=on_outcome, seed=options["seed"])
-    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in options.items()}
-    return EvalRun(base_url=client.base_url, started_at=started, settings={**settings, "models": models, "suites": names},
+    suites = build_suites(plan, sandbox)
+    cache = OutcomeCache(plan.cache_dir) if plan.cache_dir is not None else None
+    async with client:
+        with progress_bars(console, problem_counts(suites, plan.models), enabled=show_progress) as on_outcome:
+            results = await evaluate(client, plan.models, suites, concurrency=plan.concurrency, cache=cache,
+                                     resume=plan.resume, on_outcome=on_outcome, seed=plan.seed)
+    return EvalRun(base_url=client.base_url, started_at=started, settings=plan.settings(),
                    isolation=isolation.notice if isolation else "no code was executed", results=tuple(results))
 
 
-def _priced(results: tuple[SuiteResult, ...], deployments: dict[str, Deployment], rent: float | None) -> tuple[SuiteResult, ...]:
+def _priced(run: EvalRun, deployments: dict[str, Deployment], rent: float | None) -> EvalRun:
     if not deployments:
-        return results
+        return run
     from inferlab.planning.catalogue import load_catalogue
 
     catalogue = load_catalogue()
-    return tuple(price_result(r, deployments[r.model], catalogue, rent_usd_per_hour=rent) if r.model in deployments else r
-                 for r in results)
+    results = tuple(price_result(r, deployments[r.model], catalogue, rent_usd_per_hour=rent)
+                    if r.model in deployments else r for r in run.results)
+    return EvalRun(run.base_url, run.started_at, run.settings, run.isolation, results)
+
+
+def _show(run: EvalRun, console: Console, json_path: Path | None) -> None:
+    console.print(comparison_table(run))
+    for line in notes(run):
+        console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
+    if json_path is not None:
+        run.save(json_path)
+        console.print(f"result written to {escape(str(json_path))}", highlight=False)
+
+
+def _first_error(result: SuiteResult) -> str:
+    for outcome in result.outcomes:
+        for key in ("error", "failures"):
+            value = outcome.detail.get(key)
+            if value:
+                return str(value[0] if isinstance(value, list) else value)
+    return "unknown"
 
 
 def eval_command(
@@ -159,65 +157,38 @@ def eval_command(
 ) -> None:
     console = Console()
     errors = Console(stderr=True)
-    for value, hint in ((prompting, "--prompting"), (mc_prompting, "--mc-prompting")):
-        if value not in ("completion", "chat"):
-            raise typer.BadParameter("must be 'completion' or 'chat'", param_hint=hint)
-    if mc_scoring not in ("auto", "generation"):
-        raise typer.BadParameter("must be 'auto' or 'generation'", param_hint="--mc-scoring")
-    if sandbox_mode not in ("auto", "full", "limits"):
-        raise typer.BadParameter("must be 'auto', 'full' or 'limits'", param_hint="--sandbox")
-    modes = _split(infill_modes, "infilling mode")
-    if any(mode not in ("single", "multi") for mode in modes):
-        raise typer.BadParameter("must be single, multi or both", param_hint="--infill-modes")
-    if limit is not None and limit < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--limit")
-    chosen_prompting: Prompting = "chat" if prompting == "chat" else "completion"
-    infill: list[InfillMode] = ["single" if mode == "single" else "multi" for mode in modes]
-    isolation: IsolationMode = "full" if sandbox_mode == "full" else "limits" if sandbox_mode == "limits" else "auto"
-    model_names = _split(models, "model")
-    options: dict[str, Any] = {
-        "prompting": chosen_prompting, "mc_prompting": "chat" if mc_prompting == "chat" else "completion",
-        "limit": limit, "samples": samples, "ks": _ks(k),
-        "temperature": temperature if temperature is not None else (0.0 if samples == 1 else 0.8),
-        "max_tokens": max_tokens, "infill_max_tokens": infill_max_tokens, "infill_modes": infill,
-        "mc_file": mc_file, "mc_scoring": mc_scoring, "concurrency": concurrency, "seed": seed,
-        "cache_dir": cache_dir.expanduser(), "no_cache": no_cache, "resume": resume,
-        "program_timeout": program_timeout, "program_memory_mb": program_memory_mb,
-    }
+    prompts: tuple[Literal["completion", "chat"], ...] = ("completion", "chat")
     try:
-        prices = _deployments(deployment or [], model_names)
-        sandbox = Sandbox(SandboxLimits(wall_seconds=program_timeout, memory_mb=program_memory_mb),
-                          concurrency=sandbox_concurrency, isolation=isolation)
-        run = asyncio.run(_run(base_url, api_key, request_timeout, model_names, _split(suites, "suite"), sandbox,
-                               options, console, not quiet and console.is_terminal))
-        run = EvalRun(run.base_url, run.started_at, run.settings, run.isolation,
-                      _priced(run.results, prices, rent_usd_per_hour))
+        plan = EvalPlan(
+            models=_split(models, "model"), suites=_split(suites, "suite"),
+            prompting=_choice(prompting, prompts, "--prompting"),
+            mc_prompting=_choice(mc_prompting, prompts, "--mc-prompting"), limit=limit, samples=samples, ks=_ks(k),
+            temperature=temperature if temperature is not None else (0.0 if samples == 1 else 0.8),
+            max_tokens=max_tokens, infill_max_tokens=infill_max_tokens,
+            infill_modes=tuple(_choice(mode, ("single", "multi"), "--infill-modes")
+                               for mode in _split(infill_modes, "infilling mode")),
+            mc_file=mc_file, mc_scoring=_choice(mc_scoring, ("auto", "generation"), "--mc-scoring"),
+            concurrency=concurrency, seed=seed, cache_dir=None if no_cache else cache_dir.expanduser(), resume=resume,
+        )
+        prices = _deployments(deployment or [], plan.models)
+        limits = SandboxLimits(wall_seconds=program_timeout, memory_mb=program_memory_mb)
+        sandbox = Sandbox(limits, concurrency=sandbox_concurrency,
+                          isolation=_choice(sandbox_mode, ("auto", "full", "limits"), "--sandbox"))
+        client = ModelClient(base_url, api_key=api_key, timeout=request_timeout)
+        run = asyncio.run(_run(plan, client, sandbox, console, not quiet and console.is_terminal))
+        run = _priced(run, prices, rent_usd_per_hour)
     except (EvaluationError, SandboxUnavailable, ValueError) as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         errors.print("interrupted: finished problems are in the cache; run the same command again to resume")
         raise typer.Exit(130) from None
-    console.print(comparison_table(run))
-    for line in notes(run):
-        console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
-    if json_path is not None:
-        run.save(json_path)
-        console.print(f"result written to {escape(str(json_path))}", highlight=False)
+    _show(run, console, json_path)
     failed = [r for r in run.results if r.problems and r.errors >= r.requests]
     if failed:
         reason = f"every request failed for {failed[0].model} · {failed[0].suite}: {_first_error(failed[0])}"
         errors.print(f"[red]error:[/red] {escape(reason)}", highlight=False)
         raise typer.Exit(1)
-
-
-def _first_error(result: SuiteResult) -> str:
-    for outcome in result.outcomes:
-        for key in ("error", "failures"):
-            value = outcome.detail.get(key)
-            if value:
-                return str(value[0] if isinstance(value, list) else value)
-    return "unknown"
 
 
 def register(app: typer.Typer) -> None:

@@ -101,7 +101,8 @@ async def test_the_command_prints_the_table_and_writes_json(sim: EngineSimulator
         (["--suites", "mc", "--deployment", "smollm2-135m"], "is not CATALOGUE_MODEL@ACCELERATOR"),
         (["--suites", "mc", "--deployment", "other=smollm2-135m@l4"], "not in --models"),
         (["--suites", "humaneval", "--samples", "1", "--k", "5"], "between 1 and --samples"),
-        (["--prompting", "shouting"], "completion' or 'chat"),
+        (["--prompting", "shouting"], "must be one of completion, chat"),
+        (["--suites", "mc", "--limit", "0"], "--limit must be at least 1"),
     ],
 )
 def test_bad_input_is_a_message_and_a_non_zero_exit(args: list[str], message: str, tmp_path: Path) -> None:
