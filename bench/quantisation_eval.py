@@ -18,6 +18,7 @@ quality difference from rounding noise only. A lower format (Q4_0) loses real pr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import platform
 import subprocess
@@ -25,11 +26,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from inferlab.benchmark import BenchmarkConfig, run_benchmark
 from inferlab.config import EngineSettings
 from inferlab.coordinator.locate import built_llama_tool, resolve_model_path
 from inferlab.planning import service
@@ -62,7 +65,7 @@ def gateway_config(files: dict[str, Path], parallel: int) -> dict[str, Any]:
                "parallel": parallel, "fim_template": "starcoder", "embeddings": False,
                "retry": {"attempt_timeout_s": 900, "max_attempts": 1}}
               for quant, path in files.items()]
-    return {"models": models, "logging": {"level": "WARNING"}, "engines": {"prefer": "llama-server"}}
+    return {"models": models, "logging": {"level": "INFO"}, "engines": {"prefer": "llama-server"}}
 
 
 def engine_rss_mib(gateway: GatewayProcess) -> dict[str, float]:
@@ -86,12 +89,28 @@ def planned_memory(path: Path, quant: str) -> dict[str, float]:
     return {"weights_mib": per_device["weights"] * 1024, "required_mib": per_device["required"] * 1024}
 
 
+def speeds(url: str, models: list[str], rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Decode speed of each model through the gateway (``inferlab bench``: 8 streamed requests one at a
+    time, 64 tokens each), in alternating rounds so every model sees the same machine; medians."""
+    seen: dict[str, list[dict[str, float]]] = {model: [] for model in models}
+    for _ in range(rounds):
+        for model in models:
+            config = BenchmarkConfig(base_url=url, model=model, num_prompts=8, concurrency=1, max_tokens=64,
+                                     stream=True, prompt_words=32, warmup=1, timeout=600, keepalive=False, label=model)
+            data = asyncio.run(run_benchmark(config)).to_dict()
+            seen[model].append({"output_tokens_per_s": data["output_throughput"], "median_ttft_ms": data["median_ttft_ms"],
+                                "median_itl_ms": data["median_itl_ms"], "failed": data["failed"]})
+    return {model: {key: median(r[key] for r in runs) for key in runs[0]} | {"rounds": [r["output_tokens_per_s"] for r in runs]}
+            for model, runs in seen.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quant", action="append", default=None, help="formats to make from Q4_1 (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each suite (default: all)")
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=384)
+    parser.add_argument("--max-tokens", type=int, default=256, help="max_tokens of a HumanEval answer")
+    parser.add_argument("--infill-max-tokens", type=int, default=64)
     parser.add_argument("--models-dir", type=Path, default=Path("~/.cache/inferlab/models").expanduser())
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
@@ -103,7 +122,8 @@ def main() -> None:
     try:
         argv = [sys.executable, "-m", "inferlab", "eval", "--base-url", gateway.url + "/v1",
                 "--models", ",".join(model_name(q) for q in files), "--concurrency", str(args.concurrency),
-                "--max-tokens", str(args.max_tokens), "--no-cache", "--json", str(result_path), "--quiet",
+                "--max-tokens", str(args.max_tokens), "--infill-max-tokens", str(args.infill_max_tokens),
+                "--no-cache", "--json", str(result_path), "--quiet",
                 "--timeout", "900"]
         if args.limit:
             argv += ["--limit", str(args.limit)]
@@ -111,6 +131,7 @@ def main() -> None:
         subprocess.run(argv, check=True)
         elapsed = time.perf_counter() - started
         rss = engine_rss_mib(gateway)
+        measured = speeds(gateway.url + "/v1", [model_name(q) for q in files])
     finally:
         gateway.stop()
     run = json.loads(result_path.read_text())
@@ -118,7 +139,8 @@ def main() -> None:
         "machine": {"cpus": 2, "platform": platform.platform(), "python": platform.python_version()},
         "elapsed_s": elapsed,
         "models": {model_name(q): {"quant": q, "file": str(p), "file_mib": p.stat().st_size / 2**20,
-                                   "engine_rss_mib": rss.get(model_name(q)), **planned_memory(p, q)}
+                                   "engine_rss_mib": rss.get(model_name(q)), "speed": measured[model_name(q)],
+                                   **planned_memory(p, q)}
                    for q, p in files.items()},
     }
     result_path.write_text(json.dumps(run, indent=2) + "\n")
@@ -128,13 +150,15 @@ def main() -> None:
 
 def print_rows(run: dict[str, Any]) -> None:
     memory = run["quantisation"]["models"]
-    print("| model | suite | score [95% CI] | problems | tok/s | file MiB | planned weights MiB | engine RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | suite | score [95% CI] | problems | wall s | file MiB | planned weights MiB | engine RSS MiB"
+          " | decode tok/s | median TTFT ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for result in run["results"]:
         score, info = result["score"], memory[result["model"]]
         print(f"| {result['model']} | {result['suite']} | {score['value']:.3f} [{score['low']:.3f}, {score['high']:.3f}]"
-              f" | {result['problems']} | {result['tokens_per_s']:.1f} | {info['file_mib']:.1f}"
-              f" | {info['weights_mib']:.1f} | {info['engine_rss_mib'] or 0:.0f} |")
+              f" | {result['problems']} | {result['wall_seconds']:.0f} | {info['file_mib']:.1f}"
+              f" | {info['weights_mib']:.1f} | {info['engine_rss_mib'] or 0:.0f}"
+              f" | {info['speed']['output_tokens_per_s']:.1f} | {info['speed']['median_ttft_ms']:.0f} |")
 
 
 if __name__ == "__main__":
