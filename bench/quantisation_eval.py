@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from inferlab.benchmark import BenchmarkConfig, run_benchmark
 from inferlab.config import EngineSettings
 from inferlab.coordinator.locate import built_llama_tool, resolve_model_path
+from inferlab.evaluation import Deployment, EvalRun, price_result
 from inferlab.planning import service
 from inferlab.planning.catalogue import load_catalogue
 from inferlab.planning.gguf import model_from_gguf
@@ -104,6 +105,14 @@ def speeds(url: str, models: list[str], rounds: int = 3) -> dict[str, dict[str, 
             for model, runs in seen.items()}
 
 
+def price_run(path: Path, gpu: str, quants: dict[str, str]) -> None:
+    """Add to the saved run each model's cost per 1,000 problems if served on ``gpu`` (planning toolkit prices)."""
+    run = EvalRun.load(path)
+    catalogue = load_catalogue()
+    priced = tuple(price_result(r, Deployment("smollm2-135m", gpu, quants[r.model]), catalogue) for r in run.results)
+    EvalRun(run.base_url, run.started_at, run.settings, run.isolation, priced).save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quant", action="append", default=None, help="formats to make from Q4_1 (repeatable)")
@@ -113,6 +122,7 @@ def main() -> None:
     parser.add_argument("--infill-max-tokens", type=int, default=64)
     parser.add_argument("--models-dir", type=Path, default=Path("~/.cache/inferlab/models").expanduser())
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--price-on", default="l4", help="catalogue accelerator to price 1,000 problems on")
     args = parser.parse_args()
     source = resolve_model_path("embedded:smollm2")
     files = {SHIPPED: source} | {quant: requantise(source, quant, args.models_dir) for quant in args.quant or ["Q8_0"]}
@@ -134,6 +144,7 @@ def main() -> None:
         measured = speeds(gateway.url + "/v1", [model_name(q) for q in files])
     finally:
         gateway.stop()
+    price_run(result_path, args.price_on, {model_name(q): q for q in files})
     run = json.loads(result_path.read_text())
     run["quantisation"] = {
         "machine": {"cpus": 2, "platform": platform.platform(), "python": platform.python_version()},
@@ -151,14 +162,15 @@ def main() -> None:
 def print_rows(run: dict[str, Any]) -> None:
     memory = run["quantisation"]["models"]
     print("| model | suite | score [95% CI] | problems | wall s | file MiB | planned weights MiB | engine RSS MiB"
-          " | decode tok/s | median TTFT ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          " | decode tok/s | median TTFT ms | $ / 1k problems |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for result in run["results"]:
         score, info = result["score"], memory[result["model"]]
         print(f"| {result['model']} | {result['suite']} | {score['value']:.3f} [{score['low']:.3f}, {score['high']:.3f}]"
               f" | {result['problems']} | {result['wall_seconds']:.0f} | {info['file_mib']:.1f}"
               f" | {info['weights_mib']:.1f} | {info['engine_rss_mib'] or 0:.0f}"
-              f" | {info['speed']['output_tokens_per_s']:.1f} | {info['speed']['median_ttft_ms']:.0f} |")
+              f" | {info['speed']['output_tokens_per_s']:.1f} | {info['speed']['median_ttft_ms']:.0f}"
+              f" | {result['cost_per_1k_problems_usd'] or 0:.4f} |")
 
 
 if __name__ == "__main__":

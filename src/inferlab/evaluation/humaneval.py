@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from inferlab.evaluation.code_scoring import score_samples
 from inferlab.evaluation.errors import EvaluationError
-from inferlab.evaluation.estimators import pass_at_k
-from inferlab.evaluation.sandbox import Execution, Sandbox
+from inferlab.evaluation.sandbox import Sandbox
 from inferlab.evaluation.suite import ModelReply, ModelRequest, Outcome, Problem
 
 __all__ = ["HumanEval", "Prompting", "humaneval_problems", "humaneval_program"]
@@ -92,14 +92,6 @@ def chat_body(problem: Problem, answer: str) -> str:
     return code
 
 
-def failure_summary(execution: Execution) -> str:
-    """One line saying why a sample failed (the exception's last line, or how it was stopped)."""
-    if execution.status == "timeout":
-        return "timeout"
-    lines = [line for line in execution.output.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else f"exit {execution.exit_code}")[:200]
-
-
 class HumanEval:
     """The HumanEval suite (see the module docstring)."""
 
@@ -147,28 +139,6 @@ class HumanEval:
         return truncate_completion(reply.text)
 
     async def score(self, problem: Problem, replies: Sequence[ModelReply]) -> Outcome:
-        correct, errors, failures = 0, 0, []
-        for reply in replies:
-            if reply.error is not None:
-                errors += 1
-                failures.append(f"request failed: {reply.error}"[:200])
-                continue
-            execution = await self._sandbox.run(humaneval_program(problem, self.body_of(problem, reply)))
-            if execution.passed:
-                correct += 1
-            else:
-                failures.append(failure_summary(execution))
-        return code_outcome(problem, replies, correct, self.ks, failures, errors)
-
-
-def code_outcome(problem: Problem, replies: Sequence[ModelReply], correct: int, ks: Sequence[int],
-                 failures: list[str], errors: int) -> Outcome:
-    """The outcome of a code problem: pass@k for each k, tokens and time, why samples failed."""
-    samples = len(replies)
-    pass_at = {k: pass_at_k(samples, correct, k) for k in ks if k <= samples}
-    return Outcome(
-        problem_id=problem.id, score=pass_at[1], samples=samples, correct=correct,
-        prompt_tokens=sum(r.prompt_tokens for r in replies), completion_tokens=sum(r.completion_tokens for r in replies),
-        model_seconds=sum(r.seconds for r in replies), pass_at=pass_at,
-        detail={"failures": failures[:5]} if failures else {}, errors=errors,
-    )
+        return await score_samples(problem, replies, self._sandbox, self.ks,
+                                   answer_of=lambda reply: self.body_of(problem, reply),
+                                   program_of=lambda body: humaneval_program(problem, body))

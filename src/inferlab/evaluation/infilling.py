@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
+from inferlab.evaluation.code_scoring import score_samples
 from inferlab.evaluation.errors import EvaluationError
-from inferlab.evaluation.humaneval import code_outcome, failure_summary
 from inferlab.evaluation.sandbox import Sandbox
 from inferlab.evaluation.suite import ModelReply, ModelRequest, Outcome, Problem
 
@@ -131,16 +130,7 @@ class Infilling:
         return [ModelRequest("completions", {**body, "seed": self.seed + i}) for i in range(self.samples)]
 
     async def score(self, problem: Problem, replies: Sequence[ModelReply]) -> Outcome:
-        correct, errors, failures = 0, 0, []
-        for reply in replies:
-            if reply.error is not None:
-                errors += 1
-                failures.append(f"request failed: {reply.error}"[:200])
-                continue
-            execution = await self._sandbox.run(infill_program(problem, clean_middle(problem, reply.text)))
-            if execution.passed:
-                correct += 1
-            else:
-                failures.append(failure_summary(execution))
-        outcome = code_outcome(problem, replies, correct, self.ks, failures, errors)
-        return replace(outcome, detail={**outcome.detail, "mode": problem.data["mode"]})
+        return await score_samples(problem, replies, self._sandbox, self.ks,
+                                   answer_of=lambda reply: clean_middle(problem, reply.text),
+                                   program_of=lambda middle: infill_program(problem, middle),
+                                   extra={"mode": problem.data["mode"]})

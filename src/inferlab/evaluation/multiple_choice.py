@@ -172,7 +172,7 @@ class MultipleChoice:
         if reply.error is None and chosen is None:
             chosen = letter_from_text(reply.text, choices)
         correct = int(chosen == expected)
-        detail: dict[str, Any] = {"scoring": scoring, "chosen": chosen, "expected": expected}
+        detail: dict[str, Any] = {"scoring": scoring, "chosen": chosen, "expected": expected, "answer": reply.text[:200]}
         if reply.error is not None:
             detail = {"scoring": "none", "error": reply.error[:200]}
         return Outcome(problem_id=problem.id, score=float(correct), samples=1, correct=correct,

@@ -60,6 +60,9 @@ def test_samples_are_executed_and_scored_with_pass_at_k() -> None:
         right = ModelReply(text=FIRST.data["canonical_solution"] + "\n\ndef junk():\n    pass\n", completion_tokens=40)
         wrong = ModelReply(text="    return not True\n", completion_tokens=5)
         outcome = await suite.score(FIRST, [right, wrong, ModelReply(error="timeout")])
+        assert outcome.detail["answers"][1] == "    return not True\n"  # what ran, cut at the next top-level def
+        assert outcome.detail["answers"][0] == FIRST.data["canonical_solution"] + "\n"
+        assert outcome.detail["failures"] == ["AssertionError", "request failed: timeout"]
         return outcome.score, dict(outcome.pass_at), outcome.errors
 
     value, pass_at, errors = asyncio.run(score())
