@@ -68,6 +68,7 @@ async def test_several_models_and_a_saved_run(sim: EngineSimulator, tmp_path: Pa
     matrix = loaded.problem_matrix("multiple-choice")
     assert set(matrix) == {q.id for q in QUESTIONS[:2]}
     assert set(matrix[QUESTIONS[0].id]["scores"]) == {"sim-model", "sim-model-b"}
+    assert matrix[QUESTIONS[0].id]["prompt_tokens"] > 0  # what a router would threshold on
 
 
 def _invoke(*args: str) -> tuple[int, str]:
