@@ -12,7 +12,7 @@ Requantising cannot restore what Q4_1 already lost: a Q8_0 made from Q4_1 stores
 at 8 bits (nearly the same numbers, more bytes), so its row shows the memory and speed of Q8_0, and a
 quality difference from rounding noise only. A lower format (Q4_0) loses real precision.
 
-    python bench/quantisation_eval.py --quant Q8_0 --limit 40 --concurrency 2
+    python bench/quantisation_eval.py --quant Q8_0 --limit 82 --concurrency 2 --threads 1
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -61,9 +62,10 @@ def model_name(quant: str) -> str:
     return f"smollm2-{quant.lower()}"
 
 
-def gateway_config(files: dict[str, Path], parallel: int) -> dict[str, Any]:
+def gateway_config(files: dict[str, Path], parallel: int, threads: int) -> dict[str, Any]:
     models = [{"name": model_name(quant), "backend": "llamacpp", "path": str(path), "context_size": 2048,
                "parallel": parallel, "fim_template": "starcoder", "embeddings": False,
+               "engine_args": ["--threads", str(threads)],
                "retry": {"attempt_timeout_s": 900, "max_attempts": 1}}
               for quant, path in files.items()]
     return {"models": models, "logging": {"level": "INFO"}, "engines": {"prefer": "llama-server"}}
@@ -118,6 +120,8 @@ def main() -> None:
     parser.add_argument("--quant", action="append", default=None, help="formats to make from Q4_1 (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each suite (default: all)")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="llama-server threads per engine (1: steady on a shared 2-core machine)")
     parser.add_argument("--max-tokens", type=int, default=256, help="max_tokens of a HumanEval answer")
     parser.add_argument("--infill-max-tokens", type=int, default=64)
     parser.add_argument("--models-dir", type=Path, default=Path("~/.cache/inferlab/models").expanduser())
@@ -128,7 +132,8 @@ def main() -> None:
     files = {SHIPPED: source} | {quant: requantise(source, quant, args.models_dir) for quant in args.quant or ["Q8_0"]}
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M%S")
     result_path = args.out / f"quantisation-eval-{stamp}.json"
-    gateway = GatewayProcess(gateway_config(files, parallel=args.concurrency)).start(timeout=300)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the gateway and its engines on the way out
+    gateway = GatewayProcess(gateway_config(files, parallel=args.concurrency, threads=args.threads)).start(timeout=300)
     try:
         argv = [sys.executable, "-m", "inferlab", "eval", "--base-url", gateway.url + "/v1",
                 "--models", ",".join(model_name(q) for q in files), "--concurrency", str(args.concurrency),
