@@ -6,7 +6,8 @@ and put the planning toolkit's memory figures next to the measured score, memory
 2. one ``inferlab serve`` runs every file as its own model (``smollm2-q4_1``, ``smollm2-q8_0``...);
 3. ``inferlab eval --models ...`` evaluates them in one run, through the gateway;
 4. per model: file size, the planning toolkit's weights/total memory estimate, the engine's
-   resident memory after the run, and the evaluation's scores with intervals and tokens/s.
+   resident memory when ready and after the run (which includes llama-server's prompt cache in
+   RAM), decode speed by ``inferlab bench``, and the evaluation's scores with intervals.
 
 Requantising cannot restore what Q4_1 already lost: a Q8_0 made from Q4_1 stores the Q4_1 weights
 at 8 bits (nearly the same numbers, more bytes), so its row shows the memory and speed of Q8_0, and a
@@ -83,11 +84,12 @@ def engine_rss_mib(gateway: GatewayProcess) -> dict[str, float]:
     return sizes
 
 
-def planned_memory(path: Path, quant: str) -> dict[str, float]:
+def planned_memory(path: Path, quant: str, sequences: int) -> dict[str, float]:
+    """The planning toolkit's estimate for the engine as configured: 2,048 tokens x ``sequences`` slots."""
     spec = model_from_gguf(path, model_id=f"smollm2-{quant.lower()}-file")
     catalogue = load_catalogue().with_model(spec)
     answer = service.vram(catalogue, VramIn(model=spec.id, gpu="cpu-ddr5-5600", quant=quant, memory_gb=32,
-                                            context=2048))
+                                            context=2048, batch=sequences))
     per_device = answer["per_device_gib"]
     return {"weights_mib": per_device["weights"] * 1024, "required_mib": per_device["required"] * 1024}
 
@@ -135,6 +137,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the gateway and its engines on the way out
     gateway = GatewayProcess(gateway_config(files, parallel=args.concurrency, threads=args.threads)).start(timeout=300)
     try:
+        rss_ready = engine_rss_mib(gateway)
         argv = [sys.executable, "-m", "inferlab", "eval", "--base-url", gateway.url + "/v1",
                 "--models", ",".join(model_name(q) for q in files), "--concurrency", str(args.concurrency),
                 "--max-tokens", str(args.max_tokens), "--infill-max-tokens", str(args.infill_max_tokens),
@@ -155,8 +158,9 @@ def main() -> None:
         "machine": {"cpus": 2, "platform": platform.platform(), "python": platform.python_version()},
         "elapsed_s": elapsed,
         "models": {model_name(q): {"quant": q, "file": str(p), "file_mib": p.stat().st_size / 2**20,
+                                   "engine_rss_ready_mib": rss_ready.get(model_name(q)),
                                    "engine_rss_mib": rss.get(model_name(q)), "speed": measured[model_name(q)],
-                                   **planned_memory(p, q)}
+                                   **planned_memory(p, q, args.concurrency)}
                    for q, p in files.items()},
     }
     result_path.write_text(json.dumps(run, indent=2) + "\n")
