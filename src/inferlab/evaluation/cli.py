@@ -130,7 +130,7 @@ def eval_command(
         typer.Option(help="Multiple-choice prompting: chat (for instruction-tuned models) or completion.")] = "chat",
     mc_scoring: Annotated[str,
         typer.Option(help="auto (log-likelihood when the server returns logprobs) or generation.")] = "auto",
-    concurrency: Annotated[int, typer.Option(help="Problems in flight at once.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once (match the server's slots).")] = 1,
     sandbox_mode: Annotated[str,
         typer.Option("--sandbox", help="auto, full (refuse to run without isolation) or limits.")] = "auto",
     sandbox_concurrency: Annotated[int, typer.Option(help="Programs executed at once.")] = 2,

@@ -1,9 +1,10 @@
 """Run suites against models: send each problem's requests, score the replies, cache, summarise.
 
-Problems run ``concurrency`` at a time (their requests together, then their scoring); the sandbox
-has its own limit. With a cache, problems already finished for the same server, model and suite
-setup are taken from it and only the rest are asked (``resume``). Order and seeds are fixed, so a
-run at temperature 0 — or at any temperature on an engine that honours ``seed`` — repeats.
+At most ``concurrency`` requests are in flight at once, whatever the number of samples per problem
+(so a server with N slots and ``concurrency`` N never queues); a problem is scored as soon as its
+replies are in, while later requests go on (the sandbox has its own limit). With a cache, problems
+already finished for the same server, model and suite setup are taken from it and only the rest
+are asked (``resume``). Order and seeds are fixed, so the requests of a run repeat exactly.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def cache_key(sender: ModelSender, model: str, suite: Suite) -> dict[str, Any]:
     return {"base_url": sender.base_url, "model": model, **suite.fingerprint}
 
 
-async def _solve(sender: ModelSender, model: str, suite: Suite, problem: Problem) -> Outcome:
-    replies = await asyncio.gather(*(sender.send(model, request) for request in suite.requests(problem)))
+async def _solve(sender: ModelSender, model: str, suite: Suite, problem: Problem, gate: asyncio.Semaphore) -> Outcome:
+    async def send(request: ModelRequest) -> ModelReply:
+        async with gate:
+            return await sender.send(model, request)
+
+    replies = await asyncio.gather(*(send(request) for request in suite.requests(problem)))
     return await suite.score(problem, replies)
 
 
@@ -58,8 +63,7 @@ async def evaluate_suite(
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(problem: Problem) -> None:
-        async with gate:
-            outcome = await _solve(sender, model, suite, problem)
+        outcome = await _solve(sender, model, suite, problem, gate)
         if cache is not None:
             cache.save(key, outcome)
         outcomes[problem.id] = outcome

@@ -14,9 +14,11 @@ from typer.testing import CliRunner
 from inferlab.evaluation.cache import OutcomeCache
 from inferlab.evaluation.cli import register
 from inferlab.evaluation.client import ModelClient
+from inferlab.evaluation.humaneval import HumanEval, humaneval_problems
 from inferlab.evaluation.multiple_choice import MultipleChoice, builtin_questions
 from inferlab.evaluation.results import EvalRun
 from inferlab.evaluation.runner import evaluate, evaluate_suite
+from inferlab.evaluation.sandbox import Sandbox
 from inferlab.testing.simulator import EngineSimulator
 
 QUESTIONS = builtin_questions()[:6]
@@ -125,3 +127,17 @@ def test_help_lists_the_options() -> None:
     assert code == 0
     for option in ("--models", "--suites", "--samples", "--sandbox", "--deployment", "--resume"):
         assert option in output
+
+
+async def test_concurrency_bounds_requests_not_problems(sim: EngineSimulator) -> None:
+    """Three samples a problem, two requests at a time: a server with two slots never queues."""
+    sim.script.token_delay_s = 0.01
+    sandbox = Sandbox(concurrency=2)
+    await sandbox.start()
+    suite = HumanEval(humaneval_problems()[:3], sandbox, samples=3, ks=[1, 3], temperature=0.8)
+    async with ModelClient(f"{sim.base_url}/v1") as client:
+        result = await evaluate_suite(client, "sim-model", suite, concurrency=2)
+    assert sim.requests_total == 9
+    assert sim.max_in_flight_seen == 2
+    assert result.requests == 9 and result.errors == 0
+    assert set(result.pass_at) == {1, 3}
