@@ -156,6 +156,8 @@ def eval_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     console = Console()
+    if not console.is_terminal:  # piped or in a file: the whole table, not 80 columns of ellipses
+        console = Console(width=220)
     errors = Console(stderr=True)
     prompts: tuple[Literal["completion", "chat"], ...] = ("completion", "chat")
     try:
