@@ -211,14 +211,14 @@ class OpenAIRoutes:
 
     async def _forward(self, response: web.StreamResponse, call: Call, chunk: StreamChunk) -> None:
         usage = call.usage
-        usage.chunks += 1
+        usage.chunks += chunk.events
         if chunk.usage is not None:
             usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             if not call.include_usage:
                 if not chunk.has_content:
                     return
                 chunk.data.pop("usage", None)
-        event = b"data: " + chunk.encoded() + b"\n\n"
+        event = chunk.event()
         for tap in call.taps:
             tap(event)
         await response.write(event)
