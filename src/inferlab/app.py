@@ -23,9 +23,11 @@ from inferlab.api.middleware import build_middleware
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
 from inferlab.api.routes import DECLARED, RouteSpec, access_rules
+from inferlab.api.tenancy import build_tenancy_middleware
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
+from inferlab.config.tenants import Feature
 from inferlab.logs import prompt_log
 from inferlab.services import AdminServices, Services, build_services
 
@@ -69,9 +71,12 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         declared += add_planning_routes(app, load_catalogue())
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
     app[DECLARED] = tuple(declared)
-    if services.admin is not None:  # the policy is the union of the declared rules; an undeclared route has none
-        policy = RoutePolicy(access_rules(declared))
+    policy = RoutePolicy(access_rules(declared))  # the union of the declared rules; an undeclared route has none
+    if services.admin is not None:
         app.middlewares.append(build_auth_middleware(services.admin.auth.service, policy))
+    features: dict[str, Feature] = {spec.canonical: "planning" for spec in declared if "planning" in spec.tags}
+    app.middlewares.append(build_tenancy_middleware(services.tenants, policy, features,
+                                                    authenticated=services.admin is not None))
     return app
 
 
@@ -79,7 +84,10 @@ def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -
     from inferlab.api.admin_routes import AdminRoutes
     from inferlab.api.audit_routes import AuditRoutes
     from inferlab.api.limits_routes import LimitRoutes
+    from inferlab.api.tenant_routes import TenantRoutes
 
     declared = AdminRoutes(admin.auth.admin, settings.server.max_body_bytes).add_to(app)
+    declared += TenantRoutes(admin.tenant_admin, settings.server.max_body_bytes,
+                             settings.tenants.default_tier).add_to(app)
     declared += LimitRoutes(admin.limit_admin, settings.server.max_body_bytes).add_to(app)
     return declared + AuditRoutes(admin.auth.audit).add_to(app)

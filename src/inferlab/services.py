@@ -9,9 +9,10 @@ What must start and stop with the gateway is registered on one ``Lifecycle``, in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,10 @@ from inferlab.router.build import health_policy
 from inferlab.router.step import ResolveModel, RouteToReplica
 from inferlab.scheduler.build import build_queues
 from inferlab.scheduler.queue import WaitQueues
+from inferlab.tenants.directory import TenantDirectory, TenantReader, TierReader
+from inferlab.tenants.manager import TenantManager
+from inferlab.tenants.step import EnforceTier
+from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
@@ -49,6 +54,8 @@ class AdminServices:
     auth: AuthStack
     limit_overrides: OverrideCache
     limit_admin: LimitAdmin
+    tenants: TenantDirectory
+    tenant_admin: TenantManager
 
 
 @dataclass
@@ -65,6 +72,7 @@ class Services:
     admin: AdminServices | None
     limits: RateLimits | None
     cache: CacheResponses | None
+    tenants: TenantDirectory
     chain: Chain
     lifecycle: Lifecycle
 
@@ -104,14 +112,26 @@ def build_admin_services(settings: Settings) -> AdminServices:
     from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.store.limits import SqlLimitStore
+    from inferlab.store.tiers import SqlTierStore
 
     auth = build_auth(settings.auth, data_dir=settings.data_dir, database_url=settings.database_url)
     store = SqlLimitStore(auth.database)
-    overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
-                              errors=(SQLAlchemyError, OSError, StoreUnavailable))
+    errors = (SQLAlchemyError, OSError, StoreUnavailable)
+    overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=errors)
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
     limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, audit=auth.audit)
-    return AdminServices(auth, overrides, limit_admin)
+    tiers = SqlTierStore(auth.database)
+    directory = tenant_directory(settings, tenants=auth.store, tiers=tiers, errors=errors)
+    tenant_admin = TenantManager(auth.store, tiers, directory, forget_key=auth.service.forget, audit=auth.audit)
+    return AdminServices(auth, overrides, limit_admin, directory, tenant_admin)
+
+
+def tenant_directory(settings: Settings, *, tenants: TenantReader | None = None, tiers: TierReader | None = None,
+                     errors: tuple[type[BaseException], ...] = ()) -> TenantDirectory:
+    """Tenants and their tiers: from the store when authentication is on, else everyone is the
+    default tenant on the default tier."""
+    return TenantDirectory(TierCatalogue(settings.tenants.tiers), settings.tenants.default_tier, tenants=tenants,
+                           tiers=tiers, ttl_s=settings.auth.key_cache_ttl_s, errors=errors)
 
 
 def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: bool) -> Any | None:
@@ -124,6 +144,22 @@ def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: boo
                           timeout_s=max(settings.ratelimit.redis_timeout_s, settings.cache.redis_timeout_s))
     lifecycle.on_stop(client.aclose)
     return client
+
+
+def _background(run: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
+    """A task that runs while the gateway does."""
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return running
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -212,8 +248,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
     lifecycle.add(engines_running)
+    if admin is not None:
+        tenants = admin.tenants
+        lifecycle.add(_background(tenants.keep_sweeping))
+    else:
+        tenants = tenant_directory(settings)
 
-    steps: list[Step] = [ResolveModel(router), _fim_step(settings)]
+    steps: list[Step] = [ResolveModel(router), EnforceTier(tenants), _fim_step(settings)]
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -223,7 +264,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     steps.append(RouteToReplica(router, Failover(queues)))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
-        replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache,
+        replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

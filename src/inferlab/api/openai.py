@@ -21,6 +21,7 @@ from inferlab.api.body import read_body
 from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
+from inferlab.api.tenancy import TENANT
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
@@ -99,8 +100,11 @@ class OpenAIRoutes:
         return await self._infer(request, RequestKind.EMBEDDING, "/v1/embeddings")
 
     async def list_models(self, request: web.Request) -> web.Response:
+        """The models the caller's key and tier allow."""
         caller = self._caller_of(request)
-        data = [self._model_card(name) for name in self._router.names() if caller.may_use(name)]
+        tenant = request.get(TENANT)
+        data = [self._model_card(name) for name in self._router.names()
+                if caller.may_use(name) and (tenant is None or tenant.tier.allows_model(name))]
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
 
     async def get_model(self, request: web.Request) -> web.Response:
@@ -156,6 +160,9 @@ class OpenAIRoutes:
             raise ServiceUnavailable(
                 "The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S
             ) from None
+        if call.interrupted is not None:
+            await call.end(ending_of(call.interrupted))
+            raise call.interrupted
         body = reply.replay if reply.replay is not None else reply.response.encoded()  # type: ignore[union-attr]
         response = web.Response(body=body, content_type="application/json", headers=call.headers or None)
         await call.end(SUCCESS)
@@ -210,6 +217,8 @@ class OpenAIRoutes:
                 await self._forward(response, call, chunk)
 
     async def _forward(self, response: web.StreamResponse, call: Call, chunk: StreamChunk) -> None:
+        if call.interrupted is not None:
+            raise call.interrupted
         usage = call.usage
         usage.chunks += chunk.events
         if chunk.usage is not None:

@@ -1,4 +1,4 @@
-"""Identity administration — users, keys, tenants — with every policy check applied.
+"""Identity administration — users and keys — with every policy check applied.
 
 The admin API and the CLI both call this; the CLI acts as ``LOCAL_OPERATOR``. Objects outside an
 actor's reach answer ``NotFound`` exactly like missing ones; grants above the actor's own rights
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from inferlab.auth import keys
-from inferlab.auth.audit import Action, AuditLog, State, key_state, tenant_state, user_state
+from inferlab.auth.audit import Action, AuditLog, State, key_state, user_state
 from inferlab.auth.model import (
     ALL_SCOPES,
     DEFAULT_TENANT,
@@ -24,12 +24,11 @@ from inferlab.auth.model import (
     Principal,
     Role,
     Scopes,
-    Tenant,
     User,
 )
 from inferlab.auth.policy import check_grant, check_user_change, visible
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
-from inferlab.errors import InvalidRequest, NotFound, PermissionDenied
+from inferlab.errors import InvalidRequest, NotFound
 
 BOOTSTRAP_USER = "admin"
 
@@ -60,25 +59,6 @@ class IdentityAdmin:
                       after: State | None, request_id: str | None) -> None:
         if self._audit is not None:
             await self._audit.record(actor, action, target, before=before, after=after, request_id=request_id)
-
-    # ---- tenants ----------------------------------------------------------------------------
-    async def create_tenant(self, actor: Principal, tenant_id: str, name: str | None = None, *,
-                            request_id: str | None = None) -> Tenant:
-        if actor.role != "platform-admin":
-            raise PermissionDenied("Only a platform admin may create tenants", code="insufficient_role")
-        tenant = Tenant(tenant_id, name or tenant_id, _now())
-        try:
-            await self._store.add_tenant(tenant)
-        except Conflict as exc:
-            raise InvalidRequest(str(exc), code="conflict", param="id") from None
-        await self._record(actor, "tenant.create", ("tenant", tenant.id, tenant.id), None, tenant_state(tenant),
-                           request_id)
-        return tenant
-
-    async def list_tenants(self, actor: Principal, limit: int, after: str | None) -> Sequence[Tenant]:
-        if actor.role != "platform-admin":
-            raise PermissionDenied("Only a platform admin may list tenants", code="insufficient_role")
-        return await self._store.list_tenants(limit=limit, after=after)
 
     # ---- users ------------------------------------------------------------------------------
     async def create_user(self, actor: Principal, name: str, role: Role, tenant_id: str | None = None, *,

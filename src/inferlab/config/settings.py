@@ -24,6 +24,7 @@ from inferlab.config.logs import LoggingSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.server import ServerSettings, is_loopback
+from inferlab.config.tenants import TenantSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    tenants: TenantSettings = Field(default_factory=TenantSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+from inferlab.config.tenants import TierLimits
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.ratelimit.admission import Admission, Ticket
+from inferlab.ratelimit.grants import effective
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.policy import Overrides
 from inferlab.types import Caller, RequestKind
@@ -31,6 +33,24 @@ def reserved_tokens(call: Call, default_max_tokens: int) -> tuple[int, int]:
     return prompt, int(completion) * int(n)
 
 
+def _overrides(limits: TierLimits) -> Overrides | None:
+    values = limits.model_dump()
+    return Overrides(**values) if any(value is not None for value in values.values()) else None
+
+
+def with_tier_limits(
+    stored: Mapping[str, Overrides] | None, tenant: TierLimits, key: TierLimits
+) -> Mapping[str, Overrides] | None:
+    """The tier's limits as the tenant's and the key's defaults: a stored limit still wins, field
+    by field; a field neither sets keeps the configured default."""
+    merged = dict(stored or {})
+    for scope, limits in (("tenant", tenant), ("key", key)):
+        tier = _overrides(limits)
+        if tier is not None:
+            merged[scope] = effective(merged.get(scope), tier)
+    return merged or stored
+
+
 class RateLimits:
     def __init__(
         self, admission: Admission, default_max_tokens: int, stored: StoredLimits | None = None
@@ -43,6 +63,8 @@ class RateLimits:
         prompt, completion = reserved_tokens(call, self._default_max_tokens)
         who = identity_of(call.caller)
         stored = await self._stored(who) if self._stored is not None else None
+        if call.tier is not None:
+            stored = with_tier_limits(stored, call.tier.spec.tenant_limits, call.tier.spec.key_limits)
         ticket = await self.admission.admit(who, call.model, prompt, completion, stored)
         if ticket is not None:
             call.headers.update(ticket.headers)

@@ -64,6 +64,19 @@ class TenantRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    tier: Mapped[str | None] = mapped_column(String(64), nullable=True)  # NULL: tenants.default_tier
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class TierRow(Base):
+    """A tier added or replaced through the admin API (shipped and configured tiers are not stored)."""
+
+    __tablename__ = "tiers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class UserRow(Base):
