@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -94,6 +94,7 @@ class MemoryAllocator:
         self._ttl = lease_ttl_s
         self._clock = clock
         self._pools: dict[str, _Pool] = {}
+        self._tokens = (f"{i:x}" for i in itertools.count(1))  # tells a grant from a later one of its request id
 
     def _expiry(self) -> float:
         return math.inf if self._ttl is None else self._clock() + self._ttl
@@ -128,7 +129,7 @@ class MemoryAllocator:
         if isinstance(decision, str):
             state.refused.setdefault(tenant, Counter())[decision] += 1
             return refusal(decision, pool, tenant, request_id, request, held, share, totals)
-        grant = Grant(pool, tenant, request_id, request, decision, uuid.uuid4().hex)
+        grant = Grant(pool, tenant, request_id, request, decision, next(self._tokens))
         state.move(tenant, request, 1)
         state.grants[request_id] = (grant, self._expiry())
         state.admitted[tenant] += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import uuid
@@ -129,6 +130,9 @@ class RedisAllocator:
         self._prefix = prefix
         self._ttl_ms = max(1, int(lease_ttl_s * 1000))
         self._channel = prefix + "released"
+        tokens = itertools.count(1)
+        process = uuid.uuid4().hex[:12]  # unique across the processes sharing the namespace
+        self._tokens = (f"{process}{i:x}" for i in tokens)
         self._admit = client.register_script(ADMIT)
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
@@ -153,7 +157,7 @@ class RedisAllocator:
     async def try_admit(self, pool: str, tenant: str, kv_tokens: int, request_id: str) -> Grant | Refusal:
         request = request_amount(kv_tokens)
         raw = await self._admit(keys=self._keys(pool), args=[
-            tenant, request_id, request.sequences, request.kv_tokens, uuid.uuid4().hex, self._ttl_ms,
+            tenant, request_id, request.sequences, request.kv_tokens, next(self._tokens), self._ttl_ms,
             self._channel, pool])
         status = _text(raw[0])
         if status in ("admitted", "held"):
