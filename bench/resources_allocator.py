@@ -93,6 +93,12 @@ async def main() -> None:
     client = redis_client(args.redis, timeout_s=5.0, max_connections=args.concurrency + 4)
     prefix = f"bench:{uuid.uuid4().hex}:"
     try:
+        pings = []
+        for _ in range(args.iterations):
+            started = time.perf_counter()
+            await client.ping()
+            pings.append(time.perf_counter() - started)
+        print(summary("Redis PING (the round-trip)", pings))
         allocator = RedisAllocator(client, prefix)
         admit, release = await time_admissions(allocator, args.iterations)
         print(summary("admit, Redis (one Lua call)", admit))

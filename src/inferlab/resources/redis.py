@@ -141,7 +141,7 @@ class RedisAllocator:
         self._signal = _ReleaseSignal(client, self._channel, logger or logging.getLogger("inferlab.resources"))
 
     def _keys(self, pool: str) -> list[str]:
-        base = f"{self._prefix}pool:{pool}:"
+        base = f"{self._prefix}pool:{{{pool}}}:"  # one hash tag: a cluster keeps a pool's keys on one slot
         return [base + "state", base + "shares", base + "held", base + "grants", base + "expiry", base + "counts"]
 
     async def configure(self, pool: str, config: PoolConfig) -> None:
@@ -212,10 +212,7 @@ class RedisAllocator:
         capacity = PoolCapacity(int(state["rs"]), int(state["rk"]), float(state["oc"]))
         config = PoolConfig(capacity, {tenant: decode_share(value) for tenant, value in shares.items()},
                             decode_share(state["default"]))
-        amounts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for field, value in held.items():
-            kind, tenant = field.split(":", 1)
-            amounts[tenant]["skn".index(kind)] = int(value)
+        amounts = {tenant: [int(n) for n in value.split()] for tenant, value in held.items()}
         tallies: dict[str, dict[str, int]] = defaultdict(dict)
         for field, value in counts.items():
             kind, tenant = field.split(":", 1)
