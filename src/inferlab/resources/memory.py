@@ -149,12 +149,10 @@ class MemoryAllocator:
         alive = 0
         for grant in grants:
             state = self._pool(grant.pool)
-            held_lease = state.grants.pop(grant.request_id, None) if state is not None else None
-            if state is None or held_lease is None:
-                continue
-            if held_lease[0].token != grant.token:
-                state.grants[grant.request_id] = held_lease  # another grant under that id: untouched
-                continue
+            held_lease = state.grants.get(grant.request_id) if state is not None else None
+            if state is None or held_lease is None or held_lease[0].token != grant.token:
+                continue  # released, expired, or another grant now under that request id
+            del state.grants[grant.request_id]
             state.grants[grant.request_id] = (held_lease[0], self._expiry())  # re-inserted last: expiry order
             alive += 1
         return alive
