@@ -29,7 +29,8 @@ GpusOpt = typer.Option(1, "--gpus", help="number of devices")
 QuantOpt = typer.Option(None, "--quant", help="weight format, e.g. fp16, fp8, int4, Q4_K_M")
 KvOpt = typer.Option("f16", "--kv-dtype", help="KV cache type: f16, q8_0, q4_0, fp8...")
 EngineOpt = typer.Option("llama.cpp", "--engine", help="llama.cpp, vllm, sglang, trt-llm, tgi, ollama...")
-ReportOpt = typer.Option(None, "--report", help="write the economics report (markdown) here and exit")
+ReportOpt = typer.Option(None, "--report", help="write the economics report (markdown) here, its charts"
+                         " (<name>/*.svg) and the financial model (<name>.xlsx) next to it, and exit")
 PlanEngineOpt = typer.Option("vllm", "--engine", help="serving engine (capacity plans assume a batching server)")
 MemOpt = typer.Option(None, "--memory-gb", help="memory size for Apple/CPU devices")
 CatOpt = typer.Option(None, "--catalogue", help="extra catalogue YAML (repeatable)")
@@ -268,8 +269,13 @@ def _plan(
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     if report is not None:
-        write_report(report, load_catalogue(catalogue or ()))
-        typer.echo(f"wrote {report}")
+        try:
+            written = write_report(report, load_catalogue(catalogue or ()))
+        except InferLabError as exc:
+            Console(stderr=True).print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(2) from exc
+        for path in written:
+            typer.echo(f"wrote {path}")
         return
 
     def action() -> dict[str, Any]:

@@ -10,7 +10,8 @@ and compare it with :func:`run_path`. For month ``m`` (1 .. ``months``):
 * peak requests/s = server requests x peak-to-average / seconds in a month;
 * replicas needed = ceil(peak requests/s / (replica capacity x target utilisation));
 * owned replicas are bought in month 1 (cash) and depreciated over ``amortisation_months``;
-  energy = owned kW x PUE x hours x price x busy share; colocation = owned kW x $/kW-month;
+  energy = owned kW x PUE x hours x price x (idle share + (1 - idle share) x busy share), the busy
+  share being the average load over the owned capacity; colocation = owned kW x $/kW-month;
 * rented replicas = replicas needed beyond the owned ones, paid for ``rented_hours_per_month``
   (730: a reserved box up all month; fewer: rented for the peak hours only);
 * CDN = users x download cost of the browser model (when the browser serves any requests);
@@ -46,7 +47,8 @@ class PathInputs:
     owned_replicas: float
     capex_per_replica: float
     amortisation_months: float
-    power_kw_per_replica: float
+    power_kw_per_replica: float  # at full load
+    idle_power_fraction: float  # draw of an idle replica, as a share of full load
     pue: float
     electricity_usd_per_kwh: float
     colo_usd_per_kw_month: float
@@ -64,8 +66,9 @@ class PathInputs:
         for name in ("replica_requests_per_s", "target_utilisation", "ramp_months", "amortisation_months", "months"):
             if getattr(self, name) <= 0:
                 raise InvalidRequest(f"{name} must be positive", param=name)
-        if self.browser_share > 1 or self.target_utilisation > 1:
-            raise InvalidRequest("browser_share and target_utilisation must be at most 1", param="browser_share")
+        for name in ("browser_share", "target_utilisation", "idle_power_fraction"):
+            if getattr(self, name) > 1:
+                raise InvalidRequest(f"{name} must be at most 1", param=name)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def users_in(p: PathInputs, m: int) -> float:
 
 
 def replicas_for(p: PathInputs, users: float) -> float:
-    """Replicas the peak load of ``users`` needs (at least one while anyone uses the server)."""
+    """Replicas the peak load of ``users`` needs (whole replicas: a fraction of one is one)."""
     peak = users * p.requests_per_user_month * (1 - p.browser_share) * p.peak_to_average / SECONDS_PER_MONTH
     return float(math.ceil(round(peak / (p.replica_requests_per_s * p.target_utilisation), 9)))
 
@@ -128,7 +131,8 @@ def run_path(p: PathInputs) -> PathResult:
         depreciation = upfront / p.amortisation_months if m <= p.amortisation_months else 0.0
         owned_capacity = p.owned_replicas * p.replica_requests_per_s
         busy = min(1.0, peak / p.peak_to_average / owned_capacity) if owned_capacity > 0 else 0.0
-        energy = owned_kw * p.pue * HOURS_PER_MONTH * p.electricity_usd_per_kwh * busy
+        draw = p.idle_power_fraction + (1 - p.idle_power_fraction) * busy
+        energy = owned_kw * p.pue * HOURS_PER_MONTH * p.electricity_usd_per_kwh * draw
         colocation = owned_kw * p.colo_usd_per_kw_month
         rent = rented * p.gpus_per_replica * p.rent_usd_per_gpu_hour * p.rented_hours_per_month
         cdn = users * p.cdn_usd_per_user_month if p.browser_share > 0 else 0.0

@@ -80,11 +80,14 @@ def test_bad_input_is_a_clear_error(app: typer.Typer) -> None:
     assert result.exit_code == 2 and "Q4_K_M" in result.output
 
 
-def test_plan_writes_the_report(app: typer.Typer, tmp_path: Path) -> None:
-    target = tmp_path / "economics.md"
+def test_plan_writes_the_report_its_charts_and_the_workbook(app: typer.Typer, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "economics.md"
     result = runner.invoke(app, ["plan", "--report", str(target)])
     assert result.exit_code == 0, result.output
-    assert target.read_text(encoding="utf-8").startswith("# Economics of self-hosted inference")
+    assert "## Validation" in target.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "economics.xlsx").stat().st_size > 10_000
+    assert (tmp_path / "out" / "economics" / "tornado-buy.svg").read_text(encoding="utf-8").startswith("<svg")
+    assert str(tmp_path / "out" / "economics.xlsx") in result.output
 
 
 def test_cost_refuses_a_model_that_does_not_fit(app: typer.Typer) -> None:
