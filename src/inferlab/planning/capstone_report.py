@@ -10,7 +10,7 @@ from inferlab.planning.catalogue import Catalogue
 from inferlab.planning.charts import lines_svg, tornado_svg
 from inferlab.planning.finance import PathResult, run_path
 from inferlab.planning.memory import estimate_memory, kv_bytes_per_token
-from inferlab.planning.paths import H100_4, H100_8, PATHS, Path, path_inputs, replica_capacity
+from inferlab.planning.paths import H100_4, H100_8, PATHS, Path, Usage, path_inputs, replica_capacity
 from inferlab.planning.seed import SEED, reproduce_seed
 from inferlab.planning.sensitivity import tornado
 from inferlab.planning.specs import GIB
@@ -23,6 +23,7 @@ MOE_MODELS = ("qwen3-coder-480b-a35b", "qwen3-coder-30b-a3b", "qwen3-235b-a22b",
 #: Speculative decoding shown for the capstone model: EAGLE-3 style, 3 draft tokens, the acceptance
 #: length published for a comparable MoE coder draft (Maverick, coding) and a one-layer head + LM head.
 CAPSTONE_SPECULATION = Speculation(draft_tokens=3, acceptance_length=2.94, draft_params_b=1.4)
+_USAGE = Usage()
 
 
 def _usd(value: float) -> str:
@@ -92,9 +93,14 @@ def paths_section(catalogue: Catalogue, chart_dir: str) -> list[str]:
              ("Each path as a monthly P&L over 36 months (`docs/economics.xlsx` holds the same model as live formulas):"
               " revenue, depreciation of what is bought in month 1, power and colocation of owned servers, rent of"
               " what is rented, CDN for the browser model. Staff and other costs are not in the seed's model and are"
-              " 0 here (an input in the workbook)."), "",
+              " 0 here (an input in the workbook). Usage (E): "
+              f"{_USAGE.requests_per_user_month:,.0f} requests per user a month of {_USAGE.prompt_tokens:,} prompt +"
+              f" {_USAGE.output_tokens} output tokens, {_USAGE.peak_to_average:g}x the average at the peak; a replica"
+              f" serves what it can under TTFT <= {_USAGE.slo.ttft_s:g} s and >= {_USAGE.slo.min_tokens_per_s:g}"
+              " tokens/s per stream and is sized to run at 70 % of that at the peak. Users grow linearly from"
+              " the start to the target over 24 months (mini lab: 12)."), "",
              ("| path | replica | serves (requests/s at the SLO) | bought | month 1: cost / margin | month 36: users, cost,"
-              " margin | cost per request (m36) | break-even | cash after 36 months |"),
+              " margin | cost per request (m36) | cash break-even | cash after 36 months |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for path, r in _results(catalogue):
         cap = replica_capacity(catalogue, path)

@@ -52,14 +52,16 @@ def tornado_svg(t: Tornado, width: int = 760) -> str:
     for i, b in enumerate(bars):
         y = top + i * row
         parts.append(_text(label_w - 8, y + 17, b.lever, "end"))
-        for value, colour, label in ((b.low, LOW_COLOUR, b.low_label), (b.high, HIGH_COLOUR, b.high_label)):
+        # the low value's bar and label in the upper half of the row, the high value's in the lower half
+        for half, (value, colour, label) in enumerate(((b.low, LOW_COLOUR, b.low_label), (b.high, HIGH_COLOUR, b.high_label))):
             if value is None:
                 continue
             x0, x1 = sorted((x_of(t.base), x_of(value)))
-            parts.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1):.1f}" height="{row - 10}"'
+            bar_y = y + 4 + half * (row - 10) / 2
+            parts.append(f'<rect x="{x0:.1f}" y="{bar_y:.1f}" width="{max(x1 - x0, 1):.1f}" height="{(row - 10) / 2:.1f}"'
                          f' fill="{colour}" fill-opacity="0.8"/>')
             beyond = x_of(value) + (4 if value >= t.base else -4)
-            parts.append(_text(beyond, y + 17, f"{label}: {_money(value)}", "start" if value >= t.base else "end", 10))
+            parts.append(_text(beyond, bar_y + 10, f"{label}: {_money(value)}", "start" if value >= t.base else "end", 10))
     base_x = x_of(t.base)
     parts.append(f'<line x1="{base_x:.1f}" y1="{top - 4}" x2="{base_x:.1f}" y2="{top + row * len(bars)}"'
                  f' stroke="{AXIS_COLOUR}" stroke-width="1.5"/>')
