@@ -12,11 +12,16 @@ shared experts, dense layers) is read in full.
   for the busiest device: the expected maximum of ``r`` binomial(``E/r``, ``q``) counts. With few
   tokens that is well above the mean (8 tokens, top-1 of 128 experts on 8 GPUs: one expert per GPU
   on average, 2.4 on the busiest).
+
+Expert weights stored in block-scaled formats (FP8 with per-block scales) are read by grouped-GEMM
+kernels that reach a lower share of the bandwidth than dense ones at small batches; the speed model
+divides expert bytes by the catalogue's ``moe_expert_efficiency`` for the format's arithmetic.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from inferlab.planning.deployment import Deployment
 from inferlab.planning.memory import weights_bytes
@@ -49,12 +54,24 @@ def expected_busiest(experts_per_rank: int, q: float, ranks: int) -> float:
     return total
 
 
-def weight_bytes_per_device(d: Deployment, tokens: float) -> float:
-    """Weight bytes the busiest device reads in one forward pass over ``tokens`` tokens."""
+@dataclass(frozen=True)
+class WeightReads:
+    """Weight bytes the busiest device reads in one pass: the dense part and the routed experts."""
+
+    shared: float
+    experts: float
+
+    @property
+    def total(self) -> float:
+        return self.shared + self.experts
+
+
+def weight_reads(d: Deployment, tokens: float) -> WeightReads:
+    """What the busiest device reads in one forward pass over ``tokens`` tokens."""
     m = d.model
     per_param = weights_bytes(d) / m.params
     if not m.is_moe:
-        return m.params * per_param / d.devices
+        return WeightReads(m.params * per_param / d.devices, 0.0)
     experts = expert_params(m)
     shared = (m.params - experts) * per_param / d.devices
     per_expert_layer = experts / m.expert_layers / m.experts * per_param  # one expert of one layer
@@ -63,5 +80,10 @@ def weight_bytes_per_device(d: Deployment, tokens: float) -> float:
     ranks = d.parallel.tensor
     if d.parallel.expert and ranks > 1:
         busiest = expected_busiest(math.ceil(m.experts / ranks), q, ranks)
-        return shared + busiest * per_expert_layer * layers_per_stage
-    return shared + m.experts * q * per_expert_layer * layers_per_stage / ranks
+        return WeightReads(shared, busiest * per_expert_layer * layers_per_stage)
+    return WeightReads(shared, m.experts * q * per_expert_layer * layers_per_stage / ranks)
+
+
+def weight_bytes_per_device(d: Deployment, tokens: float) -> float:
+    """Weight bytes the busiest device reads in one forward pass over ``tokens`` tokens."""
+    return weight_reads(d, tokens).total

@@ -10,8 +10,9 @@ layers reading only the experts the batch touches, with expert parallelism's loa
 (:mod:`experts`); pipeline stages run in turn. The fixed latency (:mod:`overheads`) is what does not
 shrink with the bytes: engine work per step, kernel floors per layer, MoE routing, tensor-parallel
 all-reduces and expert-parallel all-to-alls over the chosen interconnect, stage hand-offs. Prefill
-is 2 x active params x prompt tokens (+ attention) over TFLOPS x MFU, plus one step's fixed latency
-(with large messages). Speculative decoding (:mod:`speculative`) verifies ``k + 1`` tokens per
+is 2 x active params x prompt tokens (+ attention) over TFLOPS x MFU, or one read of the touched
+weights when that is longer, plus one step's fixed latency (with large messages); on a busy server
+a prompt adds only its arithmetic (prefills are batched with the decode steps). Speculative decoding (:mod:`speculative`) verifies ``k + 1`` tokens per
 stream in one step after ``k`` draft passes and emits the acceptance length per step. A saturated
 server runs as many sequences as its KV pool holds for ``isl + osl`` tokens each.
 
@@ -27,7 +28,7 @@ from typing import Literal
 
 from inferlab.planning.catalogue import Catalogue
 from inferlab.planning.deployment import Deployment
-from inferlab.planning.experts import expert_params, touched_fraction, weight_bytes_per_device
+from inferlab.planning.experts import expert_params, touched_fraction, weight_reads
 from inferlab.planning.memory import estimate_memory, kv_bytes_per_token, validate_positive, weights_bytes
 from inferlab.planning.memory import max_batch as largest_batch
 from inferlab.planning.overheads import step_overhead
@@ -101,6 +102,12 @@ def _compute_rate(catalogue: Catalogue, d: Deployment) -> float | None:
     return None if tflops is None else tflops * 1e12 * catalogue.default("prefill_mfu")
 
 
+def _expert_efficiency(catalogue: Catalogue, d: Deployment) -> float:
+    """Share of the dense kernels' bandwidth the MoE expert kernels reach for this weight format."""
+    key = f"moe_expert_efficiency.{d.weights.compute}"
+    return catalogue.default(key) if key in catalogue.defaults and d.engine.family == "batched_server" else 1.0
+
+
 def _stage_factor(catalogue: Catalogue, d: Deployment) -> float:
     """Layer-split stages run in turn: a token takes every stage's time (over the calibrated speedup)."""
     if d.parallel.pipeline > 1:
@@ -114,10 +121,13 @@ def decode_step(catalogue: Catalogue, d: Deployment, batch: int, mean_context: f
     passes of speculative decoding add more than one)."""
     tokens = batch * tokens_per_sequence
     kv_per_token = kv_bytes_per_token(d.model, d.kv_dtype.bytes_per_element, d.parallel.tensor, d.parallel.pipeline)
-    bytes_read = weight_bytes_per_device(d, tokens) + batch * mean_context * kv_per_token
+    reads = weight_reads(d, tokens)
+    kv = batch * mean_context * kv_per_token
+    bytes_read = reads.total + kv
     efficiency = decode_efficiency(catalogue, d).value
+    effective = reads.shared + kv + reads.experts / _expert_efficiency(catalogue, d)
     raw_s = bytes_read / (d.accelerator.bandwidth_gbps * 1e9) * d.parallel.pipeline
-    memory_s = bytes_read / (d.accelerator.bandwidth_gbps * 1e9 * efficiency) * _stage_factor(catalogue, d)
+    memory_s = effective / (d.accelerator.bandwidth_gbps * 1e9 * efficiency) * _stage_factor(catalogue, d)
     fixed_s = step_overhead(catalogue, d, tokens).total
     rate = _compute_rate(catalogue, d)
     if rate is None:
@@ -149,7 +159,8 @@ def _attention_flops(d: Deployment, context: float) -> float:
 
 
 def prefill_compute_seconds(catalogue: Catalogue, d: Deployment, tokens: int) -> float | None:
-    """The prefill's arithmetic alone (a busy server batches prefills, sharing their fixed latency)."""
+    """The prefill's arithmetic alone: what one prompt adds to a busy server, whose batched steps
+    share the weight reads and the fixed latency."""
     rate = _compute_rate(catalogue, d)
     if rate is None:
         return None
@@ -158,10 +169,17 @@ def prefill_compute_seconds(catalogue: Catalogue, d: Deployment, tokens: int) ->
 
 
 def prefill_seconds(catalogue: Catalogue, d: Deployment, tokens: int) -> float | None:
-    """One prompt's prefill pass on its own: arithmetic plus one step's fixed latency. The pass
-    yields the first output token, so this is the time to first token of an idle server."""
+    """One prompt's prefill pass on an idle server: its arithmetic, or one read of the weights it
+    touches when that takes longer (short prompts; MoE experts that each see only a few of the
+    prompt's tokens), plus one step's fixed latency. The pass yields the first token: this is the
+    time to first token."""
     compute = prefill_compute_seconds(catalogue, d, tokens)
-    return None if compute is None else compute + step_overhead(catalogue, d, tokens).total
+    if compute is None:
+        return None
+    reads = weight_reads(d, tokens)
+    memory_s = (reads.shared + reads.experts / _expert_efficiency(catalogue, d)) / (
+        d.accelerator.bandwidth_gbps * 1e9 * decode_efficiency(catalogue, d).value) * _stage_factor(catalogue, d)
+    return max(compute, memory_s) + step_overhead(catalogue, d, tokens).total
 
 
 def estimate_throughput(

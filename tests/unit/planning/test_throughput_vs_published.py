@@ -7,7 +7,7 @@ and why); a figure outside is listed in the failure, never dropped. Run with ``-
 from __future__ import annotations
 
 from inferlab.planning import load_catalogue
-from inferlab.planning.benchmarks import TOLERANCE, compare_all
+from inferlab.planning.benchmarks import TOLERANCE, compare_all, compare_known_gaps
 
 
 def test_every_published_figure_is_within_its_stated_error() -> None:
@@ -33,3 +33,9 @@ def test_the_set_covers_moe_and_large_dense_models_on_eight_gpus() -> None:
     assert any("405b" in r.setup for r in eight)  # large dense
     assert {r.metric for r in rows} >= {"itl_ms", "decode_tok_s", "ttft_ms", "request_latency_s", "speculative_speedup"}
     assert all(r.source and r.date for r in rows)
+
+
+def test_known_gaps_are_estimated_and_explained() -> None:
+    gaps = compare_known_gaps(load_catalogue())
+    assert gaps and all(g.why and g.source and g.estimate > 0 for g in gaps)
+    assert all(not g.within_tolerance for g in gaps)  # a gap the model now reaches belongs in the validation set
