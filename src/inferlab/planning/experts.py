@@ -15,7 +15,7 @@ shared experts, dense layers) is read in full.
 
 Expert weights stored in block-scaled formats (FP8 with per-block scales) are read by grouped-GEMM
 kernels that reach a lower share of the bandwidth than dense ones at small batches; the speed model
-divides expert bytes by the catalogue's ``moe_expert_efficiency`` for the format's arithmetic.
+divides expert bytes by the catalogue's ``moe_expert_efficiency`` for the weight format.
 """
 
 from __future__ import annotations

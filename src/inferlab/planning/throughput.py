@@ -12,9 +12,10 @@ shrink with the bytes: engine work per step, kernel floors per layer, MoE routin
 all-reduces and expert-parallel all-to-alls over the chosen interconnect, stage hand-offs. Prefill
 is 2 x active params x prompt tokens (+ attention) over TFLOPS x MFU, or one read of the touched
 weights when that is longer, plus one step's fixed latency (with large messages); on a busy server
-a prompt adds only its arithmetic (prefills are batched with the decode steps). Speculative decoding (:mod:`speculative`) verifies ``k + 1`` tokens per
-stream in one step after ``k`` draft passes and emits the acceptance length per step. A saturated
-server runs as many sequences as its KV pool holds for ``isl + osl`` tokens each.
+a prompt adds only its arithmetic (prefills are batched with the decode steps). Speculative
+decoding (:mod:`speculative`) verifies ``k + 1`` tokens per stream in one step after ``k`` draft
+passes and emits the acceptance length per step. A saturated server runs as many sequences as its
+KV pool holds for ``isl + osl`` tokens each.
 
 Next to each estimate stands the raw bandwidth bound (the roofline): the same bytes read at 100 %
 of the memory bandwidth, with no calibrated efficiency and no fixed latency (layer-split stages
@@ -104,7 +105,7 @@ def _compute_rate(catalogue: Catalogue, d: Deployment) -> float | None:
 
 def _expert_efficiency(catalogue: Catalogue, d: Deployment) -> float:
     """Share of the dense kernels' bandwidth the MoE expert kernels reach for this weight format."""
-    key = f"moe_expert_efficiency.{d.weights.compute}"
+    key = f"moe_expert_efficiency.{d.weights.name.lower()}"
     return catalogue.default(key) if key in catalogue.defaults and d.engine.family == "batched_server" else 1.0
 
 
