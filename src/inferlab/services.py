@@ -104,24 +104,29 @@ def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
 
 
 def build_admin_services(settings: Settings) -> AdminServices:
-    """The store, identity admin and limit admin (``features.auth``); no I/O until started."""
+    """The store, identity admin, limit admin and tenant admin (``features.auth``); no I/O until started."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from inferlab.auth.stack import build_auth
+    from inferlab.auth.stack import build_auth, open_database
     from inferlab.errors import StoreUnavailable
     from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
     from inferlab.ratelimit.overrides import OverrideCache
+    from inferlab.store import SqlIdentityStore
     from inferlab.store.limits import SqlLimitStore
     from inferlab.store.tiers import SqlTierStore
+    from inferlab.tenants.ceiling import TierCeiling
 
-    auth = build_auth(settings.auth, data_dir=settings.data_dir, database_url=settings.database_url)
-    store = SqlLimitStore(auth.database)
+    database = open_database(settings.auth, settings.data_dir, settings.database_url)
     errors = (SQLAlchemyError, OSError, StoreUnavailable)
+    tiers = SqlTierStore(database)
+    directory = tenant_directory(settings, tenants=SqlIdentityStore(database), tiers=tiers, errors=errors)
+    ceiling = TierCeiling(directory)  # the delegation ceiling's tier part: keys' models, stored limits
+    auth = build_auth(settings.auth, database, data_dir=settings.data_dir, check_key=ceiling.check_key)
+    store = SqlLimitStore(database)
     overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=errors)
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
-    limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, audit=auth.audit)
-    tiers = SqlTierStore(auth.database)
-    directory = tenant_directory(settings, tenants=auth.store, tiers=tiers, errors=errors)
+    limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, tier_defaults=ceiling.limit_defaults,
+                             audit=auth.audit)
     tenant_admin = TenantManager(auth.store, tiers, directory, forget_key=auth.service.forget, audit=auth.audit)
     return AdminServices(auth, overrides, limit_admin, directory, tenant_admin)
 

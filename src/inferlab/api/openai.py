@@ -26,7 +26,7 @@ from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.drain import DrainController
-from inferlab.errors import InferLabError, ServiceUnavailable
+from inferlab.errors import InferLabError, PermissionDenied, ServiceUnavailable
 from inferlab.logs import PromptLog
 from inferlab.pipeline import (
     DISCONNECT,
@@ -110,6 +110,10 @@ class OpenAIRoutes:
     async def get_model(self, request: web.Request) -> web.Response:
         name = request.match_info["model_id"]
         self._router.pool(name)
+        tenant = request.get(TENANT)
+        if tenant is not None and not tenant.tier.allows_model(name):  # as the tier step answers
+            raise PermissionDenied(f"The {tenant.tier.name} tier does not include the model '{name}'",
+                                   code="model_not_in_tier", param="model")
         return web.Response(body=orjson.dumps(self._model_card(name)), content_type="application/json")
 
     def _model_card(self, name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from inferlab.api.auth import PRINCIPAL, canonical_route
-from inferlab.api.middleware import error_response
+from inferlab.api.middleware import error_response, from_http_exception
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config.tenants import Feature
 from inferlab.errors import InferLabError, PermissionDenied
@@ -57,6 +57,10 @@ def build_tenancy_middleware(
             response = await handler(request)
         except InferLabError as exc:
             response = error_response(exc)
+        except web.HTTPException as exc:  # no such route or method, for a known caller: its tier too
+            if exc.status < 400:
+                raise
+            response = error_response(from_http_exception(exc))
         if not response.prepared:
             response.headers[TIER_HEADER] = context.tier.name
         return response

@@ -9,7 +9,7 @@ with the HTTP request's id when there is one.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -32,6 +32,10 @@ from inferlab.errors import InvalidRequest, NotFound
 
 BOOTSTRAP_USER = "admin"
 
+KeyCheck = Callable[[Principal, str, Scopes], Awaitable[None]]
+"""A further delegation check of a new key (actor, the owner's tenant, the scopes), raising
+``PermissionDenied``: the tenant's tier (``inferlab.tenants.ceiling``)."""
+
 
 class IdentityStore(KeyStore, UserManager, Protocol):
     """Both interfaces on one store (the SQL store implements both)."""
@@ -49,11 +53,12 @@ class CreatedKey:
 
 class IdentityAdmin:
     def __init__(self, store: IdentityStore, pepper: bytes, *, forget: Callable[[str], None] | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, check_key: KeyCheck | None = None) -> None:
         self._store = store
         self._pepper = pepper
         self._forget = forget or (lambda key_id: None)
         self._audit = audit
+        self._check_key = check_key
 
     async def _record(self, actor: Principal, action: Action, target: tuple[str, str, str], before: State | None,
                       after: State | None, request_id: str | None) -> None:
@@ -127,6 +132,8 @@ class IdentityAdmin:
         if expires_at is not None and expires_at <= _now():
             raise InvalidRequest("expires_at is in the past", param="expires_at", code="invalid_value")
         check_grant(actor, tenant_id=owner.tenant_id, role=owner.role, scopes=scopes, expires_at=expires_at)
+        if self._check_key is not None:
+            await self._check_key(actor, owner.tenant_id, scopes)
         created = await self._issue(owner, name, scopes, expires_at)
         await self._record(actor, "key.create", ("key", created.key.id, owner.tenant_id), None,
                            key_state(created.key), request_id)

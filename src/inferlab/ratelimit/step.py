@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from inferlab.config.tenants import TierLimits
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.ratelimit.admission import Admission, Ticket
-from inferlab.ratelimit.grants import effective
+from inferlab.ratelimit.grants import effective, tier_limit_defaults
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.policy import Overrides
 from inferlab.types import Caller, RequestKind
@@ -33,21 +33,14 @@ def reserved_tokens(call: Call, default_max_tokens: int) -> tuple[int, int]:
     return prompt, int(completion) * int(n)
 
 
-def _overrides(limits: TierLimits) -> Overrides | None:
-    values = limits.model_dump()
-    return Overrides(**values) if any(value is not None for value in values.values()) else None
-
-
 def with_tier_limits(
     stored: Mapping[str, Overrides] | None, tenant: TierLimits, key: TierLimits
 ) -> Mapping[str, Overrides] | None:
     """The tier's limits as the tenant's and the key's defaults: a stored limit still wins, field
     by field; a field neither sets keeps the configured default."""
     merged = dict(stored or {})
-    for scope, limits in (("tenant", tenant), ("key", key)):
-        tier = _overrides(limits)
-        if tier is not None:
-            merged[scope] = effective(merged.get(scope), tier)
+    for scope, tier in tier_limit_defaults(tenant, key).items():
+        merged[scope] = effective(merged.get(scope), tier)
     return merged or stored
 
 

@@ -101,7 +101,10 @@ class TenantDirectory:
             self._log.warning("tenant store unavailable", extra={"tenant": tenant_id, "error": type(exc).__name__})
             raise ServiceUnavailable("The tenant store is unavailable; try again shortly", retry_after=2) from None
         context = self._context_of(tenant_id, record)
-        self._cache[tenant_id] = (now + self._ttl_s, context)
+        # the record is as fresh as the stored tiers it was compiled with: it expires with them, so a
+        # changed tier reaches every replica within one TTL (not two)
+        read_at = now if self._tiers_read_at is None else min(now, self._tiers_read_at)
+        self._cache[tenant_id] = (read_at + self._ttl_s, context)
         if not context.active:
             self._interrupt(context)
         return context

@@ -106,6 +106,7 @@ class OpenAIFrontEnd:
             raise _BadRequest(400, f"request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise _BadRequest(400, "request body must be a JSON object")
+        self._state.last_request = body
         model = body.get("model", self._model)
         if model != self._model:
             raise _BadRequest(404, f"The model `{model}` does not exist.", "model_not_found")
