@@ -203,6 +203,9 @@ def _register_plugins() -> None:
     from inferlab.auth import cli as auth_cli  # keys, users, db
 
     auth_cli.register(app)
+    from inferlab.tenants import cli as tenants_cli  # tenants, tiers
+
+    tenants_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
     from inferlab.planning import cli as planning_cli
 

@@ -46,7 +46,7 @@ class TenantPatch(_Body):
 
 
 def tier_json(view: TierView) -> dict[str, Any]:
-    return {"object": "tier", "name": view.name, "origin": view.origin, **view.spec.model_dump(mode="json")}
+    return {"object": "tier", **view.as_json()}
 
 
 class TenantRoutes:

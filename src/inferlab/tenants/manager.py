@@ -14,6 +14,7 @@ the cache's TTL); suspending or deleting a tenant interrupts its requests in fli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from inferlab.tenants.directory import TenantDirectory
 from inferlab.tenants.tier import check_overrides
 
 KEEP: Any = object()
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as the admin API's body checks it
 
 
 class TenantStore(Protocol):
@@ -53,6 +55,9 @@ class TierView:
     name: str
     spec: TierSpec
     origin: str  # shipped | configured | stored
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin, **self.spec.model_dump(mode="json")}
 
 
 def tenant_state(tenant: Tenant) -> State:
@@ -89,6 +94,9 @@ class TenantManager:
     async def create(self, actor: Principal, tenant_id: str, name: str | None = None, *, tier: str | None = None,
                      overrides: dict[str, Any] | None = None, request_id: str | None = None) -> Tenant:
         _platform_only(actor, "create tenants")
+        if not TENANT_ID.match(tenant_id):
+            raise InvalidRequest("A tenant id is 1 to 64 lowercase letters, digits, '-' or '_', starting with a "
+                                 "letter or digit", code="invalid_value", param="id")
         await self._directory.refresh_tiers()
         self._check_tier(tier)
         tenant = Tenant(tenant_id, name or tenant_id, datetime.now(UTC), tier=tier,
