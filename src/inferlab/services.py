@@ -29,6 +29,7 @@ from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
 from inferlab.metrics.step import CountRequests
 from inferlab.pipeline import Chain, Step
+from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
 from inferlab.router.step import ResolveModel, RouteToReplica
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
+    from inferlab.resources.service import ResourceService
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Services:
     limits: RateLimits | None
     cache: CacheResponses | None
     tenants: TenantDirectory
+    resources: ResourceService | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -191,7 +194,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     configured = settings.redis_url is not None
     limits_on_redis = settings.features.ratelimit and limits_use_redis(settings.ratelimit, configured)
     cache_on_redis = settings.features.cache and cache_uses_redis(settings.cache, configured)
-    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis)
+    resources_on_redis = settings.features.resources and (
+        settings.resources.backend == "redis" or (settings.resources.backend == "auto" and configured))
+    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis or resources_on_redis)
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
@@ -254,6 +259,15 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     else:
         tenants = tenant_directory(settings)
 
+    resources = None
+    if settings.features.resources:
+        from inferlab.resources.build import build_resources
+
+        resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None,
+                                    tenant_store=admin.auth.store if admin is not None else None,
+                                    logger=logger.getChild("resources"))
+        lifecycle.add(resources.running)
+
     steps: list[Step] = [ResolveModel(router), EnforceTier(tenants), _fim_step(settings)]
     if metrics is not None:
         steps.append(CountRequests(metrics))
@@ -261,10 +275,14 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         steps.append(limits)
     if cache is not None:
         steps.append(cache)
+    if resources is not None:
+        steps.append(AllocateResources(resources.leases, resources.pools, queue_timeout_s=settings.resources.queue_timeout_s,
+                                       default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
+        resources=resources,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 
