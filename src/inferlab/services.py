@@ -27,7 +27,7 @@ from inferlab.dependencies import Dependencies, DependencyCheck
 from inferlab.drain import DrainController
 from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
-from inferlab.metrics.step import CountRequests
+from inferlab.metrics.step import CountRefusals, CountRequests
 from inferlab.pipeline import Chain, Step
 from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
@@ -180,7 +180,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
-    metrics = GatewayMetrics(models=[m.name for m in settings.models]) if settings.features.metrics else None
+    metrics = GatewayMetrics(models=[m.name for m in settings.models], top_tenants=settings.tenants.top_tenants_in_metrics
+                             ) if settings.features.metrics else None
     admin = build_admin_services(settings) if settings.features.auth else None
     if admin is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         lifecycle.add(admin.auth.running)
@@ -265,10 +266,14 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
         resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None,
                                     tenant_store=admin.auth.store if admin is not None else None,
-                                    logger=logger.getChild("resources"))
+                                    logger=logger.getChild("resources"),
+                                    metrics=metrics.tenants if metrics is not None else None)
         lifecycle.add(resources.running)
 
-    steps: list[Step] = [ResolveModel(router), EnforceTier(tenants), _fim_step(settings)]
+    steps: list[Step] = [ResolveModel(router)]
+    if metrics is not None:
+        steps.append(CountRefusals(metrics))
+    steps += [EnforceTier(tenants), _fim_step(settings)]
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:

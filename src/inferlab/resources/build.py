@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from inferlab.config import ModelConfig, PoolCapacitySettings, Settings
+from inferlab.metrics.tenants import TenantMetrics
 from inferlab.resources.capacity import CapacityOverride, capacity_of, managed_llamacpp
 from inferlab.resources.memory import MemoryAllocator
 from inferlab.resources.model import PoolCapacity
@@ -28,7 +29,8 @@ def pool_capacity(model: ModelConfig, configured: PoolCapacitySettings | None) -
 
 
 def build_resources(settings: Settings, directory: TenantDirectory, *, redis: Any | None,
-                    tenant_store: TenantLister | None, logger: logging.Logger) -> ResourceService:
+                    tenant_store: TenantLister | None, logger: logging.Logger,
+                    metrics: TenantMetrics | None = None) -> ResourceService:
     section = settings.resources
     capacities: dict[str, PoolCapacity] = {}
     for model in settings.models:
@@ -46,4 +48,4 @@ def build_resources(settings: Settings, directory: TenantDirectory, *, redis: An
     else:
         allocator = MemoryAllocator(lease_ttl_s=section.lease_ttl_s)
     return ResourceService(allocator, capacities, directory, tenants=tenant_store, refresh_s=section.refresh_s,
-                           lease_ttl_s=section.lease_ttl_s, logger=logger)
+                           lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics)

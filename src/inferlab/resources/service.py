@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from inferlab.auth.model import Tenant
 from inferlab.config.tenants import ResourceShareSpec
+from inferlab.metrics.tenants import TenantMetrics
 from inferlab.resources.leases import GrantLeases
 from inferlab.resources.model import Amount, PoolCapacity, PoolConfig, PoolUsage
 from inferlab.resources.protocol import ResourceAllocator
@@ -37,7 +38,9 @@ class ResourceService:
         self, allocator: ResourceAllocator, capacities: Mapping[str, PoolCapacity], directory: TenantDirectory, *,
         tenants: TenantLister | None = None, refresh_s: float = 10.0, lease_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC), logger: logging.Logger | None = None,
+        metrics: TenantMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self.allocator = allocator
         self.leases = GrantLeases(allocator, logger)
         self.capacities = dict(capacities)
@@ -86,6 +89,12 @@ class ResourceService:
                     self._log.warning("pool guarantees exceed its capacity",
                                       extra={"pool": pool, "overbooked": str(config.overbooked)})
         await self.history.sample(self.allocator, self.pools, now)
+        if self._metrics is not None:
+            for pool in self.pools:
+                usage = await self.allocator.usage(pool)
+                for tenant in usage.tenants if usage is not None else ():
+                    self._metrics.held(pool, tenant.tenant, tenant.held.sequences, tenant.held.kv_tokens,
+                                       tenant.borrowed.kv_tokens)
 
     async def book(self, tenant: str, pool: str, amount: Amount, start: datetime, end: datetime) -> Reservation:
         reservation = await self.reservations.add(Reservation(tenant, pool, amount, start, end),

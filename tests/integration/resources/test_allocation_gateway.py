@@ -91,6 +91,9 @@ async def test_waiting_past_the_queue_timeout_is_a_429_naming_the_reason(
     refused = next(body for status, _, body in results if status == 429)
     assert refused["error"]["code"] == "pool_full"
     assert sum((await in_flight(server)).values()) == 0
+    async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as response:
+        metrics = await response.text()
+    assert 'inferlab_tenant_requests_refused_total{reason="pool_full",tenant="flood",tier="enterprise"} 1.0' in metrics
 
 
 async def test_admin_report_and_reservations(gateway: tuple[TestServer, dict[str, str]]) -> None:
