@@ -11,18 +11,27 @@ from inferlab.metrics.prometheus import GatewayMetrics
 from inferlab.pipeline import Call, Ending, Next, Reply
 
 
+CACHED_TENANTS = 10_000  # (tenant, tier) gauge children kept; beyond, looked up per request
+
+
 class CountRequests:
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
         self._in_flight: dict[str, Gauge] = {}  # label lookups take a lock: one child per model, kept
+        self._tenant_in_flight: dict[tuple[str, str], Gauge] = {}  # per (tenant, tier): bounded by the labels
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         gauge = self._in_flight.get(call.model)
         if gauge is None:
             gauge = self._in_flight[call.model] = self._metrics.in_flight.labels(call.model)
         gauge.inc()
-        tenants = self._metrics.tenants
-        tenant = tenants.in_flight.labels(tenants.label(call.caller.tenant_id), call.tier.name if call.tier else "")
+        key = (call.caller.tenant_id, call.tier.name if call.tier else "")
+        tenant = self._tenant_in_flight.get(key)
+        if tenant is None:
+            tenants = self._metrics.tenants
+            tenant = tenants.in_flight.labels(tenants.label(key[0]), key[1])
+            if len(self._tenant_in_flight) < CACHED_TENANTS:
+                self._tenant_in_flight[key] = tenant
         tenant.inc()
         call.defer(_Observe(self._metrics, call, gauge, tenant))
         return await call_next(call)
