@@ -10,7 +10,6 @@ from inferlab.errors import InferLabError
 from inferlab.metrics.prometheus import GatewayMetrics
 from inferlab.pipeline import Call, Ending, Next, Reply
 
-
 CACHED_TENANTS = 10_000  # (tenant, tier) gauge children kept; beyond, looked up per request
 
 
