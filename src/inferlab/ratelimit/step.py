@@ -39,13 +39,12 @@ def _overrides(limits: TierLimits) -> Overrides | None:
 
 
 def with_tier_limits(
-    stored: Mapping[str, Overrides] | None, tenant: TierLimits, key: TierLimits
+    stored: Mapping[str, Overrides] | None, tenant: Overrides | None, key: Overrides | None
 ) -> Mapping[str, Overrides] | None:
     """The tier's limits as the tenant's and the key's defaults: a stored limit still wins, field
     by field; a field neither sets keeps the configured default."""
     merged = dict(stored or {})
-    for scope, limits in (("tenant", tenant), ("key", key)):
-        tier = _overrides(limits)
+    for scope, tier in (("tenant", tenant), ("key", key)):
         if tier is not None:
             merged[scope] = effective(merged.get(scope), tier)
     return merged or stored
@@ -58,13 +57,20 @@ class RateLimits:
         self.admission = admission
         self._default_max_tokens = default_max_tokens
         self._stored = stored
+        self._tier_defaults: dict[int, tuple[object, Overrides | None, Overrides | None]] = {}
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         prompt, completion = reserved_tokens(call, self._default_max_tokens)
         who = identity_of(call.caller)
         stored = await self._stored(who) if self._stored is not None else None
         if call.tier is not None:
-            stored = with_tier_limits(stored, call.tier.spec.tenant_limits, call.tier.spec.key_limits)
+            defaults = self._tier_defaults.get(id(call.tier))
+            if defaults is None:  # once per compiled tier (the tier object is kept, so its id stays its own)
+                spec = call.tier.spec
+                defaults = self._tier_defaults[id(call.tier)] = (call.tier, _overrides(spec.tenant_limits),
+                                                                 _overrides(spec.key_limits))
+            if defaults[1] is not None or defaults[2] is not None:
+                stored = with_tier_limits(stored, defaults[1], defaults[2])
         ticket = await self.admission.admit(who, call.model, prompt, completion, stored)
         if ticket is not None:
             call.headers.update(ticket.headers)
