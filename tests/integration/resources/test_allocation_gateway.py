@@ -13,11 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+import typer
 from aiohttp.test_utils import TestServer
+from typer.testing import CliRunner
 
 from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.config import Settings
+from inferlab.resources import cli as resources_cli
 from inferlab.testing import EngineSimulator
 
 MODEL = "sim-model"
@@ -118,3 +121,14 @@ async def test_admin_report_and_reservations(gateway: tuple[TestServer, dict[str
     assert report["pool"] == MODEL and report["capacity"] == {"sequences": 4, "kv_tokens": 100_000}
     guarantees = {t["tenant"]: t["guarantee"]["sequences"] for t in report["tenants"]}
     assert guarantees["acme"] == 2 and guarantees["flood"] == 1  # the reservation is in force
+
+    runner, cli_app = CliRunner(), typer.Typer()
+    resources_cli.register(cli_app)
+    base = str(server.make_url("/")).rstrip("/")
+    printed = await asyncio.to_thread(runner.invoke, cli_app, ["resources", "report", "--url", base,
+                                                               "--api-key", created.token])
+    assert printed.exit_code == 0, printed.output
+    assert "acme" in printed.output and "flood" in printed.output and "4 seq" in printed.output
+    refused = await asyncio.to_thread(runner.invoke, cli_app, ["resources", "report", "--url", base,
+                                                               "--api-key", "il-nope-nope"])
+    assert refused.exit_code == 1 and "HTTP 401" in refused.output
