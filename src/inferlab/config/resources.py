@@ -28,5 +28,5 @@ class ResourceSettings(StrictModel):
         30.0, ge=0, description="a request over its share waits this long for capacity, then gets 429")
     default_max_tokens: int = Field(1024, ge=1, description="KV tokens reserved for completion without max_tokens")
     lease_ttl_s: float = Field(30.0, gt=0, description="a grant a dead gateway held frees after this")
-    refresh_s: float = Field(10.0, gt=0, description="tenants' shares re-read this often")
+    refresh_s: float = Field(5.0, gt=0, description="tenants' shares re-read this often")
     redis_prefix: str = Field("inferlab:res:", min_length=1)
