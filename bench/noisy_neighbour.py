@@ -9,7 +9,8 @@ request in ``--tokens`` chunks ``--token-delay-ms`` apart; the pool has ``--capa
   flood+alloc A and B, the allocator on (A guaranteed capacity/2, B may borrow the rest)
   flood-alloc A and B, the allocator off (the pool's FIFO queue only)
 
-A runs closed-loop at the concurrency of its guarantee; B at 4× the pool's capacity. Reported:
+A runs closed-loop at the concurrency of its guarantee; B at 4× the pool's capacity, from a
+process of its own (so B's clients do not delay the measurement of A's TTFT). Reported:
 A's TTFT p50/p95 and refusals, B's completed requests, and the pool's utilisation (replica slots
 in use, sampled every 50 ms from /admin/backends).
 
@@ -158,10 +159,17 @@ async def run(name: str, *, allocator: bool, flood: bool, args: argparse.Namespa
                 a, b, utilisation = Tally(), Tally(), []
                 url = base + "/v1/chat/completions"
                 tasks = [client(session, url, keys["a"], a, stop) for _ in range(args.capacity // 2)]
+                flooder = None
                 if flood:
-                    tasks += [client(session, url, keys["b"], b, stop) for _ in range(4 * args.capacity)]
+                    clients = str(int(args.flood_factor * args.capacity))
+                    flooder = await asyncio.create_subprocess_exec(
+                        sys.executable, __file__, "--flood", url, keys["b"], clients, str(args.seconds),
+                        stdout=asyncio.subprocess.PIPE)
                 tasks.append(sample_utilisation(session, base, keys["default"], args.capacity, stop, utilisation))
                 await asyncio.gather(*tasks)
+                if flooder is not None:
+                    out, _ = await flooder.communicate()
+                    b = Tally(**json.loads(out))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
@@ -173,10 +181,23 @@ async def run(name: str, *, allocator: bool, flood: bool, args: argparse.Namespa
     }
 
 
+async def flood(url: str, key: str, clients: int, seconds: float) -> None:
+    """The flooding tenant's clients, in their own process; its tally as JSON on stdout."""
+    tally = Tally()
+    stop = time.monotonic() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(client(session, url, key, tally, stop) for _ in range(clients)))
+    print(json.dumps({"ok": tally.ok, "refused": tally.refused, "errors": tally.errors}))
+
+
 async def main() -> None:
+    if len(sys.argv) == 6 and sys.argv[1] == "--flood":
+        await flood(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--capacity", type=int, default=8)
+    parser.add_argument("--flood-factor", type=float, default=4.0, help="B's clients per pool slot")
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--token-delay-ms", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
