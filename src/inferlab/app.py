@@ -29,6 +29,7 @@ from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
 from inferlab.config.tenants import Feature
 from inferlab.logs import prompt_log
+from inferlab.resources.service import ResourceService
 from inferlab.services import AdminServices, Services, build_services
 
 SERVICES = web.AppKey("services", Services)
@@ -63,7 +64,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)
     declared += BackendsAdminRoutes(services.router, services.queues).add_to(app)
     if services.admin is not None:
-        declared += _add_admin(app, services.admin, settings)
+        declared += _add_admin(app, services.admin, settings, services.resources)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue
@@ -80,7 +81,8 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     return app
 
 
-def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -> list[RouteSpec]:
+def _add_admin(app: web.Application, admin: AdminServices, settings: Settings,
+               resources: ResourceService | None) -> list[RouteSpec]:
     from inferlab.api.admin_routes import AdminRoutes
     from inferlab.api.audit_routes import AuditRoutes
     from inferlab.api.limits_routes import LimitRoutes
@@ -90,4 +92,11 @@ def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -
     declared += TenantRoutes(admin.tenant_admin, settings.server.max_body_bytes,
                              settings.tenants.default_tier).add_to(app)
     declared += LimitRoutes(admin.limit_admin, settings.server.max_body_bytes).add_to(app)
+    if resources is not None:
+        from inferlab.api.resources_routes import ResourceRoutes
+        from inferlab.resources.capacity import managed_llamacpp
+
+        per_replica = {m.name: managed_llamacpp(m.parallel, m.context_size) for m in settings.models
+                       if m.backend == "llamacpp"}
+        declared += ResourceRoutes(resources, settings.server.max_body_bytes, per_replica).add_to(app)
     return declared + AuditRoutes(admin.auth.audit).add_to(app)

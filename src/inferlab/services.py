@@ -27,8 +27,9 @@ from inferlab.dependencies import Dependencies, DependencyCheck
 from inferlab.drain import DrainController
 from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
-from inferlab.metrics.step import CountRequests
+from inferlab.metrics.step import CountRefusals, CountRequests
 from inferlab.pipeline import Chain, Step
+from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
 from inferlab.router.step import ResolveModel, RouteToReplica
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
+    from inferlab.resources.service import ResourceService
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Services:
     limits: RateLimits | None
     cache: CacheResponses | None
     tenants: TenantDirectory
+    resources: ResourceService | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -182,7 +185,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
-    metrics = GatewayMetrics(models=[m.name for m in settings.models]) if settings.features.metrics else None
+    metrics = GatewayMetrics(models=[m.name for m in settings.models], top_tenants=settings.tenants.top_tenants_in_metrics
+                             ) if settings.features.metrics else None
     admin = build_admin_services(settings) if settings.features.auth else None
     if admin is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         lifecycle.add(admin.auth.running)
@@ -196,7 +200,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     configured = settings.redis_url is not None
     limits_on_redis = settings.features.ratelimit and limits_use_redis(settings.ratelimit, configured)
     cache_on_redis = settings.features.cache and cache_uses_redis(settings.cache, configured)
-    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis)
+    resources_on_redis = settings.features.resources and (
+        settings.resources.backend == "redis" or (settings.resources.backend == "auto" and configured))
+    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis or resources_on_redis)
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
@@ -259,17 +265,34 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     else:
         tenants = tenant_directory(settings)
 
-    steps: list[Step] = [ResolveModel(router), EnforceTier(tenants), _fim_step(settings)]
+    resources = None
+    if settings.features.resources:
+        from inferlab.resources.build import build_resources
+
+        resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None,
+                                    tenant_store=admin.auth.store if admin is not None else None,
+                                    logger=logger.getChild("resources"),
+                                    metrics=metrics.tenants if metrics is not None else None)
+        lifecycle.add(resources.running)
+
+    steps: list[Step] = [ResolveModel(router)]
+    if metrics is not None:
+        steps.append(CountRefusals(metrics))
+    steps += [EnforceTier(tenants), _fim_step(settings)]
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
         steps.append(limits)
     if cache is not None:
         steps.append(cache)
+    if resources is not None:
+        steps.append(AllocateResources(resources.leases, resources.pools, queue_timeout_s=settings.resources.queue_timeout_s,
+                                       default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
+        resources=resources,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

@@ -47,6 +47,7 @@ from inferlab.config.models import (
     RoutingSettings,
 )
 from inferlab.config.pricing import Price, PricingSettings
+from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
 from inferlab.config.tenants import NamedTier, TenantSettings, TierSpec
@@ -67,6 +68,7 @@ __all__ = [
     "LoggingSettings",
     "ModelConfig",
     "NamedTier",
+    "PoolCapacitySettings",
     "PrefixRoutingSettings",
     "Price",
     "PricingSettings",
@@ -75,6 +77,7 @@ __all__ = [
     "QuotaSpec",
     "RateLimitFailure",
     "RateLimitSettings",
+    "ResourceSettings",
     "RetrySettings",
     "Role",
     "RoutingSettings",

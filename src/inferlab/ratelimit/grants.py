@@ -49,14 +49,16 @@ def configured_defaults(limits: Sequence[LimitSpec], quotas: Sequence[QuotaSpec]
     return found
 
 
+def overrides_of(limits: TierLimits) -> Overrides | None:
+    """A tier's limits of one scope as ``Overrides``; None when it limits nothing."""
+    values = limits.model_dump()
+    return Overrides(**values) if any(value is not None for value in values.values()) else None
+
+
 def tier_limit_defaults(tenant: TierLimits, key: TierLimits) -> dict[str, Overrides]:
     """A tier's limits as stored-limit scope defaults (scopes the tier leaves unlimited are absent)."""
-    found = {}
-    for scope, limits in (("tenant", tenant), ("key", key)):
-        values = limits.model_dump()
-        if any(value is not None for value in values.values()):
-            found[scope] = Overrides(**values)
-    return found
+    found = {scope: overrides_of(limits) for scope, limits in (("tenant", tenant), ("key", key))}
+    return {scope: limits for scope, limits in found.items() if limits is not None}
 
 
 def tightest_value(values: Iterable[float | None]) -> float | None:

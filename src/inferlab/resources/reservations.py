@@ -182,6 +182,11 @@ class ReservationBook:
     async def effective_share(self, tenant: str, pool: str, config: PoolConfig, at: datetime) -> TenantShare:
         return (await self.config_at(pool, config, at)).share_of(tenant)
 
+    async def upcoming(self, pool: str, now: datetime | None = None) -> list[Reservation]:
+        """The pool's reservations in force now or later."""
+        now = _aware(now or datetime.now(UTC), "now")
+        return await self._store.overlapping(pool, now, _FAR_FUTURE)
+
     async def next_change(self, pool: str, after: datetime) -> datetime | None:
         """The first instant after ``after`` at which a reservation of the pool starts or ends."""
         after = _aware(after, "after")

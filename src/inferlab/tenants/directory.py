@@ -78,6 +78,7 @@ class TenantDirectory:
         self._log = logger or logging.getLogger("inferlab.tenants")
         self._cache: dict[str, tuple[float, TenantContext]] = {}
         self._compiled: dict[tuple[str, bytes], Tier] = {}
+        self._stored: dict[str, TierSpec] = {}
         self._tiers_read_at: float | None = None
         self._watchers: dict[str, dict[int, Interrupt]] = {}
         self._ids = itertools.count()
@@ -143,8 +144,10 @@ class TenantDirectory:
                 specs[name] = TierSpec.model_validate(spec)
             except ValueError:
                 self._log.warning("stored tier is not valid: ignored", extra={"tier": name})
-        self.catalogue.use_stored(specs)
-        self._compiled.clear()
+        if specs != self._stored:  # recompile only on a change: a compiled tier keeps its identity
+            self.catalogue.use_stored(specs)  # (later steps cache what they derive from it per tier)
+            self._compiled.clear()
+            self._stored = specs
         self._tiers_read_at = now
 
     def forget(self, tenant_id: str | None = None) -> None:

@@ -48,7 +48,7 @@ class EnforceTier:
         context = await self._directory.context(call.caller.tenant_id)
         if not context.active:
             raise refusal(context)
-        tier = context.tier
+        tier = call.tier = context.tier
         call.headers[TIER_HEADER] = tier.name
         if not tier.allows_model(call.model):
             raise PermissionDenied(f"The {tier.name} tier does not include the model '{call.model}'",
@@ -56,7 +56,6 @@ class EnforceTier:
         self._check_features(call, tier)
         if call.kind is not RequestKind.EMBEDDING:
             self._apply_caps(call, tier)
-        call.tier = tier
         call.priority = tier.priority
         call.defer(self._directory.watch(context.tenant_id, call.interrupt))
         return await call_next(call)

@@ -9,26 +9,35 @@ BFLA: roles {member, tenant-admin, platform-admin} × every admin route, on obje
 own reach → only the documented cells succeed. A role below the route's declared ``min_role`` gets
 403 ``insufficient_role`` (derived from the route table); every other cell's status is in
 ``EXPECTED`` (the object rules of ``inferlab.auth.policy``, ``IdentityAdmin``, ``LimitAdmin`` and
-``TenantManager``). A route declared without an entry here fails the test.
+``TenantManager``, ``ResourceRoutes``). A route declared without an entry here fails the test; the
+gateway here has every optional admin route family on (planning, resources).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.api.routes import DECLARED, RouteSpec
-from inferlab.app import SERVICES
+from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.auth.model import ROLE_RANK, ROLES, Tenant
 from inferlab.auth.stack import AuthStack
+from inferlab.config import Settings
 from inferlab.config.tenants import TierSpec
 from inferlab.ratelimit.policy import Overrides
+from inferlab.resources.model import Amount
 from inferlab.store.limits import SqlLimitStore
+from inferlab.testing import EngineSimulator
+
+from .conftest import CANARY_PEPPER
 
 Client = TestClient[Any, Any]
 GROUPS = frozenset({"inference", "admin", "billing"})
@@ -39,6 +48,23 @@ SHARED = {
     "tier": "tiers are shared by every tenant: read by tenant admins, changed by platform admins (BFLA below)",
     "subject": "the kind of the subject_id that follows (key, user or tenant)",
 }
+PLATFORM_ONLY = {"reservation_id": "a tenant's reservation is seen and changed by platform admins alone"}
+POOL = "sim-model"
+LATER = datetime.now(UTC) + timedelta(days=1)
+
+
+@pytest.fixture
+async def client(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[Client]:
+    """A gateway with auth and every optional admin route family on (planning, resources)."""
+    assert sim.base_url is not None
+    settings = Settings(
+        data_dir=tmp_path, features={"auth": True, "planning_api": True, "resources": True},
+        auth={"pepper": CANARY_PEPPER, "bootstrap": False},
+        models=[{"name": POOL, "backend": "openai", "url": f"{sim.base_url}/v1"}],
+        resources={"pools": {POOL: {"sequences": 1000, "kv_tokens": 10_000_000}}},
+    )
+    async with TestClient(TestServer(await create_app(settings))) as test_client:
+        yield test_client
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,12 @@ EXPECTED: dict[tuple[str, str], list[Cell]] = {
                                                       for s in ("key", "user", "tenant")],
     ("GET", "/admin/audit"): [every(200)],
     ("GET", "/admin/backends"): [every(200)],
+    ("GET", "/admin/resources"): [every(200)],  # tenant admins: their own tenant's rows
+    ("GET", "/admin/reservations"): [every(200)],
+    ("POST", "/admin/reservations"): [every(201, body={
+        "tenant_id": "acme", "pool": POOL, "sequences": 1, "start": LATER.isoformat(),
+        "end": (LATER + timedelta(hours=1)).isoformat()})],
+    ("DELETE", "/admin/reservations/{reservation_id}"): [every(204)],
 }
 
 
@@ -158,10 +190,15 @@ async def own_targets(world: World, actor: Actor, subject: str | None) -> dict[s
     key_id, _ = await world.key(user_id)
     tenant_id = await world.tenant(world.fresh("t")) if actor.role == "platform-admin" else actor.tenant_id
     tier = world.fresh("tier")
-    await world.client.app[SERVICES].admin.tenant_admin.put_tier(LOCAL_OPERATOR, tier, TierSpec())
+    services = world.client.app[SERVICES]
+    await services.admin.tenant_admin.put_tier(LOCAL_OPERATOR, tier, TierSpec())
+    assert services.resources is not None
+    reservation = await services.resources.book(actor.tenant_id, POOL, Amount(1, 0), LATER,
+                                                LATER + timedelta(hours=1))
     subject_ids = {"key": key_id, "user": user_id, "tenant": tenant_id}
     return {"user_id": user_id, "key_id": key_id, "tenant_id": tenant_id, "tier": tier,
-            "subject": subject or "key", "subject_id": subject_ids[subject or "key"]}
+            "subject": subject or "key", "subject_id": subject_ids[subject or "key"],
+            "reservation_id": reservation.id}
 
 
 async def test_every_admin_route_has_an_expectation_and_every_expectation_a_route(client: Client) -> None:
@@ -169,8 +206,10 @@ async def test_every_admin_route_has_an_expectation_and_every_expectation_a_rout
     assert declared - set(EXPECTED) == set(), "admin routes without a BFLA expectation: add them to EXPECTED"
     assert set(EXPECTED) - declared == set(), "expectations for routes that no longer exist"
     for spec in admin_routes(client):
-        unknown = set(spec.path_params) - set(OWNED) - set(SHARED)
+        unknown = set(spec.path_params) - set(OWNED) - set(SHARED) - set(PLATFORM_ONLY)
         assert not unknown, f"{spec.method} {spec.canonical}: path parameters {unknown} need a BOLA rule here"
+        if set(spec.path_params) & set(PLATFORM_ONLY):  # no tenant-scoped access to check: nobody else reaches it
+            assert spec.access.min_role == "platform-admin", (spec.method, spec.canonical)
 
 
 async def test_bfla_only_the_documented_cells_succeed(client: Client, stack: AuthStack) -> None:

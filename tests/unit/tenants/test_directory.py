@@ -176,3 +176,18 @@ async def test_suspending_a_tenant_interrupts_its_requests_in_flight(world: Worl
     world.directory.forget("globex")
     await world.directory.context("globex")  # the replica that made the change: at once
     assert interrupted[-1][0] == "globex" and interrupted[-1][1].code == "tenant_deleted"
+
+
+async def test_a_compiled_tier_is_kept_until_the_stored_tiers_change(world: World) -> None:
+    """Steps cache what they derive from a tier per compiled tier: re-reading unchanged tiers every
+    TTL must not make new ones (nor grow those caches)."""
+    await world.tenants.add_tenant(Tenant("acme", "Acme", NOW, tier="team", overrides={"max_tokens": 7}))
+    first = (await world.directory.context("acme")).tier
+    for _ in range(3):
+        world.clock.now += TTL_S + 0.1
+        assert (await world.directory.context("acme")).tier is first
+    assert world.store.tier_reads == 4
+    await world.tiers.put_tier("team", {"max_tokens": 9, "priority": "high"}, NOW)
+    world.clock.now += TTL_S + 0.1
+    changed = (await world.directory.context("acme")).tier
+    assert changed is not first and changed.spec.priority == "high" and changed.spec.max_tokens == 7

@@ -1,0 +1,51 @@
+"""Build the resource service from the settings: each pool's capacity, the allocator, its store."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from inferlab.config import ModelConfig, PoolCapacitySettings, Settings
+from inferlab.metrics.tenants import TenantMetrics
+from inferlab.resources.capacity import CapacityOverride, capacity_of, managed_llamacpp
+from inferlab.resources.memory import MemoryAllocator
+from inferlab.resources.model import PoolCapacity
+from inferlab.resources.protocol import ResourceAllocator
+from inferlab.resources.service import ResourceService, TenantLister
+from inferlab.tenants.directory import TenantDirectory
+
+
+def pool_capacity(model: ModelConfig, configured: PoolCapacitySettings | None) -> PoolCapacity | None:
+    """Managed llama.cpp: its replicas' slots × per-slot context; any engine: what is configured.
+    None when neither says (the pool is then not allocated)."""
+    override = CapacityOverride(configured.sequences, configured.kv_tokens) if configured is not None else None
+    overcommit = configured.overcommit if configured is not None else 1.0
+    if model.backend == "llamacpp":
+        replicas = [managed_llamacpp(model.parallel, model.context_size)] * model.replicas
+        return capacity_of(replicas, overcommit=overcommit, configured=override)
+    if configured is not None and configured.sequences is not None and configured.kv_tokens is not None:
+        return capacity_of([], overcommit=overcommit, configured=override)
+    return None
+
+
+def build_resources(settings: Settings, directory: TenantDirectory, *, redis: Any | None,
+                    tenant_store: TenantLister | None, logger: logging.Logger,
+                    metrics: TenantMetrics | None = None) -> ResourceService:
+    section = settings.resources
+    capacities: dict[str, PoolCapacity] = {}
+    for model in settings.models:
+        capacity = pool_capacity(model, section.pools.get(model.name))
+        if capacity is None:
+            logger.warning("pool capacity unknown: not allocated (set resources.pools.<model>.sequences and "
+                           "kv_tokens)", extra={"model": model.name})
+        else:
+            capacities[model.name] = capacity
+    allocator: ResourceAllocator
+    if redis is not None:
+        from inferlab.resources.redis import RedisAllocator
+
+        allocator = RedisAllocator(redis, section.redis_prefix, lease_ttl_s=section.lease_ttl_s, logger=logger)
+    else:
+        allocator = MemoryAllocator(lease_ttl_s=section.lease_ttl_s)
+    return ResourceService(allocator, capacities, directory, tenants=tenant_store, refresh_s=section.refresh_s,
+                           lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics)
