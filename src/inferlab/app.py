@@ -98,5 +98,8 @@ def _add_admin(app: web.Application, admin: AdminServices, settings: Settings,
 
         per_replica = {m.name: managed_llamacpp(m.parallel, m.context_size) for m in settings.models
                        if m.backend == "llamacpp"}
-        declared += ResourceRoutes(resources, settings.server.max_body_bytes, per_replica).add_to(app)
+        from inferlab.resources.build import priced_options
+
+        declared += ResourceRoutes(resources, settings.server.max_body_bytes, per_replica,
+                                   priced_options(settings, logging.getLogger("inferlab.resources"))).add_to(app)
     return declared + AuditRoutes(admin.auth.audit).add_to(app)

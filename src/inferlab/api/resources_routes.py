@@ -3,6 +3,7 @@ scaling advice when guarantees exceed capacity) and ``/admin/reservations`` (tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,12 @@ def reservation_json(reservation: Reservation) -> dict[str, Any]:
 
 
 class ResourceRoutes:
-    def __init__(self, service: ResourceService, max_body_bytes: int,
-                 per_replica: dict[str, ReplicaCapacity]) -> None:
+    def __init__(self, service: ResourceService, max_body_bytes: int, per_replica: dict[str, ReplicaCapacity],
+                 priced: Callable[[str], list[HardwareOption]] | None = None) -> None:
         self._service = service
         self._limit = max_body_bytes
         self._per_replica = per_replica
+        self._priced = priced or (lambda pool: [])
 
     def routes(self) -> list[RouteSpec]:
         tags = ("resources",)
@@ -78,6 +80,7 @@ class ResourceRoutes:
         capacity = self._service.capacities[pool]
         per_replica = self._per_replica.get(pool)
         options = [HardwareOption(f"one more replica like {pool}'s", per_replica)] if per_replica else []
+        options += self._priced(pool)
         advice = scaling_advice(pool, guaranteed, capacity, options)
         if advice is None:
             return None

@@ -19,6 +19,9 @@ class PoolCapacitySettings(StrictModel):
     sequences: int | None = Field(None, ge=0, description="requests at once; default: from the replicas")
     kv_tokens: int | None = Field(None, ge=0, description="KV-cache tokens; default: from the replicas")
     overcommit: float = Field(1.0, gt=0, le=16, description="admit up to capacity × this")
+    plan_model: str | None = Field(None, description="the planning catalogue's model id, to price scaling advice")
+    plan_hardware: list[str] = Field(default_factory=list, description="accelerators (catalogue ids) to price")
+    plan_engine: str = Field("llama.cpp", description="the planning catalogue's engine id")
 
 
 class ResourceSettings(StrictModel):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from inferlab.config import ModelConfig, PoolCapacitySettings, Settings
+from inferlab.errors import InferLabError
 from inferlab.metrics.tenants import TenantMetrics
 from inferlab.resources.capacity import CapacityOverride, capacity_of, managed_llamacpp
 from inferlab.resources.memory import MemoryAllocator
 from inferlab.resources.model import PoolCapacity
 from inferlab.resources.protocol import ResourceAllocator
+from inferlab.resources.report import HardwareOption, hardware_option
 from inferlab.resources.service import ResourceService, TenantLister
 from inferlab.tenants.directory import TenantDirectory
 
@@ -49,3 +52,33 @@ def build_resources(settings: Settings, directory: TenantDirectory, *, redis: An
         allocator = MemoryAllocator(lease_ttl_s=section.lease_ttl_s)
     return ResourceService(allocator, capacities, directory, tenants=tenant_store, refresh_s=section.refresh_s,
                            lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics)
+
+
+def priced_options(settings: Settings, logger: logging.Logger) -> Callable[[str], list[HardwareOption]]:
+    """Scaling options priced by the planning toolkit, for pools that name a catalogue model and
+    accelerators (``resources.pools.<model>.plan_model`` / ``plan_hardware``); computed on first use."""
+    found: dict[str, list[HardwareOption]] = {}
+
+    def options(pool: str) -> list[HardwareOption]:
+        if pool in found:
+            return found[pool]
+        section = settings.resources.pools.get(pool)
+        model = settings.model(pool)
+        result: list[HardwareOption] = []
+        if section is not None and section.plan_model and model is not None:
+            from inferlab.planning.catalogue import load_catalogue
+            from inferlab.planning.deployment import resolve_deployment
+
+            catalogue = load_catalogue()
+            for gpu in section.plan_hardware:
+                try:
+                    deployment = resolve_deployment(catalogue, model=section.plan_model, gpu=gpu,
+                                                    engine=section.plan_engine)
+                    result.append(hardware_option(catalogue, deployment, context=model.context_size,
+                                                  sequences=model.parallel))
+                except (InferLabError, KeyError, ValueError) as exc:
+                    logger.warning("scaling option not priced", extra={"pool": pool, "gpu": gpu, "error": str(exc)})
+        found[pool] = result
+        return result
+
+    return options

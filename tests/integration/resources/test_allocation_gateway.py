@@ -132,3 +132,32 @@ async def test_admin_report_and_reservations(gateway: tuple[TestServer, dict[str
     refused = await asyncio.to_thread(runner.invoke, cli_app, ["resources", "report", "--url", base,
                                                                "--api-key", "il-nope-nope"])
     assert refused.exit_code == 1 and "HTTP 401" in refused.output
+
+
+async def test_guarantees_above_capacity_come_with_priced_scaling_advice(sim: EngineSimulator, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, features={"auth": True, "resources": True},
+        auth={"pepper": "pepper-0123456789abcdef0123", "bootstrap": False},
+        models=[{"name": MODEL, "backend": "openai", "url": f"{sim.base_url}/v1", "parallel": 4}],
+        resources={"pools": {MODEL: {"sequences": 4, "kv_tokens": 16_384, "plan_model": "llama-3.1-8b",
+                                     "plan_hardware": ["l4", "rtx-4090"], "plan_engine": "vllm"}}},
+    )
+    server = TestServer(await create_app(settings))
+    await server.start_server()
+    try:
+        services = server.app[SERVICES]
+        assert services.admin is not None and services.resources is not None
+        await services.admin.tenant_admin.create(LOCAL_OPERATOR, "big", overrides={"resources": {"guarantee_sequences": 6}})
+        await services.resources.refresh()
+        user = await services.admin.auth.admin.create_user(LOCAL_OPERATOR, "root", "platform-admin", "default")
+        created = await services.admin.auth.admin.create_key(LOCAL_OPERATOR, name="root", user_id=user.id,
+                                                            scopes=Scopes(frozenset({"inference", "admin"})))
+        async with (aiohttp.ClientSession(headers={"Authorization": f"Bearer {created.token}"}) as session,
+                    session.get(server.make_url("/admin/resources")) as response):
+            report = (await response.json())["data"][0]
+    finally:
+        await server.close()
+    assert report["overbooked"]["sequences"] == 2
+    options = report["scaling"]["options"]
+    priced = [o for o in options if o["usd_per_hour"] is not None]
+    assert priced and all(o["replicas"] >= 1 and o["usd_per_month"] > 0 for o in priced)
