@@ -154,6 +154,15 @@ def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: boo
     return client
 
 
+def _reservation_store(admin: AdminServices | None) -> Any | None:
+    """Reservations in the SQL store when there is one (authentication on)."""
+    if admin is None:
+        return None
+    from inferlab.store.reservations import SqlReservationStore
+
+    return SqlReservationStore(admin.auth.database)
+
+
 def _background(run: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
     """A task that runs while the gateway does."""
 
@@ -272,7 +281,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None,
                                     tenant_store=admin.auth.store if admin is not None else None,
                                     logger=logger.getChild("resources"),
-                                    metrics=metrics.tenants if metrics is not None else None)
+                                    metrics=metrics.tenants if metrics is not None else None,
+                                    reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
     steps: list[Step] = [ResolveModel(router)]

@@ -14,6 +14,7 @@ from inferlab.resources.memory import MemoryAllocator
 from inferlab.resources.model import PoolCapacity
 from inferlab.resources.protocol import ResourceAllocator
 from inferlab.resources.report import HardwareOption, hardware_option
+from inferlab.resources.reservations import ReservationStore
 from inferlab.resources.service import ResourceService, TenantLister
 from inferlab.tenants.directory import TenantDirectory
 
@@ -33,7 +34,8 @@ def pool_capacity(model: ModelConfig, configured: PoolCapacitySettings | None) -
 
 def build_resources(settings: Settings, directory: TenantDirectory, *, redis: Any | None,
                     tenant_store: TenantLister | None, logger: logging.Logger,
-                    metrics: TenantMetrics | None = None) -> ResourceService:
+                    metrics: TenantMetrics | None = None, reservations: ReservationStore | None = None,
+                    ) -> ResourceService:
     section = settings.resources
     capacities: dict[str, PoolCapacity] = {}
     for model in settings.models:
@@ -51,7 +53,8 @@ def build_resources(settings: Settings, directory: TenantDirectory, *, redis: An
     else:
         allocator = MemoryAllocator(lease_ttl_s=section.lease_ttl_s)
     return ResourceService(allocator, capacities, directory, tenants=tenant_store, refresh_s=section.refresh_s,
-                           lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics)
+                           lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics,
+                           reservations=reservations)
 
 
 def priced_options(settings: Settings, logger: logging.Logger) -> Callable[[str], list[HardwareOption]]:

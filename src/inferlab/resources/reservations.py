@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -122,8 +122,16 @@ def with_reservations(config: PoolConfig, active: Sequence[Reservation]) -> Pool
     return PoolConfig(config.capacity, shares, config.default_share)
 
 
+ConflictOf = Callable[[list[Reservation]], Conflict | None]
+
+
 class ReservationStore(Protocol):
     async def insert(self, reservation: Reservation) -> None: ...
+
+    async def insert_unless(self, reservation: Reservation, conflict_of: ConflictOf) -> Conflict | None:
+        """Insert ``reservation`` unless ``conflict_of(the pool's reservations overlapping it)``
+        finds a conflict, atomically per pool (across gateways for a shared store)."""
+        ...
 
     async def delete(self, reservation_id: str) -> Reservation | None: ...
 
@@ -138,6 +146,12 @@ class MemoryReservationStore:
 
     async def insert(self, reservation: Reservation) -> None:
         self._reservations[reservation.id] = reservation
+
+    async def insert_unless(self, reservation: Reservation, conflict_of: ConflictOf) -> Conflict | None:
+        conflict = conflict_of(await self.overlapping(reservation.pool, reservation.start, reservation.end))
+        if conflict is None:
+            await self.insert(reservation)
+        return conflict
 
     async def delete(self, reservation_id: str) -> Reservation | None:
         return self._reservations.pop(reservation_id, None)
@@ -159,11 +173,10 @@ class ReservationBook:
     async def add(self, reservation: Reservation, config: PoolConfig) -> Reservation:
         """Book ``reservation`` against the pool's current ``config``, or raise ReservationConflict."""
         async with self._lock:
-            existing = await self._store.overlapping(reservation.pool, reservation.start, reservation.end)
-            conflict = find_conflict(reservation, existing, config)
+            conflict = await self._store.insert_unless(
+                reservation, lambda existing: find_conflict(reservation, existing, config))
             if conflict is not None:
                 raise ReservationConflict(conflict)
-            await self._store.insert(reservation)
             return reservation
 
     async def cancel(self, reservation_id: str) -> Reservation | None:

@@ -4,8 +4,8 @@ grants renewed, utilisation sampled, reservations applied.
 Every ``refresh_s`` (and at start) each allocated pool is configured from the tenants' tiers
 (``shares.pool_config``) raised by the reservations active now (``ReservationBook``); the same
 tick renews this process's grants and samples utilisation for ``/admin/resources``.
-Reservations are kept in process (``MemoryReservationStore``): a restart forgets them, so book
-them again after one — the report lists those in force.
+Reservations live in the SQL store when authentication is on (``store/reservations.py``: shared
+by the replicas, kept across restarts), else in process.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from inferlab.resources.leases import GrantLeases
 from inferlab.resources.model import Amount, PoolCapacity, PoolConfig, PoolUsage
 from inferlab.resources.protocol import ResourceAllocator
 from inferlab.resources.report import UsageHistory
-from inferlab.resources.reservations import MemoryReservationStore, Reservation, ReservationBook
+from inferlab.resources.reservations import (
+    MemoryReservationStore,
+    Reservation,
+    ReservationBook,
+    ReservationStore,
+)
 from inferlab.resources.shares import pool_config
 from inferlab.tenants.directory import TenantDirectory
 
@@ -38,13 +43,13 @@ class ResourceService:
         self, allocator: ResourceAllocator, capacities: Mapping[str, PoolCapacity], directory: TenantDirectory, *,
         tenants: TenantLister | None = None, refresh_s: float = 10.0, lease_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC), logger: logging.Logger | None = None,
-        metrics: TenantMetrics | None = None,
+        metrics: TenantMetrics | None = None, reservations: ReservationStore | None = None,
     ) -> None:
         self._metrics = metrics
         self.allocator = allocator
         self.leases = GrantLeases(allocator, logger)
         self.capacities = dict(capacities)
-        self.reservations = ReservationBook(MemoryReservationStore())
+        self.reservations = ReservationBook(reservations or MemoryReservationStore())
         self.history = UsageHistory()
         self._directory = directory
         self._tenants = tenants

@@ -146,3 +146,18 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class ReservationRow(Base):
+    """A time-boxed guarantee (``inferlab.resources.reservations``): [start, end), UTC."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_pool_end", "pool", "end_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(256))
+    sequences: Mapped[int] = mapped_column(Integer)
+    kv_tokens: Mapped[int] = mapped_column(BigInteger)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime())
