@@ -42,7 +42,11 @@ async def test_a_booking_that_would_overbook_is_refused_and_not_stored(database:
     assert len(await book.active("p", T0 + timedelta(hours=2))) == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend_url", ["postgres"], indirect=True)
 async def test_concurrent_bookings_from_two_gateways_never_overbook(database: Database) -> None:
+    """Two gateways on one PostgreSQL: the pool's advisory lock makes check-then-insert atomic.
+    (SQLite is one host's store: one gateway's book serialises its own bookings.)"""
     books = [ReservationBook(SqlReservationStore(database)) for _ in range(2)]  # each its own lock
 
     async def attempt(i: int) -> bool:

@@ -71,9 +71,13 @@ async def test_a_guarantee_holds_while_another_tenant_floods(gateway: tuple[Test
     server, keys = gateway
     async with aiohttp.ClientSession() as session:
         flood = [asyncio.ensure_future(chat(session, server, keys["flood"])) for _ in range(8)]
-        await asyncio.sleep(0.15)
-        held = await in_flight(server)
-        assert held.get("flood") == 2  # 4 sequences, 2 kept for acme's guarantee: flood borrows only 2
+        most = 0
+        for _ in range(40):  # until the flood holds what it may (a loaded machine admits slowly)
+            most = max(most, (await in_flight(server)).get("flood", 0))
+            if most >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert most == 2  # 4 sequences, 2 kept for acme's guarantee: flood borrows only 2
         acme = await asyncio.gather(*(chat(session, server, keys["acme"]) for _ in range(2)))
         assert [status for status, _, _ in acme] == [200, 200]
         assert max(seconds for _, seconds, _ in acme) < 1.0  # admitted at once, not queued behind the flood
