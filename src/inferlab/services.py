@@ -278,7 +278,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if settings.features.resources:
         from inferlab.resources.build import build_resources
 
-        resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None,
+        resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None, session=session,
                                     tenant_store=admin.auth.store if admin is not None else None,
                                     logger=logger.getChild("resources"),
                                     metrics=metrics.tenants if metrics is not None else None,
@@ -296,7 +296,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if cache is not None:
         steps.append(cache)
     if resources is not None:
-        steps.append(AllocateResources(resources.leases, resources.pools, queue_timeout_s=settings.resources.queue_timeout_s,
+        steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
                                        default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
     return Services(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import aiohttp
 
 from inferlab.config import ModelConfig, PoolCapacitySettings, Settings
 from inferlab.errors import InferLabError
 from inferlab.metrics.tenants import TenantMetrics
 from inferlab.resources.capacity import CapacityOverride, capacity_of, managed_llamacpp
+from inferlab.resources.discovery import discover, discoverable
 from inferlab.resources.memory import MemoryAllocator
 from inferlab.resources.model import PoolCapacity
 from inferlab.resources.protocol import ResourceAllocator
@@ -33,13 +36,17 @@ def pool_capacity(model: ModelConfig, configured: PoolCapacitySettings | None) -
 
 
 def build_resources(settings: Settings, directory: TenantDirectory, *, redis: Any | None,
+                    session: aiohttp.ClientSession | None = None,
                     tenant_store: TenantLister | None, logger: logging.Logger,
                     metrics: TenantMetrics | None = None, reservations: ReservationStore | None = None,
                     ) -> ResourceService:
     section = settings.resources
     capacities: dict[str, PoolCapacity] = {}
+    reported = [m for m in settings.models if discoverable(m) and not _configured(section.pools.get(m.name))]
     for model in settings.models:
         capacity = pool_capacity(model, section.pools.get(model.name))
+        if capacity is None and model in reported:
+            continue  # read from its engines at start and at each refresh
         if capacity is None:
             logger.warning("pool capacity unknown: not allocated (set resources.pools.<model>.sequences and "
                            "kv_tokens)", extra={"model": model.name})
@@ -54,7 +61,25 @@ def build_resources(settings: Settings, directory: TenantDirectory, *, redis: An
         allocator = MemoryAllocator(lease_ttl_s=section.lease_ttl_s)
     return ResourceService(allocator, capacities, directory, tenants=tenant_store, refresh_s=section.refresh_s,
                            lease_ttl_s=section.lease_ttl_s, logger=logger, metrics=metrics,
-                           reservations=reservations)
+                           reservations=reservations,
+                           discover=_discoverer(reported, section.pools, session, logger) if reported and session else None)
+
+
+def _configured(pool: PoolCapacitySettings | None) -> bool:
+    return pool is not None and pool.sequences is not None and pool.kv_tokens is not None
+
+
+def _discoverer(models: list[ModelConfig], pools: dict[str, PoolCapacitySettings], session: aiohttp.ClientSession,
+                logger: logging.Logger) -> Callable[[], Awaitable[dict[str, PoolCapacity]]]:
+    async def run() -> dict[str, PoolCapacity]:
+        found = {}
+        for model in models:
+            capacity = await discover(session, model, pools.get(model.name), logger)
+            if capacity is not None:
+                found[model.name] = capacity
+        return found
+
+    return run
 
 
 def priced_options(settings: Settings, logger: logging.Logger) -> Callable[[str], list[HardwareOption]]:

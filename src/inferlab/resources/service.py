@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -44,7 +44,9 @@ class ResourceService:
         tenants: TenantLister | None = None, refresh_s: float = 10.0, lease_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC), logger: logging.Logger | None = None,
         metrics: TenantMetrics | None = None, reservations: ReservationStore | None = None,
+        discover: Callable[[], Awaitable[dict[str, PoolCapacity]]] | None = None,
     ) -> None:
+        self._discover = discover
         self._metrics = metrics
         self.allocator = allocator
         self.leases = GrantLeases(allocator, logger)
@@ -83,7 +85,10 @@ class ResourceService:
         return pool_config(self.capacities[pool], default, await self._tenant_shares(pool))
 
     async def refresh(self) -> None:
-        """Configure every pool from the tiers and the reservations in force now."""
+        """Configure every pool from the tiers and the reservations in force now (and learn the
+        capacity of pools whose engines report it)."""
+        if self._discover is not None:
+            self.capacities.update(await self._discover())
         now = self._clock()
         for pool in self.pools:
             config = await self.reservations.config_at(pool, await self.base_config(pool), now)

@@ -36,8 +36,9 @@ def kv_tokens(call: Call, default_max_tokens: int) -> int:
 class AllocateResources:
     def __init__(self, leases: GrantLeases, pools: Collection[str], *, queue_timeout_s: float,
                  default_max_tokens: int) -> None:
+        """``pools``: the allocated pools, read live (pools whose engines report their capacity join later)."""
         self._leases = leases
-        self._pools = frozenset(pools)
+        self._pools = pools
         self._queue_timeout_s = queue_timeout_s
         self._default_max_tokens = default_max_tokens
 

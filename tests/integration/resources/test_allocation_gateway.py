@@ -165,3 +165,27 @@ async def test_guarantees_above_capacity_come_with_priced_scaling_advice(sim: En
     options = report["scaling"]["options"]
     priced = [o for o in options if o["usd_per_hour"] is not None]
     assert priced and all(o["replicas"] >= 1 and o["usd_per_month"] > 0 for o in priced)
+
+
+async def test_a_pool_of_engines_that_report_their_capacity_is_allocated_from_it(
+    sim: EngineSimulator, tmp_path: Path,
+) -> None:
+    sim.script.update({"max_concurrency": 6})
+    settings = Settings(
+        data_dir=tmp_path, features={"resources": True},
+        models=[{"name": MODEL, "backend": "openai", "url": f"{sim.base_url}/v1", "engine": "vllm",
+                 "max_concurrency_per_replica": 6}],
+    )
+    server = TestServer(await create_app(settings))
+    await server.start_server()
+    try:
+        resources = server.app[SERVICES].resources
+        assert resources is not None
+        capacity = resources.capacities[MODEL]  # read from the engine's /metrics at start
+        assert (capacity.sequences, capacity.kv_tokens) == (6, 6 * 256 * 16)
+        async with aiohttp.ClientSession() as session:
+            status, _, _ = await chat(session, server, "unused")
+        assert status == 200
+        assert (await resources.usage())[MODEL].tenants[0].admitted == 1
+    finally:
+        await server.close()
