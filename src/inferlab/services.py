@@ -9,10 +9,9 @@ What must start and stop with the gateway is registered on one ``Lifecycle``, in
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,22 +162,6 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     return SqlReservationStore(admin.auth.database)
 
 
-def _background(run: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
-    """A task that runs while the gateway does."""
-
-    @contextlib.asynccontextmanager
-    async def running() -> AsyncIterator[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(run())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return running
-
-
 def _fim_step(settings: Settings) -> FillInTheMiddle:
     return FillInTheMiddle({
         model.name: FimPolicy(
@@ -270,7 +253,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     lifecycle.add(engines_running)
     if admin is not None:
         tenants = admin.tenants
-        lifecycle.add(_background(tenants.keep_sweeping))
+        lifecycle.background(tenants.keep_sweeping)
     else:
         tenants = tenant_directory(settings)
 
