@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 MODEL = "sim-model"
 WORKTREE = "WORKTREE"
-FEATURE_SETS = ("off", "on")
+FEATURE_SETS = ("off", "on", "platform")
 PASSTHROUGH = "passthrough"
 _RESERVED_NAMES = frozenset({"direct", PASSTHROUGH, "litellm"})
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -226,18 +226,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 def inferlab_settings(sim_port: int, data_dir: Path, features: str) -> dict[str, Any]:
-    """``off``: the default configuration. ``on``: auth, limits and quota nobody reaches, memory cache."""
+    """``off``: the default configuration. ``on``: auth, limits and quota nobody reaches, memory cache.
+    ``platform``: ``on`` plus the per-tenant resource allocator (a pool capacity nobody reaches); a
+    tree that predates the allocator runs it as ``on``."""
     settings: dict[str, Any] = {
         "data_dir": str(data_dir),
         "models": [{"name": MODEL, "backend": "openai", "url": f"http://{LOOPBACK}:{sim_port}/v1"}],
     }
-    if features == "on":
+    if features in ("on", "platform"):
         settings |= {
             "features": {"auth": True, "ratelimit": True, "cache": True},
             "ratelimit": {"backend": "memory", "limits": [{"scope": "key", "rpm": 10**9, "tpm": 10**12}]},
             "quota": {"limits": [{"scope": "key", "daily_tokens": 10**12}]},
             "cache": {"backend": "memory"},
         }
+    if features == "platform":
+        settings["features"]["resources"] = True
+        settings["resources"] = {"pools": {MODEL: {"sequences": 10**6, "kv_tokens": 10**12}}}
     return settings
 
 
@@ -373,9 +378,11 @@ def _start_one(launcher: Launcher, name: str, path: Path, env: dict[str, str], f
     data_dir = launcher.logs / f"data-{slug(name)}"
     data_dir.mkdir()
     config = launcher.logs / f"{slug(name)}.yaml"
+    if feature_set == "platform" and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
+        feature_set = "on"  # a tree that predates the allocator: its production path is "on"
     config.write_text(yaml.safe_dump(inferlab_settings(sim_port, data_dir, feature_set), sort_keys=False))
     try:
-        key = create_key(name, config, env, path, launcher.logs) if feature_set == "on" else None
+        key = create_key(name, config, env, path, launcher.logs) if feature_set != "off" else None
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"{name}: skipped ({exc})")
         return None

@@ -23,10 +23,13 @@ from inferlab.api.middleware import build_middleware
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
 from inferlab.api.routes import DECLARED, RouteSpec, access_rules
+from inferlab.api.tenancy import build_tenancy_middleware
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
+from inferlab.config.tenants import Feature
 from inferlab.logs import prompt_log
+from inferlab.resources.service import ResourceService
 from inferlab.services import AdminServices, Services, build_services
 
 SERVICES = web.AppKey("services", Services)
@@ -61,7 +64,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)
     declared += BackendsAdminRoutes(services.router, services.queues).add_to(app)
     if services.admin is not None:
-        declared += _add_admin(app, services.admin, settings)
+        declared += _add_admin(app, services.admin, settings, services.resources)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue
@@ -69,17 +72,34 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         declared += add_planning_routes(app, load_catalogue())
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
     app[DECLARED] = tuple(declared)
-    if services.admin is not None:  # the policy is the union of the declared rules; an undeclared route has none
-        policy = RoutePolicy(access_rules(declared))
+    policy = RoutePolicy(access_rules(declared))  # the union of the declared rules; an undeclared route has none
+    if services.admin is not None:
         app.middlewares.append(build_auth_middleware(services.admin.auth.service, policy))
+    features: dict[str, Feature] = {spec.canonical: "planning" for spec in declared if "planning" in spec.tags}
+    app.middlewares.append(build_tenancy_middleware(services.tenants, policy, features,
+                                                    authenticated=services.admin is not None))
     return app
 
 
-def _add_admin(app: web.Application, admin: AdminServices, settings: Settings) -> list[RouteSpec]:
+def _add_admin(app: web.Application, admin: AdminServices, settings: Settings,
+               resources: ResourceService | None) -> list[RouteSpec]:
     from inferlab.api.admin_routes import AdminRoutes
     from inferlab.api.audit_routes import AuditRoutes
     from inferlab.api.limits_routes import LimitRoutes
+    from inferlab.api.tenant_routes import TenantRoutes
 
     declared = AdminRoutes(admin.auth.admin, settings.server.max_body_bytes).add_to(app)
+    declared += TenantRoutes(admin.tenant_admin, settings.server.max_body_bytes,
+                             settings.tenants.default_tier).add_to(app)
     declared += LimitRoutes(admin.limit_admin, settings.server.max_body_bytes).add_to(app)
+    if resources is not None:
+        from inferlab.api.resources_routes import ResourceRoutes
+        from inferlab.resources.capacity import managed_llamacpp
+
+        per_replica = {m.name: managed_llamacpp(m.parallel, m.context_size) for m in settings.models
+                       if m.backend == "llamacpp"}
+        from inferlab.resources.build import priced_options
+
+        declared += ResourceRoutes(resources, settings.server.max_body_bytes, per_replica,
+                                   priced_options(settings, logging.getLogger("inferlab.resources"))).add_to(app)
     return declared + AuditRoutes(admin.auth.audit).add_to(app)

@@ -204,13 +204,18 @@ def _register_plugins() -> None:
     from inferlab.auth import cli as auth_cli  # keys, users, db
 
     auth_cli.register(app)
+    from inferlab.tenants import cli as tenants_cli  # tenants, tiers
+
+    tenants_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
     from inferlab.evaluation import cli as eval_cli
     from inferlab.planning import cli as planning_cli
+    from inferlab.resources import cli as resources_cli
 
     bench_cli.register(app)
     eval_cli.register(app)
     planning_cli.register(app)
+    resources_cli.register(app)
 
 
 def main() -> None:

@@ -6,9 +6,11 @@ services run under ``serve``, under a test's app, or in a CLI command.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 Part = Callable[[], AbstractAsyncContextManager[None]]
 
@@ -19,6 +21,21 @@ class Lifecycle:
 
     def add(self, part: Part) -> None:
         """``part()`` is entered at start (in registration order) and left at stop (in reverse)."""
+        self._parts.append(part)
+
+    def background(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """``run()`` as a task from start to stop (cancelled at stop, in reverse order)."""
+
+        @contextlib.asynccontextmanager
+        async def part() -> AsyncIterator[None]:
+            task: asyncio.Task[None] = asyncio.get_running_loop().create_task(run())
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
         self._parts.append(part)
 
     def on_stop(self, stop: Callable[[], Awaitable[None]]) -> None:

@@ -26,13 +26,18 @@ from inferlab.dependencies import Dependencies, DependencyCheck
 from inferlab.drain import DrainController
 from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
-from inferlab.metrics.step import CountRequests
+from inferlab.metrics.step import CountRefusals, CountRequests
 from inferlab.pipeline import Chain, Step
+from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
 from inferlab.router.step import ResolveModel, RouteToReplica
 from inferlab.scheduler.build import build_queues
 from inferlab.scheduler.queue import WaitQueues
+from inferlab.tenants.directory import TenantDirectory, TenantReader, TierReader
+from inferlab.tenants.manager import TenantManager
+from inferlab.tenants.step import EnforceTier
+from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
+    from inferlab.resources.service import ResourceService
 
 
 @dataclass
@@ -49,6 +55,8 @@ class AdminServices:
     auth: AuthStack
     limit_overrides: OverrideCache
     limit_admin: LimitAdmin
+    tenants: TenantDirectory
+    tenant_admin: TenantManager
 
 
 @dataclass
@@ -65,6 +73,8 @@ class Services:
     admin: AdminServices | None
     limits: RateLimits | None
     cache: CacheResponses | None
+    tenants: TenantDirectory
+    resources: ResourceService | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -96,22 +106,39 @@ def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
 
 
 def build_admin_services(settings: Settings) -> AdminServices:
-    """The store, identity admin and limit admin (``features.auth``); no I/O until started."""
+    """The store, identity admin, limit admin and tenant admin (``features.auth``); no I/O until started."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from inferlab.auth.stack import build_auth
+    from inferlab.auth.stack import build_auth, open_database
     from inferlab.errors import StoreUnavailable
     from inferlab.ratelimit.grants import LimitAdmin, configured_defaults
     from inferlab.ratelimit.overrides import OverrideCache
+    from inferlab.store import SqlIdentityStore
     from inferlab.store.limits import SqlLimitStore
+    from inferlab.store.tiers import SqlTierStore
+    from inferlab.tenants.ceiling import TierCeiling
 
-    auth = build_auth(settings.auth, data_dir=settings.data_dir, database_url=settings.database_url)
-    store = SqlLimitStore(auth.database)
-    overrides = OverrideCache(store, settings.auth.key_cache_ttl_s,
-                              errors=(SQLAlchemyError, OSError, StoreUnavailable))
+    database = open_database(settings.auth, settings.data_dir, settings.database_url)
+    errors = (SQLAlchemyError, OSError, StoreUnavailable)
+    tiers = SqlTierStore(database)
+    directory = tenant_directory(settings, tenants=SqlIdentityStore(database), tiers=tiers, errors=errors)
+    ceiling = TierCeiling(directory)  # the delegation ceiling's tier part: keys' models, stored limits
+    auth = build_auth(settings.auth, database, data_dir=settings.data_dir, check_key=ceiling.check_key)
+    store = SqlLimitStore(database)
+    overrides = OverrideCache(store, settings.auth.key_cache_ttl_s, errors=errors)
     defaults = configured_defaults(settings.ratelimit.limits, settings.quota.limits)
-    limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, audit=auth.audit)
-    return AdminServices(auth, overrides, limit_admin)
+    limit_admin = LimitAdmin(auth.admin, store, overrides, defaults=defaults, tier_defaults=ceiling.limit_defaults,
+                             audit=auth.audit)
+    tenant_admin = TenantManager(auth.store, tiers, directory, forget_key=auth.service.forget, audit=auth.audit)
+    return AdminServices(auth, overrides, limit_admin, directory, tenant_admin)
+
+
+def tenant_directory(settings: Settings, *, tenants: TenantReader | None = None, tiers: TierReader | None = None,
+                     errors: tuple[type[BaseException], ...] = ()) -> TenantDirectory:
+    """Tenants and their tiers: from the store when authentication is on, else everyone is the
+    default tenant on the default tier."""
+    return TenantDirectory(TierCatalogue(settings.tenants.tiers), settings.tenants.default_tier, tenants=tenants,
+                           tiers=tiers, ttl_s=settings.auth.key_cache_ttl_s, errors=errors)
 
 
 def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: bool) -> Any | None:
@@ -124,6 +151,15 @@ def _redis(settings: Settings, lifecycle: Lifecycle, *, limits: bool, cache: boo
                           timeout_s=max(settings.ratelimit.redis_timeout_s, settings.cache.redis_timeout_s))
     lifecycle.on_stop(client.aclose)
     return client
+
+
+def _reservation_store(admin: AdminServices | None) -> Any | None:
+    """Reservations in the SQL store when there is one (authentication on)."""
+    if admin is None:
+        return None
+    from inferlab.store.reservations import SqlReservationStore
+
+    return SqlReservationStore(admin.auth.database)
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -141,7 +177,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
-    metrics = GatewayMetrics(models=[m.name for m in settings.models]) if settings.features.metrics else None
+    metrics = GatewayMetrics(models=[m.name for m in settings.models], top_tenants=settings.tenants.top_tenants_in_metrics
+                             ) if settings.features.metrics else None
     admin = build_admin_services(settings) if settings.features.auth else None
     if admin is not None:  # opens the store (migrate, bootstrap key) before anything else starts
         lifecycle.add(admin.auth.running)
@@ -155,7 +192,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     configured = settings.redis_url is not None
     limits_on_redis = settings.features.ratelimit and limits_use_redis(settings.ratelimit, configured)
     cache_on_redis = settings.features.cache and cache_uses_redis(settings.cache, configured)
-    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis)
+    resources_on_redis = settings.features.resources and (
+        settings.resources.backend == "redis" or (settings.resources.backend == "auto" and configured))
+    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis or resources_on_redis)
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
@@ -212,18 +251,41 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
     lifecycle.add(engines_running)
+    if admin is not None:
+        tenants = admin.tenants
+        lifecycle.background(tenants.keep_sweeping)
+    else:
+        tenants = tenant_directory(settings)
 
-    steps: list[Step] = [ResolveModel(router), _fim_step(settings)]
+    resources = None
+    if settings.features.resources:
+        from inferlab.resources.build import build_resources
+
+        resources = build_resources(settings, tenants, redis=redis if resources_on_redis else None, session=session,
+                                    tenant_store=admin.auth.store if admin is not None else None,
+                                    logger=logger.getChild("resources"),
+                                    metrics=metrics.tenants if metrics is not None else None,
+                                    reservations=_reservation_store(admin))
+        lifecycle.add(resources.running)
+
+    steps: list[Step] = [ResolveModel(router)]
+    if metrics is not None:
+        steps.append(CountRefusals(metrics))
+    steps += [EnforceTier(tenants), _fim_step(settings)]
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
         steps.append(limits)
     if cache is not None:
         steps.append(cache)
+    if resources is not None:
+        steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
+                                       default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
-        replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache,
+        replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
+        resources=resources,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

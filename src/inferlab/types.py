@@ -86,9 +86,11 @@ class StreamChunk:
     ``usage`` is set on the chunk that carries the engine's usage figures. A chunk may arrive as
     the engine's bytes (``raw``) when the gateway has nothing to change in it; ``data`` parses
     them on first use, and ``encoded()`` gives the bytes to send, untouched when nobody looked.
+    Several plain chunks the gateway forwards unchanged may travel as one ``framed`` chunk: their
+    SSE events (``data: ...\n\n`` each), ready to write, and how many there are (``events``).
     """
 
-    __slots__ = ("_data", "has_content", "raw", "usage")
+    __slots__ = ("_data", "events", "framed", "has_content", "raw", "usage")
 
     def __init__(
         self,
@@ -96,25 +98,37 @@ class StreamChunk:
         usage: Usage | None = None,
         has_content: bool = True,
         raw: bytes | None = None,
+        *,
+        framed: bytes | None = None,
+        events: int = 1,
     ) -> None:
-        if data is None and raw is None:
-            raise ValueError("a StreamChunk needs data or raw bytes")
+        if data is None and raw is None and framed is None:
+            raise ValueError("a StreamChunk needs data, raw bytes or framed events")
         self._data = data
         self.raw = raw
         self.usage = usage
         self.has_content = has_content
+        self.framed = framed
+        self.events = events
 
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            assert self.raw is not None
+            if self.raw is None:
+                raise ValueError("framed events are forwarded as they are, not parsed")
             self._data = orjson.loads(self.raw)
         return self._data
 
     def encoded(self) -> bytes:
         if self._data is None and self.raw is not None:
             return self.raw
-        return orjson.dumps(self._data)
+        return orjson.dumps(self.data)
+
+    def event(self) -> bytes:
+        """The chunk as SSE bytes: one event, or the framed run."""
+        if self.framed is not None:
+            return self.framed
+        return b"data: " + self.encoded() + b"\n\n"
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The admin API: users, API keys and tenants under ``/admin/...`` (OpenAPI at ``/admin/openapi.json``).
+"""The admin API: users and API keys under ``/admin/...`` (OpenAPI at ``/admin/openapi.json``).
 
 Bodies are strict (unknown fields — ``key_hash``, ``revoked``, ``id``... — are a 400, so nothing
 can be mass-assigned); ids that cannot exist answer 404 before any query; lists page by id with
@@ -22,8 +22,8 @@ from inferlab.api.middleware import REQUEST_ID, read_json
 from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.admin import IdentityAdmin
 from inferlab.auth.model import Principal, Role, Scopes
-from inferlab.auth.policy import ADMIN_SELF, PLATFORM_ADMIN, TENANT_ADMIN
-from inferlab.auth.views import key_json, tenant_json, user_json
+from inferlab.auth.policy import ADMIN_SELF, TENANT_ADMIN
+from inferlab.auth.views import key_json, user_json
 from inferlab.errors import InvalidRequest, NotFound
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]*$")]
@@ -63,12 +63,7 @@ class KeyIn(_Body):
     expires_in_s: int | None = Field(None, gt=0, le=10 * 365 * 86400)
 
 
-class TenantIn(_Body):
-    id: TenantId
-    name: Name | None = None
-
-
-Body = TypeVar("Body", bound=_Body)
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -123,7 +118,7 @@ class AdminRoutes:
         self._limit = max_body_bytes
 
     def routes(self) -> list[RouteSpec]:
-        users, keys, tenants = ("users",), ("keys",), ("tenants",)
+        users, keys = ("users",), ("keys",)
         return [
             RouteSpec("GET", "/admin/users", self.list_users, TENANT_ADMIN, "List users (tenant admins: their tenant)",
                       users, params=(*PAGE, Param("tenant_id", "platform admins: only this tenant's users")),
@@ -149,10 +144,6 @@ class AdminRoutes:
             RouteSpec("POST", "/admin/keys/{key_id}/rotate", self.rotate_key, ADMIN_SELF,
                       "Replace a key by a new one with the same scopes; the old is revoked", keys, status=201,
                       errors=ONE),
-            RouteSpec("GET", "/admin/tenants", self.list_tenants, PLATFORM_ADMIN, "List tenants", tenants,
-                      params=PAGE, errors=LISTED),
-            RouteSpec("POST", "/admin/tenants", self.create_tenant, PLATFORM_ADMIN, "Create a tenant", tenants,
-                      TenantIn, status=201),
         ]
 
     def add_to(self, app: web.Application) -> list[RouteSpec]:
@@ -215,17 +206,6 @@ class AdminRoutes:
         created = await self._admin.rotate_key(_actor(request), path_id(request, "key_id", "key"),
                                               request_id=_request_id(request))
         return _json({**key_json(created.key), "key": created.token, "replaces": request.match_info["key_id"]}, 201)
-
-    # ---- tenants ------------------------------------------------------------------------------
-    async def list_tenants(self, request: web.Request) -> web.Response:
-        limit, after = paging(request)
-        tenants = await self._admin.list_tenants(_actor(request), limit + 1, after)
-        return _page([tenant_json(t) for t in tenants], limit)
-
-    async def create_tenant(self, request: web.Request) -> web.Response:
-        body = await parse_body(request, TenantIn, self._limit)
-        tenant = await self._admin.create_tenant(_actor(request), body.id, body.name, request_id=_request_id(request))
-        return _json(tenant_json(tenant), 201)
 
 
 def _actor(request: web.Request) -> Principal:

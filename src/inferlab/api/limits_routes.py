@@ -11,12 +11,12 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
 
 from inferlab.api.admin_routes import _actor, _Body, _json, parse_body, path_id
 from inferlab.api.middleware import REQUEST_ID
 from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.policy import ADMIN_SELF, LIMIT_EDITOR, RouteRule
+from inferlab.config.tenants import TierLimits
 from inferlab.errors import NotFound
 from inferlab.ratelimit.grants import LimitAdmin, Subject
 from inferlab.ratelimit.policy import Overrides
@@ -24,14 +24,10 @@ from inferlab.ratelimit.policy import Overrides
 SUBJECTS: tuple[Subject, ...] = ("key", "user", "tenant")
 
 
-class LimitsIn(_Body):
-    rpm: int | None = Field(None, ge=0)
-    tpm: int | None = Field(None, ge=0)
-    max_concurrent: int | None = Field(None, ge=0)
-    daily_tokens: int | None = Field(None, ge=0)
-    monthly_tokens: int | None = Field(None, ge=0)
-    daily_spend_usd: float | None = Field(None, ge=0)
-    monthly_spend_usd: float | None = Field(None, ge=0)
+class LimitsIn(TierLimits):
+    """The stored limits of a subject: the fields of a tier's limits, strictly typed."""
+
+    model_config = _Body.model_config
 
     def overrides(self) -> Overrides:
         return Overrides(**self.model_dump())

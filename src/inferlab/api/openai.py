@@ -21,11 +21,12 @@ from inferlab.api.body import read_body
 from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
+from inferlab.api.tenancy import TENANT
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.drain import DrainController
-from inferlab.errors import InferLabError, ServiceUnavailable
+from inferlab.errors import InferLabError, PermissionDenied, ServiceUnavailable
 from inferlab.logs import PromptLog
 from inferlab.pipeline import (
     DISCONNECT,
@@ -99,13 +100,20 @@ class OpenAIRoutes:
         return await self._infer(request, RequestKind.EMBEDDING, "/v1/embeddings")
 
     async def list_models(self, request: web.Request) -> web.Response:
+        """The models the caller's key and tier allow."""
         caller = self._caller_of(request)
-        data = [self._model_card(name) for name in self._router.names() if caller.may_use(name)]
+        tenant = request.get(TENANT)
+        data = [self._model_card(name) for name in self._router.names()
+                if caller.may_use(name) and (tenant is None or tenant.tier.allows_model(name))]
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
 
     async def get_model(self, request: web.Request) -> web.Response:
         name = request.match_info["model_id"]
         self._router.pool(name)
+        tenant = request.get(TENANT)
+        if tenant is not None and not tenant.tier.allows_model(name):  # as the tier step answers
+            raise PermissionDenied(f"The {tenant.tier.name} tier does not include the model '{name}'",
+                                   code="model_not_in_tier", param="model")
         return web.Response(body=orjson.dumps(self._model_card(name)), content_type="application/json")
 
     def _model_card(self, name: str) -> dict[str, Any]:
@@ -156,6 +164,9 @@ class OpenAIRoutes:
             raise ServiceUnavailable(
                 "The server shut down before the engine answered", retry_after=SHUTDOWN_RETRY_AFTER_S
             ) from None
+        if call.interrupted is not None:
+            await call.end(ending_of(call.interrupted))
+            raise call.interrupted
         body = reply.replay if reply.replay is not None else reply.response.encoded()  # type: ignore[union-attr]
         response = web.Response(body=body, content_type="application/json", headers=call.headers or None)
         await call.end(SUCCESS)
@@ -210,15 +221,17 @@ class OpenAIRoutes:
                 await self._forward(response, call, chunk)
 
     async def _forward(self, response: web.StreamResponse, call: Call, chunk: StreamChunk) -> None:
+        if call.interrupted is not None:
+            raise call.interrupted
         usage = call.usage
-        usage.chunks += 1
+        usage.chunks += chunk.events
         if chunk.usage is not None:
             usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             if not call.include_usage:
                 if not chunk.has_content:
                     return
                 chunk.data.pop("usage", None)
-        event = b"data: " + chunk.encoded() + b"\n\n"
+        event = chunk.event()
         for tap in call.taps:
             tap(event)
         await response.write(event)

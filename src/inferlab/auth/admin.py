@@ -1,4 +1,4 @@
-"""Identity administration — users, keys, tenants — with every policy check applied.
+"""Identity administration — users and keys — with every policy check applied.
 
 The admin API and the CLI both call this; the CLI acts as ``LOCAL_OPERATOR``. Objects outside an
 actor's reach answer ``NotFound`` exactly like missing ones; grants above the actor's own rights
@@ -9,13 +9,13 @@ with the HTTP request's id when there is one.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from inferlab.auth import keys
-from inferlab.auth.audit import Action, AuditLog, State, key_state, tenant_state, user_state
+from inferlab.auth.audit import Action, AuditLog, State, key_state, user_state
 from inferlab.auth.model import (
     ALL_SCOPES,
     DEFAULT_TENANT,
@@ -24,14 +24,17 @@ from inferlab.auth.model import (
     Principal,
     Role,
     Scopes,
-    Tenant,
     User,
 )
 from inferlab.auth.policy import check_grant, check_user_change, visible
 from inferlab.auth.protocol import Conflict, KeyStore, UserManager
-from inferlab.errors import InvalidRequest, NotFound, PermissionDenied
+from inferlab.errors import InvalidRequest, NotFound
 
 BOOTSTRAP_USER = "admin"
+
+KeyCheck = Callable[[Principal, str, Scopes], Awaitable[None]]
+"""A further delegation check of a new key (actor, the owner's tenant, the scopes), raising
+``PermissionDenied``: the tenant's tier (``inferlab.tenants.ceiling``)."""
 
 
 class IdentityStore(KeyStore, UserManager, Protocol):
@@ -50,35 +53,17 @@ class CreatedKey:
 
 class IdentityAdmin:
     def __init__(self, store: IdentityStore, pepper: bytes, *, forget: Callable[[str], None] | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, check_key: KeyCheck | None = None) -> None:
         self._store = store
         self._pepper = pepper
         self._forget = forget or (lambda key_id: None)
         self._audit = audit
+        self._check_key = check_key
 
     async def _record(self, actor: Principal, action: Action, target: tuple[str, str, str], before: State | None,
                       after: State | None, request_id: str | None) -> None:
         if self._audit is not None:
             await self._audit.record(actor, action, target, before=before, after=after, request_id=request_id)
-
-    # ---- tenants ----------------------------------------------------------------------------
-    async def create_tenant(self, actor: Principal, tenant_id: str, name: str | None = None, *,
-                            request_id: str | None = None) -> Tenant:
-        if actor.role != "platform-admin":
-            raise PermissionDenied("Only a platform admin may create tenants", code="insufficient_role")
-        tenant = Tenant(tenant_id, name or tenant_id, _now())
-        try:
-            await self._store.add_tenant(tenant)
-        except Conflict as exc:
-            raise InvalidRequest(str(exc), code="conflict", param="id") from None
-        await self._record(actor, "tenant.create", ("tenant", tenant.id, tenant.id), None, tenant_state(tenant),
-                           request_id)
-        return tenant
-
-    async def list_tenants(self, actor: Principal, limit: int, after: str | None) -> Sequence[Tenant]:
-        if actor.role != "platform-admin":
-            raise PermissionDenied("Only a platform admin may list tenants", code="insufficient_role")
-        return await self._store.list_tenants(limit=limit, after=after)
 
     # ---- users ------------------------------------------------------------------------------
     async def create_user(self, actor: Principal, name: str, role: Role, tenant_id: str | None = None, *,
@@ -147,6 +132,8 @@ class IdentityAdmin:
         if expires_at is not None and expires_at <= _now():
             raise InvalidRequest("expires_at is in the past", param="expires_at", code="invalid_value")
         check_grant(actor, tenant_id=owner.tenant_id, role=owner.role, scopes=scopes, expires_at=expires_at)
+        if self._check_key is not None:
+            await self._check_key(actor, owner.tenant_id, scopes)
         created = await self._issue(owner, name, scopes, expires_at)
         await self._record(actor, "key.create", ("key", created.key.id, owner.tenant_id), None,
                            key_state(created.key), request_id)

@@ -25,7 +25,8 @@ from typing import Any, Literal, Protocol, get_args
 
 from inferlab.auth.model import ApiKey, Principal, Tenant, User
 
-Action = Literal["tenant.create", "user.create", "user.update", "user.delete", "key.create", "key.revoke",
+Action = Literal["tenant.create", "tenant.update", "tenant.suspend", "tenant.resume", "tenant.delete",
+                 "tier.put", "tier.delete", "user.create", "user.update", "user.delete", "key.create", "key.revoke",
                  "key.rotate", "limits.set"]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 State = dict[str, Any]

@@ -11,7 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import orjson
 import typer
@@ -32,13 +32,16 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
+    """A clear message on stderr and a non-zero exit, never a traceback."""
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
-def _run(config: Path | None, profile: str | None, data_dir: Path | None,
-         work: Callable[[AdminServices], Awaitable[T]], *, migrate: bool = True) -> T:
+def run_admin(config: Path | None, profile: str | None, data_dir: Path | None,
+              work: Callable[[AdminServices], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Run ``work`` on the admin services ``serve`` would build from the same settings; an
+    InferLab error becomes ``fail(its message)``. Shared by the CLI's admin commands."""
     from inferlab.auth.stack import migrate_or_check
     from inferlab.config import ConfigError, load_settings
     from inferlab.services import build_admin_services
@@ -46,7 +49,7 @@ def _run(config: Path | None, profile: str | None, data_dir: Path | None,
     try:
         settings = load_settings(config, profile=profile, overrides={"data_dir": data_dir} if data_dir else None)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
         raise
 
     async def main() -> T:
@@ -61,7 +64,7 @@ def _run(config: Path | None, profile: str | None, data_dir: Path | None,
     try:
         return asyncio.run(main())
     except InferLabError as exc:
-        _fail(exc.message)
+        fail(exc.message)
         raise
 
 
@@ -70,7 +73,7 @@ def _parse_duration(value: str | None) -> datetime | None:
         return None
     match = _DURATION.match(value)
     if not match:
-        _fail("--expires-in takes a number and a unit: 90m, 12h, 30d, 4w", 2)
+        fail("--expires-in takes a number and a unit: 90m, 12h, 30d, 4w", 2)
         raise AssertionError
     return datetime.now(UTC) + timedelta(seconds=int(match[1]) * _UNITS[match[2]])
 
@@ -78,7 +81,7 @@ def _parse_duration(value: str | None) -> datetime | None:
 async def _find_user(svc: AdminServices, user: str, tenant: str) -> User:
     found = await svc.auth.store.find_user(tenant, user) or await svc.auth.store.get_user(user)
     if found is None:
-        _fail(f"no user {user!r} in tenant {tenant!r} (create one with `inferlab users create`)")
+        fail(f"no user {user!r} in tenant {tenant!r} (create one with `inferlab users create`)")
         raise AssertionError  # _fail exits
     return found
 
@@ -114,7 +117,7 @@ def register(app: typer.Typer) -> None:
         limits = Overrides(rpm, tpm, max_concurrent, daily_tokens, monthly_tokens, daily_spend_usd, monthly_spend_usd)
         unknown = set(group) - ROUTE_GROUPS
         if unknown:
-            _fail(f"unknown route group(s) {', '.join(sorted(unknown))}; choose from inference, admin, billing", 2)
+            fail(f"unknown route group(s) {', '.join(sorted(unknown))}; choose from inference, admin, billing", 2)
         scopes = Scopes(frozenset(group), frozenset(model) if model else None)
         expires = _parse_duration(expires_in)
 
@@ -126,7 +129,7 @@ def register(app: typer.Typer) -> None:
                 await svc.limit_admin.set(LOCAL_OPERATOR, "key", created.key.id, limits)
             return str(created.token)
 
-        print(_run(config, profile, data_dir, work))
+        print(run_admin(config, profile, data_dir, work))
 
     @keys_app.command("list")
     def keys_list(
@@ -143,7 +146,7 @@ def register(app: typer.Typer) -> None:
             found = await svc.auth.admin.list_keys(LOCAL_OPERATOR, limit, None, owner)
             return [key_json(k) for k in found]
 
-        for row in _run(config, profile, data_dir, work):
+        for row in run_admin(config, profile, data_dir, work):
             print(orjson.dumps(row).decode())
 
     @keys_app.command("revoke")
@@ -153,7 +156,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Revoke a key; every gateway refuses it within auth.key_cache_ttl_s."""
         key_id = key_id.removeprefix("il-").split("-")[0]
-        _run(config, profile, data_dir, lambda svc: svc.auth.admin.revoke_key(LOCAL_OPERATOR, key_id))
+        run_admin(config, profile, data_dir, lambda svc: svc.auth.admin.revoke_key(LOCAL_OPERATOR, key_id))
         Console(stderr=True).print(f"revoked il-{key_id}")
 
     @keys_app.command("rotate")
@@ -167,7 +170,7 @@ def register(app: typer.Typer) -> None:
         async def work(svc: AdminServices) -> str:
             return str((await svc.auth.admin.rotate_key(LOCAL_OPERATOR, key_id)).token)
 
-        print(_run(config, profile, data_dir, work))
+        print(run_admin(config, profile, data_dir, work))
 
     @users_app.command("create")
     def users_create(
@@ -178,13 +181,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a user and print its id."""
         if role not in ROLE_RANK:
-            _fail("--role: choose member, tenant-admin or platform-admin", 2)
+            fail("--role: choose member, tenant-admin or platform-admin", 2)
         checked = cast("Role", role)  # checked against ROLE_RANK above
 
         async def work(svc: AdminServices) -> str:
             return str((await svc.auth.admin.create_user(LOCAL_OPERATOR, name, checked, tenant)).id)
 
-        print(_run(config, profile, data_dir, work))
+        print(run_admin(config, profile, data_dir, work))
 
     @users_app.command("list")
     def users_list(
@@ -198,7 +201,7 @@ def register(app: typer.Typer) -> None:
         async def work(svc: AdminServices) -> list[dict[str, Any]]:
             return [user_json(u) for u in await svc.auth.admin.list_users(LOCAL_OPERATOR, limit, None, tenant)]
 
-        for row in _run(config, profile, data_dir, work):
+        for row in run_admin(config, profile, data_dir, work):
             print(orjson.dumps(row).decode())
 
     @users_app.command("update")
@@ -210,9 +213,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Change a user's role or status."""
         if role is not None and role not in ROLE_RANK:
-            _fail("--role: choose member, tenant-admin or platform-admin", 2)
+            fail("--role: choose member, tenant-admin or platform-admin", 2)
         new_role = cast("Role | None", role)  # checked against ROLE_RANK above
-        _run(config, profile, data_dir,
+        run_admin(config, profile, data_dir,
              lambda svc: svc.auth.admin.update_user(LOCAL_OPERATOR, user_id, role=new_role, disabled=disabled))
 
     @users_app.command("delete")
@@ -221,7 +224,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Delete a user and every key they own."""
-        _run(config, profile, data_dir, lambda svc: svc.auth.admin.delete_user(LOCAL_OPERATOR, user_id))
+        run_admin(config, profile, data_dir, lambda svc: svc.auth.admin.delete_user(LOCAL_OPERATOR, user_id))
 
     @db_app.command("upgrade")
     def db_upgrade(
@@ -235,7 +238,7 @@ def register(app: typer.Typer) -> None:
             await upgrade(svc.auth.database, revision)
             return await current_revision(svc.auth.database)
 
-        print(_run(config, profile, data_dir, work, migrate=False))
+        print(run_admin(config, profile, data_dir, work, migrate=False))
 
     @db_app.command("current")
     def db_current(
@@ -244,4 +247,4 @@ def register(app: typer.Typer) -> None:
         """Print the schema revision the database is at."""
         from inferlab.store import current_revision
 
-        print(_run(config, profile, data_dir, lambda svc: current_revision(svc.auth.database), migrate=False))
+        print(run_admin(config, profile, data_dir, lambda svc: current_revision(svc.auth.database), migrate=False))

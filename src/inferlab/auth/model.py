@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["platform-admin", "tenant-admin", "member"]
 RouteGroup = Literal["inference", "admin", "billing"]
@@ -45,11 +45,21 @@ class Scopes:
 ALL_SCOPES = Scopes(frozenset(ROUTE_GROUPS), None)
 
 
+TenantStatus = Literal["active", "suspended", "deleted"]
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
+    """A customer. ``tier``: None is the configured default tier; ``overrides``: tier fields set for
+    this tenant alone. A deleted tenant keeps its row (its usage history names it); its users are
+    disabled and its keys revoked."""
+
     id: str
     name: str
     created_at: datetime
+    tier: str | None = None
+    status: TenantStatus = "active"
+    overrides: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

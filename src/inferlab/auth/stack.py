@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from inferlab.auth.admin import IdentityAdmin
+from inferlab.auth.admin import IdentityAdmin, KeyCheck
 from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
 from inferlab.auth.pepper import load_pepper, pepper_configured
@@ -107,10 +107,10 @@ async def migrate_or_check(database: Database, auto_migrate: bool) -> None:
                               "run `inferlab db upgrade` (or set auth.auto_migrate: true)")
 
 
-def build_auth(auth: AuthSettings, *, data_dir: Path, database_url: SecretStr | None = None) -> AuthStack:
-    """Build from the ``auth`` section, the data directory and ``database_url`` (no I/O but reading
-    or creating the pepper file); ``running()`` opens and closes it."""
-    database = open_database(auth, data_dir, database_url)
+def build_auth(auth: AuthSettings, database: Database, *, data_dir: Path, check_key: KeyCheck | None = None) -> AuthStack:
+    """Build from the ``auth`` section, the store's database (``open_database``) and the data
+    directory (no I/O but reading or creating the pepper file); ``running()`` opens and closes the
+    database. ``check_key``: a further delegation check of new keys (the tenant's tier)."""
     store = SqlIdentityStore(database)
     jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
     pepper = load_pepper(auth, data_dir)
@@ -118,5 +118,5 @@ def build_auth(auth: AuthSettings, *, data_dir: Path, database_url: SecretStr | 
                           last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
                           outage_grace_s=auth.outage_grace_s)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
-    admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit)
+    admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit, check_key=check_key)
     return AuthStack(auth, database, store, service, admin, audit)

@@ -28,4 +28,5 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 def tenant_json(tenant: Tenant) -> dict[str, Any]:
-    return {"object": "tenant", "id": tenant.id, "name": tenant.name, "created_at": _iso(tenant.created_at)}
+    return {"object": "tenant", "id": tenant.id, "name": tenant.name, "tier": tenant.tier, "status": tenant.status,
+            "overrides": tenant.overrides, "created_at": _iso(tenant.created_at)}

@@ -23,7 +23,7 @@ from inferlab.errors import InferLabError, UpstreamError, UpstreamTimeout
 MAX_ERROR_BODY = 64 * 1024
 
 __all__ = [
-    "engine_error_message", "incomplete_stream", "malformed_stream", "ndjson_lines", "raise_for_engine_status",
+    "SseParser", "engine_error_message", "incomplete_stream", "malformed_stream", "ndjson_lines", "raise_for_engine_status",
     "sse_data_lines", "stream_error", "translate_client_error",
 ]
 
@@ -100,46 +100,89 @@ async def read_line(response: aiohttp.ClientResponse, backend: str, max_bytes: i
     return line
 
 
-async def sse_data_lines(
-    response: aiohttp.ClientResponse, backend: str, max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES
-) -> AsyncIterator[bytes]:
-    """Yield the payload of each ``data:`` line of a server-sent-event stream, as it arrives.
+class SseParser:
+    """The SSE framing of an engine stream, parsed from blocks of bytes as they arrive.
 
     What the gateway accepts of the SSE format: one ``data:`` line per event (what every
     OpenAI-compatible engine sends); blank lines; comments (``:``, e.g. llama-server's keep-alive
     pings), ``id:`` and ``retry:``, which are ignored; ``event: message``, the default type. An
-    ``event: error`` is the engine's error. Any other event type or field is a stream the gateway
-    does not understand: an error, never forwarded. The caller sees the error as an
-    ``InferLabError``, raised where the stream broke.
+    ``event: error`` is the engine's error. Any other event type or field, a line longer than
+    ``max_line_bytes`` (newline included) or a body that ends mid-line is a stream the gateway does
+    not understand: an ``InferLabError``, never forwarded.
+
+    ``feed`` returns the ``data:`` payloads of the complete lines of a block, in order; when a line
+    breaks the stream, the payloads before it are returned and the error is kept in ``failure``,
+    so the caller forwards what came before it, then raises it. Memory stays bounded: only a
+    partial line is kept between blocks, and never one longer than the limit.
     """
-    event = b""
-    readuntil = response.content.readuntil  # read_line(), inlined: this loop runs once per chunk
-    while True:
+
+    __slots__ = ("_backend", "_event", "_max_line_bytes", "_pending", "failure")
+
+    def __init__(self, backend: str, max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES) -> None:
+        self._backend = backend
+        self._max_line_bytes = max_line_bytes
+        self._pending = b""
+        self._event = b""
+        self.failure: InferLabError | None = None
+
+    def feed(self, block: bytes) -> list[bytes]:
+        payloads: list[bytes] = []
+        if self.failure is not None:
+            return payloads
+        if self._pending:
+            block = self._pending + block
+        lines = block.split(b"\n")
+        self._pending = lines.pop()  # the part after the last newline: b"" when the block ended a line
+        limit = self._max_line_bytes  # a line without its newline must be shorter than the limit
         try:
-            line = await readuntil(b"\n", max_size=max_line_bytes)
-        except LineTooLong:
-            raise line_too_long(backend, max_line_bytes) from None
-        if line[-1:] != b"\n" and line:
-            raise incomplete_stream(backend)  # the body ended in the middle of a line
-        if line[:5] == b"data:":
-            if event:
-                _named_event(backend, event, line[5:].strip())
-            data = line[5:].strip()
-            if data:
-                yield data
-            continue
-        if not line:
-            return
-        field = line.strip()
+            for line in lines:
+                if len(line) >= limit:
+                    raise line_too_long(self._backend, limit)
+                if line[:5] == b"data:":
+                    data = line[5:].strip()
+                    if self._event:
+                        _named_event(self._backend, self._event, data)
+                    if data:
+                        payloads.append(data)
+                else:
+                    self._field(line.strip())
+            if len(self._pending) >= limit:
+                raise line_too_long(self._backend, limit)
+        except InferLabError as exc:
+            self.failure = exc
+        return payloads
+
+    def _field(self, field: bytes) -> None:
         if not field:
-            if event == b"error":
-                raise stream_error(backend, "an error event without data")
-            event = b""  # a blank line ends the event
+            if self._event == b"error":
+                raise stream_error(self._backend, "an error event without data")
+            self._event = b""  # a blank line ends the event
         elif field[:6] == b"event:":
             name = field[6:].strip()
-            event = b"" if name == b"message" else name
+            self._event = b"" if name == b"message" else name
         elif field[:1] != b":" and field.partition(b":")[0] not in (b"id", b"retry"):
-            raise malformed_stream(backend, "an unexpected line in its event stream")
+            raise malformed_stream(self._backend, "an unexpected line in its event stream")
+
+    def end(self) -> None:
+        """The body ended: raise if it ended in the middle of a line (or a failure is pending)."""
+        if self.failure is not None:
+            raise self.failure
+        if self._pending:
+            raise incomplete_stream(self._backend)
+
+
+async def sse_data_lines(
+    response: aiohttp.ClientResponse, backend: str, max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES
+) -> AsyncIterator[bytes]:
+    """Yield the payload of each ``data:`` line of a server-sent-event stream, as it arrives
+    (``SseParser`` says what is accepted); a broken stream raises where it broke."""
+    parser = SseParser(backend, max_line_bytes)
+    while block := await response.content.readany():
+        for data in parser.feed(block):
+            yield data
+        if parser.failure is not None:
+            raise parser.failure
+    parser.end()
 
 
 def _named_event(backend: str, event: bytes, data: bytes) -> None:

@@ -14,6 +14,7 @@ import aiohttp
 
 from inferlab.backends.http import DEFAULT_MAX_STREAM_LINE_BYTES
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
+from inferlab.backends.refused import RefusedStream
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.errors import ServiceUnavailable
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, StreamChunk
@@ -55,20 +56,21 @@ class ManagedLlamaCppBackend:
     def is_available(self) -> bool:
         return self.engine.is_ready()
 
+    def _not_ready(self) -> ServiceUnavailable:
+        return ServiceUnavailable(f"engine {self.name} is {self.engine.state.value}; try again shortly", retry_after=2)
+
     def _require_ready(self) -> None:
         if not self.engine.is_ready():
-            raise ServiceUnavailable(
-                f"engine {self.name} is {self.engine.state.value}; try again shortly", retry_after=2
-            )
+            raise self._not_ready()
 
     async def complete(self, request: InferenceRequest) -> InferenceResponse:
         self._require_ready()
         return await self._http.complete(request)
 
-    async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
-        self._require_ready()
-        async for chunk in self._http.stream(request):
-            yield chunk
+    def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
+        if not self.engine.is_ready():  # refused on the first anext, like any failure to open
+            return RefusedStream(self._not_ready())
+        return self._http.stream(request)
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:
         self._require_ready()

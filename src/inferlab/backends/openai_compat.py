@@ -3,32 +3,24 @@ LM Studio, llama-cpp-python's server and hosted OpenAI-compatible services."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from typing import Any
-
 import aiohttp
 import orjson
 
 from inferlab.backends.engine_errors import CREDENTIAL_STATUSES
 from inferlab.backends.http import (
     DEFAULT_MAX_STREAM_LINE_BYTES,
-    incomplete_stream,
-    malformed_stream,
     raise_for_engine_status,
-    sse_data_lines,
-    stream_error,
     translate_client_error,
 )
+from inferlab.backends.openai_stream import EngineChunkStream
 from inferlab.errors import UpstreamError
-from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk, Usage
+from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, Usage
 
 _PATHS = {
     RequestKind.CHAT: "/chat/completions",
     RequestKind.COMPLETION: "/completions",
     RequestKind.EMBEDDING: "/embeddings",
 }
-_FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')  # a chunk that ends a choice (null does not)
 
 
 class OpenAICompatibleBackend:
@@ -114,63 +106,14 @@ class OpenAICompatibleBackend:
         body["model"] = request.model
         return InferenceResponse(body=body, usage=usage)
 
-    async def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
-        """The engine's chunks, up to ``[DONE]``; for engines that omit it, up to the end of the body
-        if the stream's last chunks carry a ``finish_reason``. A body that ends otherwise, and any
-        malformed event, is an ``InferLabError`` raised where it happened: never a chunk."""
-        url = self.base_url + _PATHS[request.kind]
-        try:
-            async with self._session.post(
-                url, data=self._engine_body(request, stream=True),
-                headers=self._with_request_id(self._stream_headers, request),
-            ) as response:
-                await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
-                # Once a parsed chunk shows the engine names the model as the client did, chunks
-                # that look like plain chunks (one JSON object naming choices, without usage or
-                # error) are forwarded as the engine's bytes, unparsed: that path checks a chunk's
-                # framing, not every byte of its JSON.
-                verbatim = False
-                last = before_last = b""
-                async for data in sse_data_lines(response, self.name, self._max_line_bytes):
-                    if data == b"[DONE]":
-                        return
-                    before_last, last = last, data
-                    if (
-                        verbatim and data[-1:] == b"}" and data[:1] == b"{" and b'"choices"' in data
-                        and b'"usage"' not in data and b'"error"' not in data
-                    ):
-                        yield StreamChunk(raw=data)
-                        continue
-                    chunk = self._chunk(request, data)
-                    verbatim = chunk.raw is not None
-                    yield chunk
-                # No [DONE]: complete only if a choice finished at the end (a usage chunk may follow)
-                if not (_FINISHED.search(last) or _FINISHED.search(before_last)):
-                    raise incomplete_stream(self.name)
-        except Exception as exc:  # noqa: BLE001 - translated in one place
-            translate_client_error(self.name, exc)
-
-    def _chunk(self, request: InferenceRequest, data: bytes) -> StreamChunk:
-        try:
-            chunk: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise malformed_stream(self.name, "a stream event that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise malformed_stream(self.name, "a stream event that is not a JSON object")
-        if chunk.get("error") or chunk.get("object") == "error":
-            raise stream_error(self.name, chunk, request_id=request.request_id, secrets=self._secrets)
-        choices = chunk.get("choices")
-        if not isinstance(choices, list):
-            raise malformed_stream(self.name, "a stream event that is not a completion chunk")
-        try:
-            usage = Usage.from_openai(chunk.get("usage"))
-        except (AttributeError, TypeError, ValueError):
-            raise malformed_stream(self.name, "a stream event with malformed usage") from None
-        has_content = bool(choices)
-        if chunk.get("model") == request.model and usage is None:
-            return StreamChunk(usage=usage, has_content=has_content, raw=data)
-        chunk["model"] = request.model
-        return StreamChunk(data=chunk, usage=usage, has_content=has_content)
+    def stream(self, request: InferenceRequest) -> EngineChunkStream:
+        """The engine's chunks, up to ``[DONE]`` (``openai_stream`` says what is accepted); the
+        request is sent on the first ``anext``. Close it with ``aclose()``."""
+        return EngineChunkStream(
+            self._session, self.base_url + _PATHS[request.kind], self._engine_body(request, stream=True),
+            self._with_request_id(self._stream_headers, request),
+            backend=self.name, request=request, max_line_bytes=self._max_line_bytes, secrets=self._secrets,
+        )
 
     async def health(self) -> BackendHealth:
         try:

@@ -9,7 +9,7 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers).
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
@@ -47,8 +47,10 @@ from inferlab.config.models import (
     RoutingSettings,
 )
 from inferlab.config.pricing import Price, PricingSettings
+from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
+from inferlab.config.tenants import NamedTier, TenantSettings, TierSpec
 
 __all__ = [
     "EMBEDDED_MODEL",
@@ -65,6 +67,8 @@ __all__ = [
     "LimitSpec",
     "LoggingSettings",
     "ModelConfig",
+    "NamedTier",
+    "PoolCapacitySettings",
     "PrefixRoutingSettings",
     "Price",
     "PricingSettings",
@@ -73,11 +77,14 @@ __all__ = [
     "QuotaSpec",
     "RateLimitFailure",
     "RateLimitSettings",
+    "ResourceSettings",
     "RetrySettings",
     "Role",
     "RoutingSettings",
     "ServerSettings",
     "Settings",
+    "TenantSettings",
+    "TierSpec",
     "UpstreamSettings",
     "deep_merge",
     "format_validation_error",

@@ -14,3 +14,4 @@ class FeatureFlags(StrictModel):
     planning_api: bool = True
     ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
     cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")
+    resources: bool = Field(False, description="per-tenant shares of each pool's capacity (resources:)")

@@ -23,7 +23,9 @@ from inferlab.config.limits import QuotaSettings, RateLimitSettings
 from inferlab.config.logs import LoggingSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
+from inferlab.config.resources import ResourceSettings
 from inferlab.config.server import ServerSettings, is_loopback
+from inferlab.config.tenants import TenantSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    tenants: TenantSettings = Field(default_factory=TenantSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -78,6 +82,8 @@ class Settings(BaseSettings):
     def _redis_when_needed(self) -> Settings:
         if self.features.ratelimit and self.ratelimit.backend == "redis" and self.redis_url is None:
             raise ValueError("ratelimit.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        if self.features.resources and self.resources.backend == "redis" and self.redis_url is None:
+            raise ValueError("resources.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.features.cache and self.cache.backend == "redis" and self.redis_url is None:
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         return self

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from inferlab.metrics.tenants import TenantMetrics
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 UNKNOWN_MODEL = "unknown"  # the model label of a request refused before a configured model was known
@@ -15,7 +17,8 @@ UNKNOWN_MODEL = "unknown"  # the model label of a request refused before a confi
 class GatewayMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, models: Iterable[str] = ()) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, models: Iterable[str] = (),
+                 top_tenants: int = 20) -> None:
         """``models``: the configured model names, the only values the request metrics' model label
         takes (anything else is ``unknown``), so a client cannot grow the label set."""
         self._models = frozenset(models)
@@ -74,6 +77,7 @@ class GatewayMetrics:
             "inferlab_cache_requests", "Response-cache lookups of cacheable requests (hit, miss, bypass, error)",
             ["result"], registry=r,
         )
+        self.tenants = TenantMetrics(r, top_tenants)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}

@@ -15,10 +15,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from inferlab.pipeline.usage import UsageMeter
 from inferlab.types import Caller, InferenceRequest, InferenceResponse, RequestKind, StreamChunk
+
+if TYPE_CHECKING:
+    from inferlab.errors import InferLabError
+    from inferlab.tenants.tier import Tier
 
 CacheMode = Literal["auto", "use", "bypass"]
 
@@ -72,11 +76,19 @@ class Call:
     replicas: list[str] = field(default_factory=list)  # the replicas it was dispatched to, in order
     started: float = field(default_factory=time.perf_counter)
     first_byte_s: float | None = None  # seconds from ``started`` to the first streamed chunk
+    tier: Tier | None = None  # the caller's tier, once the tier step resolved it
+    interrupted: InferLabError | None = None  # set from outside: the API ends the call with it
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
 
     def inference(self) -> InferenceRequest:
         return InferenceRequest(self.kind, self.model, self.body, self.request_id, self.stream, self.include_usage)
+
+    def interrupt(self, error: InferLabError) -> None:
+        """End the call with ``error`` as soon as the API can: before its next chunk, or instead
+        of its answer (a suspended tenant's requests in flight)."""
+        if self.interrupted is None:
+            self.interrupted = error
 
     def defer(self, cleanup: Cleanup) -> None:
         """Run ``cleanup(ending)`` once when the call ends, after those deferred later (LIFO)."""

@@ -23,6 +23,7 @@ from inferlab.planning.cost import (
 )
 from inferlab.planning.deployment import Deployment, Parallelism, resolve_deployment
 from inferlab.planning.engines import EngineProfile, engine_profile
+from inferlab.planning.finance import PathInputs, PathResult, run_path
 from inferlab.planning.gguf import GGUFHeader, model_from_gguf, read_gguf, read_gguf_header
 from inferlab.planning.hfconfig import model_from_config, model_from_hf_config
 from inferlab.planning.memory import (
@@ -39,6 +40,7 @@ from inferlab.planning.specs import (
     Accelerator,
     ApiPrice,
     BillingTerms,
+    Interconnect,
     KVDtype,
     ModelSpec,
     PurchasePrice,
@@ -47,6 +49,7 @@ from inferlab.planning.specs import (
     SourceRef,
     WeightFormat,
 )
+from inferlab.planning.speculative import Speculation
 from inferlab.planning.throughput import ThroughputEstimate, estimate_throughput, max_throughput
 
 __all__ = [
@@ -61,6 +64,7 @@ __all__ = [
     "Deployment",
     "EngineProfile",
     "GGUFHeader",
+    "Interconnect",
     "KVDtype",
     "MaxFit",
     "MemoryEstimate",
@@ -68,12 +72,15 @@ __all__ = [
     "MonthlyCost",
     "OwnedCosts",
     "Parallelism",
+    "PathInputs",
+    "PathResult",
     "PurchasePrice",
     "RentalPlan",
     "RentalPrice",
     "Slo",
     "SourceRef",
     "Sourced",
+    "Speculation",
     "TcoComparison",
     "ThroughputEstimate",
     "WeightFormat",
@@ -101,6 +108,7 @@ __all__ = [
     "read_gguf_header",
     "rented_monthly",
     "resolve_deployment",
+    "run_path",
     "usd_per_million_tokens",
     "usd_per_request",
     "weights_bytes",

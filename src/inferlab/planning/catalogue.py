@@ -22,6 +22,7 @@ from inferlab.planning.specs import (
     Accelerator,
     ApiPrice,
     BillingTerms,
+    Interconnect,
     KVDtype,
     ModelSpec,
     PurchasePrice,
@@ -44,6 +45,7 @@ class Catalogue:
     economics: Mapping[str, Sourced]  # flat keys, e.g. "pue.datacenter"
     api_prices: tuple[ApiPrice, ...] = ()
     billing: Mapping[str, BillingTerms] = field(default_factory=dict)  # "provider" or "provider/tier"
+    interconnects: Mapping[str, Interconnect] = field(default_factory=dict)
 
     def accelerator(self, accelerator_id: str) -> Accelerator:
         return _lookup(self.accelerators, accelerator_id, "GPU/accelerator", "gpu")
@@ -71,6 +73,9 @@ class Catalogue:
                 return self.billing[key]
         return BillingTerms(SourceRef("assumed: whole hours (no billing terms in the catalogue)", "2026-11", "E"))
 
+    def interconnect(self, interconnect_id: str) -> Interconnect:
+        return _lookup(self.interconnects, interconnect_id, "interconnect", "interconnect")
+
     def with_model(self, model: ModelSpec) -> Catalogue:
         return replace(self, models={**self.models, model.id: model})
 
@@ -87,7 +92,7 @@ def _lookup(table: Mapping[str, T], key: str, what: str, param: str) -> T:
     return found
 
 
-_LISTS = ("accelerators", "models", "kv_dtypes")
+_LISTS = ("accelerators", "models", "kv_dtypes", "interconnects")
 _ACCELERATOR_FIGURES = ("memory_gb", "memory_gb_options", "usable_mib", "usable_fraction", "bandwidth_gbps", "tdp_w")
 
 
@@ -162,7 +167,8 @@ def _entry_key(entry: Any) -> str:
 
 def build_catalogue(raw: Mapping[str, Any]) -> Catalogue:
     try:
-        accelerators = {a.id: a for a in (_accelerator(e) for e in raw.get("accelerators") or [])}
+        links = {i.id: i for i in (_interconnect(e) for e in raw.get("interconnects") or [])}
+        accelerators = {a.id: a for a in (_accelerator(e, links) for e in raw.get("accelerators") or [])}
         models = {m.id: m for m in (model_from_raw(e) for e in raw.get("models") or [])}
         formats: dict[str, WeightFormat] = {}
         for kind in ("dense", "gguf"):
@@ -185,6 +191,7 @@ def build_catalogue(raw: Mapping[str, Any]) -> Catalogue:
             economics=_flatten_sourced({k: v for k, v in economics.items() if k != "api_prices_usd_per_mtok"}),
             api_prices=tuple(_api_price(e) for e in economics.get("api_prices_usd_per_mtok") or []),
             billing={str(k): _billing(v) for k, v in (raw.get("billing") or {}).items()},
+            interconnects=links,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"invalid catalogue data: {exc!r}", param="catalogue") from exc
@@ -194,7 +201,21 @@ def _ref(raw: Mapping[str, Any]) -> SourceRef:
     return SourceRef(str(raw["source"]), str(raw["date"]), str(raw.get("provenance", "S")))
 
 
-def _accelerator(e: Mapping[str, Any]) -> Accelerator:
+def _interconnect(e: Mapping[str, Any]) -> Interconnect:
+    link = Interconnect(
+        id=str(e["id"]),
+        name=str(e.get("name", e["id"])),
+        kind=e["kind"],
+        bandwidth_gbps=float(e["bandwidth_gbps"]),
+        latency_s=float(e["latency_us"]) / 1e6,
+        ref=_ref(e["source"]),
+    )
+    if link.bandwidth_gbps <= 0 or link.latency_s < 0:
+        raise ValueError(f"interconnect {link.id}: bandwidth_gbps must be positive and latency_us not negative")
+    return link
+
+
+def _accelerator(e: Mapping[str, Any], links: Mapping[str, Interconnect]) -> Accelerator:
     entry_ref = _ref(e["source"])
     sources: dict[str, SourceRef] = {"*": entry_ref}
     sources.update({name: entry_ref for name in _ACCELERATOR_FIGURES if e.get(name) is not None})
@@ -221,7 +242,18 @@ def _accelerator(e: Mapping[str, Any]) -> Accelerator:
         sources=sources,
         node8_purchase=_node_purchase(e["node_8gpu"]) if e.get("node_8gpu") else None,
         node8_max_kw=float(e["node_8gpu"]["max_kw"]) if (e.get("node_8gpu") or {}).get("max_kw") else None,
+        interconnect=_link_of(e, links),
+        node_devices=int(e.get("node_devices", 8)),
     )
+
+
+def _link_of(e: Mapping[str, Any], links: Mapping[str, Interconnect]) -> Interconnect | None:
+    name = e.get("interconnect")
+    if not name:
+        return None
+    if str(name) not in links:
+        raise ValueError(f"accelerator {e['id']}: unknown interconnect {name!r}; valid: {', '.join(sorted(links))}")
+    return links[str(name)]
 
 
 def _node_purchase(n: Mapping[str, Any]) -> PurchasePrice:
@@ -273,6 +305,7 @@ def model_from_raw(e: Mapping[str, Any]) -> ModelSpec:
         active_params_b=float(e["active_params_b"]) if e.get("active_params_b") else None,
         experts=int(e.get("experts") or 0),
         experts_active=int(e.get("experts_active") or 0),
+        moe_layers=int(e.get("moe_layers") or 0),
         attention=e.get("attention", "gqa"),
         kv_lora_rank=int(e.get("kv_lora_rank") or 0),
         qk_rope_head_dim=int(e.get("qk_rope_head_dim") or 0),

@@ -29,7 +29,8 @@ GpusOpt = typer.Option(1, "--gpus", help="number of devices")
 QuantOpt = typer.Option(None, "--quant", help="weight format, e.g. fp16, fp8, int4, Q4_K_M")
 KvOpt = typer.Option("f16", "--kv-dtype", help="KV cache type: f16, q8_0, q4_0, fp8...")
 EngineOpt = typer.Option("llama.cpp", "--engine", help="llama.cpp, vllm, sglang, trt-llm, tgi, ollama...")
-ReportOpt = typer.Option(None, "--report", help="write the economics report (markdown) here and exit")
+ReportOpt = typer.Option(None, "--report", help="write the economics report (markdown) here, its charts"
+                         " (<name>/*.svg) and the financial model (<name>.xlsx) next to it, and exit")
 PlanEngineOpt = typer.Option("vllm", "--engine", help="serving engine (capacity plans assume a batching server)")
 MemOpt = typer.Option(None, "--memory-gb", help="memory size for Apple/CPU devices")
 CatOpt = typer.Option(None, "--catalogue", help="extra catalogue YAML (repeatable)")
@@ -37,6 +38,7 @@ JsonOpt = typer.Option(False, "--json", help="print JSON instead of tables")
 ContextOpt = typer.Option(None, "--context", "-c", help="context the server holds (tokens); default prompt+output")
 TpOpt = typer.Option(None, "--tp", help="tensor-parallel size (default: the engine's split of --gpus)")
 PpOpt = typer.Option(None, "--pp", help="pipeline-parallel (layer split) size")
+EpOpt = typer.Option(False, "--expert-parallel", help="MoE: place whole experts on the GPUs (vLLM --enable-expert-parallel)")
 
 
 def load_with_model(model: str | None, extra: list[Path] | None) -> tuple[Catalogue, str]:
@@ -55,10 +57,11 @@ def load_with_model(model: str | None, extra: list[Path] | None) -> tuple[Catalo
 
 
 def _deployment(
-    model_id: str, gpu: str, gpus: int, quant: str | None, kv_dtype: str, engine: str, memory_gb: float | None
+    model_id: str, gpu: str, gpus: int, quant: str | None, kv_dtype: str, engine: str, memory_gb: float | None,
+    expert_parallel: bool = False,
 ) -> dict[str, Any]:
     return {"model": model_id, "gpu": gpu, "gpus": gpus, "quant": quant, "kv_dtype": kv_dtype, "engine": engine,
-            "memory_gb": memory_gb}
+            "memory_gb": memory_gb, "expert_parallel": expert_parallel}
 
 
 def _run(action: Callable[[], dict[str, Any]], as_json: bool, render: Callable[[Console, dict[str, Any]], None],
@@ -117,6 +120,8 @@ def render_estimate(console: Console, r: dict[str, Any]) -> None:
             ("batch", f"{e['batch']:,}"),
             ("TTFT", _num(e["ttft_s"], ".3f") + " s"),
             ("inter-token latency", f"{e['itl_s'] * 1000:.1f} ms"),
+            ("  fixed latency per step", f"{e['step_fixed_s'] * 1000:.2f} ms (engine, layers, collectives)"),
+            ("  tokens per step", f"{e['tokens_per_step']:g}"),
             ("tokens/s per stream", f"{e['tokens_per_s_per_stream']:.1f}"),
             ("  raw bandwidth bound", f"{e['bandwidth_bound_tokens_per_s_per_stream']:.1f}"),
             ("output tokens/s (all streams)", f"{e['output_tokens_per_s']:,.0f}"),
@@ -204,14 +209,20 @@ def _estimate(
     output_tokens: int = typer.Option(256, "--output-tokens", help="output tokens per request"),
     concurrency: int = typer.Option(1, "--concurrency", help="streams decoding at once"),
     context: int | None = ContextOpt, tp: int | None = TpOpt, pp: int | None = PpOpt,
+    expert_parallel: bool = EpOpt,
+    draft_tokens: int | None = typer.Option(None, "--spec-draft-tokens", help="speculative decoding: tokens drafted per step"),
+    acceptance: float | None = typer.Option(None, "--spec-acceptance",
+                                            help="speculative decoding: tokens emitted per step (1 .. draft tokens + 1)"),
+    draft_params_b: float = typer.Option(1.0, "--spec-draft-params-b", help="parameters (billions) one draft pass reads"),
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     def action() -> dict[str, Any]:
         cat, model_id = load_with_model(model, catalogue)
-        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb)
+        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb, expert_parallel)
         req = parse(EstimateIn, {**fields, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
                                  "concurrency": concurrency, "context": context, "tensor_parallel": tp,
-                                 "pipeline_parallel": pp})
+                                 "pipeline_parallel": pp, "draft_tokens": draft_tokens, "acceptance_length": acceptance,
+                                 "draft_params_b": draft_params_b})
         return service.estimate(cat, req)
 
     _run(action, as_json, render_estimate)
@@ -236,11 +247,12 @@ def _cost(
     billing_minimum_s: float | None = typer.Option(None, "--billing-minimum-s", help="minimum billed per session"),
     reserved: bool = typer.Option(False, "--reserved", help="reserved/committed rental: every hour is paid"),
     context: int | None = ContextOpt, tp: int | None = TpOpt, pp: int | None = PpOpt,
+    expert_parallel: bool = EpOpt,
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     def action() -> dict[str, Any]:
         cat, model_id = load_with_model(model, catalogue)
-        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb)
+        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb, expert_parallel)
         req = parse(CostIn, {**fields, "utilisation": utilisation, "setting": setting,
                              "rent_usd_per_hour": rent_usd_per_hour, "purchase_usd": purchase_usd, "power_w": power_w,
                              "electricity_usd_per_kwh": electricity, "pue": pue, "amortisation_years": years,
@@ -264,17 +276,22 @@ def _plan(
     prompt_tokens: int = typer.Option(512, "--prompt-tokens"), output_tokens: int = typer.Option(256, "--output-tokens"),
     slo_ttft: float = typer.Option(2.0, "--slo-ttft", help="max time to first token, seconds"),
     slo_tps: float = typer.Option(10.0, "--slo-tps", help="min tokens/s per stream"),
-    report: Path | None = ReportOpt,
+    report: Path | None = ReportOpt, expert_parallel: bool = EpOpt,
     catalogue: list[Path] | None = CatOpt, as_json: bool = JsonOpt,
 ) -> None:
     if report is not None:
-        write_report(report, load_catalogue(catalogue or ()))
-        typer.echo(f"wrote {report}")
+        try:
+            written = write_report(report, load_catalogue(catalogue or ()))
+        except InferLabError as exc:
+            Console(stderr=True).print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(2) from exc
+        for path in written:
+            typer.echo(f"wrote {path}")
         return
 
     def action() -> dict[str, Any]:
         cat, model_id = load_with_model(model, catalogue)
-        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb)
+        fields = _deployment(model_id, gpu, gpus, quant, kv_dtype, engine, memory_gb, expert_parallel)
         req = parse(CapacityIn, {**fields, "users": users, "active_fraction": active_fraction,
                                  "requests_per_active_user_per_minute": rpm, "requests_per_second": rps,
                                  "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,

@@ -7,7 +7,7 @@ valid choices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inferlab.errors import InvalidRequest
 from inferlab.planning.catalogue import Catalogue
@@ -17,8 +17,13 @@ from inferlab.planning.specs import Accelerator, KVDtype, ModelSpec, WeightForma
 
 @dataclass(frozen=True)
 class Parallelism:
+    """How devices share the model: ``tensor`` ranks split every layer, ``pipeline`` stages split the
+    layers; with ``expert`` the MoE layers place whole experts on the tensor ranks (expert
+    parallelism) instead of sharding each expert over them."""
+
     tensor: int = 1
     pipeline: int = 1
+    expert: bool = False
 
     @property
     def devices(self) -> int:
@@ -41,7 +46,8 @@ class Deployment:
 
     def label(self) -> str:
         count = f"{self.devices}x " if self.devices > 1 else ""
-        return f"{self.model.id} {self.weights.name} on {count}{self.accelerator.id} ({self.engine.name})"
+        ep = ", EP" if self.parallel.expert and self.parallel.tensor > 1 and self.model.is_moe else ""
+        return f"{self.model.id} {self.weights.name} on {count}{self.accelerator.id} ({self.engine.name}{ep})"
 
 
 def resolve_deployment(
@@ -57,6 +63,7 @@ def resolve_deployment(
     pipeline_parallel: int | None = None,
     memory_gb: float | None = None,
     flash_attention: bool = True,
+    expert_parallel: bool = False,
 ) -> Deployment:
     """Validate names and numbers; ``gpus`` devices are split the engine's usual way unless
     ``tensor_parallel``/``pipeline_parallel`` say otherwise."""
@@ -72,7 +79,7 @@ def resolve_deployment(
         weights=fmt,
         kv_dtype=catalogue.kv_dtype(kv_dtype),
         engine=profile,
-        parallel=split_devices(profile, gpus, tensor_parallel, pipeline_parallel),
+        parallel=replace(split_devices(profile, gpus, tensor_parallel, pipeline_parallel), expert=expert_parallel),
         flash_attention=flash_attention,
     )
 

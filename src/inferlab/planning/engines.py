@@ -40,23 +40,27 @@ class EngineProfile:
     pool_fraction_key: str | None  # catalogue default holding that fraction
     multi_device: MultiDevice  # what several devices mean by default
     default_max_batch: int
+    runtime: str = ""  # the implementation underneath (NIM runs TensorRT-LLM): selects fixed-latency constants
 
 
-_VLLM = EngineProfile("vllm", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256)
-_TRT = EngineProfile("trt-llm", "batched_server", "of_free", "free_gpu_memory_fraction_trtllm", "tensor_parallel", 2048)
+_VLLM = EngineProfile("vllm", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256, "vllm")
+_TRT = EngineProfile("trt-llm", "batched_server", "of_free", "free_gpu_memory_fraction_trtllm", "tensor_parallel", 2048,
+                     "trt-llm")
 
 ENGINES: Mapping[str, EngineProfile] = MappingProxyType(
     {
-        "llama.cpp": EngineProfile("llama.cpp", "llama_cpp", "none", None, "layer_split", 1),
-        "ollama": EngineProfile("ollama", "llama_cpp", "none", None, "layer_split", 1),
+        "llama.cpp": EngineProfile("llama.cpp", "llama_cpp", "none", None, "layer_split", 1, "llama.cpp"),
+        "ollama": EngineProfile("ollama", "llama_cpp", "none", None, "layer_split", 1, "llama.cpp"),
         "vllm": _VLLM,
-        "sglang": EngineProfile("sglang", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256),
-        "tgi": EngineProfile("tgi", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256),
+        "sglang": EngineProfile("sglang", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256,
+                                "sglang"),
+        "tgi": EngineProfile("tgi", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256, "tgi"),
         "jetstream": EngineProfile(
-            "jetstream", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256
+            "jetstream", "batched_server", "of_total", "gpu_memory_utilization_vllm", "tensor_parallel", 256, "jetstream"
         ),
         "trt-llm": _TRT,
-        "nim": EngineProfile("nim", "batched_server", "of_free", "free_gpu_memory_fraction_trtllm", "tensor_parallel", 2048),
+        "nim": EngineProfile("nim", "batched_server", "of_free", "free_gpu_memory_fraction_trtllm", "tensor_parallel", 2048,
+                             "trt-llm"),
     }
 )
 

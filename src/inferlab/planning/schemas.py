@@ -22,6 +22,7 @@ class DeploymentIn(BaseModel):
     pipeline_parallel: int | None = Field(None, ge=1, le=4096)
     memory_gb: float | None = Field(None, gt=0, description="memory size for Apple/CPU devices")
     flash_attention: bool = True
+    expert_parallel: bool = Field(False, description="MoE: place whole experts on the GPUs instead of sharding them")
 
 
 class VramIn(DeploymentIn):
@@ -34,6 +35,9 @@ class EstimateIn(DeploymentIn):
     output_tokens: int = Field(256, gt=0, le=1 << 24)
     concurrency: int = Field(1, gt=0, le=1 << 20)
     context: int | None = Field(None, gt=0, le=1 << 24, description="context the server holds; default prompt+output")
+    draft_tokens: int | None = Field(None, ge=1, le=64, description="speculative decoding: tokens drafted per step")
+    acceptance_length: float | None = Field(None, ge=1, description="speculative decoding: tokens emitted per step")
+    draft_params_b: float = Field(1.0, gt=0, description="speculative decoding: parameters (billions) one draft pass reads")
 
 
 class CostIn(DeploymentIn):

@@ -19,6 +19,7 @@ from inferlab.planning.deployment import Deployment, resolve_deployment
 from inferlab.planning.memory import estimate_memory, max_batch, max_context, misfit_reason
 from inferlab.planning.schemas import CapacityIn, CostIn, DeploymentIn, EstimateIn, VramIn
 from inferlab.planning.specs import GIB, BillingTerms, SourceRef
+from inferlab.planning.speculative import Speculation
 from inferlab.planning.throughput import estimate_throughput, max_throughput
 
 
@@ -35,6 +36,7 @@ def deployment_of(catalogue: Catalogue, req: DeploymentIn) -> Deployment:
         pipeline_parallel=req.pipeline_parallel,
         memory_gb=req.memory_gb,
         flash_attention=req.flash_attention,
+        expert_parallel=req.expert_parallel,
     )
 
 
@@ -70,13 +72,24 @@ def fit_check(catalogue: Catalogue, d: Deployment, context: int) -> dict[str, An
     }
 
 
+def speculation_of(req: EstimateIn) -> Speculation | None:
+    """The request's speculative decoding (both ``draft_tokens`` and ``acceptance_length``, or none)."""
+    if req.draft_tokens is None and req.acceptance_length is None:
+        return None
+    if req.draft_tokens is None or req.acceptance_length is None:
+        raise InvalidRequest("speculative decoding needs both draft_tokens and acceptance_length", param="draft_tokens")
+    return Speculation(req.draft_tokens, req.acceptance_length, req.draft_params_b)
+
+
 def estimate(catalogue: Catalogue, req: EstimateIn) -> dict[str, Any]:
     d = deployment_of(catalogue, req)
     fit = fit_check(catalogue, d, req.context or req.prompt_tokens + req.output_tokens)
+    spec = speculation_of(req)
     est = estimate_throughput(
-        catalogue, d, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens, concurrency=req.concurrency
+        catalogue, d, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens, concurrency=req.concurrency,
+        speculation=spec,
     )
-    saturated = max_throughput(catalogue, d, isl=req.prompt_tokens, osl=req.output_tokens)
+    saturated = max_throughput(catalogue, d, isl=req.prompt_tokens, osl=req.output_tokens, speculation=spec)
     return {"fits": fit["fits"], "reason": fit["reason"], "memory": fit, "bandwidth_gbps": d.accelerator.bandwidth_gbps,
             "estimate": asdict(est), "saturated": asdict(saturated)}
 

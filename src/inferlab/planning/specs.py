@@ -66,6 +66,22 @@ class BillingTerms:
 
 
 @dataclass(frozen=True)
+class Interconnect:
+    """The link between devices that collectives (all-reduce, all-to-all) and stage hand-offs use.
+
+    ``bandwidth_gbps`` is per device and per direction (GB/s); ``latency_s`` the fixed cost of one
+    collective step over it (launch and synchronisation of a small message).
+    """
+
+    id: str
+    name: str
+    kind: Literal["nvlink", "infinity_fabric", "pcie", "ici", "network"]
+    bandwidth_gbps: float
+    latency_s: float
+    ref: SourceRef
+
+
+@dataclass(frozen=True)
 class PurchasePrice:
     usd: float  # the midpoint when only a range is known
     usd_range: tuple[float, float] | None
@@ -91,6 +107,8 @@ class Accelerator:
     sources: Mapping[str, SourceRef] = field(default_factory=dict)
     node8_purchase: PurchasePrice | None = None  # a whole 8-device server, when known
     node8_max_kw: float | None = None
+    interconnect: Interconnect | None = None  # between the devices of one node
+    node_devices: int = 8  # devices one node (server) holds; more go over the network
 
     def memory_bytes(self) -> float:
         """Memory a model may use on one device, in bytes.
@@ -146,6 +164,7 @@ class ModelSpec:
     active_params_b: float | None = None
     experts: int = 0
     experts_active: int = 0
+    moe_layers: int = 0  # layers with routed experts (0: all layers when the model has experts)
     attention: Attention = "gqa"
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
@@ -163,6 +182,15 @@ class ModelSpec:
     @property
     def active_params(self) -> float:
         return (self.active_params_b or self.params_b) * 1e9
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.experts and self.experts_active and self.active_params_b is not None)
+
+    @property
+    def expert_layers(self) -> int:
+        """Layers with routed experts (all of them unless the catalogue says fewer)."""
+        return (self.moe_layers or self.layers) if self.is_moe else 0
 
 
 @dataclass(frozen=True)

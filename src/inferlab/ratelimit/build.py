@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from inferlab.config import PricingSettings, QuotaSettings, RateLimitSettings
@@ -71,17 +68,7 @@ def build_rate_limits(
     limiter = _limiter(limits, quotas, redis, metrics, logger, dependencies)
     admission = Admission(limiter, policy, on_reject, logger=logger)
 
-    @contextlib.asynccontextmanager
-    async def renewals() -> AsyncIterator[None]:
-        task = asyncio.create_task(admission.keep_leases(limits.lease_ttl_s / 3))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    lifecycle.add(renewals)  # registered after the Redis client: stopped before it closes
+    lifecycle.background(lambda: admission.keep_leases(limits.lease_ttl_s / 3))  # stopped before Redis closes
     if metrics is not None:
         metrics.ratelimit_outstanding.set_function(lambda: admission.outstanding)
     return RateLimits(admission, limits.default_max_tokens, stored)

@@ -3,7 +3,9 @@
 Members never change limits (``policy.LIMIT_EDITOR``, also in the route table). Platform admins
 and the CLI's local operator set any value: the platform's limits are theirs. Anyone else is held
 by a ceiling: per field, the tightest *effective* limit of its own key, user and tenant — what is
-stored for that scope, else the scope's configured default (``ratelimit.limits`` / ``quota.limits``).
+stored for that scope, else the scope's default: the tenant's tier's ``tenant_limits`` /
+``key_limits`` (``tier_defaults``, as the rate-limit step applies them), else the configured default
+(``ratelimit.limits`` / ``quota.limits``). So nobody but a platform admin grants above its tier.
 Then, per field of a grant:
 
 - an explicit value above the ceiling is refused;
@@ -15,7 +17,7 @@ Then, per field of a grant:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
@@ -24,6 +26,7 @@ from inferlab.auth.audit import AuditLog
 from inferlab.auth.model import ROLE_RANK, Principal, Role
 from inferlab.auth.policy import require_limit_editor
 from inferlab.config import LimitSpec, QuotaSpec
+from inferlab.config.tenants import TierLimits
 from inferlab.errors import NotFound, PermissionDenied
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.overrides import LimitStore, OverrideCache
@@ -32,6 +35,7 @@ from inferlab.ratelimit.policy import Overrides
 Subject = Literal["key", "user", "tenant"]
 SUBJECTS: tuple[Subject, ...] = ("key", "user", "tenant")
 FIELDS = tuple(f.name for f in fields(Overrides))
+TierDefaults = Callable[[str], Awaitable[Mapping[str, Overrides]]]  # tenant id -> its tier's limits per scope
 
 
 def configured_defaults(limits: Sequence[LimitSpec], quotas: Sequence[QuotaSpec]) -> dict[str, Overrides]:
@@ -43,6 +47,18 @@ def configured_defaults(limits: Sequence[LimitSpec], quotas: Sequence[QuotaSpec]
         values = {name: tightest_value(getattr(spec, name, None) for spec in specs) for name in FIELDS}
         found[subject] = Overrides(**values)  # type: ignore[arg-type]
     return found
+
+
+def overrides_of(limits: TierLimits) -> Overrides | None:
+    """A tier's limits of one scope as ``Overrides``; None when it limits nothing."""
+    values = limits.model_dump()
+    return Overrides(**values) if any(value is not None for value in values.values()) else None
+
+
+def tier_limit_defaults(tenant: TierLimits, key: TierLimits) -> dict[str, Overrides]:
+    """A tier's limits as stored-limit scope defaults (scopes the tier leaves unlimited are absent)."""
+    found = {scope: overrides_of(limits) for scope, limits in (("tenant", tenant), ("key", key))}
+    return {scope: limits for scope, limits in found.items() if limits is not None}
 
 
 def tightest_value(values: Iterable[float | None]) -> float | None:
@@ -93,12 +109,21 @@ class Target:
 
 class LimitAdmin:
     def __init__(self, identity: IdentityAdmin, store: LimitStore, cache: OverrideCache | None = None, *,
-                 defaults: Mapping[str, Overrides] | None = None, audit: AuditLog | None = None) -> None:
+                 defaults: Mapping[str, Overrides] | None = None, tier_defaults: TierDefaults | None = None,
+                 audit: AuditLog | None = None) -> None:
         self._identity = identity
         self._store = store
         self._cache = cache
         self._defaults = dict(defaults or {})
+        self._tier_defaults = tier_defaults
         self._audit = audit
+
+    async def _defaults_for(self, tenant_id: str) -> Mapping[str, Overrides]:
+        """Each scope's default for a subject of this tenant: its tier's limit, else the configured one."""
+        if self._tier_defaults is None:
+            return self._defaults
+        tier = await self._tier_defaults(tenant_id)
+        return {scope: effective(tier.get(scope), self._defaults.get(scope)) for scope in SUBJECTS}
 
     async def _ceiling(self, actor: Principal) -> dict[str, float] | None:
         """The actor's own effective limits, per field; None: no ceiling."""
@@ -107,7 +132,8 @@ class LimitAdmin:
         who = Identity(actor.key_id or "user:" + actor.user_id, actor.user_id, actor.tenant_id)
         own = [("key", who.key), ("user", who.user), ("tenant", who.tenant)]
         stored = await self._store.get_many(own)
-        return ceiling(effective(stored.get(scope), self._defaults.get(scope[0])) for scope in own)
+        defaults = await self._defaults_for(actor.tenant_id)
+        return ceiling(effective(stored.get(scope), defaults.get(scope[0])) for scope in own)
 
     async def _target(self, actor: Principal, subject: Subject, subject_id: str) -> Target:
         """The subject, if the actor may see it (else ``NotFound``, like a missing one)."""
@@ -140,8 +166,9 @@ class LimitAdmin:
         stored = await self._store.get_many([(subject, subject_id), *around])
         top = await self._ceiling(actor)
         if top is not None:
-            check_limits_grant(top, limits, self._defaults.get(subject),
-                               [effective(stored.get(scope), self._defaults.get(scope[0])) for scope in around])
+            defaults = await self._defaults_for(target.tenant_id)
+            check_limits_grant(top, limits, defaults.get(subject),
+                               [effective(stored.get(scope), defaults.get(scope[0])) for scope in around])
         await self._store.put(subject, subject_id, limits)
         if self._cache is not None:
             self._cache.forget(subject, subject_id)

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.ratelimit.admission import Admission, Ticket
+from inferlab.ratelimit.grants import effective, overrides_of
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.policy import Overrides
 from inferlab.types import Caller, RequestKind
 
 StoredLimits = Callable[[Identity], Awaitable[Mapping[str, Overrides]]]
+MAX_TIERS_KEPT = 4096  # compiled tiers whose default limits are kept (one per tenant with overrides, per change)
 
 
 def identity_of(caller: Caller) -> Identity:
@@ -31,6 +33,18 @@ def reserved_tokens(call: Call, default_max_tokens: int) -> tuple[int, int]:
     return prompt, int(completion) * int(n)
 
 
+def with_tier_limits(
+    stored: Mapping[str, Overrides] | None, tenant: Overrides | None, key: Overrides | None
+) -> Mapping[str, Overrides] | None:
+    """The tier's limits as the tenant's and the key's defaults: a stored limit still wins, field
+    by field; a field neither sets keeps the configured default."""
+    merged = dict(stored or {})
+    for scope, tier in (("tenant", tenant), ("key", key)):
+        if tier is not None:
+            merged[scope] = effective(merged.get(scope), tier)
+    return merged or stored
+
+
 class RateLimits:
     def __init__(
         self, admission: Admission, default_max_tokens: int, stored: StoredLimits | None = None
@@ -38,11 +52,22 @@ class RateLimits:
         self.admission = admission
         self._default_max_tokens = default_max_tokens
         self._stored = stored
+        self._tier_defaults: dict[int, tuple[object, Overrides | None, Overrides | None]] = {}
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         prompt, completion = reserved_tokens(call, self._default_max_tokens)
         who = identity_of(call.caller)
         stored = await self._stored(who) if self._stored is not None else None
+        if call.tier is not None:
+            defaults = self._tier_defaults.get(id(call.tier))
+            if defaults is None:  # once per compiled tier (the tier object is kept, so its id stays its own)
+                if len(self._tier_defaults) >= MAX_TIERS_KEPT:  # tiers are recompiled when they change
+                    self._tier_defaults.clear()
+                spec = call.tier.spec
+                defaults = self._tier_defaults[id(call.tier)] = (call.tier, overrides_of(spec.tenant_limits),
+                                                                 overrides_of(spec.key_limits))
+            if defaults[1] is not None or defaults[2] is not None:
+                stored = with_tier_limits(stored, defaults[1], defaults[2])
         ticket = await self.admission.admit(who, call.model, prompt, completion, stored)
         if ticket is not None:
             call.headers.update(ticket.headers)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from inferlab.auth.model import ApiKey, KeyIdentity, Role, Scopes, Tenant, User
+from inferlab.auth.model import ApiKey, KeyIdentity, Role, Scopes, Tenant, TenantStatus, User
 from inferlab.auth.protocol import Conflict
 from inferlab.store.engine import Database
 from inferlab.store.guard import bounded
@@ -42,7 +43,12 @@ def _user(row: UserRow) -> User:
 
 
 def _tenant(row: TenantRow) -> Tenant:
-    return Tenant(id=row.id, name=row.name, created_at=row.created_at)
+    status: TenantStatus = "suspended" if row.status == "suspended" else "deleted" if row.status == "deleted" else "active"
+    return Tenant(id=row.id, name=row.name, created_at=row.created_at, tier=row.tier, status=status,
+                  overrides=row.overrides)
+
+
+KEEP: Any = object()  # update_tenant: leave this field as it is
 
 
 class SqlIdentityStore:
@@ -126,7 +132,8 @@ class SqlIdentityStore:
     async def add_tenant(self, tenant: Tenant) -> None:
         try:
             async with self._db.sessions.begin() as session:
-                session.add(TenantRow(id=tenant.id, name=tenant.name, created_at=tenant.created_at))
+                session.add(TenantRow(id=tenant.id, name=tenant.name, created_at=tenant.created_at, tier=tenant.tier,
+                                      status=tenant.status, overrides=tenant.overrides))
         except IntegrityError:
             raise Conflict(f"tenant {tenant.id!r} exists") from None
 
@@ -143,6 +150,41 @@ class SqlIdentityStore:
             query = query.where(TenantRow.id > after)
         async with self._db.sessions() as session:
             return [_tenant(row) for row in (await session.scalars(query)).all()]
+
+    @bounded
+    async def update_tenant(
+        self, tenant_id: str, *, name: str = KEEP, tier: str | None = KEEP, status: TenantStatus = KEEP,
+        overrides: dict[str, Any] | None = KEEP,
+    ) -> Tenant | None:
+        """Change the fields given (``KEEP``: unchanged); the tenant as stored after, or None."""
+        values = {field: value for field, value in
+                  (("name", name), ("tier", tier), ("status", status), ("overrides", overrides)) if value is not KEEP}
+        async with self._db.sessions.begin() as session:
+            row = await session.get(TenantRow, tenant_id)
+            if row is None:
+                return None
+            for field, value in values.items():
+                setattr(row, field, value)
+            await session.flush()
+            return _tenant(row)
+
+    @bounded
+    async def close_tenant(self, tenant_id: str, when: datetime) -> list[str]:
+        """Disable every user of the tenant and revoke every key; the ids of the keys revoked now."""
+        async with self._db.sessions.begin() as session:
+            revoked = list((await session.scalars(
+                select(ApiKeyRow.id).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.revoked.is_(False))
+            )).all())
+            await session.execute(update(UserRow).where(UserRow.tenant_id == tenant_id).values(disabled=True))
+            await session.execute(update(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.revoked.is_(False))
+                                  .values(revoked=True, revoked_at=when))
+        return revoked
+
+    @bounded
+    async def count_tenants_on_tier(self, tier: str) -> int:
+        query = select(func.count()).select_from(TenantRow).where(TenantRow.tier == tier, TenantRow.status != "deleted")
+        async with self._db.sessions() as session:
+            return int((await session.execute(query)).scalar_one())
 
     @bounded
     async def add_user(self, user: User) -> None:

@@ -64,6 +64,19 @@ class TenantRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    tier: Mapped[str | None] = mapped_column(String(64), nullable=True)  # NULL: tenants.default_tier
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class TierRow(Base):
+    """A tier added or replaced through the admin API (shipped and configured tiers are not stored)."""
+
+    __tablename__ = "tiers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class UserRow(Base):
@@ -133,3 +146,18 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class ReservationRow(Base):
+    """A time-boxed guarantee (``inferlab.resources.reservations``): [start, end), UTC."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_pool_end", "pool", "end_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(256))
+    sequences: Mapped[int] = mapped_column(Integer)
+    kv_tokens: Mapped[int] = mapped_column(BigInteger)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime())

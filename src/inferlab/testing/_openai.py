@@ -43,6 +43,8 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 _DONE = b"data: [DONE]\n\n"
 _PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _KV_CACHE_SLOTS_WITHOUT_LIMIT = 64
+_KV_BLOCK_SIZE = 16
+_KV_BLOCKS_PER_SLOT = 256  # 4,096 tokens of KV cache per simulated slot
 
 
 class _BadRequest(Exception):
@@ -106,6 +108,7 @@ class OpenAIFrontEnd:
             raise _BadRequest(400, f"request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise _BadRequest(400, "request body must be a JSON object")
+        self._state.last_request = body
         model = body.get("model", self._model)
         if model != self._model:
             raise _BadRequest(404, f"The model `{model}` does not exist.", "model_not_found")
@@ -311,6 +314,10 @@ class OpenAIFrontEnd:
         lines = []
         for name, kind, help_text, value in samples:
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{label} {float(value)}"]
+        blocks = limit * _KV_BLOCKS_PER_SLOT  # the KV cache, as vLLM states its configuration
+        lines += ["# HELP vllm:cache_config_info Information of the KV cache (simulated).",
+                  "# TYPE vllm:cache_config_info gauge",
+                  f'vllm:cache_config_info{{block_size="{_KV_BLOCK_SIZE}",num_gpu_blocks="{blocks}"}} 1.0']
         return web.Response(
             body=("\n".join(lines) + "\n").encode(), headers={"Content-Type": _PROMETHEUS_TYPE}
         )

@@ -128,7 +128,7 @@ class SimulatorState:
         self.stats = SimulatorStats()
         self._slot_freed = asyncio.Condition()
         self._closing = asyncio.Event()
-        self.last_request: dict[str, Any] | None = None  # the last body a front end received (Ollama)
+        self.last_request: dict[str, Any] | None = None  # the last body a front end received
         self.last_cancelled_at: float | None = None  # time.monotonic() of the last cancelled request
         self._dropping: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # handlers dropping theirs
 

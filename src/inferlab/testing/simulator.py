@@ -94,7 +94,7 @@ class EngineSimulator:
 
     @property
     def last_request(self) -> dict[str, Any] | None:
-        """The last request body the Ollama front end received, as the engine saw it."""
+        """The last request body a front end (OpenAI or Ollama) received, as the engine saw it."""
         return self.state.last_request
 
     def build_app(self) -> web.Application:

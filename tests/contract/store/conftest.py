@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete
 
 from inferlab.store import Database, SqlIdentityStore, upgrade
-from inferlab.store.models import ApiKeyRow, AuditRow, LimitRow, TenantRow, UserRow
+from inferlab.store.models import ApiKeyRow, AuditRow, LimitRow, ReservationRow, TenantRow, TierRow, UserRow
 from inferlab.testing.needs import migrated_postgres_database
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -41,6 +41,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(LimitRow))
             await session.execute(delete(AuditRow))
             await session.execute(delete(UserRow))
+            await session.execute(delete(ReservationRow))
+            await session.execute(delete(TierRow))
             await session.execute(delete(TenantRow).where(TenantRow.id != "default"))
     yield db
     await db.close()

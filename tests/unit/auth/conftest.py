@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
+from inferlab.auth.model import Tenant
 from inferlab.auth.stack import AuthStack
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator
@@ -63,7 +65,7 @@ def key_maker(stack: AuthStack) -> MakeKey:
     async def make(role: str = "member", groups: tuple[str, ...] = ("inference",), models: tuple[str, ...] | None = None,
                    tenant: str = "default", expires_at: Any = None, name: str | None = None) -> str:
         if await stack.store.get_tenant(tenant) is None:
-            await stack.admin.create_tenant(LOCAL_OPERATOR, tenant)
+            await stack.store.add_tenant(Tenant(tenant, tenant, datetime.now(UTC)))
         user = await stack.admin.create_user(LOCAL_OPERATOR, name or f"user{next(counter)}", role, tenant)  # type: ignore[arg-type]
         created = await stack.admin.create_key(
             LOCAL_OPERATOR, name="test", user_id=user.id,

@@ -57,7 +57,8 @@ async def test_each_admin_action_writes_one_row_with_before_and_after(
     assert len(rows) == before + 2
     user_row, tenant_row = rows[0], rows[1]  # newest first
     assert tenant_row["action"] == "tenant.create" and tenant_row["before"] is None
-    assert tenant_row["after"] == {"id": "acme", "name": "acme"} and tenant_row["request_id"] == "req-0"
+    assert tenant_row["after"] == {"id": "acme", "name": "acme", "tier": None, "status": "active", "overrides": None}
+    assert tenant_row["request_id"] == "req-0"
     assert user_row["action"] == "user.create" and user_row["target"]["tenant_id"] == "acme"
     assert user_row["actor"] == {"key_id": key_id(root), "user_id": user_row["actor"]["user_id"],
                                  "tenant_id": "default", "role": "platform-admin", "source": "api_key"}

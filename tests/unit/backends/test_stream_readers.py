@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from inferlab.backends.http import ndjson_lines, sse_data_lines
 from inferlab.errors import InferLabError
 
 LIMIT = 1024
-
-
-@pytest.fixture
-async def serve_bytes() -> AsyncIterator[Any]:
-    """``await url_for(body)``: a URL whose response body is ``body``, sent in small pieces."""
-    bodies: dict[str, bytes] = {}
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        body = bodies[request.match_info["name"]]
-        for i in range(0, len(body), 7):
-            await response.write(body[i:i + 7])
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_get("/{name}", handler)
-    server = TestServer(app)
-    await server.start_server()
-
-    def url_for(body: bytes) -> str:
-        name = str(len(bodies))
-        bodies[name] = body
-        return str(server.make_url("/" + name))
-
-    yield url_for
-    await server.close()
 
 
 async def read_sse(url: str) -> list[bytes]:

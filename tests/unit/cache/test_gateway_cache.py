@@ -4,6 +4,7 @@ bypass, model versions, and non-deterministic requests never cached."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
+from inferlab.auth.model import Tenant
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator, SimulatorScript
 from inferlab.testing.pytest_plugin import RedisNamespace
@@ -107,7 +109,7 @@ async def test_tenants_never_share_answers(sim: EngineSimulator, tmp_path: Path,
         assert stack is not None
         tokens = []
         for tenant in ("acme", "globex"):
-            await stack.admin.create_tenant(LOCAL_OPERATOR, tenant)
+            await stack.store.add_tenant(Tenant(tenant, tenant, datetime.now(UTC)))
             user = await stack.admin.create_user(LOCAL_OPERATOR, "u", "member", tenant)
             created = await stack.admin.create_key(LOCAL_OPERATOR, name="k", user_id=user.id, scopes=Scopes())
             tokens.append(created.token)

@@ -80,11 +80,14 @@ def test_bad_input_is_a_clear_error(app: typer.Typer) -> None:
     assert result.exit_code == 2 and "Q4_K_M" in result.output
 
 
-def test_plan_writes_the_report(app: typer.Typer, tmp_path: Path) -> None:
-    target = tmp_path / "economics.md"
+def test_plan_writes_the_report_its_charts_and_the_workbook(app: typer.Typer, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "economics.md"
     result = runner.invoke(app, ["plan", "--report", str(target)])
     assert result.exit_code == 0, result.output
-    assert target.read_text(encoding="utf-8").startswith("# Economics of self-hosted inference")
+    assert "## Validation" in target.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "economics.xlsx").stat().st_size > 10_000
+    assert (tmp_path / "out" / "economics" / "tornado-buy.svg").read_text(encoding="utf-8").startswith("<svg")
+    assert str(tmp_path / "out" / "economics.xlsx") in result.output
 
 
 def test_cost_refuses_a_model_that_does_not_fit(app: typer.Typer) -> None:
@@ -129,3 +132,20 @@ def test_estimate_takes_tp_and_context_and_shows_the_bandwidth_bound(app: typer.
     assert too_long.exit_code == 0 and "warning" in too_long.output and "shorten the context" in too_long.output
     pipeline = json.loads(runner.invoke(app, [*args[:-4], "--tp", "1", "--pp", "2", "--json"]).stdout)
     assert "2x h100-sxm" in pipeline["estimate"]["deployment"]
+
+
+def test_estimate_with_expert_parallelism_and_speculative_decoding(app: typer.Typer) -> None:
+    base = ["estimate", "qwen3-coder-480b-a35b", "--gpu", "h100-sxm", "--gpus", "8", "--quant", "fp8", "--engine", "vllm",
+            "--json"]
+    plain = json.loads(runner.invoke(app, base).output)["estimate"]
+    ep = json.loads(runner.invoke(app, [*base, "--expert-parallel"]).output)["estimate"]
+    fast = json.loads(runner.invoke(app, [*base, "--spec-draft-tokens", "3", "--spec-acceptance", "2.9"]).output)["estimate"]
+    assert "EP" in ep["deployment"] and ep["itl_s"] != plain["itl_s"]
+    assert plain["step_fixed_s"] > 0 and fast["tokens_per_step"] == 2.9
+    assert fast["tokens_per_s_per_stream"] > plain["tokens_per_s_per_stream"]
+    table = runner.invoke(app, base[:-1])
+    assert "fixed latency per step" in table.output
+    bad = runner.invoke(app, [*base, "--spec-draft-tokens", "3"])
+    assert bad.exit_code == 2 and "acceptance_length" in bad.output
+    too_many = runner.invoke(app, [*base, "--spec-draft-tokens", "3", "--spec-acceptance", "9"])
+    assert too_many.exit_code == 2 and "acceptance_length" in too_many.output

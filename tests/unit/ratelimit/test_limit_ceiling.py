@@ -6,6 +6,7 @@ Configured here: every key gets 5 requests a minute and 1,000 tokens a day by de
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
+from inferlab.auth.model import Tenant
 from inferlab.config import Settings
 from inferlab.testing import EngineSimulator
 
@@ -39,7 +41,7 @@ async def key_for(client: Client, role: str, name: str, tenant: str = "default")
     stack = client.app[SERVICES].auth
     assert stack is not None
     if await stack.store.get_tenant(tenant) is None:
-        await stack.admin.create_tenant(LOCAL_OPERATOR, tenant)
+        await stack.store.add_tenant(Tenant(tenant, tenant, datetime.now(UTC)))
     user = await stack.admin.create_user(LOCAL_OPERATOR, name, role, tenant)
     created = await stack.admin.create_key(LOCAL_OPERATOR, name="k", user_id=user.id,
                                            scopes=Scopes(frozenset({"inference", "admin"})))

@@ -1,0 +1,177 @@
+"""One streamed completion from an OpenAI-compatible engine, as ``StreamChunk``s — one object.
+
+This is the per-token path, so it is one class, not a stack of generators: each ``__anext__``
+either hands out a chunk already parsed, or reads whatever the engine has sent since (one
+``readany``, often several events when the gateway is busy), parses its SSE framing
+(``SseParser``) and turns its events into chunks.
+
+Events that look like plain chunks — one JSON object naming choices, without usage or error —
+once a parsed chunk showed the engine names the model as the client did, are forwarded as the
+engine's bytes, unparsed, and consecutive ones travel together as one pre-framed chunk
+(``StreamChunk.framed``), so a burst of tokens costs the client one write. That path checks a
+chunk's framing, not every byte of its JSON. Anything else (usage, errors, a renamed model) is
+parsed and checked in full.
+
+A body that ends without ``[DONE]`` is complete only when a choice finished at its end (some
+engines omit ``[DONE]``); anything else, and any malformed event, is an ``InferLabError`` raised
+after the chunks that came before it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any
+
+import aiohttp
+import orjson
+
+from inferlab.backends.http import (
+    SseParser,
+    incomplete_stream,
+    malformed_stream,
+    raise_for_engine_status,
+    stream_error,
+    translate_client_error,
+)
+from inferlab.errors import InferLabError
+from inferlab.types import InferenceRequest, StreamChunk, Usage
+
+_FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')  # a chunk that ends a choice (null does not)
+_DONE = b"[DONE]"
+
+
+class EngineChunkStream:
+    """``AsyncIterator[StreamChunk]`` over one POST to an engine; ``aclose()`` releases it."""
+
+    __slots__ = (
+        "_backend", "_body", "_done", "_headers", "_last", "_parser", "_ready", "_request", "_response",
+        "_secrets", "_session", "_url", "_verbatim",
+    )
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], *,
+        backend: str, request: InferenceRequest, max_line_bytes: int, secrets: tuple[str | None, ...] = (),
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._body = body
+        self._headers = headers
+        self._backend = backend
+        self._request = request
+        self._secrets = secrets
+        self._parser = SseParser(backend, max_line_bytes)
+        self._response: aiohttp.ClientResponse | None = None
+        self._ready: deque[StreamChunk] = deque()
+        self._done = False
+        self._verbatim = False  # the engine was seen to name the model as the client did
+        self._last: tuple[bytes, bytes] = (b"", b"")  # the last two payloads, for a stream without [DONE]
+
+    def __aiter__(self) -> EngineChunkStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        ready = self._ready
+        while not ready:
+            if self._done:
+                raise StopAsyncIteration
+            if self._parser.failure is not None:
+                self._finish(ended=False)  # the chunks before the broken line are out: now its error
+            try:
+                response = self._response
+                if response is None:
+                    response = await self._open()
+                block = await response.content.readany()
+            except Exception as exc:  # noqa: BLE001 - translated in one place
+                self._done = True
+                self.release()
+                translate_client_error(self._backend, exc)
+            if block:
+                self._take(self._parser.feed(block))
+            else:
+                self._finish(ended=True)
+        return ready.popleft()
+
+    async def _open(self) -> aiohttp.ClientResponse:
+        response = await self._session.post(self._url, data=self._body, headers=self._headers)
+        self._response = response
+        await raise_for_engine_status(self._backend, response, self._request.request_id, self._secrets)
+        return response
+
+    def _take(self, payloads: list[bytes]) -> None:
+        """Turn a block's payloads into chunks; consecutive plain ones become one framed chunk."""
+        run: list[bytes] = []
+        for data in payloads:
+            if data == _DONE:
+                self._done = True
+                self.release()
+                break
+            self._last = (self._last[1], data)
+            if (
+                self._verbatim and data[-1:] == b"}" and data[:1] == b"{" and b'"choices"' in data
+                and b'"usage"' not in data and b'"error"' not in data
+            ):
+                run.append(data)
+                continue
+            if run:
+                self._ready.append(_framed(run))
+                run = []
+            try:
+                chunk = self._chunk(data)
+            except InferLabError as exc:
+                self._parser.failure = exc  # raised once the chunks before it are out
+                return
+            self._verbatim = chunk.raw is not None
+            self._ready.append(chunk)
+        if run:
+            self._ready.append(_framed(run))
+
+    def _finish(self, *, ended: bool) -> None:
+        """The stream broke, or its body ended: complete, or raise why it is not."""
+        self.release()
+        if self._done:
+            return
+        self._done = True
+        self._parser.end()  # raises the parser's failure, or a body that ended mid-line
+        last, before_last = self._last[1], self._last[0]
+        if ended and not (_FINISHED.search(last) or _FINISHED.search(before_last)):
+            raise incomplete_stream(self._backend)
+
+    def _chunk(self, data: bytes) -> StreamChunk:
+        try:
+            chunk: Any = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed_stream(self._backend, "a stream event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise malformed_stream(self._backend, "a stream event that is not a JSON object")
+        if chunk.get("error") or chunk.get("object") == "error":
+            raise stream_error(self._backend, chunk, request_id=self._request.request_id, secrets=self._secrets)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise malformed_stream(self._backend, "a stream event that is not a completion chunk")
+        try:
+            usage = Usage.from_openai(chunk.get("usage"))
+        except (AttributeError, TypeError, ValueError):
+            raise malformed_stream(self._backend, "a stream event with malformed usage") from None
+        has_content = bool(choices)
+        model = self._request.model
+        if chunk.get("model") == model and usage is None:
+            return StreamChunk(usage=usage, has_content=has_content, raw=data)
+        chunk["model"] = model
+        return StreamChunk(data=chunk, usage=usage, has_content=has_content)
+
+    def release(self) -> None:
+        """Give the connection back (closed if the body was not read to its end). Idempotent."""
+        response, self._response = self._response, None
+        if response is not None:
+            response.release()
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._ready.clear()
+        self.release()
+
+
+def _framed(payloads: list[bytes]) -> StreamChunk:
+    """Plain chunks forwarded as they came, already in SSE framing."""
+    return StreamChunk(framed=b"".join([b"data: " + data + b"\n\n" for data in payloads]), events=len(payloads))

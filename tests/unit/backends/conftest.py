@@ -1,0 +1,41 @@
+"""Fixtures for the engine adapters' readers: a real HTTP server that sends chosen bytes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@pytest.fixture
+async def serve_bytes() -> AsyncIterator[Any]:
+    """``url_for(body, piece=7)``: a URL whose response body is ``body``, sent in pieces of
+    ``piece`` bytes (any method)."""
+    bodies: dict[str, tuple[bytes, int]] = {}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        body, piece = bodies[request.match_info["name"]]
+        for i in range(0, len(body), piece):
+            await response.write(body[i:i + piece])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{name}", handler)
+    server = TestServer(app)
+    await server.start_server()
+
+    def url_for(body: bytes, piece: int = 7) -> str:
+        name = str(len(bodies))
+        bodies[name] = (body, piece)
+        return str(server.make_url("/" + name))
+
+    yield url_for
+    await server.close()
+
+

@@ -1,0 +1,104 @@
+"""The OpenAI-compatible stream reader over a real connection: chunks in order, bursts forwarded
+as one framed chunk, and errors raised only after the chunks that came before them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from inferlab.backends.openai_stream import EngineChunkStream
+from inferlab.errors import InferLabError
+from inferlab.types import InferenceRequest, RequestKind, StreamChunk
+
+MODEL = "m"
+
+
+def event(content: str, *, finish: str | None = None, model: str = MODEL, **extra: Any) -> bytes:
+    chunk = {"object": "chat.completion.chunk", "model": model,
+             "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}], **extra}
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+async def read(url: str) -> list[StreamChunk]:
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    async with aiohttp.ClientSession() as session:
+        stream = EngineChunkStream(session, url, b"{}", {}, backend="e", request=request, max_line_bytes=4096)
+        try:
+            return [chunk async for chunk in stream]
+        finally:
+            await stream.aclose()
+
+
+def contents(chunks: list[StreamChunk]) -> list[str]:
+    """The text of every event the client would receive, in order."""
+    texts = []
+    for chunk in chunks:
+        for line in chunk.event().split(b"\n\n"):
+            if line:
+                texts.append(orjson.loads(line[6:])["choices"][0]["delta"]["content"])
+    return texts
+
+
+async def test_a_burst_travels_as_one_framed_chunk(serve_bytes: Any) -> None:
+    body = b"".join(event(str(i)) for i in range(5)) + event("!", finish="stop") + b"data: [DONE]\n\n"
+    chunks = await read(serve_bytes(body, piece=len(body)))  # everything in one write
+    assert contents(chunks) == ["0", "1", "2", "3", "4", "!"]
+    assert chunks[0].framed is None  # the first is parsed: it shows the engine names the model as asked
+    assert chunks[1].framed is not None and chunks[1].events == 5
+    assert sum(chunk.events for chunk in chunks) == 6
+
+
+async def test_events_split_anywhere_arrive_whole(serve_bytes: Any) -> None:
+    body = b"".join(event(str(i)) for i in range(8)) + b"data: [DONE]\n\n"
+    chunks = await read(serve_bytes(body, piece=3))
+    assert contents(chunks) == [str(i) for i in range(8)]
+
+
+async def test_a_renamed_model_and_usage_are_parsed(serve_bytes: Any) -> None:
+    body = (event("a", model="engine-name") + event("b", finish="stop", model="engine-name")
+            + b'data: {"object":"chat.completion.chunk","model":"m","choices":[],'
+              b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n'
+            + b"data: [DONE]\n\n")
+    chunks = await read(serve_bytes(body, piece=len(body)))
+    assert [chunk.data["model"] for chunk in chunks] == [MODEL, MODEL, MODEL]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 2
+
+
+@pytest.mark.parametrize("bad", [
+    b'data: {"error": {"message": "boom"}}\n\n',
+    b"data: not json\n\n",
+    b"event: progress\ndata: {}\n\n",
+])
+async def test_chunks_before_a_broken_event_are_delivered_then_its_error(serve_bytes: Any, bad: bytes) -> None:
+    body = event("a") + event("b") + bad + event("never")
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    received: list[StreamChunk] = []
+    async with aiohttp.ClientSession() as session:
+        stream = EngineChunkStream(session, serve_bytes(body, piece=len(body)), b"{}", {},
+                                   backend="e", request=request, max_line_bytes=4096)
+        with pytest.raises(InferLabError) as raised:
+            async for chunk in stream:
+                received.append(chunk)
+        await stream.aclose()
+    assert contents(received) == ["a", "b"]
+    assert raised.value.status == 502 and "boom" not in raised.value.message
+
+
+async def test_a_body_without_done_is_complete_only_when_a_choice_finished(serve_bytes: Any) -> None:
+    assert contents(await read(serve_bytes(event("a") + event("b", finish="stop")))) == ["a", "b"]
+    with pytest.raises(InferLabError) as raised:
+        await read(serve_bytes(event("a") + event("b")))
+    assert raised.value.code == "incomplete_stream"
+
+
+async def test_closing_before_reading_sends_nothing(serve_bytes: Any) -> None:
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    async with aiohttp.ClientSession() as session:
+        stream = EngineChunkStream(session, "http://127.0.0.1:9/never", b"{}", {}, backend="e",
+                                   request=request, max_line_bytes=4096)
+        await stream.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await anext(stream)
