@@ -14,17 +14,17 @@ from inferlab.api.admin_routes import (
     PAGE,
     Name,
     TenantId,
+    _actor,
     _Body,
     _json,
     _page,
+    _request_id,
     paging,
     parse_body,
     path_id,
 )
-from inferlab.api.auth import PRINCIPAL
-from inferlab.api.middleware import REQUEST_ID
 from inferlab.api.routes import RouteSpec, add_routes
-from inferlab.auth.model import Principal, Tenant
+from inferlab.auth.model import Tenant
 from inferlab.auth.policy import PLATFORM_ADMIN, TENANT_ADMIN
 from inferlab.auth.views import tenant_json
 from inferlab.config.tenants import TIER_NAME, TierSpec
@@ -157,10 +157,3 @@ def _tier_name(request: web.Request) -> str:
         raise NotFound("No such tier")
     return name
 
-
-def _actor(request: web.Request) -> Principal:
-    return request[PRINCIPAL]
-
-
-def _request_id(request: web.Request) -> str | None:
-    return request.get(REQUEST_ID)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from inferlab.evaluation.errors import EvaluationError
 from inferlab.evaluation.estimators import pass_at_k
 from inferlab.evaluation.sandbox import Execution, Sandbox
 from inferlab.evaluation.suite import ModelReply, Outcome, Problem
@@ -17,6 +18,15 @@ from inferlab.evaluation.suite import ModelReply, Outcome, Problem
 __all__ = ["failure_summary", "score_samples"]
 
 ANSWER_CHARS = 2000
+
+
+def reported_ks(samples: int, ks: Sequence[int]) -> tuple[int, ...]:
+    """The k of pass@k a code suite reports (1 always), once checked against its samples per problem."""
+    if samples < 1:
+        raise EvaluationError("samples must be at least 1")
+    if any(k < 1 or k > samples for k in ks):
+        raise EvaluationError(f"every k of pass@k must be between 1 and --samples ({samples}), got {list(ks)}")
+    return tuple(sorted(set(ks) | {1}))
 
 
 def failure_summary(execution: Execution) -> str:

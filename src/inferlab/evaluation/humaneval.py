@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from inferlab.evaluation.code_scoring import score_samples
+from inferlab.evaluation.code_scoring import reported_ks, score_samples
 from inferlab.evaluation.errors import EvaluationError
 from inferlab.evaluation.sandbox import Sandbox
 from inferlab.evaluation.suite import ModelReply, ModelRequest, Outcome, Problem
@@ -98,15 +98,11 @@ class HumanEval:
     def __init__(self, problems: Sequence[Problem], sandbox: Sandbox, *, prompting: Prompting = "completion",
                  samples: int = 1, ks: Sequence[int] = (1,), temperature: float = 0.0, max_tokens: int = 512,
                  seed: int = 0) -> None:
-        if samples < 1:
-            raise EvaluationError("samples must be at least 1")
-        if any(k < 1 or k > samples for k in ks):
-            raise EvaluationError(f"every k of pass@k must be between 1 and --samples ({samples}), got {list(ks)}")
+        self.ks = reported_ks(samples, ks)
         self._problems = list(problems)
         self._sandbox = sandbox
         self.prompting = prompting
         self.samples = samples
-        self.ks = tuple(sorted(set(ks) | {1}))
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed

@@ -21,8 +21,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from inferlab.evaluation.code_scoring import score_samples
-from inferlab.evaluation.errors import EvaluationError
+from inferlab.evaluation.code_scoring import reported_ks, score_samples
 from inferlab.evaluation.sandbox import Sandbox
 from inferlab.evaluation.suite import ModelReply, ModelRequest, Outcome, Problem
 
@@ -100,12 +99,10 @@ class Infilling:
 
     def __init__(self, tasks: Sequence[Problem], sandbox: Sandbox, *, samples: int = 1, ks: Sequence[int] = (1,),
                  temperature: float = 0.0, max_tokens: int = 128, seed: int = 0) -> None:
-        if samples < 1 or any(k < 1 or k > samples for k in ks):
-            raise EvaluationError(f"every k of pass@k must be between 1 and --samples ({samples}), got {list(ks)}")
+        self.ks = reported_ks(samples, ks)
         self._tasks = list(tasks)
         self._sandbox = sandbox
         self.samples = samples
-        self.ks = tuple(sorted(set(ks) | {1}))
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed

@@ -98,11 +98,10 @@ class ResourceService:
                 if config.overbooked:
                     self._log.warning("pool guarantees exceed its capacity",
                                       extra={"pool": pool, "overbooked": str(config.overbooked)})
-        await self.history.sample(self.allocator, self.pools, now)
-        if self._metrics is not None:
-            for pool in self.pools:
-                usage = await self.allocator.usage(pool)
-                for tenant in usage.tenants if usage is not None else ():
+        for pool, usage in (await self.usage()).items():  # one read per pool: the history and the metrics
+            self.history.record(usage, now)
+            if self._metrics is not None:
+                for tenant in usage.tenants:
                     self._metrics.held(pool, tenant.tenant, tenant.held.sequences, tenant.held.kv_tokens,
                                        tenant.borrowed.kv_tokens)
 
