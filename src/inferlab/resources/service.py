@@ -127,7 +127,10 @@ class ResourceService:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        await self.refresh()
+        try:
+            await self.refresh()
+        except Exception:  # noqa: BLE001 - e.g. Redis down at start: serve (503 on allocated pools) and retry
+            self._log.warning("configuring the pools failed; retried every refresh_s", exc_info=True)
         tasks = [asyncio.get_running_loop().create_task(loop()) for loop in (self._keep_fresh, self._keep_leases)]
         try:
             yield

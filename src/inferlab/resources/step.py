@@ -4,22 +4,26 @@ caller's tenant while the request runs; release it exactly once when the call en
 A request within its tenant's share is admitted at once. One above it — the tenant at its limit,
 or borrowing capacity others now hold — waits for capacity (``resources.queue_timeout_s``), then
 gets 429 with the reason; one that could never fit its tenant's share gets 400. A pool whose
-capacity is unknown is not allocated.
+capacity is unknown is not allocated. While the allocator's store (Redis) does not answer, or
+before a pool's terms could be stored, requests get 503 with Retry-After: capacity that cannot be
+checked is not handed out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Collection
 
-from inferlab.errors import InvalidRequest, RateLimited
+from inferlab.errors import InferLabError, InvalidRequest, RateLimited, ServiceUnavailable
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.resources.leases import GrantLeases
 from inferlab.resources.model import Grant, Refusal
 from inferlab.types import RequestKind
 
 RETRY_AFTER_S = 1.0
+log = logging.getLogger("inferlab.resources")
 _CODES = {"tenant_limit": "tenant_share_exhausted", "pool_full": "pool_full", "no_borrowing": "tenant_share_exhausted",
           "overbooked": "pool_overbooked"}
 
@@ -53,9 +57,20 @@ class AllocateResources:
         tokens = kv_tokens(call, self._default_max_tokens)
         deadline = time.monotonic() + self._queue_timeout_s
         while True:
-            decision = await self._leases.admit(call.model, call.caller.tenant_id, tokens, call.request_id)
+            try:
+                decision = await self._leases.admit(call.model, call.caller.tenant_id, tokens, call.request_id)
+            except InferLabError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the allocator's store (Redis) failed: fail closed, clearly
+                log.warning("resource allocator unavailable", extra={"error": type(exc).__name__,
+                                                                      "request_id": call.request_id})
+                raise ServiceUnavailable("Capacity cannot be checked right now; try again shortly",
+                                         retry_after=RETRY_AFTER_S) from None
             if isinstance(decision, Grant):
                 return decision
+            if decision.reason == "unknown_pool":  # its terms are not configured yet (the store was down)
+                raise ServiceUnavailable("This model's capacity is not known yet; try again shortly",
+                                         retry_after=RETRY_AFTER_S)
             if not decision.can_wait:
                 raise InvalidRequest(decision.message, code="request_over_share", param="max_tokens")
             left = deadline - time.monotonic()

@@ -189,3 +189,19 @@ async def test_a_pool_of_engines_that_report_their_capacity_is_allocated_from_it
         assert (await resources.usage())[MODEL].tenants[0].admitted == 1
     finally:
         await server.close()
+
+
+async def test_an_allocator_store_that_does_not_answer_is_a_503_not_a_500(sim: EngineSimulator, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, features={"resources": True}, redis_url="redis://127.0.0.1:9/0",  # nothing listens
+        models=[{"name": MODEL, "backend": "openai", "url": f"{sim.base_url}/v1"}],
+        resources={"backend": "redis", "pools": {MODEL: {"sequences": 4, "kv_tokens": 100_000}}},
+    )
+    server = TestServer(await create_app(settings))
+    await server.start_server()  # the gateway starts: the pools are configured once Redis answers
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _, body = await chat(session, server, "unused")
+        assert status == 503 and "try again" in body["error"]["message"]
+    finally:
+        await server.close()
