@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.code.fim import fim_template
 from inferlab.code.step import FillInTheMiddle, FimPolicy
 from inferlab.config import Settings, UpstreamSettings
@@ -103,6 +104,12 @@ def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
         ),
         auto_decompress=True,
     )
+
+
+def engine_client(upstream: UpstreamSettings) -> EngineClient:
+    """The pooled client every inference request to an OpenAI-compatible engine goes through."""
+    return EngineClient(max_connections=upstream.max_connections, connect_timeout_s=upstream.connect_timeout_s,
+                        read_timeout_s=upstream.read_timeout_s)
 
 
 def build_admin_services(settings: Settings) -> AdminServices:
@@ -198,13 +205,16 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
+    client = engine_client(settings.upstream)
+    lifecycle.on_stop(client.close)
     try:
         replicas = build_replicas(
-            settings.models, settings.engines, session, max_line_bytes=settings.upstream.max_stream_line_bytes,
+            settings.models, settings.engines, session, client=client, max_line_bytes=settings.upstream.max_stream_line_bytes,
             pool_observer=metrics, engine_observer=metrics, logger=logger,
         )
     except BaseException:
         await session.close()
+        await client.close()
         if redis is not None:
             await redis.aclose()
         raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
@@ -56,10 +57,12 @@ class Replicas:
 class _ManagedEngines:
     """Builds the managed llama.cpp engines of the configured models, and remembers them."""
 
-    def __init__(self, settings: EngineSettings, session: aiohttp.ClientSession, observer: EngineObserver,
+    def __init__(self, settings: EngineSettings, session: aiohttp.ClientSession, client: EngineClient,
+                 observer: EngineObserver,
                  logger: logging.Logger, max_line_bytes: int) -> None:
         self._settings = settings
         self._session = session
+        self._client = client
         self._observer = observer
         self._logger = logger
         self._max_line_bytes = max_line_bytes
@@ -79,13 +82,14 @@ class _ManagedEngines:
             backoff_max_s=settings.restart_backoff_max_s,
         )
         self.engines.append(engine)
-        backend = ManagedLlamaCppBackend(engine, self._session, self._max_line_bytes)
+        backend = ManagedLlamaCppBackend(engine, self._client, self._max_line_bytes)
         kind: EngineKind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
         return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
 
 
 def remote_replica(
-    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int
+    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int, *,
+    client: EngineClient,
 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
     """One engine someone else runs, with where its health and load endpoints are."""
     api_key = model.api_key.get_secret_value() if model.api_key else None
@@ -98,7 +102,7 @@ def remote_replica(
     engine: EngineKind = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
-        name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url,
+        name, root + "/v1", client, served_name=model.served_name, api_key=api_key, health_url=health_url,
         close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes,
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
@@ -109,17 +113,17 @@ def _names(model: ModelConfig, count: int) -> list[str]:
 
 
 def build_replicas(
-    models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *,
+    models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *, client: EngineClient,
     max_line_bytes: int, pool_observer: PoolObserver | None = None,
     engine_observer: EngineObserver | None = None, logger: logging.Logger,
 ) -> Replicas:
-    managed = _ManagedEngines(engines, session, engine_observer or NullEngineObserver(),
+    managed = _ManagedEngines(engines, session, client, engine_observer or NullEngineObserver(),
                               logger.getChild("engine"), max_line_bytes)
     built: list[ModelPools] = []
     for model in models:
         if model.backend != "llamacpp" or model.url or model.urls:
             urls = model.urls or [model.url or ""]
-            remote = [remote_replica(model, name, url, session, max_line_bytes)
+            remote = [remote_replica(model, name, url, session, max_line_bytes, client=client)
                       for name, url in zip(_names(model, len(urls)), urls, strict=True)]
             built.append(ModelPools(model, build_pool(model, remote, limit=replica_limit(model, False),
                                                       observer=pool_observer)))
