@@ -210,11 +210,13 @@ def _register_plugins() -> None:
 
     tenants_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
+    from inferlab.coordinator import cli as deploy_cli
     from inferlab.evaluation import cli as eval_cli
     from inferlab.planning import cli as planning_cli
     from inferlab.resources import cli as resources_cli
 
     bench_cli.register(app)
+    deploy_cli.register(app)
     eval_cli.register(app)
     planning_cli.register(app)
     resources_cli.register(app)

@@ -77,8 +77,6 @@ class DeploymentSpec:
     def __post_init__(self) -> None:
         if self.replicas < 1:
             raise ValueError("replicas must be at least 1")
-        if self.engine == "llama.cpp" and self.parallel.devices > 1 and self.parallel.rpc_workers == 0:
-            raise ValueError("llama.cpp splits a model over processes with rpc_workers, not tensor/pipeline")
         if self.engine != "llama.cpp" and self.parallel.rpc_workers:
             raise ValueError(f"rpc_workers is a llama.cpp setting; {self.engine} splits with tensor/pipeline")
 

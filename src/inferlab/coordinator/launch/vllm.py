@@ -68,10 +68,11 @@ def vllm_group(spec: DeploymentSpec, name: str, *, target: Target, programs: Pro
         resources = RankResources(cpus=spec.resources.cpus) if multi_node else per_node
         leader = RankSpec(0, "leader", argv, "http", "/health", tuple(env), resources)
         return GroupPlan(name, "vllm", (leader,), api_key, spec.placement, _notes(spec))
-    serve = _quote(serve_argv(spec, programs.vllm, host="0.0.0.0", port=str(POD_HTTP_PORT)))
+    serve_pod = serve_argv(spec, programs.vllm, host="0.0.0.0", port=str(POD_HTTP_PORT))
     if not multi_node:
-        leader = RankSpec(0, "leader", _shell("exec " + serve), "http", "/health", tuple(env), per_node, POD_HTTP_PORT)
+        leader = RankSpec(0, "leader", tuple(serve_pod), "http", "/health", tuple(env), per_node, POD_HTTP_PORT)
         return GroupPlan(name, "vllm", (leader,), api_key, spec.placement, _notes(spec))
+    serve = _quote(serve_pod)
     head = _shell(f"ray start --head --port={RAY_PORT}", f"{programs.python} -c {_quote([_WAIT_FOR_NODES])}",
                   "exec " + serve)
     join = _shell(f"ray start --address=$(LWS_LEADER_ADDRESS):{RAY_PORT} --block")
