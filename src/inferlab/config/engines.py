@@ -25,6 +25,7 @@ class RaySettings(StrictModel):
 
     address: str = Field("auto", description="the Ray cluster (ray://..., host:port, or auto: the local one)")
     namespace: str = "inferlab"
+    node_ip_address: str | None = Field(None, description="this gateway's node, when Ray cannot tell (nodes on loopback)")
     placement_timeout_s: float = Field(20.0, gt=0, description="wait for room on the nodes, then a shortfall")
 
 

@@ -28,7 +28,8 @@ from inferlab.coordinator.provider import EngineProvider, Placement, PlacementSh
 from inferlab.coordinator.ranks import wait_http, wait_tcp
 from inferlab.coordinator.spec import GroupPlan, RankSpec
 
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 10.0  # a gateway that stops lets its engines finish what they are doing
+DRAIN_GRACE_S = 0.5  # a group with a dead rank cannot finish anything: its ranks are killed
 STABLE_AFTER_S = 60.0  # a group that served this long starts its next backoff from the beginning
 HISTORY = 20
 
@@ -149,7 +150,7 @@ class EngineGroup:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._teardown()
+        await self._teardown(STOP_GRACE_S)
         self._transition(GroupState.STOPPED, "stopped")
 
     def _transition(self, state: GroupState, reason: str) -> None:
@@ -181,7 +182,7 @@ class EngineGroup:
         while not self._stopping:
             started = time.monotonic()
             reason = await self._run_once()
-            await self._teardown()
+            await self._teardown(DRAIN_GRACE_S)
             if self._stopping:
                 break
             self.last_error = reason
@@ -284,11 +285,11 @@ class EngineGroup:
             if failures >= self._timing.health_failures:
                 return f"the leader failed {failures} health checks in a row"
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, grace_s: float) -> None:
         """Stop every rank (leader first: it holds the clients' connections), give the room back."""
         ranks, self._ranks = self._ranks, []
         for _, rank in reversed(ranks):
-            await rank.stop(STOP_GRACE_S)
+            await rank.stop(grace_s)
         placement, self._placement = self._placement, None
         if placement is not None:
             await self.provider.release(placement)

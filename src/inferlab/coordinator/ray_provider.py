@@ -81,8 +81,12 @@ class RayProvider:
 
     name = "ray"
 
-    def __init__(self, address: str, namespace: str, logger: logging.Logger) -> None:
+    def __init__(self, address: str, namespace: str, logger: logging.Logger, *,
+                 node_ip_address: str | None = None) -> None:
+        """``node_ip_address``: the address of the node this gateway runs on, when Ray cannot tell
+        (several nodes on one machine, each on its own loopback address)."""
         self._address = address
+        self._node_ip = node_ip_address
         self._namespace = namespace
         self._log = logger
         self._ray: Any = None
@@ -96,8 +100,10 @@ class RayProvider:
         pickling: Any = cloudpickle
         pickling.register_pickle_by_value(ray_rank)  # the workers need no InferLab installed
         if not ray.is_initialized():
+            options = {"_node_ip_address": self._node_ip} if self._node_ip else {}
             await asyncio.to_thread(ray.init, address=self._address, namespace=self._namespace,
-                                    log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
+                                    log_to_driver=False, logging_level=logging.WARNING, configure_logging=False,
+                                    **options)
         self._ray = ray
         self._runner = ray.remote(max_concurrency=4, max_restarts=0)(ray_rank.RankRunner)
         self._log.info("connected to the Ray cluster", extra={"address": self._address, "nodes": self.alive_nodes()})

@@ -119,7 +119,8 @@ def remote_replica(
 def _providers(settings: EngineSettings, logger: logging.Logger) -> dict[str, EngineProvider]:
     from inferlab.coordinator.ray_provider import RayProvider
 
-    return {"local": LocalProvider(logger), "ray": RayProvider(settings.ray.address, settings.ray.namespace, logger)}
+    return {"local": LocalProvider(logger), "ray": RayProvider(settings.ray.address, settings.ray.namespace, logger,
+                                                                    node_ip_address=settings.ray.node_ip_address)}
 
 
 def _group_coordinator(models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession,
