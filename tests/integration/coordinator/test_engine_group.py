@@ -65,7 +65,7 @@ async def test_workers_start_before_a_leader_that_knows_their_addresses(group: t
     workers = [rank for rank in report["ranks"] if rank["role"] == "worker"]
     assert [rank["role"] for rank in report["ranks"]] == ["worker", "worker", "leader"]
     leader_pid = report["ranks"][-1]["pid"]
-    cmdline = Path(f"/proc/{leader_pid}/cmdline").read_bytes().split(b"\0")
+    cmdline = (await asyncio.to_thread(Path(f"/proc/{leader_pid}/cmdline").read_bytes)).split(b"\0")
     assert cmdline[cmdline.index(b"--model") + 1].decode() == ",".join(f"127.0.0.1:{w['port']}" for w in workers)
     assert recorder.states == ["placing", "starting", "ready"]
     assert engine.url == f"http://127.0.0.1:{report['ranks'][-1]['port']}"
