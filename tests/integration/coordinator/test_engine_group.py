@@ -16,6 +16,7 @@ import pytest
 
 from inferlab.coordinator.group import EngineGroup, GroupState, GroupTiming
 from inferlab.coordinator.local import LocalProvider
+from inferlab.coordinator.provider import PlacementShortfall
 from inferlab.coordinator.spec import GroupPlan, RankSpec
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
@@ -106,3 +107,35 @@ async def test_a_worker_that_cannot_start_is_retried_with_backoff() -> None:
     assert not engine.is_ready() and engine.restarts >= 3
     assert "worker rank 1 exited while starting" in engine.last_error
     assert engine.state is GroupState.STOPPED
+
+
+class ScarceProvider(LocalProvider):
+    """The local provider on a cluster that has no room for the first ``refusals`` placements."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__(logging.getLogger("test"))
+        self.refusals = refusals
+
+    async def place(self, plan: GroupPlan, timeout_s: float):  # type: ignore[no-untyped-def]
+        if self.refusals:
+            self.refusals -= 1
+            raise PlacementShortfall("no room for 3 ranks [{'CPU': 1.0}, ...] (spread); alive nodes: {}")
+        return await super().place(plan, timeout_s)
+
+
+async def test_a_shortfall_is_reported_then_retried_until_there_is_room() -> None:
+    recorder = Recorder()
+    async with aiohttp.ClientSession() as session:
+        engine = EngineGroup(_plan(1), ScarceProvider(refusals=2), session,
+                             timing=GroupTiming(startup_timeout_s=30, backoff_initial_s=0.05),
+                             observer=recorder, logger=logging.getLogger("test"))
+        engine.start()
+        try:
+            assert await engine.wait_ready(30)
+        finally:
+            await engine.stop()
+    shortfalls = [event for event in engine.snapshot()["events"] if event["to"] == "shortfall"]
+    assert len(shortfalls) == 2 and "no room for 3 ranks" in shortfalls[0]["reason"]
+    assert recorder.states[:4] == ["placing", "shortfall", "placing", "shortfall"]
+    assert recorder.states[4:] == ["placing", "starting", "ready", "stopped"]
+    assert engine.restarts == 2  # each shortfall is a failed attempt, on the same backoff
