@@ -21,7 +21,9 @@ import json
 import os
 import platform
 import signal
+import socket
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,34 +149,45 @@ async def ray_recovery(args: argparse.Namespace) -> list[dict[str, Any]]:
         cluster.stop()
 
 
-async def loopback_link(rounds: int = 2000, payload: int = 1 << 20) -> Interconnect:
-    """TCP over loopback as the planning toolkit's Interconnect: round trip and bandwidth, measured here."""
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(1 << 20):
-            writer.write(data[-1:] if len(data) > 64 else data)
-            await writer.drain()
+def _echo(server: socket.socket) -> None:
+    """Answer each length-prefixed message with one byte, as an RPC server acknowledges a command."""
+    connection, _ = server.accept()
+    with connection:
+        while header := connection.recv(8, socket.MSG_WAITALL):
+            size = int.from_bytes(header, "little")
+            while size:
+                size -= len(connection.recv(min(size, 1 << 20)))
+            connection.sendall(b"k")
 
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+def loopback_link(rounds: int = 5000, payload: int = 4 << 20) -> Interconnect:
+    """TCP over loopback as the planning toolkit's Interconnect: round trip and bandwidth measured
+    here with blocking sockets (Python adds some microseconds that llama.cpp's C++ does not)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    thread = threading.Thread(target=_echo, args=(server,), daemon=True)
+    thread.start()
+    client = socket.create_connection(server.getsockname())
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def exchange(body: bytes) -> None:
+        client.sendall(len(body).to_bytes(8, "little") + body)
+        client.recv(1, socket.MSG_WAITALL)
+
     started = time.perf_counter()
     for _ in range(rounds):
-        writer.write(b"x")
-        await writer.drain()
-        await reader.readexactly(1)
+        exchange(b"x")
     rtt = (time.perf_counter() - started) / rounds
     blob = b"y" * payload
     started = time.perf_counter()
-    for _ in range(20):
-        writer.write(blob)
-        await writer.drain()
-        await reader.readexactly(1)
-    bandwidth = 20 * payload / (time.perf_counter() - started) / 1e9
-    writer.close()
+    for _ in range(25):
+        exchange(blob)
+    bandwidth = 25 * payload / (time.perf_counter() - started - 25 * rtt) / 1e9
+    client.close()
+    thread.join(5)
     server.close()
     return Interconnect("loopback-tcp", "TCP over loopback (measured by bench/recovery.py)", "network",
                         bandwidth_gbps=bandwidth, latency_s=rtt / 2,
-                        ref=SourceRef("measured on this machine, asyncio ping-pong", "2026-12", "M"))
+                        ref=SourceRef("measured on this machine, blocking sockets", "2026-12", "M"))
 
 
 def predicted_split(workers: int, concurrency: int, link: Interconnect, measured_single: dict[str, Any] | None) -> dict[str, Any]:
@@ -199,17 +212,19 @@ async def split_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     models += [{"name": f"rpc{n}", **MODEL_COMMON, "distributed": {"rpc_workers": n}} for n in (1, 2)]
     gateway = GatewayProcess({"models": models, "engines": _engines()}).start(timeout=300)
     rows: list[dict[str, Any]] = []
-    link = await loopback_link()
+    link = loopback_link()
     print(f"loopback: round trip {link.latency_s * 2e6:.1f} µs, {link.bandwidth_gbps:.2f} GB/s", flush=True)
     try:
         for model, workers in (("single", 0), ("rpc1", 1), ("rpc2", 2)):
             runs = []
             for _ in range(args.rounds):
-                config = BenchmarkConfig(base_url=gateway.url, model=model, num_prompts=args.num_prompts,
+                config = BenchmarkConfig(base_url=gateway.url + "/v1", model=model, num_prompts=args.num_prompts,
                                          concurrency=args.concurrency, max_tokens=args.max_tokens, stream=True,
                                          prompt_words=32, warmup=2, timeout=600, keepalive=False, label=model)
                 runs.append((await run_benchmark(config)).to_dict())
             best = max(runs, key=lambda r: r["output_throughput"])
+            if best["failed"]:
+                print(f"{model}: {best['failed']} failed: {best['errors']}", flush=True)
             rows.append({"model": model, "rpc_workers": workers, "output_tokens_per_s": round(best["output_throughput"], 1),
                          "median_ttft_ms": round(best["median_ttft_ms"], 1), "median_itl_ms": round(best["median_itl_ms"], 2),
                          "failed": best["failed"],
