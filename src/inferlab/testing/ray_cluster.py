@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -77,6 +78,7 @@ class LocalRayCluster:
             if process is not None:
                 _kill_group(process)
         self._worker = self._head = None
+        shutil.rmtree(self._temp, ignore_errors=True)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
