@@ -88,7 +88,21 @@ class Services:
         return self.replicas.engines
 
     def engine_states(self) -> dict[str, str]:
-        return {engine.name: engine.state.value for engine in self.engines}
+        states = {engine.name: engine.state.value for engine in self.engines}
+        if self.replicas.coordinator is not None:
+            states |= {group.name: group.state.value for group in self.replicas.coordinator.groups}
+        return states
+
+    def engines_report(self) -> dict[str, Any]:
+        """Engine groups (ranks, placement, restarts) and single managed engines as groups of one."""
+        coordinator = self.replicas.coordinator
+        report = coordinator.snapshot() if coordinator is not None else {"object": "list", "providers": []}
+        singles: list[dict[str, Any]] = [
+            {"name": e.name, "engine": e.command.flavour, "provider": "local", "state": e.state.value,
+                    "url": e.url, "restarts": e.restarts, "last_error": e.last_error or None, "nodes": ["local"],
+                    "ranks": [{"index": 0, "role": "leader", "node": "local", "host": "127.0.0.1", "port": e.port,
+                               "pid": e.pid}], "events": []} for e in self.engines]
+        return {**report, "data": [*report.get("data", []), *singles]}
 
     def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Start everything in order (the store first, the engines last); stop in reverse."""
@@ -231,6 +245,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     async def engines_running() -> AsyncIterator[None]:
         for engine in replicas.engines:
             engine.start()
+        if replicas.coordinator is not None:
+            await replicas.coordinator.start()
         health.start()
         scraper.start()
         try:
@@ -240,6 +256,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             await scraper.stop()
             for engine in replicas.engines:
                 await engine.stop()
+            if replicas.coordinator is not None:
+                await replicas.coordinator.stop()
 
     limits = None
     if settings.features.ratelimit:

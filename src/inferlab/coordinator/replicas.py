@@ -10,17 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
+from inferlab.backends.engine_group import EngineGroupBackend
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.config import EngineSettings, ModelConfig
+from inferlab.coordinator.distributed import DistributedCoordinator
 from inferlab.coordinator.engine_process import EngineObserver, ManagedEngine
-from inferlab.coordinator.locate import llama_engine_command
-from inferlab.router import BackendPool, PoolObserver, ReplicaEndpoint
+from inferlab.coordinator.from_config import deployment_from_model, model_group_plan
+from inferlab.coordinator.group import EngineGroup, GroupObserver, GroupTiming, NullGroupObserver
+from inferlab.coordinator.local import LocalProvider
+from inferlab.coordinator.locate import find_rpc_programs, llama_engine_command
+from inferlab.coordinator.provider import EngineProvider
+from inferlab.router import BackendPool, PoolObserver, Replica, ReplicaEndpoint
 from inferlab.router.build import build_pool, replica_limit
 from inferlab.router.load import EngineKind
 from inferlab.types import InferenceBackend
@@ -32,6 +39,10 @@ class NullEngineObserver:
 
     def engine_restarted(self, engine: str) -> None:
         pass
+
+
+class EngineObservers(EngineObserver, GroupObserver, Protocol):
+    """What watches managed engines and engine groups (``GatewayMetrics``)."""
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Replicas:
 
     models: list[ModelPools]
     engines: list[ManagedEngine] = field(default_factory=list)
+    coordinator: DistributedCoordinator | None = None  # the engine groups, when a model has `distributed:`
 
 
 class _ManagedEngines:
@@ -108,6 +120,46 @@ def remote_replica(
     return backend, ReplicaEndpoint(root, engine, api_key)
 
 
+def _providers(settings: EngineSettings, logger: logging.Logger) -> dict[str, EngineProvider]:
+    from inferlab.coordinator.ray_provider import RayProvider
+
+    return {"local": LocalProvider(logger), "ray": RayProvider(settings.ray.address, settings.ray.namespace, logger,
+                                                                    node_ip_address=settings.ray.node_ip_address)}
+
+
+def _group_coordinator(models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession,
+                       observer: GroupObserver, logger: logging.Logger) -> DistributedCoordinator | None:
+    if not any(model.distributed for model in models):
+        return None
+    find_rpc_programs(engines)  # fail at build time, with how to get them, rather than in a restart loop
+    timing = GroupTiming(startup_timeout_s=engines.startup_timeout_s, placement_timeout_s=engines.ray.placement_timeout_s,
+                         backoff_initial_s=engines.restart_backoff_initial_s,
+                         backoff_max_s=engines.restart_backoff_max_s, health_interval_s=engines.group_health_interval_s)
+    return DistributedCoordinator(_providers(engines, logger), session, timing=timing, observer=observer, logger=logger)
+
+
+def _group_replicas(model: ModelConfig, engines: EngineSettings, coordinator: DistributedCoordinator,
+                    client: EngineClient, max_line_bytes: int) -> list[tuple[InferenceBackend, ReplicaEndpoint]]:
+    assert model.distributed is not None
+    spec = deployment_from_model(model, engines)
+    groups = coordinator.deploy(spec, model.distributed.provider, lambda name: model_group_plan(spec, engines, name))
+    return [(EngineGroupBackend(group, client, max_line_bytes=max_line_bytes),
+             ReplicaEndpoint(None, "llamacpp", group.api_key)) for group in groups]
+
+
+def _follow_groups(pool: BackendPool) -> None:
+    """A group's transitions re-route the pool at once, and move its replica's endpoint with its leader."""
+    for replica in pool.replicas:
+        group = getattr(replica.backend, "engine", None)
+        if isinstance(group, EngineGroup):
+            def follow(changed: EngineGroup, replica: Replica = replica) -> None:
+                if changed.is_ready():
+                    replica.endpoint = ReplicaEndpoint(changed.url, "llamacpp", changed.api_key)
+                pool.capacity_changed()
+
+            group.subscribe(follow)
+
+
 def _names(model: ModelConfig, count: int) -> list[str]:
     return [model.name] if count == 1 else [f"{model.name}-{i}" for i in range(count)]
 
@@ -115,12 +167,20 @@ def _names(model: ModelConfig, count: int) -> list[str]:
 def build_replicas(
     models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *, client: EngineClient,
     max_line_bytes: int, pool_observer: PoolObserver | None = None,
-    engine_observer: EngineObserver | None = None, logger: logging.Logger,
+    engine_observer: EngineObservers | None = None, logger: logging.Logger,
 ) -> Replicas:
     managed = _ManagedEngines(engines, session, client, engine_observer or NullEngineObserver(),
                               logger.getChild("engine"), max_line_bytes)
+    coordinator = _group_coordinator(models, engines, session, engine_observer or NullGroupObserver(),
+                                     logger.getChild("coordinator"))
     built: list[ModelPools] = []
     for model in models:
+        if model.distributed is not None and coordinator is not None:
+            groups = _group_replicas(model, engines, coordinator, client, max_line_bytes)
+            pool = build_pool(model, groups, limit=replica_limit(model, True), observer=pool_observer)
+            _follow_groups(pool)
+            built.append(ModelPools(model, pool))
+            continue
         if model.backend != "llamacpp" or model.url or model.urls:
             urls = model.urls or [model.url or ""]
             remote = [remote_replica(model, name, url, session, max_line_bytes, client=client)
@@ -136,4 +196,4 @@ def build_replicas(
             embedder = managed.replica(f"{model.name}-embed", model, embedding=True)
             embeddings = build_pool(model, [embedder], limit=limit, observer=pool_observer)
         built.append(ModelPools(model, pool, embeddings))
-    return Replicas(built, managed.engines)
+    return Replicas(built, managed.engines, coordinator)
