@@ -98,9 +98,9 @@ async def _run_scenarios(
         await _script_simulator(sim_url, token_delay_s=scenario.token_delay_s, completion_tokens=16)
         num = max(10, int(scenario.num_prompts * scale))
         rows: dict[str, list[dict[str, Any]]] = {target.name: [] for target in targets}
-        for _ in range(rounds):
+        for round_ in range(rounds):  # new prompts each round: a repeated one would be a cache hit
             for target in targets:
-                rows[target.name].append(await _run_one(scenario, target, sim, num, seed))
+                rows[target.name].append(await _run_one(scenario, target, sim, num, seed * 1000 + round_))
         results[scenario.name] = {name: _median_row(measured) for name, measured in rows.items()}
     return results
 
