@@ -3,7 +3,8 @@
 Exactly one per call, whatever its ending (success, error, a stream cut short, a cancellation).
 Its ``id`` is the gateway's own, unique per call: not the ``x-request-id``, which a client may
 choose and reuse (two requests sharing one would otherwise share one ledger line). Money is
-``Decimal`` (USD), never float. Times are UTC.
+``Decimal`` (USD) with at most 10 decimal places (the store's scale; more is refused, never
+rounded), never float. Times are UTC.
 """
 
 from __future__ import annotations

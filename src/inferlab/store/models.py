@@ -250,7 +250,7 @@ class UsageEventRow(Base):
     hardware_cost: Mapped[Decimal] = mapped_column(Money())
 
 
-class _UsageRollup:
+class UsageRollup:
     """Sums of the usage events of one bucket (an hour, a day) and one (tenant, tier, model, key,
     replica, status). Maintained in the transaction that inserts the events, from the new ones
     only. An absent key or replica is ``''`` (a primary key column is never NULL)."""
@@ -271,11 +271,11 @@ class _UsageRollup:
     duration_ms: Mapped[Decimal] = mapped_column(Millis())
 
 
-class UsageHourlyRow(_UsageRollup, Base):
+class UsageHourlyRow(UsageRollup, Base):
     __tablename__ = "usage_hourly"
     __table_args__ = (Index("ix_usage_hourly_bucket", "bucket"),)
 
 
-class UsageDailyRow(_UsageRollup, Base):
+class UsageDailyRow(UsageRollup, Base):
     __tablename__ = "usage_daily"
     __table_args__ = (Index("ix_usage_daily_bucket", "bucket"),)
