@@ -20,11 +20,11 @@ from typing import Protocol, cast
 from sqlalchemy import func, select, text
 
 from inferlab.metering.event import EventStatus, TokenSource, UsageEvent
-from inferlab.metering.rollup import Grain, RollupKey, UsageSums
 from inferlab.store.engine import Database
 from inferlab.store.guard import bounded
 from inferlab.store.models import UsageEventRow, UsageRollup
 from inferlab.store.partitions import create_partition, month_of, next_month, partition_name
+from inferlab.store.usage_rollup import Grain, RollupKey, UsageSums
 from inferlab.store.usage_sql import ROLLUP_TABLES, insert_postgres, insert_sqlite
 
 

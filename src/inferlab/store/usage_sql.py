@@ -11,7 +11,7 @@ ones, each in key order: concurrent shippers (gateways sharing the database, bat
 take their locks in one global order and cannot deadlock.
 
 SQLite: the same, in three statements of one transaction: the insert returns the new events, the
-sums are computed in Python (``metering.rollup``) and upserted.
+sums are computed in Python (``store.usage_rollup``) and upserted.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inferlab.metering.event import UsageEvent
-from inferlab.metering.rollup import Grain, millis, rollup
 from inferlab.store.models import UsageDailyRow, UsageEventRow, UsageHourlyRow
+from inferlab.store.usage_rollup import Grain, millis, rollup
 
 # every column of usage_events, in order, with its PostgreSQL type for the arrays
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -18,11 +18,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from inferlab.metering import EventStatus, TokenSource, UsageEvent
-from inferlab.metering.rollup import UsageSums, rollup
 from inferlab.store import Database
 from inferlab.store.models import Base
 from inferlab.store.partitions import include_name
 from inferlab.store.usage import SqlUsageStore
+from inferlab.store.usage_rollup import UsageSums, rollup
 
 T0 = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)  # an hour and a half before a month (and a year) ends
 _ids = itertools.count()

@@ -1,4 +1,4 @@
-"""Rollups of usage events: what the hourly and daily tables hold, as a pure function.
+"""The store's rollup arithmetic: what the hourly and daily tables hold, as a pure function.
 
 A rollup row sums the events of one bucket (the UTC hour or day of the event's ``time``) and one
 (tenant, tier, model, key, replica, status). The store maintains its tables incrementally from the
