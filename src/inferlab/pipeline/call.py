@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,7 +55,7 @@ DISCONNECT = Ending(EndKind.DISCONNECT)
 Cleanup = Callable[[Ending], Awaitable[None] | None]
 Tap = Callable[[bytes], None]
 Finisher = Callable[[], Awaitable[None]]
-UsageResolver = Callable[["Call", Ending], Awaitable[None]]
+UsageResolver = Callable[["Call", Ending], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -155,7 +155,7 @@ class Call:
         """Run the resolver to its end (it bounds itself) even when this task is cancelled meanwhile
         — the client closing its connection right after the answer must not make the count an
         estimate; the cancellation is returned, to be raised after the clean-ups."""
-        task = asyncio.get_running_loop().create_task(resolver(self, ending))
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(resolver(self, ending))
         cancelled: BaseException | None = None
         while not task.done():
             try:
