@@ -11,6 +11,7 @@ fsync is off: what is under test is the gateway's durability, not PostgreSQL's.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -82,8 +83,6 @@ class PrivatePostgres:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # not running
         shutil.rmtree(self.root, ignore_errors=True)

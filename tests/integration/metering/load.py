@@ -39,7 +39,7 @@ class LoadGenerator:
             try:
                 stream = number % 2 == 0 if self.streamed is None else self.streamed
                 done = await self._one(session, request_id, stream=stream)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 done = False
             if done:
                 self.completed.add(request_id)
