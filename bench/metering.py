@@ -143,8 +143,7 @@ async def ingest(scale: float, logs: Path) -> dict[str, Any]:
         await outbox.flush(120)
         shipper = Shipper(outbox, store, batch_size=batch)
         began = time.perf_counter()
-        while await shipper.ship_once():
-            pass
+        await shipper.ship_available()
         seconds = time.perf_counter() - began
         stored = await store.count()
         await outbox.close(30)

@@ -93,7 +93,7 @@ class Shipper:
                 if self._prepare is not None:
                     await self._prepare()
                     self._prepare = None
-                shipped = await self.ship_once()
+                shipped = await self.ship_available()
                 await self._housekeeping()
             except asyncio.CancelledError:
                 raise
@@ -109,18 +109,39 @@ class Shipper:
             if self.failures:
                 log.warning("usage events shipping again", extra={"after_attempts": self.failures})
             self.failures, delay = 0, self._retry_initial
-            if shipped < self._batch:
+            if not shipped:
                 await asyncio.sleep(self._interval)
 
     async def ship_once(self) -> int:
         """Ship one batch of the oldest pending events; how many left the outbox."""
         rows = await self._outbox.pending(self._batch)
-        if not rows:
-            return 0
+        if rows:
+            await self._ship(rows)
+        return len(rows)
+
+    async def ship_available(self) -> int:
+        """Ship every full batch pending now and one more; the next batch is read from the outbox
+        while the store inserts this one. How many left the outbox."""
+        total = 0
+        rows = await self._outbox.pending(self._batch)
+        while rows:
+            following = None
+            if len(rows) == self._batch:
+                following = asyncio.ensure_future(self._outbox.pending(self._batch, after=rows[-1][0]))
+            try:
+                await self._ship(rows)
+            except BaseException:
+                if following is not None:
+                    following.cancel()
+                raise
+            total += len(rows)
+            rows = await following if following is not None else []
+        return total
+
+    async def _ship(self, rows: Sequence[tuple[int, bytes]]) -> None:
         events = [decode(payload) for _, payload in rows]
         await self._insert(list(zip((seq for seq, _ in rows), events, strict=True)))
         self.shipped_total += len(rows)
-        return len(rows)
 
     async def _insert(self, batch: Sequence[tuple[int, UsageEvent]]) -> None:
         """Insert and mark ``batch``; a batch the store refuses (not an outage) is halved until
@@ -156,7 +177,7 @@ class Shipper:
                 if self._prepare is not None:
                     await self._prepare()
                     self._prepare = None
-                while await self.ship_once():
+                while await self.ship_available():
                     if time.monotonic() > deadline:
                         return False
         except Exception as exc:  # noqa: BLE001 - the last attempt failed: the outbox keeps them for next time
