@@ -55,14 +55,28 @@ VARIANTS = {"metering off": {"features": {"metering": False}},
             "metering on, no ack": {"metering": {"acknowledge": False}}}
 
 
-def event(i: int, start: datetime) -> UsageEvent:
+TIERS = ("free", "pro", "enterprise")
+
+
+def event(i: int, start: datetime, *, spread: bool = False) -> UsageEvent:
+    """The ``i``-th event of a stream of traffic, 1 ms apart. Typical: tenants skewed (a few of 200
+    send most), 1-3 keys each, the tier theirs, 4 models × 2 replicas, 2 % errors. ``spread``:
+    every event of a batch its own rollup row (the worst case for the rollups)."""
+    if spread:
+        tenant, key, model, replica, status = i % 50, i % 1000, i % 4, i % 8, EventStatus.SUCCESS
+    else:
+        rank = ((i * 2654435761) % 2**32) / 2**32  # a deterministic pseudo-random in [0, 1)
+        tenant = int(200 * rank**3)  # skewed: a few tenants send most of the traffic
+        key, model = tenant * 3 + i % (1 + tenant % 3), int(4 * rank**2) % 4
+        replica = model * 2 + i % 2
+        status = EventStatus.ERROR if i % 50 == 0 else EventStatus.SUCCESS
     return UsageEvent(
-        id=f"{uuid.uuid4().hex[:16]}{i:010x}", time=start + timedelta(milliseconds=i), tenant=f"tenant-{i % 50}",
-        user=f"user-{i % 500}", key=f"key-{i % 1000}", tier=("free", "pro", "enterprise")[i % 3],
-        route="/v1/chat/completions", model=f"model-{i % 4}", model_version=None, replica=f"replica-{i % 8}",
-        hardware="L4", prompt_tokens=200 + i % 300, completion_tokens=50 + i % 400, cached_tokens=i % 100,
-        token_source=TokenSource.ENGINE, queue_ms=0.0, ttft_ms=12.5, duration_ms=840.125,
-        status=EventStatus.SUCCESS, http_status=200, price=Decimal("0.0001234567"),
+        id=f"{uuid.uuid4().hex[:16]}{i:010x}", time=start + timedelta(milliseconds=i), tenant=f"tenant-{tenant}",
+        user=f"user-{key}", key=f"key-{key}", tier=TIERS[tenant % 3], route="/v1/chat/completions",
+        model=f"model-{model}", model_version=None, replica=f"replica-{replica}", hardware="L4",
+        prompt_tokens=200 + i % 300, completion_tokens=50 + i % 400, cached_tokens=i % 100,
+        token_source=TokenSource.ENGINE, queue_ms=0.0, ttft_ms=12.5, duration_ms=840.125, status=status,
+        http_status=200 if status is EventStatus.SUCCESS else 502, price=Decimal("0.0001234567"),
         hardware_cost=Decimal("0.0000456789"), request_id=f"rq-{i}",
     )
 
@@ -132,24 +146,30 @@ async def ingest(scale: float, logs: Path) -> dict[str, Any]:
     count = max(10_000, int(200_000 * scale))
     start = datetime.now(UTC).replace(microsecond=0)
     results: dict[str, Any] = {"events": count}
-    for batch in (1000, 5000):
+    for label, batch, concurrency, spread in (
+            ("typical, batch 1000, 1 at once", 1000, 1, False), ("typical, batch 1000, 2 at once", 1000, 2, False),
+            ("typical, batch 5000, 2 at once", 5000, 2, False),
+            ("each event its own rollup row, batch 1000, 2 at once", 1000, 2, True)):
         name, database = await _fresh_database()
         store = SqlUsageStore(database)
         await store.prepare(start)
-        outbox = Outbox(logs / f"ingest-{batch}.db", flush_interval_s=0.05, flush_max_events=10_000)
+        outbox = Outbox(logs / f"ingest-{len(results)}.db", flush_interval_s=0.05, flush_max_events=10_000)
         await outbox.start()
         for i in range(count):
-            outbox.append(event(i, start))
+            outbox.append(event(i, start, spread=spread))
         await outbox.flush(120)
-        shipper = Shipper(outbox, store, batch_size=batch)
-        began = time.perf_counter()
+        shipper = Shipper(outbox, store, batch_size=batch, concurrency=concurrency)
+        began, cpu = time.perf_counter(), time.process_time()
         await shipper.ship_available()
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
         stored = await store.count()
+        rollup_rows = len(await store.rollups("hour"))
         await outbox.close(30)
         await _drop(name, database)
-        results[f"batch {batch}"] = {"seconds": seconds, "events_per_s": count / seconds, "stored": stored}
-        print(f"  ingest batch {batch}: {count / seconds:,.0f} events/s ({stored} stored)", flush=True)
+        results[label] = {"seconds": seconds, "events_per_s": count / seconds, "stored": stored,
+                          "hourly_rollup_rows": rollup_rows, "shipper_cpu_us_per_event": cpu / count * 1e6}
+        print(f"  ingest {label:<52} {count / seconds:9,.0f} events/s ({stored} stored, {rollup_rows} hourly rows, "
+              f"shipper CPU {cpu / count * 1e6:.1f} µs/event)", flush=True)
     return results
 
 
