@@ -110,8 +110,9 @@ def overhead(scale: float, logs: Path, stack: ExitStack) -> dict[str, Any]:
                                          label=f"{scenario}/{name}", percentiles=(50.0, 99.0), seed=rounds)
                 row = asyncio.run(run_benchmark(config)).to_dict()
                 results[scenario].setdefault(name, []).append(row)
-                print(f"  {scenario:<8} {name:<20} p50 {row['latency_ms']['p50']:.2f} ms "
-                      f"p99 {row['latency_ms']['p99']:.2f} ms", flush=True)
+                ttft = f", TTFT p50 {row['p50_ttft_ms']:.2f} ms" if stream else ""
+                print(f"  {scenario:<8} {name:<20} p50 {row['p50_e2el_ms']:.2f} ms p99 {row['p99_e2el_ms']:.2f} ms"
+                      f"{ttft}, {row['completed']}/{row['num_prompts']} ok", flush=True)
     return results
 
 

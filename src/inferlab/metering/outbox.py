@@ -4,17 +4,18 @@ The request path never touches the disk: ``append`` puts the event in an in-proc
 deque; no lock, no I/O) and, when the caller waits for it (``append_durably``, a successful
 answer's last bytes) or the buffer holds ``flush_max_events``, wakes the writer.
 
-The writer, a thread of its own, takes everything buffered and commits it to a SQLite file in WAL
-mode in one transaction (``synchronous=NORMAL``: the commit is written to the WAL, not fsynced), then
-tells the waiters. From then on the events survive the process being killed (``kill -9``): the data
-is in the operating system's hands. It fsyncs the WAL at most every ``flush_interval_s`` (or once
-``flush_max_events`` are not fsynced): from then on they survive a power cut too. So:
+Two threads of their own (``outbox_writer.py``) do the rest. The writer takes everything buffered
+and commits it to a SQLite file in WAL mode in one transaction (written to the WAL, not fsynced),
+then tells the waiters: from then on the events survive the process being killed (``kill -9``),
+the data is in the operating system's hands. The syncer fsyncs the WAL at most every
+``flush_interval_s`` (or once ``flush_max_events`` are not fsynced): from then on they survive a
+power cut too. So:
 
 - a killed gateway loses the events still in the buffer: at most ``flush_interval_s`` of them
   (writes of events nobody waits for are batched), and never the event of an answer whose end
   the client saw (that answer waited for its event, when ``metering.acknowledge`` is on);
 - a power cut, or a kernel crash, also loses what was committed but not fsynced: at most
-  ``flush_interval_s`` (+ one commit and fsync) of events.
+  ``flush_interval_s`` (+ one fsync) of events.
 
 The shipper reads pending rows, marks them shipped once the store has them, and prunes shipped
 rows after a retention; it reads through a connection of its own in a thread of its own.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -33,10 +33,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from inferlab.metering.codec import encode
 from inferlab.metering.event import UsageEvent
+from inferlab.metering.outbox_writer import FSYNC, NullOutboxObserver, OutboxObserver, OutboxWriter, connect
 
 T = TypeVar("T")
 log = logging.getLogger("inferlab.metering")
@@ -47,30 +47,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS usage_outbox_pending ON usage_outbox (seq) WHERE shipped_at IS NULL AND failed IS NULL",
     "CREATE INDEX IF NOT EXISTS usage_outbox_shipped ON usage_outbox (shipped_at) WHERE shipped_at IS NOT NULL",
 )
-MAX_PER_COMMIT = 10_000
 Waiter = asyncio.Future[bool]
 
-
-class OutboxObserver(Protocol):
-    def written(self, events: int) -> None: ...
-
-    def dropped(self) -> None: ...
-
-
-class NullOutboxObserver:
-    def written(self, events: int) -> None:
-        pass
-
-    def dropped(self) -> None:
-        pass
-
-
-def connect(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)  # explicit transactions
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")  # commits are written, not fsynced: the writer fsyncs
-    connection.execute("PRAGMA journal_size_limit=67108864")
-    return connection
+__all__ = ["Outbox", "OutboxObserver"]
 
 
 def _settle(waiters: list[Waiter], written: bool) -> None:
@@ -89,14 +68,11 @@ class Outbox:
         self._observer = observer or NullOutboxObserver()
         self._buffer: deque[tuple[UsageEvent, Waiter | None]] = deque()
         self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._writer: OutboxWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: sqlite3.Connection | None = None
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="inferlab-outbox-reader")
-        self._wal_fd: int | None = None
         self.dropped = 0
-        self.write_failures = 0
 
     # -- the request path (the event loop's thread) ------------------------------------------------
 
@@ -133,18 +109,18 @@ class Outbox:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the file and its table, then start the writer."""
+        """Create the file and its table, then start the writer and the syncer."""
         self._loop = asyncio.get_running_loop()
         await self._read(self._open_reader)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="inferlab-outbox-writer", daemon=True)
-        self._thread.start()
+        self._writer = OutboxWriter(self.path, self._buffer, self._wake, self._tell, interval_s=self._interval,
+                                    flush_max_events=self._flush_max, observer=self._observer)
+        self._writer.start()
 
     async def flush(self, timeout_s: float) -> bool:
         """Wait until everything buffered now is committed and fsynced (at most ``timeout_s``)."""
         loop = asyncio.get_running_loop()
         waiter: Waiter = loop.create_future()
-        self._buffer.append((_FSYNC, waiter))
+        self._buffer.append((FSYNC, waiter))
         self._wake.set()
         timer = loop.call_later(timeout_s, _settle, [waiter], False)
         try:
@@ -153,94 +129,19 @@ class Outbox:
             timer.cancel()
 
     async def close(self, timeout_s: float) -> None:
-        """Stop the writer once the buffer is committed and fsynced (at most ``timeout_s``)."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping = True
-            self._wake.set()
-            await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout_s)
-            if thread.is_alive():
-                log.error("the outbox's writer did not finish in time: usage events lost",
-                          extra={"events": len(self._buffer)})
+        """Stop the threads once the buffer is committed and fsynced (at most ``timeout_s``)."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not await asyncio.get_running_loop().run_in_executor(None, writer.stop, timeout_s):
+            log.error("the outbox's writer did not finish in time: usage events lost", extra={"events": len(self._buffer)})
         await self._read(self._close_reader)
         self._reads.shutdown(wait=False)
 
-    # -- the writer thread -------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        connection = connect(self.path)
-        unsynced, last_sync = 0, time.monotonic()
-        try:
-            while True:
-                wait = self._interval if not unsynced else max(0.0, last_sync + self._interval - time.monotonic())
-                self._wake.wait(wait)
-                self._wake.clear()
-                stopping = self._stopping
-                events, waiters, fsync_now = self._take()
-                if events and not self._write(connection, events, waiters):
-                    time.sleep(self._interval)  # the disk refused: the events went back to the buffer
-                    continue
-                unsynced += len(events)
-                if fsync_now or stopping or (unsynced and (
-                        unsynced >= self._flush_max or time.monotonic() - last_sync >= self._interval)):
-                    self._fsync()
-                    unsynced, last_sync = 0, time.monotonic()
-                self._tell(waiters, True)
-                if stopping and not self._buffer:
-                    return
-        finally:
-            connection.close()
-            if self._wal_fd is not None:
-                os.close(self._wal_fd)
-                self._wal_fd = None
-
-    def _take(self) -> tuple[list[UsageEvent], list[Waiter], bool]:
-        events: list[UsageEvent] = []
-        waiters: list[Waiter] = []
-        fsync_now = False
-        buffer = self._buffer
-        while buffer and len(events) < MAX_PER_COMMIT:
-            event, waiter = buffer.popleft()
-            if event is _FSYNC:
-                fsync_now = True
-            else:
-                events.append(event)
-            if waiter is not None:
-                waiters.append(waiter)
-        return events, waiters, fsync_now
-
-    def _write(self, connection: sqlite3.Connection, events: list[UsageEvent], waiters: list[Waiter]) -> bool:
-        now = time.time()
-        rows = [(event.id, encode(event), now) for event in events]
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.executemany("INSERT INTO usage_outbox (event_id, payload, created_at) VALUES (?, ?, ?)", rows)
-            connection.execute("COMMIT")
-        except sqlite3.Error:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            self.write_failures += 1
-            log.exception("the outbox refused a write; the events stay buffered", extra={"events": len(events)})
-            pending = [(event, None) for event in events] + [(_FSYNC, waiter) for waiter in waiters]
-            self._buffer.extendleft(reversed(pending))
-            return False
-        self._observer.written(len(events))
-        return True
-
-    def _fsync(self) -> None:
-        """fsync the WAL (where the commits are), reopened if SQLite replaced the file."""
-        wal = str(self.path) + "-wal"
-        try:
-            if self._wal_fd is not None and os.fstat(self._wal_fd).st_ino != os.stat(wal).st_ino:
-                os.close(self._wal_fd)
-                self._wal_fd = None
-            if self._wal_fd is None:
-                self._wal_fd = os.open(wal, os.O_RDONLY)
-            os.fsync(self._wal_fd)
-        except FileNotFoundError:
-            pass  # nothing was written since the last checkpoint: nothing to sync
+    @property
+    def write_failures(self) -> int:
+        return self._writer.write_failures if self._writer is not None else 0
 
     def _tell(self, waiters: list[Waiter], written: bool) -> None:
+        """From a thread: settle ``waiters`` on the event loop."""
         if waiters and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
                 self._loop.call_soon_threadsafe(_settle, waiters, written)
@@ -312,12 +213,3 @@ class Outbox:
             "count(*) FILTER (WHERE shipped_at IS NOT NULL), count(*) FILTER (WHERE failed IS NOT NULL) "
             "FROM usage_outbox").fetchone()
         return {"pending": int(row[0]), "shipped": int(row[1]), "failed": int(row[2])}
-
-
-class _FsyncMarker:
-    """In the buffer: "fsync once everything before me is committed" (``flush``)."""
-
-    id = "fsync"
-
-
-_FSYNC: UsageEvent = _FsyncMarker()  # type: ignore[assignment]  # a sentinel, never written
