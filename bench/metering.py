@@ -4,7 +4,8 @@ outbox against a direct synchronous insert per request — in one run.
 1. gateway overhead: ``inferlab serve`` (this tree) with ``features.metering`` off, on, and on
    without the acknowledgement (``metering.acknowledge: false``), in front of the engine simulator;
    latency at concurrency 1 (no stream) and a streamed scenario (16 tokens 5 ms apart, 16 at once).
-   Added p50 = on − off.
+   Added p50 = on − off. Beside it, in process, one call through the metering step alone (``step``):
+   what metering costs a request without the HTTP around it.
 2. shipper ingestion: N events in a local outbox, shipped into a fresh PostgreSQL database
    (127.0.0.1:5432) by the shipper — events/s, rollups maintained in the same transactions.
 3. the request path's cost of recording one event, C concurrent "requests": buffered
@@ -13,7 +14,7 @@ outbox against a direct synchronous insert per request — in one run.
 
     python bench/metering.py                 # all three
     python bench/metering.py --scale 0.2     # a quick look
-    python bench/metering.py --only ingest   # one part: overhead | ingest | record
+    python bench/metering.py --only ingest   # one part: overhead | step | ingest | record
 """
 
 from __future__ import annotations
@@ -124,6 +125,48 @@ async def _script(sim_url: str, delay: float) -> None:
         answer.raise_for_status()
 
 
+# -- 1b. the step's own cost, in process --------------------------------------------------------------
+
+async def step_cost(scale: float, logs: Path) -> dict[str, Any]:
+    """One call through ``MeterUsage`` and the routing-less rest of a chain: the event made, kept in
+    the buffer (no acknowledgement) or acknowledged by the writer, the call ended — per call."""
+    from inferlab.metering.step import MeterUsage
+    from inferlab.pipeline import SUCCESS, Call, Chain, Reply
+    from inferlab.types import Caller, InferenceResponse, RequestKind, Usage
+
+    outbox = Outbox(logs / "step.db")
+    await outbox.start()
+    answer = InferenceResponse(body={"choices": []}, usage=Usage(12, 34))
+
+    async def engine(call: Call, call_next: Any) -> Reply:
+        call.usage.engine_reported(12, 34)
+        call.replicas.append("replica-0")
+        return Reply(response=answer)
+
+    results: dict[str, Any] = {}
+    calls = max(2000, int(20_000 * scale))
+    for label, acknowledge, steps in (("no metering", False, False), ("metering, buffered", False, True),
+                                      ("metering, acknowledged", True, True)):
+        meter = MeterUsage(outbox, {}, acknowledge=acknowledge)
+        chain = Chain([meter, engine] if steps else [engine])
+        latencies = []
+        for i in range(calls):
+            call = Call(request_id=f"r{i}", kind=RequestKind.CHAT, route="/v1/chat/completions", model="m",
+                        body={}, caller=Caller())
+            began = time.perf_counter()
+            await chain(call)
+            await call.finish()
+            await call.end(SUCCESS)
+            latencies.append(time.perf_counter() - began)
+        latencies.sort()
+        results[label] = {"p50_us": latencies[len(latencies) // 2] * 1e6,
+                          "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6}
+        print(f"  step {label:<24} p50 {results[label]['p50_us']:7.1f} µs  p99 {results[label]['p99_us']:8.1f} µs",
+              flush=True)
+    await outbox.close(30)
+    return results
+
+
 # -- 2. shipper ingestion ---------------------------------------------------------------------------
 
 async def _fresh_database() -> tuple[str, Database]:
@@ -231,7 +274,7 @@ async def _timed(record_one: Any, count: int, concurrency: int, make: Any) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--only", choices=["overhead", "ingest", "record"])
+    parser.add_argument("--only", choices=["overhead", "step", "ingest", "record"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -241,6 +284,8 @@ def main() -> None:
     }
     with ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="metering-bench-")))
+        if args.only in (None, "step"):
+            report["step"] = asyncio.run(step_cost(args.scale, logs))
         if args.only in (None, "record"):
             report["record"] = asyncio.run(record(args.scale, logs))
         if args.only in (None, "ingest"):
