@@ -23,6 +23,7 @@ from inferlab.store.engine import Database
 from inferlab.store.usage import SqlUsageStore
 
 OUTBOX_FILE = "usage-outbox.db"
+SQLITE_BATCH = 1000
 log = logging.getLogger("inferlab.metering")
 
 
@@ -91,8 +92,10 @@ def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.Cli
             await migrate_or_check(store.database, settings.auth.auto_migrate)
         await store.prepare(datetime.now(UTC))
 
-    concurrency = config.ship_concurrency if database.dialect == "postgresql" else 1  # SQLite: one writer
-    shipper = Shipper(outbox, store, batch_size=config.ship_batch_size, concurrency=concurrency,
+    postgres = database.dialect == "postgresql"
+    concurrency = config.ship_concurrency if postgres else 1  # SQLite: one writer, and short transactions
+    batch = config.ship_batch_size if postgres else min(config.ship_batch_size, SQLITE_BATCH)
+    shipper = Shipper(outbox, store, batch_size=batch, concurrency=concurrency,
                       interval_s=config.ship_interval_s,
                       retry_initial_s=config.retry_initial_s, retry_max_s=config.retry_max_s,
                       retention_s=config.retention_h * 3600.0, prepare=prepare, observer=shipper_observer)
