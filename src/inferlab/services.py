@@ -164,7 +164,7 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     return SqlReservationStore(admin.auth.database)
 
 
-def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, admin: AdminServices | None,
+def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession,
               metrics: GatewayMetrics | None) -> Metering | None:
     """features.metering: the usage events' step, outbox and shipper, on the store's database."""
     if not settings.features.metering:
@@ -172,8 +172,7 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
     from inferlab.metering.build import build_metering
 
     observer = metrics.metering if metrics is not None else None
-    return build_metering(settings, router, session, database=admin.auth.database if admin is not None else None,
-                          observer=observer, shipper_observer=observer)
+    return build_metering(settings, router, session, observer=observer, shipper_observer=observer)
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -264,7 +263,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
-    metering = _metering(settings, router, session, admin, metrics)
+    metering = _metering(settings, router, session, metrics)
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)

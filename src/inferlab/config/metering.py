@@ -33,6 +33,8 @@ class MeteringSettings(StrictModel):
         5000, ge=1, le=20_000, description="events per insert into the store (SQLite: at most 1000)")
     ship_concurrency: int = Field(2, ge=1, le=16, description="batches the shipper inserts at once")
     ship_interval_s: float = Field(0.5, gt=0, description="the shipper looks for new events this often when idle")
+    store_timeout_s: float = Field(
+        10.0, gt=0, description="longest insert of a batch into the store (metering's own connection pool)")
     retry_initial_s: float = Field(0.5, gt=0, description="the shipper's first backoff while the store is down")
     retry_max_s: float = Field(30.0, gt=0, description="its longest backoff (doubling up to this)")
     retention_h: float = Field(24.0, ge=0, description="shipped events are kept in the outbox this long")

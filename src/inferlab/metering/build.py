@@ -38,7 +38,6 @@ class Metering:
     shipper: Shipper
     store: SqlUsageStore
     shutdown_timeout_s: float
-    owns_database: bool  # opened for metering alone (authentication off): closed with it
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -55,8 +54,7 @@ class Metering:
                 await self.shipper.drain(self.shutdown_timeout_s)
                 await self.outbox.close(self.shutdown_timeout_s)
             finally:
-                if self.owns_database:
-                    await self.store.database.close()
+                await self.store.database.close()
 
 
 @contextlib.asynccontextmanager
@@ -71,25 +69,26 @@ async def _background(shipper: Shipper) -> AsyncIterator[None]:
 
 
 def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, *,
-                   database: Database | None, observer: OutboxObserver | None = None,
-                   shipper_observer: ShipperObserver | None = None, hardware: HardwareOf | None = None,
-                   pricing: Pricing | None = None) -> Metering:
-    """``database``: the store's (authentication on); None opens one from ``database_url`` (or
-    SQLite in the data directory) for metering alone, migrated by the shipper before it ships."""
-    from inferlab.auth.stack import migrate_or_check, open_database
+                   observer: OutboxObserver | None = None, shipper_observer: ShipperObserver | None = None,
+                   hardware: HardwareOf | None = None, pricing: Pricing | None = None) -> Metering:
+    """The store's database (``database_url``, else SQLite in the data directory) through an
+    engine and a guard of metering's own: a slow batch never makes the rest of the gateway think the
+    database is down, and a pool of its own never takes connections authentication needs. The
+    shipper checks the schema (migrating with ``auth.auto_migrate``) before its first batch."""
+    from inferlab.auth.stack import migrate_or_check
+    from inferlab.store import database_url
 
     config = settings.metering
-    owns = database is None
-    if database is None:
-        database = open_database(settings.auth, settings.data_dir, settings.database_url)
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    database = Database(database_url(settings.data_dir, url), timeout_s=config.store_timeout_s,
+                        retry_s=settings.auth.store_retry_s)
     store = SqlUsageStore(database)
     outbox = Outbox(outbox_path(settings), flush_interval_s=config.flush_interval_ms / 1000.0,
                     flush_max_events=config.flush_max_events, max_buffered=config.max_buffered_events,
                     observer=observer)
 
     async def prepare() -> None:
-        if owns:
-            await migrate_or_check(store.database, settings.auth.auto_migrate)
+        await migrate_or_check(store.database, settings.auth.auto_migrate)
         await store.prepare(datetime.now(UTC))
 
     postgres = database.dialect == "postgresql"
@@ -102,4 +101,4 @@ def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.Cli
     step = MeterUsage(outbox, ReplicaTokenizers(router, session), tokenize_timeout_s=config.tokenize_timeout_s,
                       acknowledge=config.acknowledge, ack_timeout_s=config.ack_timeout_s, pricing=pricing,
                       **({"hardware": hardware} if hardware is not None else {}))
-    return Metering(step, outbox, shipper, store, config.shutdown_timeout_s, owns)
+    return Metering(step, outbox, shipper, store, config.shutdown_timeout_s)
