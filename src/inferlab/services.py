@@ -43,6 +43,7 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
+    from inferlab.metering.build import Metering
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -76,6 +77,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    metering: Metering | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -183,6 +185,17 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     return SqlReservationStore(admin.auth.database)
 
 
+def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession,
+              metrics: GatewayMetrics | None) -> Metering | None:
+    """features.metering: the usage events' step, outbox and shipper, on the store's database."""
+    if not settings.features.metering:
+        return None
+    from inferlab.metering.build import build_metering
+
+    observer = metrics.metering if metrics is not None else None
+    return build_metering(settings, router, session, observer=observer, shipper_observer=observer)
+
+
 def _fim_step(settings: Settings) -> FillInTheMiddle:
     return FillInTheMiddle({
         model.name: FimPolicy(
@@ -278,6 +291,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
+    metering = _metering(settings, router, session, metrics)
+    if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
+        lifecycle.add(metering.running)
     lifecycle.add(engines_running)
     if admin is not None:
         tenants = admin.tenants
@@ -296,7 +312,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
-    steps: list[Step] = [ResolveModel(router)]
+    steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps += [EnforceTier(tenants), _fim_step(settings)]
@@ -313,7 +330,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources,
+        resources=resources, metering=metering,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 
