@@ -42,6 +42,7 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
+    from inferlab.metering.build import UsageServices
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -75,6 +76,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    usage: UsageServices | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -268,6 +270,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
+    from inferlab.metering.build import build_usage, tenant_budgets
+
+    database = admin.auth.database if admin is not None else None
+    usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
+                        logger=logger.getChild("usage"),
+                        budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
+
     steps: list[Step] = [ResolveModel(router)]
     if metrics is not None:
         steps.append(CountRefusals(metrics))
@@ -285,7 +294,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources,
+        resources=resources, usage=usage,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

@@ -26,6 +26,7 @@ from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.tenants import TenantSettings
+from inferlab.config.usage import UsageSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -168,7 +168,9 @@ class TenantForecast:
 
     def as_json(self) -> dict[str, Any]:
         def part(f: MonthForecast, money: bool) -> dict[str, Any]:
-            show = (lambda v: str(Decimal(v).quantize(Decimal("0.000001")))) if money else (lambda v: round(v))
+            def show(value: float) -> str | int:
+                return str(Decimal(value).quantize(Decimal("0.000001"))) if money else round(value)
+
             return {"used": show(f.used), "expected": show(f.expected), "low": show(f.low), "high": show(f.high),
                     "method": f.method, "backtest": {"holdout_days": f.backtest.days, "mape": f.backtest.mape,
                                                      "wape": f.backtest.wape}}

@@ -1,0 +1,136 @@
+"""The usage ledger's read side and costs, built from settings (called by ``services.py``).
+
+``build_usage`` picks the analytics by ``usage.analytics.backend`` (imported lazily: chDB only
+when configured), the cost tracker from ``pricing:`` and the planning catalogue, and registers
+the ClickHouse tables' creation and the budget alerts on the Lifecycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from inferlab.config import Settings
+from inferlab.lifecycle import Lifecycle
+from inferlab.metering.alerts import BudgetAlerts, BudgetOf, WebhookSender
+from inferlab.metering.analytics import UsageAnalytics
+from inferlab.metering.cost import CostTracker, HardwareRates
+from inferlab.metering.forecast import Forecaster
+from inferlab.metering.pricebook import PriceBook
+from inferlab.metering.sink import UsageSink
+from inferlab.store.engine import Database
+
+
+@dataclass
+class UsageServices:
+    analytics: UsageAnalytics
+    forecaster: Forecaster
+    costs: CostTracker
+    sink: UsageSink | None  # ClickHouse, for the shipper; None when the store is the analytics
+    alerts: BudgetAlerts | None
+
+
+def catalogue_rental(logger: logging.Logger) -> Any:
+    """accelerator id → its on-demand rental price per device-hour (USD), from the planning catalogue
+    (loaded on first use)."""
+    found: dict[str, Decimal | None] = {}
+
+    def rental(accelerator: str) -> Decimal | None:
+        if accelerator not in found:
+            from inferlab.errors import InferLabError
+            from inferlab.planning.catalogue import load_catalogue
+
+            try:
+                price = load_catalogue().accelerator(accelerator).rental()
+                found[accelerator] = Decimal(str(price.usd_per_hour)) if price is not None else None
+            except InferLabError:
+                found[accelerator] = None
+            if found[accelerator] is None:
+                logger.warning("no hourly cost for this hardware: its replicas cost nothing",
+                               extra={"hardware": accelerator})
+        return found[accelerator]
+
+    return rental
+
+
+def cost_tracker(settings: Settings, logger: logging.Logger) -> CostTracker:
+    hardware = settings.pricing.hardware
+    return CostTracker(PriceBook(settings.pricing), HardwareRates(hardware, catalogue_rental(logger)),
+                       interval_s=hardware.interval_s)
+
+
+def build_usage(settings: Settings, *, database: Database | None, session: Any, lifecycle: Lifecycle,
+                logger: logging.Logger, budget_of: BudgetOf | None = None) -> UsageServices | None:
+    """None when there is nothing to read usage from (the store backend without a database)."""
+    config = settings.usage.analytics
+    sink = None
+    analytics: UsageAnalytics
+    if config.backend == "store":
+        if database is None:
+            return None
+        from inferlab.store.usage_analytics import SqlUsageAnalytics
+
+        analytics = SqlUsageAnalytics(database)
+    else:
+        from inferlab.metering.clickhouse import ChdbClickHouse, ClickHouseUsage, HttpClickHouse
+
+        if config.backend == "clickhouse":
+            assert config.clickhouse_url is not None
+            client: Any = HttpClickHouse(config.clickhouse_url.get_secret_value(), session)
+        else:
+            client = ChdbClickHouse(config.chdb_path or str(Path(settings.data_dir).expanduser() / "chdb"))
+        clickhouse = ClickHouseUsage(client, config.clickhouse_database)
+
+        @contextlib.asynccontextmanager
+        async def tables_created() -> AsyncIterator[None]:
+            await clickhouse.create()  # idempotent (IF NOT EXISTS)
+            yield
+
+        lifecycle.add(tables_created)
+        analytics = sink = clickhouse
+    forecaster = Forecaster(analytics, history_days=settings.usage.history_days)
+    alerts = None
+    if settings.usage.alerts.enabled and database is not None and budget_of is not None:
+        from inferlab.store.alerts import SqlAlertLedger
+
+        alerts = BudgetAlerts(forecaster, budget_of, SqlAlertLedger(database),
+                              WebhookSender(session, settings.usage.alerts), settings.usage.alerts,
+                              logger.getChild("alerts"))
+        lifecycle.background(alerts.run)
+    return UsageServices(analytics, forecaster, cost_tracker(settings, logger), sink, alerts)
+
+
+def tenant_budgets(settings: Settings, database: Database, directory: Any) -> BudgetOf:
+    """A tenant's monthly quotas as the rate limiter applies them: per field, its stored tenant limit,
+    else its tier's ``tenant_limits``, else the configured ``quota.limits`` default (tenant scope)."""
+    from inferlab.metering.alerts import Budget
+    from inferlab.ratelimit.grants import configured_defaults
+    from inferlab.store.limits import SqlLimitStore
+    from inferlab.tenants.ceiling import TierCeiling
+
+    store, ceiling = SqlLimitStore(database), TierCeiling(directory)
+    configured = configured_defaults(settings.ratelimit.limits, settings.quota.limits).get("tenant")
+
+    async def budget_of(tenant: str) -> Budget:
+        stored = (await store.get_many([("tenant", tenant)])).get(("tenant", tenant))
+        tier = (await ceiling.limit_defaults(tenant)).get("tenant")
+        return Budget(**merged_budget(stored, tier, configured))
+
+    return budget_of
+
+
+def merged_budget(*layers: Mapping[str, Any] | Any | None) -> dict[str, float | None]:
+    """Per monthly quota field, the first layer that sets it (stored, then tier, then configured)."""
+    found: dict[str, float | None] = {"monthly_tokens": None, "monthly_spend_usd": None}
+    for field in found:
+        for layer in layers:
+            value = getattr(layer, field, None) if layer is not None else None
+            if value is not None:
+                found[field] = float(value)
+                break
+    return found
