@@ -20,6 +20,7 @@ from inferlab.lifecycle import Lifecycle
 from inferlab.metering.alerts import BudgetAlerts, BudgetOf, WebhookSender
 from inferlab.metering.analytics import UsageAnalytics
 from inferlab.metering.cost import CostTracker, HardwareRates
+from inferlab.metering.costing import HardwareCostJob
 from inferlab.metering.forecast import Forecaster
 from inferlab.metering.pricebook import PriceBook
 from inferlab.metering.sink import UsageSink
@@ -33,6 +34,7 @@ class UsageServices:
     costs: CostTracker
     sink: UsageSink | None  # ClickHouse, for the shipper; None when the store is the analytics
     alerts: BudgetAlerts | None
+    costing: HardwareCostJob | None  # attributes hardware cost to the stored events (a database)
 
 
 def catalogue_rental(logger: logging.Logger) -> Any:
@@ -65,8 +67,10 @@ def cost_tracker(settings: Settings, logger: logging.Logger) -> CostTracker:
 
 
 def build_usage(settings: Settings, *, database: Database | None, session: Any, lifecycle: Lifecycle,
-                logger: logging.Logger, budget_of: BudgetOf | None = None) -> UsageServices | None:
-    """None when there is nothing to read usage from (the store backend without a database)."""
+                logger: logging.Logger, budget_of: BudgetOf | None = None, jobs: bool = True) -> UsageServices | None:
+    """None when there is nothing to read usage from (the store backend without a database).
+    ``jobs``: run the budget alerts and the hardware cost job in the background (``serve``; not a
+    CLI report)."""
     config = settings.usage.analytics
     sink = None
     analytics: UsageAnalytics
@@ -95,14 +99,22 @@ def build_usage(settings: Settings, *, database: Database | None, session: Any, 
         analytics = sink = clickhouse
     forecaster = Forecaster(analytics, history_days=settings.usage.history_days)
     alerts = None
-    if settings.usage.alerts.enabled and database is not None and budget_of is not None:
+    if jobs and settings.usage.alerts.enabled and database is not None and budget_of is not None:
         from inferlab.store.alerts import SqlAlertLedger
 
         alerts = BudgetAlerts(forecaster, budget_of, SqlAlertLedger(database),
                               WebhookSender(session, settings.usage.alerts), settings.usage.alerts,
                               logger.getChild("alerts"))
         lifecycle.background(alerts.run)
-    return UsageServices(analytics, forecaster, cost_tracker(settings, logger), sink, alerts)
+    tracker = cost_tracker(settings, logger)
+    costing = None
+    if jobs and database is not None:
+        from inferlab.store.costs import SqlCostLedger
+
+        costing = HardwareCostJob(tracker, SqlCostLedger(database), grace_s=settings.pricing.hardware.grace_s,
+                                  logger=logger.getChild("costs"))
+        lifecycle.background(costing.run)
+    return UsageServices(analytics, forecaster, tracker, sink, alerts, costing)
 
 
 def tenant_budgets(settings: Settings, database: Database, directory: Any) -> BudgetOf:

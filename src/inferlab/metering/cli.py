@@ -36,8 +36,6 @@ def _run(config: Path | None, profile: str | None, data_dir: Path | None,
         settings = load_settings(config, profile=profile, overrides={"data_dir": data_dir} if data_dir else None)
     except ConfigError as exc:
         fail(str(exc), 2)
-    settings = settings.model_copy(update={"usage": settings.usage.model_copy(
-        update={"alerts": settings.usage.alerts.model_copy(update={"enabled": False})})})  # a report sends nothing
 
     async def main() -> T:
         database = open_database(settings.auth, settings.data_dir, settings.database_url)
@@ -46,7 +44,7 @@ def _run(config: Path | None, profile: str | None, data_dir: Path | None,
             async with aiohttp.ClientSession() as session:
                 lifecycle = Lifecycle()
                 usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
-                                    logger=logging.getLogger("inferlab.usage"))
+                                    logger=logging.getLogger("inferlab.usage"), jobs=False)
                 assert usage is not None
                 async with lifecycle.running():
                     return await work(usage)
