@@ -43,14 +43,25 @@ class SqlUsageAnalytics:
     @bounded
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
         async with self._db.sessions() as session:
-            result = (await session.execute(rollup_select(query))).all()
+            result = (await session.execute(rollup_select(query))).tuples().all()
+        dims = query.group_by
+        width = len(dims)
+        labels: dict[object, str] = {}  # a bucket's label, computed once per bucket
+        timed = [d in ("day", "hour") for d in dims]
         rows = []
         for found in result:
-            if not query.group_by and found.requests == 0:
-                continue  # no usage at all
-            group = tuple((d, bucket_label(d, getattr(found, d)) if d in ("day", "hour") else getattr(found, d))
-                          for d in query.group_by)
-            rows.append(UsageRow(group, UsageTotals(int(found.requests), int(found.prompt_tokens),
-                                                    int(found.completion_tokens), int(found.cached_tokens),
-                                                    found.price, found.hardware_cost)))
+            requests, prompt, completion, cached, price, hardware = found[width:]
+            if not requests:
+                continue  # no usage at all (an ungrouped query over nothing)
+            group = []
+            for index, dim in enumerate(dims):
+                value = found[index]
+                if timed[index]:
+                    label = labels.get(value)
+                    if label is None:
+                        label = labels[value] = bucket_label(dim, value)
+                    value = label
+                group.append((dim, value))
+            rows.append(UsageRow(tuple(group), UsageTotals(int(requests), int(prompt), int(completion), int(cached),
+                                                           price, hardware)))
         return sort_rows(rows)
