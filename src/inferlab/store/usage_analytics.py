@@ -43,7 +43,7 @@ class SqlUsageAnalytics:
     @bounded
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
         async with self._db.sessions() as session:
-            result = (await session.execute(rollup_select(query))).tuples().all()
+            result = (await session.execute(rollup_select(query))).all()
         dims = query.group_by
         width = len(dims)
         labels: dict[object, str] = {}  # a bucket's label, computed once per bucket
