@@ -24,6 +24,14 @@ from inferlab.testing.needs import require
 pytest_plugins = ["inferlab.testing.pytest_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's gateway keeps its files (the usage outbox, the SQLite store) in a directory of
+    its own, never in the user's ``~/.local/share/inferlab``: settings without ``data_dir`` read it
+    from the environment."""
+    monkeypatch.setenv("INFERLAB_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     try:

@@ -42,7 +42,9 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
-    from inferlab.metering.build import UsageServices
+    from inferlab.metering.build import Metering
+    from inferlab.metering.cost import CostTracker
+    from inferlab.metering.usage_build import UsageServices
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -76,6 +78,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    metering: Metering | None
     usage: UsageServices | None
     chain: Chain
     lifecycle: Lifecycle
@@ -162,6 +165,21 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     from inferlab.store.reservations import SqlReservationStore
 
     return SqlReservationStore(admin.auth.database)
+
+
+def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, admin: AdminServices | None,
+              metrics: GatewayMetrics | None, costs: CostTracker, sink: Any | None) -> Metering | None:
+    """features.metering: the usage events' step (priced by ``costs``), outbox and shipper (into
+    the store, and ``sink`` — ClickHouse — when it answers the reports), on the store's database."""
+    if not settings.features.metering:
+        return None
+    from inferlab.metering.build import build_metering
+    from inferlab.metering.usage_build import hardware_of
+
+    observer = metrics.metering if metrics is not None else None
+    return build_metering(settings, router, session, database=admin.auth.database if admin is not None else None,
+                          observer=observer, shipper_observer=observer, pricing=costs,
+                          hardware=hardware_of(settings), sink=sink)
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -252,6 +270,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
+    from inferlab.metering.usage_build import analytics_sink, cost_tracker
+
+    costs = cost_tracker(settings, logger.getChild("usage"))
+    sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
+    metering = _metering(settings, router, session, admin, metrics, costs, sink)
+    if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
+        lifecycle.add(metering.running)
     lifecycle.add(engines_running)
     if admin is not None:
         tenants = admin.tenants
@@ -270,14 +295,15 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
-    from inferlab.metering.build import build_usage, tenant_budgets
+    from inferlab.metering.usage_build import build_usage, tenant_budgets
 
-    database = admin.auth.database if admin is not None else None
+    database = admin.auth.database if admin is not None else metering.store.database if metering is not None else None
     usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
-                        logger=logger.getChild("usage"),
+                        logger=logger.getChild("usage"), sink=sink, tracker=costs,
                         budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
 
-    steps: list[Step] = [ResolveModel(router)]
+    steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps += [EnforceTier(tenants), _fim_step(settings)]
@@ -294,7 +320,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, usage=usage,
+        resources=resources, metering=metering, usage=usage,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

@@ -15,3 +15,5 @@ class FeatureFlags(StrictModel):
     ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
     cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")
     resources: bool = Field(False, description="per-tenant shares of each pool's capacity (resources:)")
+    metering: bool = Field(True, description="one usage event per request, made durable and shipped to the store "
+                                             "(metering:)")

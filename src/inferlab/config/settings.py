@@ -21,6 +21,7 @@ from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
 from inferlab.config.limits import QuotaSettings, RateLimitSettings
 from inferlab.config.logs import LoggingSettings
+from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @field_validator("redis_url")

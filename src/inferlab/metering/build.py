@@ -1,148 +1,102 @@
-"""The usage ledger's read side and costs, built from settings (called by ``services.py``).
-
-``build_usage`` picks the analytics by ``usage.analytics.backend`` (imported lazily: chDB only
-when configured), the cost tracker from ``pricing:`` and the planning catalogue, and registers
-the ClickHouse tables' creation and the budget alerts on the Lifecycle.
-"""
+"""The metering part of the composition root: the step, the outbox, the shipper, their lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+import aiohttp
 
 from inferlab.config import Settings
-from inferlab.lifecycle import Lifecycle
-from inferlab.metering.alerts import BudgetAlerts, BudgetOf, WebhookSender
-from inferlab.metering.analytics import UsageAnalytics
-from inferlab.metering.cost import CostTracker, HardwareRates
-from inferlab.metering.costing import HardwareCostJob
-from inferlab.metering.forecast import Forecaster
-from inferlab.metering.pricebook import PriceBook
-from inferlab.metering.sink import UsageSink
+from inferlab.metering.outbox import Outbox, OutboxObserver
+from inferlab.metering.protocol import Pricing
+from inferlab.metering.shipper import Shipper, ShipperObserver
+from inferlab.metering.sink import TeeStore, UsageSink
+from inferlab.metering.step import HardwareOf, MeterUsage
+from inferlab.metering.tokenizers import ReplicaTokenizers
+from inferlab.router import ModelRouter
 from inferlab.store.engine import Database
+from inferlab.store.usage import SqlUsageStore
+
+OUTBOX_FILE = "usage-outbox.db"
+log = logging.getLogger("inferlab.metering")
+
+
+def outbox_path(settings: Settings) -> Path:
+    return Path(settings.metering.outbox_path or Path(settings.data_dir) / OUTBOX_FILE).expanduser()
 
 
 @dataclass
-class UsageServices:
-    analytics: UsageAnalytics
-    forecaster: Forecaster
-    costs: CostTracker
-    sink: UsageSink | None  # ClickHouse, for the shipper; None when the store is the analytics
-    alerts: BudgetAlerts | None
-    costing: HardwareCostJob | None  # attributes hardware cost to the stored events (a database)
+class Metering:
+    step: MeterUsage
+    outbox: Outbox
+    shipper: Shipper
+    store: SqlUsageStore
+    shutdown_timeout_s: float
+    owns_database: bool  # opened for metering alone (authentication off): closed with it
 
-
-def catalogue_rental(logger: logging.Logger) -> Any:
-    """accelerator id → its on-demand rental price per device-hour (USD), from the planning catalogue
-    (loaded on first use)."""
-    found: dict[str, Decimal | None] = {}
-
-    def rental(accelerator: str) -> Decimal | None:
-        if accelerator not in found:
-            from inferlab.errors import InferLabError
-            from inferlab.planning.catalogue import load_catalogue
-
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Open the outbox and ship; at stop, commit and fsync the buffer, make a last attempt to
+        ship everything (bounded), and close."""
+        await self.outbox.start()
+        try:
+            async with _background(self.shipper):
+                yield
+        finally:
             try:
-                price = load_catalogue().accelerator(accelerator).rental()
-                found[accelerator] = Decimal(str(price.usd_per_hour)) if price is not None else None
-            except InferLabError:
-                found[accelerator] = None
-            if found[accelerator] is None:
-                logger.warning("no hourly cost for this hardware: its replicas cost nothing",
-                               extra={"hardware": accelerator})
-        return found[accelerator]
-
-    return rental
+                if not await self.outbox.flush(self.shutdown_timeout_s):
+                    log.error("the outbox was not flushed at shutdown", extra={"buffered": self.outbox.buffered})
+                await self.shipper.drain(self.shutdown_timeout_s)
+                await self.outbox.close(self.shutdown_timeout_s)
+            finally:
+                if self.owns_database:
+                    await self.store.database.close()
 
 
-def cost_tracker(settings: Settings, logger: logging.Logger) -> CostTracker:
-    hardware = settings.pricing.hardware
-    return CostTracker(PriceBook(settings.pricing), HardwareRates(hardware, catalogue_rental(logger)),
-                       interval_s=hardware.interval_s)
+@contextlib.asynccontextmanager
+async def _background(shipper: Shipper) -> AsyncIterator[None]:
+    running = asyncio.get_running_loop().create_task(shipper.run(), name="inferlab-usage-shipper")
+    try:
+        yield
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
-def build_usage(settings: Settings, *, database: Database | None, session: Any, lifecycle: Lifecycle,
-                logger: logging.Logger, budget_of: BudgetOf | None = None, jobs: bool = True) -> UsageServices | None:
-    """None when there is nothing to read usage from (the store backend without a database).
-    ``jobs``: run the budget alerts and the hardware cost job in the background (``serve``; not a
-    CLI report)."""
-    config = settings.usage.analytics
-    sink = None
-    analytics: UsageAnalytics
-    if config.backend == "store":
-        if database is None:
-            return None
-        from inferlab.store.usage_analytics import SqlUsageAnalytics
+def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, *,
+                   database: Database | None, observer: OutboxObserver | None = None,
+                   shipper_observer: ShipperObserver | None = None, hardware: HardwareOf | None = None,
+                   pricing: Pricing | None = None, sink: UsageSink | None = None) -> Metering:
+    """``database``: the store's (authentication on); None opens one from ``database_url`` (or
+    SQLite in the data directory) for metering alone, migrated by the shipper before it ships."""
+    from inferlab.auth.stack import migrate_or_check, open_database
 
-        analytics = SqlUsageAnalytics(database)
-    else:
-        from inferlab.metering.clickhouse import ChdbClickHouse, ClickHouseUsage, HttpClickHouse
+    config = settings.metering
+    owns = database is None
+    if database is None:
+        database = open_database(settings.auth, settings.data_dir, settings.database_url)
+    store = SqlUsageStore(database)
+    outbox = Outbox(outbox_path(settings), flush_interval_s=config.flush_interval_ms / 1000.0,
+                    flush_max_events=config.flush_max_events, max_buffered=config.max_buffered_events,
+                    observer=observer)
 
-        if config.backend == "clickhouse":
-            assert config.clickhouse_url is not None
-            client: Any = HttpClickHouse(config.clickhouse_url.get_secret_value(), session)
-        else:
-            client = ChdbClickHouse(config.chdb_path or str(Path(settings.data_dir).expanduser() / "chdb"))
-        clickhouse = ClickHouseUsage(client, config.clickhouse_database)
+    async def prepare() -> None:
+        if owns:
+            await migrate_or_check(store.database, settings.auth.auto_migrate)
+        await store.prepare(datetime.now(UTC))
 
-        @contextlib.asynccontextmanager
-        async def tables_created() -> AsyncIterator[None]:
-            await clickhouse.create()  # idempotent (IF NOT EXISTS)
-            yield
-
-        lifecycle.add(tables_created)
-        analytics = sink = clickhouse
-    forecaster = Forecaster(analytics, history_days=settings.usage.history_days)
-    alerts = None
-    if jobs and settings.usage.alerts.enabled and database is not None and budget_of is not None:
-        from inferlab.store.alerts import SqlAlertLedger
-
-        alerts = BudgetAlerts(forecaster, budget_of, SqlAlertLedger(database),
-                              WebhookSender(session, settings.usage.alerts), settings.usage.alerts,
-                              logger.getChild("alerts"))
-        lifecycle.background(alerts.run)
-    tracker = cost_tracker(settings, logger)
-    costing = None
-    if jobs and database is not None:
-        from inferlab.store.costs import SqlCostLedger
-
-        costing = HardwareCostJob(tracker, SqlCostLedger(database), grace_s=settings.pricing.hardware.grace_s,
-                                  logger=logger.getChild("costs"))
-        lifecycle.background(costing.run)
-    return UsageServices(analytics, forecaster, tracker, sink, alerts, costing)
-
-
-def tenant_budgets(settings: Settings, database: Database, directory: Any) -> BudgetOf:
-    """A tenant's monthly quotas as the rate limiter applies them: per field, its stored tenant limit,
-    else its tier's ``tenant_limits``, else the configured ``quota.limits`` default (tenant scope)."""
-    from inferlab.metering.alerts import Budget
-    from inferlab.ratelimit.grants import configured_defaults
-    from inferlab.store.limits import SqlLimitStore
-    from inferlab.tenants.ceiling import TierCeiling
-
-    store, ceiling = SqlLimitStore(database), TierCeiling(directory)
-    configured = configured_defaults(settings.ratelimit.limits, settings.quota.limits).get("tenant")
-
-    async def budget_of(tenant: str) -> Budget:
-        stored = (await store.get_many([("tenant", tenant)])).get(("tenant", tenant))
-        tier = (await ceiling.limit_defaults(tenant)).get("tenant")
-        return Budget(**merged_budget(stored, tier, configured))
-
-    return budget_of
-
-
-def merged_budget(*layers: Mapping[str, Any] | Any | None) -> dict[str, float | None]:
-    """Per monthly quota field, the first layer that sets it (stored, then tier, then configured)."""
-    found: dict[str, float | None] = {"monthly_tokens": None, "monthly_spend_usd": None}
-    for field in found:
-        for layer in layers:
-            value = getattr(layer, field, None) if layer is not None else None
-            if value is not None:
-                found[field] = float(value)
-                break
-    return found
+    target = TeeStore(store, sink) if sink is not None else store  # a sink (ClickHouse) gets every batch too
+    shipper = Shipper(outbox, target, batch_size=config.ship_batch_size, interval_s=config.ship_interval_s,
+                      retry_initial_s=config.retry_initial_s, retry_max_s=config.retry_max_s,
+                      retention_s=config.retention_h * 3600.0, prepare=prepare, observer=shipper_observer)
+    step = MeterUsage(outbox, ReplicaTokenizers(router, session), tokenize_timeout_s=config.tokenize_timeout_s,
+                      acknowledge=config.acknowledge, ack_timeout_s=config.ack_timeout_s, pricing=pricing,
+                      **({"hardware": hardware} if hardware is not None else {}))
+    return Metering(step, outbox, shipper, store, config.shutdown_timeout_s, owns)

@@ -20,8 +20,8 @@ import typer
 
 from inferlab.auth.cli import ConfigOpt, DataDirOpt, ProfileOpt, fail
 from inferlab.errors import InferLabError
-from inferlab.metering.build import UsageServices, build_usage
 from inferlab.metering.report import parse_report, report_csv, report_json
+from inferlab.metering.usage_build import UsageServices, build_usage
 
 T = TypeVar("T")
 

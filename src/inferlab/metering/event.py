@@ -25,6 +25,7 @@ class EventStatus(str, Enum):
 class TokenSource(str, Enum):
     ENGINE = "engine"  # the engine's own usage
     TOKENIZER = "tokenizer"  # counted with the model's tokenizer (the engine's /tokenize)
+    ESTIMATE = "estimate"  # the fallback: the tokenizer did not answer in time (body size / 4, a token a chunk)
     NONE = "none"  # no engine work was done (refused, cache hit)
 
 

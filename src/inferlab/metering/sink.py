@@ -18,3 +18,23 @@ class UsageSink(Protocol):
     async def write(self, events: Sequence[UsageEvent]) -> int:
         """Store ``events`` once each; how many were new."""
         ...
+
+
+class BatchStore(Protocol):
+    async def insert_batch(self, events: Sequence[UsageEvent]) -> int: ...
+
+
+class TeeStore:
+    """What the shipper writes to when a sink answers the reports: the store first (the ledger of
+    record), then the sink. A sink that fails fails the batch, which the shipper keeps and retries
+    (both writes are idempotent), so the sink never misses an event the store has — at the price
+    of the store waiting for the sink while it is down (the outbox holds the events meanwhile)."""
+
+    def __init__(self, store: BatchStore, sink: UsageSink) -> None:
+        self._store = store
+        self._sink = sink
+
+    async def insert_batch(self, events: Sequence[UsageEvent]) -> int:
+        new = await self._store.insert_batch(events)
+        await self._sink.write(events)
+        return new

@@ -32,6 +32,7 @@ class RoutingRequest:
     priority: int = 0
     prefix_hashes: tuple[int, ...] | None = field(default=None)  # filled lazily by prefix routing
     served_by: list[str] = field(default_factory=list)  # replicas it was dispatched to, in order
+    queued_s: float = 0.0  # time spent waiting in the pool's queue, over all attempts
 
 
 class RoutingStrategy(Protocol):

@@ -46,14 +46,17 @@ class RouteToReplica:
         pool = self._router.pool(call.model, call.kind)
         routing = RoutingRequest(call.body, call.session_key, call.priority, served_by=call.replicas)
         inference = call.inference()
-        if not call.stream:
-            if call.kind is RequestKind.EMBEDDING:
-                result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference))
-            else:
-                result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference))
-            self._account(call, result)
-            return Reply(response=result)
-        opened = await self._failover.open_stream(pool, routing, inference)
+        try:
+            if not call.stream:
+                if call.kind is RequestKind.EMBEDDING:
+                    result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference))
+                else:
+                    result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference))
+                self._account(call, result)
+                return Reply(response=result)
+            opened = await self._failover.open_stream(pool, routing, inference)
+        finally:
+            call.queue_s = routing.queued_s
         call.first_byte_s = time.perf_counter() - call.started
         call.defer(_Release(pool, opened))
         return Reply(first=opened.first, chunks=opened.chunks)
@@ -61,7 +64,8 @@ class RouteToReplica:
     @staticmethod
     def _account(call: Call, result: InferenceResponse) -> None:
         if result.usage is not None:
-            call.usage.engine_reported(result.usage.prompt_tokens, result.usage.completion_tokens)
+            usage = result.usage
+            call.usage.engine_reported(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
 
 
 class _Release:

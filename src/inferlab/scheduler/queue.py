@@ -148,6 +148,7 @@ class PoolQueue:
             raise
         finally:
             waiter.timer.cancel()
+            request.queued_s += pool.clock() - waiter.enqueued_at  # served, timed out or abandoned
         self.observer.queue_left(model, pool.clock() - waiter.enqueued_at, "dispatched")
         return lease
 
