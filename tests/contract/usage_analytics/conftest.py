@@ -22,7 +22,8 @@ from inferlab.store.usage_analytics import SqlUsageAnalytics
 from inferlab.testing.needs import migrated_postgres_database, require
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-CLICKHOUSE_URL = os.environ.get("INFERLAB_TEST_CLICKHOUSE_URL")
+CLICKHOUSE_URL = (os.environ.get("INFERLAB_TEST_CLICKHOUSE_URL")
+                  or os.environ.get("INFERLAB_USAGE__ANALYTICS__CLICKHOUSE_URL"))  # usage.analytics.clickhouse_url
 IMPLEMENTATIONS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "chdb",
                    pytest.param("clickhouse", marks=pytest.mark.skipif(  # a server is optional, in CI too
                        CLICKHOUSE_URL is None, reason="INFERLAB_TEST_CLICKHOUSE_URL is not set"))]
