@@ -13,8 +13,11 @@ Then times, through ``SqlUsageAnalytics`` (the code ``GET /v1/usage`` and ``/adm
 - for comparison, the day/model/key report computed from the raw events instead of the rollups.
 
 With ``--chdb`` the same events go to ClickHouse in process (chDB) and its report is timed too.
+``--dense`` times the worst case for the rollups instead: every combination of the tenant's 50
+keys, 5 models, 8 replicas and 4 statuses on each of the month's 30 days has usage (240,000 daily
+rows standing for the same 10 million events), written straight into ``usage_daily``.
 
-    python bench/usage_reports.py [--events 10000000] [--others 2000000] [--repeat 20] [--chdb]
+    python bench/usage_reports.py [--events 10000000] [--others 2000000] [--repeat 20] [--chdb] [--dense]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from inferlab.metering.analytics import UsageQuery
 from inferlab.metering.forecast import Forecaster
 from inferlab.store import Database, upgrade
 from inferlab.store.partitions import create_partition, month_of
-from inferlab.store.usage_analytics import SqlUsageAnalytics
+from inferlab.store.usage_analytics import SqlUsageAnalytics, rollup_select
 
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 MONTH = date(2026, 4, 1)
@@ -147,6 +150,52 @@ async def bench_postgres(args: argparse.Namespace) -> None:
         await admin.close()
 
 
+DENSE_SQL = """
+INSERT INTO usage_daily (tenant, bucket, tier, model, key_id, replica, status, requests, prompt_tokens,
+    completion_tokens, cached_tokens, price, hardware_cost, duration_ms)
+SELECT 'acme', TIMESTAMPTZ '2026-04-01 00:00:00+00' + make_interval(days => d), 'pro', 'model-' || m, 'key' || k,
+    'replica-' || r, (ARRAY['success','error','disconnect','cancelled'])[s], n, n * 1000, n * 250, n * 150,
+    n * 0.00035, n * 0.00012, n * 500.0
+FROM (SELECT CAST(:per_row AS bigint) AS n) per_row, generate_series(0, 29) d, generate_series(0, 4) m, generate_series(0, 49) k, generate_series(0, 7) r,
+    generate_series(1, 4) s
+"""
+
+
+async def bench_dense(args: argparse.Namespace) -> None:
+    name = f"inferlab_bench_dense_{uuid.uuid4().hex[:8]}"
+    admin = Database(f"{SERVER}/postgres")
+    async with admin.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database = Database(f"{SERVER}/{name}", timeout_s=120)
+    try:
+        await upgrade(database)
+        rows = 30 * 5 * 50 * 8 * 4
+        async with database.engine.begin() as connection:
+            await connection.execute(text(DENSE_SQL), {"per_row": args.events // rows})
+        async with database.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("VACUUM ANALYZE usage_daily"))
+        print(f"dense: {rows:,} daily rollup rows of acme standing for {rows * (args.events // rows):,} events")
+        analytics = SqlUsageAnalytics(database)
+        month = UsageQuery(MONTH, date(2026, 5, 1), ("day", "model", "key"), tenants=("acme",))
+        await timed("dense: acme's month by day, model, key (rollups)", args.repeat, lambda: analytics.usage(month))
+        daily = UsageQuery(MONTH, date(2026, 5, 1), ("day",), tenants=("acme",))
+        await timed("dense: acme's month by day (rollups)", args.repeat, lambda: analytics.usage(daily))
+
+        async def sql_alone() -> list[object]:  # the same statement, rows left as the driver returns them
+            async with database.engine.connect() as connection:
+                return list((await connection.execute(rollup_select(month))).all())
+
+        await timed("dense: the day, model, key statement alone (no Python rows)", args.repeat, sql_alone)
+    finally:
+        await database.close()
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.close()
+
+
 async def bench_chdb(args: argparse.Namespace) -> None:
     from inferlab.metering.clickhouse import ChdbClickHouse, ClickHouseUsage
 
@@ -177,7 +226,11 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--chdb", action="store_true")
+    parser.add_argument("--dense", action="store_true")
     args = parser.parse_args()
+    if args.dense:
+        asyncio.run(bench_dense(args))
+        return
     asyncio.run(bench_postgres(args))
     if args.chdb:
         asyncio.run(bench_chdb(args))
