@@ -156,8 +156,8 @@ INSERT INTO usage_daily (tenant, bucket, tier, model, key_id, replica, status, r
 SELECT 'acme', TIMESTAMPTZ '2026-04-01 00:00:00+00' + make_interval(days => d), 'pro', 'model-' || m, 'key' || k,
     'replica-' || r, (ARRAY['success','error','disconnect','cancelled'])[s], n, n * 1000, n * 250, n * 150,
     n * 0.00035, n * 0.00012, n * 500.0
-FROM (SELECT CAST(:per_row AS bigint) AS n) per_row, generate_series(0, 29) d, generate_series(0, 4) m, generate_series(0, 49) k, generate_series(0, 7) r,
-    generate_series(1, 4) s
+FROM (SELECT CAST(:per_row AS bigint) AS n) per_row, generate_series(0, 29) d, generate_series(0, 4) m,
+    generate_series(0, 49) k, generate_series(0, 7) r, generate_series(1, 4) s
 """
 
 
