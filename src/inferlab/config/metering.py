@@ -30,6 +30,7 @@ class MeteringSettings(StrictModel):
         1.0, gt=0, description="counting tokens with the engine's tokenizer (no usage from the engine); "
                                "then the body-size estimate, marked token_source=estimate")
     ship_batch_size: int = Field(1000, ge=1, le=20_000, description="events per insert into the store")
+    ship_concurrency: int = Field(2, ge=1, le=16, description="batches the shipper inserts at once")
     ship_interval_s: float = Field(0.5, gt=0, description="the shipper looks for new events this often when idle")
     retry_initial_s: float = Field(0.5, gt=0, description="the shipper's first backoff while the store is down")
     retry_max_s: float = Field(30.0, gt=0, description="its longest backoff (doubling up to this)")

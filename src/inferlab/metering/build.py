@@ -92,8 +92,10 @@ def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.Cli
             await migrate_or_check(store.database, settings.auth.auto_migrate)
         await store.prepare(datetime.now(UTC))
 
+    concurrency = config.ship_concurrency if database.dialect == "postgresql" else 1  # SQLite: one writer
     target = TeeStore(store, sink) if sink is not None else store  # a sink (ClickHouse) gets every batch too
-    shipper = Shipper(outbox, target, batch_size=config.ship_batch_size, interval_s=config.ship_interval_s,
+    shipper = Shipper(outbox, target, batch_size=config.ship_batch_size, concurrency=concurrency,
+                      interval_s=config.ship_interval_s,
                       retry_initial_s=config.retry_initial_s, retry_max_s=config.retry_max_s,
                       retention_s=config.retention_h * 3600.0, prepare=prepare, observer=shipper_observer)
     step = MeterUsage(outbox, ReplicaTokenizers(router, session), tokenize_timeout_s=config.tokenize_timeout_s,

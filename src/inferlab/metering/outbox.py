@@ -267,13 +267,14 @@ class Outbox:
             raise RuntimeError("the outbox is not open")
         return self._reader
 
-    async def pending(self, limit: int) -> list[tuple[int, bytes]]:
-        """The oldest events not shipped yet: (seq, payload)."""
-        return await self._read(self._pending, limit)
+    async def pending(self, limit: int, after: int = 0) -> list[tuple[int, bytes]]:
+        """The oldest events not shipped yet (past ``after``): (seq, payload)."""
+        return await self._read(self._pending, limit, after)
 
-    def _pending(self, limit: int) -> list[tuple[int, bytes]]:
-        query = "SELECT seq, payload FROM usage_outbox WHERE shipped_at IS NULL AND failed IS NULL ORDER BY seq LIMIT ?"
-        return [(int(seq), bytes(payload)) for seq, payload in self._connection().execute(query, (limit,))]
+    def _pending(self, limit: int, after: int) -> list[tuple[int, bytes]]:
+        query = ("SELECT seq, payload FROM usage_outbox WHERE shipped_at IS NULL AND failed IS NULL AND seq > ? "
+                 "ORDER BY seq LIMIT ?")
+        return [(int(seq), bytes(payload)) for seq, payload in self._connection().execute(query, (after, limit))]
 
     async def mark_shipped(self, seqs: Sequence[int]) -> None:
         await self._read(self._mark, "shipped_at = ?", time.time(), seqs)

@@ -63,16 +63,29 @@ class BatchSink(Protocol):
     async def write(self, events: Sequence[UsageEvent]) -> int: ...
 
 
+def _collect(done: set[asyncio.Task[int]], total: int, failure: BaseException | None) -> tuple[int, BaseException | None]:
+    for task in done:
+        if task.cancelled():
+            failure = failure or asyncio.CancelledError()
+        elif (error := task.exception()) is not None:
+            failure = failure or error
+        else:
+            total += task.result()
+    return total, failure
+
+
 class Shipper:
     def __init__(self, outbox: Outbox, store: UsageStore, *, batch_size: int = 1000, interval_s: float = 0.5,
                  retry_initial_s: float = 0.5, retry_max_s: float = 30.0, retention_s: float = 86_400.0,
-                 prepare: Callable[[], Awaitable[None]] | None = None, sinks: Sequence[BatchSink] = (),
+                 concurrency: int = 2, prepare: Callable[[], Awaitable[None]] | None = None,
+                 sinks: Sequence[BatchSink] = (),
                  observer: ShipperObserver | None = None) -> None:
         """``prepare``: run (retried like a ship) before the first batch — the store's schema check.
         ``sinks``: written after the store, before the batch is marked shipped (a failure: retried)."""
         self._outbox = outbox
         self._store = store
         self._batch = batch_size
+        self._concurrency = max(1, concurrency)
         self._interval = interval_s
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
@@ -93,7 +106,7 @@ class Shipper:
                 if self._prepare is not None:
                     await self._prepare()
                     self._prepare = None
-                shipped = await self.ship_once()
+                shipped = await self.ship_available()
                 await self._housekeeping()
             except asyncio.CancelledError:
                 raise
@@ -109,14 +122,47 @@ class Shipper:
             if self.failures:
                 log.warning("usage events shipping again", extra={"after_attempts": self.failures})
             self.failures, delay = 0, self._retry_initial
-            if shipped < self._batch:
+            if not shipped:
                 await asyncio.sleep(self._interval)
 
     async def ship_once(self) -> int:
         """Ship one batch of the oldest pending events; how many left the outbox."""
         rows = await self._outbox.pending(self._batch)
-        if not rows:
-            return 0
+        if rows:
+            await self._ship(rows)
+        return len(rows)
+
+    async def ship_available(self) -> int:
+        """Ship everything pending now, up to ``concurrency`` batches at once (each its own
+        transaction; they lock rollup rows in one order, so they wait for each other, never
+        deadlock), reading the next batch while the store inserts. How many left the outbox; the
+        first failure is raised once the batches in flight have ended (they are idempotent: a
+        failed one is shipped again by the next call)."""
+        total, after = 0, 0
+        flying: set[asyncio.Task[int]] = set()
+        failure: BaseException | None = None
+        try:
+            while failure is None:
+                rows = await self._outbox.pending(self._batch, after=after)
+                if not rows:
+                    break
+                after = rows[-1][0]
+                while len(flying) >= self._concurrency and failure is None:
+                    done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+                    total, failure = _collect(done, total, failure)
+                if failure is None:
+                    flying.add(asyncio.get_running_loop().create_task(self._ship(rows)))
+                if len(rows) < self._batch:
+                    break
+        finally:
+            if flying:
+                done, _ = await asyncio.wait(flying)
+                total, failure = _collect(done, total, failure)
+        if failure is not None:
+            raise failure
+        return total
+
+    async def _ship(self, rows: Sequence[tuple[int, bytes]]) -> int:
         events = [decode(payload) for _, payload in rows]
         await self._insert(list(zip((seq for seq, _ in rows), events, strict=True)))
         self.shipped_total += len(rows)
@@ -156,7 +202,7 @@ class Shipper:
                 if self._prepare is not None:
                     await self._prepare()
                     self._prepare = None
-                while await self.ship_once():
+                while await self.ship_available():
                     if time.monotonic() > deadline:
                         return False
         except Exception as exc:  # noqa: BLE001 - the last attempt failed: the outbox keeps them for next time

@@ -208,3 +208,19 @@ async def test_concurrent_mixed_calls_leave_exactly_one_event_each(rig: Rig) -> 
     events = await rig.events(35)
     assert len(events) == 35 == len({event.id for event in events})
     assert sorted(e.http_status for e in events) == sorted(status for status, _ in statuses)
+
+
+async def test_a_stream_the_drain_ends_is_charged_what_was_generated(rig: Rig) -> None:
+    """The drain's deadline ends the stream with an error event (503): so is it recorded."""
+    rig.sim.script.update({"token_delay_s": 0.05, "completion_tokens": 100})
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(rig.server.make_url("/v1/chat/completions"), json=chat(True))
+        for _ in range(4):
+            await response.content.readline()
+        rig.services.drain.begin()
+        assert rig.services.drain.abort_all() == 1
+        await response.read()
+    [event] = await rig.events(1)
+    assert (event.status, event.http_status, event.token_source) == (EventStatus.ERROR, 503, TokenSource.TOKENIZER)
+    assert (event.prompt_tokens, event.completion_tokens) == (5, rig.sim.stats.streamed_tokens_total)
+    assert rig.settled == [(5, event.completion_tokens)]
