@@ -14,9 +14,10 @@ Margin = price − hardware cost, per request and summed per tenant, model and d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from inferlab.config.pricing import HardwareCost
 from inferlab.metering.attribution import IntervalCost, Span, attribute, to_us
@@ -24,6 +25,9 @@ from inferlab.metering.event import UsageEvent
 from inferlab.metering.pricebook import QUANTUM, PriceBook
 
 QUANTA_PER_USD = 1_000_000_000  # 1 / QUANTUM
+_FIELDS = tuple(f.name for f in fields(UsageEvent))
+_EVERY_FIELD = attrgetter(*_FIELDS)
+_PRICE = _FIELDS.index("price")
 BATCH_ROUTE = "/v1/batches"
 
 
@@ -97,7 +101,11 @@ class CostTracker:
         return rates.cost(event.prompt_tokens, event.completion_tokens, event.cached_tokens)
 
     def priced(self, event: UsageEvent) -> UsageEvent:
-        return replace(event, price=self.price(event))
+        """``event`` with its list price (the metering step's ``Pricing``: on the request path, so a
+        positional copy rather than ``dataclasses.replace``, which costs twice as much)."""
+        values = list(_EVERY_FIELD(event))
+        values[_PRICE] = self.price(event)
+        return UsageEvent(*values)
 
     # ---- hardware cost ----------------------------------------------------------------------
     def interval_start(self, moment: datetime) -> int:

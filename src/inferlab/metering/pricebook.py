@@ -73,6 +73,7 @@ class PriceBook:
         book = _Book(settings.default, dict(settings.models), {t: dict(p) for t, p in settings.tiers.items()})
         self._starts: list[datetime] = [BEGINNING]
         self._books: list[_Book] = [book]
+        self._rates: dict[tuple[int, str, str | None, bool], Rates] = {}
         for version in settings.versions:
             tiers = {tier: dict(prices) for tier, prices in book.tiers.items()}
             for tier, prices in version.tiers.items():
@@ -84,12 +85,18 @@ class PriceBook:
                 self._starts.append(version.effective)
                 self._books.append(book)
 
+    def _version(self, at: datetime | None) -> int:
+        return max(bisect.bisect_right(self._starts, at or datetime.now(UTC)) - 1, 0)
+
     def price(self, model: str, tier: str | None = None, at: datetime | None = None) -> Price:
-        index = bisect.bisect_right(self._starts, at or datetime.now(UTC)) - 1
-        return self._books[max(index, 0)].price(model, tier)
+        return self._books[self._version(at)].price(model, tier)
 
     def rates(self, model: str, tier: str | None = None, at: datetime | None = None, *, batch: bool = False) -> Rates:
-        return Rates.of(self.price(model, tier, at), batch=batch)
+        key = (self._version(at), model, tier, batch)
+        found = self._rates.get(key)
+        if found is None:  # one entry per (version, model, tier, batch) seen: bounded by the configuration
+            found = self._rates[key] = Rates.of(self._books[key[0]].price(model, tier), batch=batch)
+        return found
 
     def versions(self) -> list[datetime]:
         """The effective instants, oldest first (the first is the beginning of time)."""

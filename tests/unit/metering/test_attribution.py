@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -93,6 +94,7 @@ def test_the_tracker_prices_and_costs_events_and_sums_margins() -> None:
     events = [_event(0, start + timedelta(seconds=10), 10_005, 1000),  # 10 s of service after 5 ms queued
               _event(1, start + timedelta(seconds=10), 10_005, 3000),
               _event(2, start + timedelta(seconds=30), 5.0, 10)]  # only queued: no service, no hardware cost
+    assert tracker.priced(events[0]) == replace(events[0], price=Decimal("0.001"))  # every other field kept
     costed = {e.id: e for e in tracker.costed(events)}
     assert costed["e0"].price == Decimal("0.001") and costed["e1"].price == Decimal("0.003")
     assert costed["e0"].hardware_cost == Decimal("0.0025") and costed["e1"].hardware_cost == Decimal("0.0075")
