@@ -67,6 +67,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     declared += EnginesAdminRoutes(services.engines_report).add_to(app)
     if services.admin is not None:
         declared += _add_admin(app, services.admin, settings, services.resources)
+    if services.usage is not None:
+        from inferlab.api.usage_routes import UsageRoutes
+
+        declared += UsageRoutes(services.usage.analytics, services.usage.forecaster,
+                                admin=services.admin is not None).add_to(app)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue

@@ -212,6 +212,7 @@ def _register_plugins() -> None:
     from inferlab.benchmark import cli as bench_cli
     from inferlab.coordinator import cli as deploy_cli
     from inferlab.evaluation import cli as eval_cli
+    from inferlab.metering import cli as usage_cli
     from inferlab.planning import cli as planning_cli
     from inferlab.resources import cli as resources_cli
 
@@ -220,6 +221,7 @@ def _register_plugins() -> None:
     eval_cli.register(app)
     planning_cli.register(app)
     resources_cli.register(app)
+    usage_cli.register(app)  # usage report, forecast
 
 
 def main() -> None:

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
+    from inferlab.metering.cost import CostTracker
+    from inferlab.metering.usage_build import UsageServices
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -78,6 +80,7 @@ class Services:
     tenants: TenantDirectory
     resources: ResourceService | None
     metering: Metering | None
+    usage: UsageServices | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -186,14 +189,17 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
 
 
 def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession,
-              metrics: GatewayMetrics | None) -> Metering | None:
-    """features.metering: the usage events' step, outbox and shipper, on the store's database."""
+              metrics: GatewayMetrics | None, costs: CostTracker, sink: Any | None) -> Metering | None:
+    """features.metering: the usage events' step (priced by ``costs``), outbox and shipper (into
+    the store, and ``sink`` — ClickHouse — when it answers the reports), on the store's database."""
     if not settings.features.metering:
         return None
     from inferlab.metering.build import build_metering
+    from inferlab.metering.usage_build import hardware_of
 
     observer = metrics.metering if metrics is not None else None
-    return build_metering(settings, router, session, observer=observer, shipper_observer=observer)
+    return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
+                          hardware=hardware_of(settings), sink=sink)
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -291,7 +297,11 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
-    metering = _metering(settings, router, session, metrics)
+    from inferlab.metering.usage_build import analytics_sink, cost_tracker
+
+    costs = cost_tracker(settings, logger.getChild("usage"))
+    sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
+    metering = _metering(settings, router, session, metrics, costs, sink)
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
@@ -312,6 +322,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
+    from inferlab.metering.usage_build import build_usage, tenant_budgets
+
+    database = admin.auth.database if admin is not None else metering.store.database if metering is not None else None
+    usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
+                        logger=logger.getChild("usage"), sink=sink, tracker=costs,
+                        budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
+
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
     steps.append(ResolveModel(router))
     if metrics is not None:
@@ -330,7 +347,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, metering=metering,
+        resources=resources, metering=metering, usage=usage,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 
