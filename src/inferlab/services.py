@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.code.fim import fim_template
 from inferlab.code.step import FillInTheMiddle, FimPolicy
 from inferlab.config import Settings, UpstreamSettings
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
+    from inferlab.metering.cost import CostTracker
+    from inferlab.metering.usage_build import UsageServices
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -77,6 +80,7 @@ class Services:
     tenants: TenantDirectory
     resources: ResourceService | None
     metering: Metering | None
+    usage: UsageServices | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -89,7 +93,21 @@ class Services:
         return self.replicas.engines
 
     def engine_states(self) -> dict[str, str]:
-        return {engine.name: engine.state.value for engine in self.engines}
+        states = {engine.name: engine.state.value for engine in self.engines}
+        if self.replicas.coordinator is not None:
+            states |= {group.name: group.state.value for group in self.replicas.coordinator.groups}
+        return states
+
+    def engines_report(self) -> dict[str, Any]:
+        """Engine groups (ranks, placement, restarts) and single managed engines as groups of one."""
+        coordinator = self.replicas.coordinator
+        report = coordinator.snapshot() if coordinator is not None else {"object": "list", "providers": []}
+        singles: list[dict[str, Any]] = [
+            {"name": e.name, "engine": e.command.flavour, "provider": "local", "state": e.state.value,
+                    "url": e.url, "restarts": e.restarts, "last_error": e.last_error or None, "nodes": ["local"],
+                    "ranks": [{"index": 0, "role": "leader", "node": "local", "host": "127.0.0.1", "port": e.port,
+                               "pid": e.pid}], "events": []} for e in self.engines]
+        return {**report, "data": [*report.get("data", []), *singles]}
 
     def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Start everything in order (the store first, the engines last); stop in reverse."""
@@ -105,6 +123,12 @@ def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
         ),
         auto_decompress=True,
     )
+
+
+def engine_client(upstream: UpstreamSettings) -> EngineClient:
+    """The pooled client every inference request to an OpenAI-compatible engine goes through."""
+    return EngineClient(max_connections=upstream.max_connections, connect_timeout_s=upstream.connect_timeout_s,
+                        read_timeout_s=upstream.read_timeout_s)
 
 
 def build_admin_services(settings: Settings) -> AdminServices:
@@ -165,14 +189,17 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
 
 
 def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession,
-              metrics: GatewayMetrics | None) -> Metering | None:
-    """features.metering: the usage events' step, outbox and shipper, on the store's database."""
+              metrics: GatewayMetrics | None, costs: CostTracker, sink: Any | None) -> Metering | None:
+    """features.metering: the usage events' step (priced by ``costs``), outbox and shipper (into
+    the store, and ``sink`` — ClickHouse — when it answers the reports), on the store's database."""
     if not settings.features.metering:
         return None
     from inferlab.metering.build import build_metering
+    from inferlab.metering.usage_build import hardware_of
 
     observer = metrics.metering if metrics is not None else None
-    return build_metering(settings, router, session, observer=observer, shipper_observer=observer)
+    return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
+                          hardware=hardware_of(settings), sink=sink)
 
 
 def _fim_step(settings: Settings) -> FillInTheMiddle:
@@ -211,13 +238,16 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
+    client = engine_client(settings.upstream)
+    lifecycle.on_stop(client.close)
     try:
         replicas = build_replicas(
-            settings.models, settings.engines, session, max_line_bytes=settings.upstream.max_stream_line_bytes,
+            settings.models, settings.engines, session, client=client, max_line_bytes=settings.upstream.max_stream_line_bytes,
             pool_observer=metrics, engine_observer=metrics, logger=logger,
         )
     except BaseException:
         await session.close()
+        await client.close()
         if redis is not None:
             await redis.aclose()
         raise
@@ -234,6 +264,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     async def engines_running() -> AsyncIterator[None]:
         for engine in replicas.engines:
             engine.start()
+        if replicas.coordinator is not None:
+            await replicas.coordinator.start()
         health.start()
         scraper.start()
         try:
@@ -243,6 +275,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             await scraper.stop()
             for engine in replicas.engines:
                 await engine.stop()
+            if replicas.coordinator is not None:
+                await replicas.coordinator.stop()
 
     limits = None
     if settings.features.ratelimit:
@@ -263,7 +297,11 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
-    metering = _metering(settings, router, session, metrics)
+    from inferlab.metering.usage_build import analytics_sink, cost_tracker
+
+    costs = cost_tracker(settings, logger.getChild("usage"))
+    sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
+    metering = _metering(settings, router, session, metrics, costs, sink)
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
@@ -284,6 +322,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
+    from inferlab.metering.usage_build import build_usage, tenant_budgets
+
+    database = admin.auth.database if admin is not None else metering.store.database if metering is not None else None
+    usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
+                        logger=logger.getChild("usage"), sink=sink, tracker=costs,
+                        budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
+
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
     steps.append(ResolveModel(router))
     if metrics is not None:
@@ -302,7 +347,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, metering=metering,
+        resources=resources, metering=metering, usage=usage,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

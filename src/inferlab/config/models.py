@@ -67,6 +67,18 @@ class RetrySettings(StrictModel):
     decode_tokens_per_s: float = Field(5.0, gt=0, description="derived timeouts: slowest expected generation")
 
 
+class DistributedSettings(StrictModel):
+    """llamacpp: run the model as a group of processes (a leader and ``rpc_workers`` llama.cpp RPC
+    workers that hold its layers), placed by a provider: here (``local``) or on a Ray cluster."""
+
+    provider: Literal["local", "ray"] = "local"
+    rpc_workers: int = Field(1, ge=0, le=64, description="rpc-server processes beside the leader")
+    placement: Literal["pack", "spread", "strict_spread"] = Field(
+        "spread", description="ray: ranks over as many nodes as have room (spread), one node (pack), one each")
+    cpus_per_rank: float = Field(1.0, gt=0, description="ray: CPUs reserved per rank")
+    threads: int | None = Field(None, ge=1, description="threads per rank (default: engines.threads)")
+
+
 class ModelConfig(StrictModel):
     name: str = Field(min_length=1, max_length=256)
     backend: Literal["llamacpp", "openai", "ollama"]
@@ -90,6 +102,7 @@ class ModelConfig(StrictModel):
     max_concurrency_per_replica: int | None = Field(
         None, ge=1, description="requests in flight per replica; default: parallel (managed), else 256"
     )
+    distributed: DistributedSettings | None = Field(None, description="llamacpp: one replica = a group of processes")
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -133,4 +146,6 @@ class ModelConfig(StrictModel):
             raise ValueError(f"backend {self.backend!r} needs 'url' (or 'urls')")
         if self.backend == "llamacpp" and not self.path and not self.url and not self.urls:
             raise ValueError("backend 'llamacpp' needs 'path' (a GGUF file or embedded:smollm2)")
+        if self.distributed is not None and (self.backend != "llamacpp" or self.url or self.urls):
+            raise ValueError("'distributed' is for llamacpp models InferLab runs itself (path, no url)")
         return self

@@ -27,6 +27,7 @@ from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.tenants import TenantSettings
+from inferlab.config.usage import UsageSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -16,6 +16,7 @@ from inferlab.config import Settings
 from inferlab.metering.outbox import Outbox, OutboxObserver
 from inferlab.metering.protocol import Pricing
 from inferlab.metering.shipper import Shipper, ShipperObserver
+from inferlab.metering.sink import TeeStore, UsageSink
 from inferlab.metering.step import HardwareOf, MeterUsage
 from inferlab.metering.tokenizers import ReplicaTokenizers
 from inferlab.router import ModelRouter
@@ -70,11 +71,13 @@ async def _background(shipper: Shipper) -> AsyncIterator[None]:
 
 def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, *,
                    observer: OutboxObserver | None = None, shipper_observer: ShipperObserver | None = None,
-                   hardware: HardwareOf | None = None, pricing: Pricing | None = None) -> Metering:
+                   hardware: HardwareOf | None = None, pricing: Pricing | None = None,
+                   sink: UsageSink | None = None) -> Metering:
     """The store's database (``database_url``, else SQLite in the data directory) through an
     engine and a guard of metering's own: a slow batch never makes the rest of the gateway think the
     database is down, and a pool of its own never takes connections authentication needs. The
-    shipper checks the schema (migrating with ``auth.auto_migrate``) before its first batch."""
+    shipper checks the schema (migrating with ``auth.auto_migrate``) before its first batch. A
+    ``sink`` (ClickHouse) gets every batch the store gets."""
     from inferlab.auth.stack import migrate_or_check
     from inferlab.store import database_url
 
@@ -94,7 +97,8 @@ def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.Cli
     postgres = database.dialect == "postgresql"
     concurrency = config.ship_concurrency if postgres else 1  # SQLite: one writer, and short transactions
     batch = config.ship_batch_size if postgres else min(config.ship_batch_size, SQLITE_BATCH)
-    shipper = Shipper(outbox, store, batch_size=batch, concurrency=concurrency,
+    target = TeeStore(store, sink) if sink is not None else store  # a sink (ClickHouse) gets every batch too
+    shipper = Shipper(outbox, target, batch_size=batch, concurrency=concurrency,
                       interval_s=config.ship_interval_s,
                       retry_initial_s=config.retry_initial_s, retry_max_s=config.retry_max_s,
                       retention_s=config.retention_h * 3600.0, prepare=prepare, observer=shipper_observer)

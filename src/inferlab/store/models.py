@@ -222,6 +222,7 @@ class UsageEventRow(Base):
     __tablename__ = "usage_events"
     __table_args__ = (
         Index("ix_usage_events_tenant_time", "tenant", "time"),
+        Index("ix_usage_events_replica_time", "replica", "time"),  # 0007: the hardware cost job's reads
         {"postgresql_partition_by": "RANGE (time)"},
     )
 
@@ -279,3 +280,32 @@ class UsageHourlyRow(UsageRollup, Base):
 class UsageDailyRow(UsageRollup, Base):
     __tablename__ = "usage_daily"
     __table_args__ = (Index("ix_usage_daily_bucket", "bucket"),)
+
+
+class UsageCostIntervalRow(Base):
+    """A replica's interval whose hardware cost was attributed (``inferlab.metering.costing``):
+    written in the transaction that adds the parts, so an interval is costed once."""
+
+    __tablename__ = "usage_cost_intervals"
+    __table_args__ = (Index("ix_usage_cost_intervals_start", "start"),)
+
+    replica: Mapped[str] = mapped_column(String(256), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    busy_us: Mapped[int] = mapped_column(BigInteger)
+    quanta: Mapped[int] = mapped_column(BigInteger)  # 10⁻⁹ USD
+    requests: Mapped[int] = mapped_column(Integer)
+    costed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BudgetAlertRow(Base):
+    """A budget alert claimed (``pending``) or delivered (``sent``), once per key
+    (tenant:month:quota:threshold; ``inferlab.metering.alerts``)."""
+
+    __tablename__ = "budget_alerts"
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
