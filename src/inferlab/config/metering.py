@@ -34,9 +34,10 @@ class MeteringSettings(StrictModel):
     ship_concurrency: int = Field(2, ge=1, le=16, description="batches the shipper inserts at once")
     ship_interval_s: float = Field(0.5, gt=0, description="the shipper looks for new events this often when idle")
     store_timeout_s: float = Field(
-        10.0, gt=0, description="longest insert of a batch into the store (metering's own connection pool)")
+        5.0, gt=0, description="longest insert of a batch into the store (metering's own connection pool)")
     retry_initial_s: float = Field(0.5, gt=0, description="the shipper's first backoff while the store is down")
     retry_max_s: float = Field(30.0, gt=0, description="its longest backoff (doubling up to this)")
     retention_h: float = Field(24.0, ge=0, description="shipped events are kept in the outbox this long")
     shutdown_timeout_s: float = Field(
-        5.0, ge=0, description="at shutdown, the shipper's last attempt to empty the outbox takes at most this")
+        5.0, ge=0, description="at shutdown, the shipper's last attempt to empty the outbox takes at most this "
+                               "(then closing the store: at most store_timeout_s more while the database hangs)")

@@ -85,13 +85,13 @@ async def test_rollups_bucket_by_utc_hour_and_day_across_a_month_end(database: D
 
 async def test_money_is_exact_and_never_rounded_away(database: Database) -> None:
     store = SqlUsageStore(database)
-    tiny = [event(price="0.0000000001", cost="0.0000000003") for _ in range(1000)]
+    tiny = [event(price="0.0000000001", cost="0.0000000003") for _ in range(300)]
     await store.insert_batch(tiny)
     total = totals(await store.rollups("day"))
-    assert total.price == Decimal("0.0000001000") and total.hardware_cost == Decimal("0.0000003000")
+    assert total.price == Decimal("0.0000000300") and total.hardware_cost == Decimal("0.0000000900")
     with pytest.raises(ValueError, match="decimal places"):
         await store.insert_batch([event(price="0.00000000001")])  # an 11th place is refused, not rounded
-    assert await store.count() == 1000
+    assert await store.count() == 300
 
 
 async def test_rollups_equal_raw_sums_for_mixed_keys_replicas_and_statuses(database: Database) -> None:

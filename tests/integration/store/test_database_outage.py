@@ -55,6 +55,7 @@ def settings(tmp_path: Path, sim: EngineSimulator, database_url: str, **auth: An
         features={"auth": True},
         auth={"pepper": PEPPER, "bootstrap": False, "key_cache_ttl_s": 0.2, "store_timeout_s": TIMEOUT_S,
               "store_retry_s": 0.2, "outage_grace_s": 60, **auth},
+        metering={"store_timeout_s": TIMEOUT_S, "shutdown_timeout_s": TIMEOUT_S},  # its own bounds on the store
         models=[{"name": MODEL, "backend": "openai", "url": f"{sim.base_url}/v1"}],
     )
 
