@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from inferlab.code.fim import fim_template
-from inferlab.code.step import FillInTheMiddle, FimPolicy
+from inferlab.code.build import CodeLab, build_codelab, fim_policy
+from inferlab.code.step import FillInTheMiddle
 from inferlab.config import Settings, UpstreamSettings
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
@@ -75,6 +75,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    code: CodeLab | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -162,14 +163,8 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     return SqlReservationStore(admin.auth.database)
 
 
-def _fim_step(settings: Settings) -> FillInTheMiddle:
-    return FillInTheMiddle({
-        model.name: FimPolicy(
-            template=fim_template(model.fim_template) if model.fim_template else None,
-            engine_handles_suffix=model.backend != "llamacpp",  # llama-server ignores suffix on /v1/completions
-        )
-        for model in settings.models
-    })
+def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
+    return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
 
 async def build_services(settings: Settings, *, logger: logging.Logger | None = None) -> Services:
@@ -268,10 +263,12 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
-    steps: list[Step] = [ResolveModel(router)]
+    code = build_codelab(settings, metrics)
+    steps: list[Step] = [code.completions] if code is not None else []
+    steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
-    steps += [EnforceTier(tenants), _fim_step(settings)]
+    steps += [EnforceTier(tenants), _fim_step(settings, logger.getChild("code"))]
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -285,7 +282,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources,
+        resources=resources, code=code,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

@@ -78,6 +78,7 @@ class Call:
     first_byte_s: float | None = None  # seconds from ``started`` to the first streamed chunk
     tier: Tier | None = None  # the caller's tier, once the tier step resolved it
     interrupted: InferLabError | None = None  # set from outside: the API ends the call with it
+    notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one, by name
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
 

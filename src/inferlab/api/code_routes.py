@@ -1,0 +1,102 @@
+"""CodeLab's routes: editor completions, their accept/reject events, review and docs.
+
+Each inference route translates its body onto a completion or chat ``Call`` with the parsed
+CodeLab request as a note, and runs it through the same chain as the OpenAI routes
+(``OpenAIRoutes.run``): keys, tiers, limits, quotas, the cache and metering apply unchanged;
+the CodeLab steps (``code/``) do the rest. Events only count, so they call the telemetry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from aiohttp import web
+
+from inferlab.api.body import read_body
+from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
+from inferlab.api.openai import OpenAIRoutes
+from inferlab.api.routes import RouteSpec, Schema, add_routes
+from inferlab.auth.policy import INFERENCE
+from inferlab.code.completions import REQUEST_NOTE
+from inferlab.code.request import parse_code_completion
+from inferlab.code.telemetry import KINDS, CompletionTelemetry
+from inferlab.errors import InvalidRequest
+from inferlab.pipeline import Call, estimate_prompt_tokens
+from inferlab.pipeline.usage import UsageMeter
+from inferlab.types import Caller, RequestKind
+
+_CONTEXT_ITEM = {"type": "object", "properties": {"filepath": {"type": "string"}, "body": {"type": "string"}},
+                 "required": ["filepath", "body"]}
+CODE_COMPLETION_REQUEST = Schema("CodeCompletionRequest", {
+    "type": "object", "required": ["language", "prefix"],
+    "properties": {
+        "language": {"type": "string"}, "filepath": {"type": "string"}, "prefix": {"type": "string"},
+        "suffix": {"type": "string"}, "git_url": {"type": "string"},
+        "declarations": {"type": "array", "items": _CONTEXT_ITEM}, "snippets": {"type": "array", "items": _CONTEXT_ITEM},
+        "model": {"type": "string"}, "tier": {"type": "string", "enum": ["small", "medium", "large"]},
+        "max_tokens": {"type": "integer"}, "temperature": {"type": "number"}, "seed": {"type": "integer"},
+        "mode": {"type": "string", "enum": ["auto", "single_line", "multi_line"]},
+    },
+})
+CODE_COMPLETION = Schema("CodeCompletion", {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "completion_id": {"type": "string"}, "object": {"type": "string"},
+                   "model": {"type": "string"}, "choices": {"type": "array"}, "usage": {"type": "object"},
+                   "routing": {"type": "object"}},
+})
+CODE_EVENT = Schema("CodeEvent", {
+    "type": "object", "required": ["type", "completion_id"],
+    "properties": {"type": {"type": "string", "enum": sorted(KINDS)}, "completion_id": {"type": "string"},
+                   "elapsed": {"type": "integer"}},
+})
+EVENT_RESULT = Schema("CodeEventResult", {"type": "object"})
+
+
+class CodeRoutes:
+    def __init__(self, inference: OpenAIRoutes, telemetry: CompletionTelemetry,
+                 caller_of: Callable[[web.Request], Caller], *, max_body_bytes: int, max_tokens: int) -> None:
+        self._inference = inference
+        self._telemetry = telemetry
+        self._caller_of = caller_of
+        self._max_body_bytes = max_body_bytes
+        self._max_tokens = max_tokens
+
+    def routes(self) -> list[RouteSpec]:
+        errors = (400, 404, 429, 502, 503, 504)
+        return [
+            RouteSpec("POST", "/v1/code/completions", self.completions, INFERENCE,
+                      "Complete code at the cursor (fill-in-the-middle with repository context)", ("code",),
+                      CODE_COMPLETION_REQUEST, CODE_COMPLETION, errors=errors),
+            RouteSpec("POST", "/v1/code/events", self.events, INFERENCE,
+                      "Report that a code completion was shown, accepted or rejected", ("code",),
+                      CODE_EVENT, EVENT_RESULT, errors=(400, 404)),
+        ]
+
+    def add_to(self, app: web.Application) -> list[RouteSpec]:
+        return add_routes(app, self.routes())
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        parsed = parse_code_completion(await read_json(request, self._max_body_bytes), max_tokens_limit=self._max_tokens)
+        request[ROUTE] = "/v1/code/completions"
+        request[MODEL] = parsed.model or "unknown"
+        size = len(await read_body(request))
+        call = Call(request_id=request[REQUEST_ID], kind=RequestKind.COMPLETION, route="/v1/code/completions",
+                    model=parsed.model or "", body={}, caller=self._caller_of(request),
+                    usage=UsageMeter(estimate_prompt_tokens(size)), notes={REQUEST_NOTE: parsed})
+        try:
+            return await self._inference.run(request, call)
+        finally:
+            request[MODEL] = call.model or "unknown"
+
+    async def events(self, request: web.Request) -> web.Response:
+        body = await read_json(request, self._max_body_bytes)
+        if not isinstance(body, dict) or not isinstance(body.get("completion_id"), str) or not isinstance(
+                body.get("type"), str):
+            raise InvalidRequest("Expected {'type': ..., 'completion_id': ...}", code="invalid_body")
+        caller = self._caller_of(request)
+        issued = self._telemetry.record(body["completion_id"], body["type"], tenant=caller.tenant_id)
+        tally = self._telemetry.tally(issued.model, issued.language)
+        answer = {"completion_id": body["completion_id"], "model": issued.model, "language": issued.language,
+                  "acceptance_rate": tally.acceptance_rate}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")

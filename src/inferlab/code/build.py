@@ -1,0 +1,77 @@
+"""CodeLab's wiring: each model's FIM policy (from its settings and, for a llama.cpp model, its GGUF),
+and the CodeLab parts built from ``codelab:``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from inferlab.code.completions import CodeCompletions, ModelChooser
+from inferlab.code.fim import GGUF_TEMPLATE, fim_template
+from inferlab.code.gguf_fim import read_gguf_fim
+from inferlab.code.request import CodeCompletionRequest
+from inferlab.code.step import FimPolicy
+from inferlab.code.telemetry import CompletionTelemetry, EventCounter
+from inferlab.config import CodeLabSettings, EngineSettings, ModelConfig, Settings
+from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, resolve_model_path
+from inferlab.errors import InvalidRequest
+from inferlab.pipeline import Call
+
+
+def fim_policy(model: ModelConfig, engines: EngineSettings, logger: logging.Logger) -> FimPolicy:
+    """The GGUF's own FIM tokens when it has them (llama-server's /infill then builds the prompt from
+    ids; the llama-cpp-python fall-back gets it rendered); else the configured family; else none."""
+    configured = fim_template(model.fim_template) if model.fim_template not in (None, GGUF_TEMPLATE) else None
+    if model.backend != "llamacpp":
+        return FimPolicy(template=configured, engine_handles_suffix=True)
+    found = None
+    if model.path:
+        try:
+            found = read_gguf_fim(resolve_model_path(model.path))
+        except (EngineUnavailable, ImportError, OSError, ValueError) as exc:
+            logger.info("FIM tokens of %s not read from its GGUF: %s", model.name, exc)
+    if found is None:
+        if model.fim_template == GGUF_TEMPLATE:
+            logger.warning("model %s: fim_template is gguf but its GGUF has no FIM tokens; suffix is refused", model.name)
+        return FimPolicy(template=configured)
+    template = found.template(f"gguf:{model.name}")
+    if configured is not None and configured.special != template.special:
+        logger.warning("model %s: its GGUF declares FIM tokens %s, not %s's; the GGUF's are used",
+                       model.name, template.special, configured.name)
+    infill = engines.prefer != "llama-cpp-python" and find_llama_server(engines) is not None
+    return FimPolicy(template=None if infill else template, engine_infill=infill, stop=template.stop)
+
+
+@dataclass
+class CodeLab:
+    """CodeLab's parts: the completion step (first in the chain) and the telemetry it feeds."""
+
+    telemetry: CompletionTelemetry
+    completions: CodeCompletions
+    settings: CodeLabSettings
+
+
+def default_chooser(settings: CodeLabSettings, models: list[str]) -> ModelChooser:
+    """The model of a request without one: its tier by name, else ``completion_model``, else the
+    medium tier, else the first configured model."""
+
+    def choose(request: CodeCompletionRequest, call: Call) -> str:
+        if request.tier is not None:
+            if request.tier not in settings.tiers:
+                raise InvalidRequest(f"CodeLab has no '{request.tier}' tier configured", param="tier",
+                                     code="invalid_value")
+            return settings.tiers[request.tier]
+        model = settings.completion_model or settings.tiers.get("medium") or (models[0] if models else None)
+        if model is None:
+            raise InvalidRequest("No model is configured for code completions", param="model")
+        return model
+
+    return choose
+
+
+def build_codelab(settings: Settings, counter: EventCounter | None) -> CodeLab | None:
+    if not settings.codelab.enabled:
+        return None
+    telemetry = CompletionTelemetry(counter=counter)
+    chooser = default_chooser(settings.codelab, [m.name for m in settings.models])
+    return CodeLab(telemetry, CodeCompletions(chooser, telemetry), settings.codelab)
