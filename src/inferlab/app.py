@@ -64,7 +64,7 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     if services.code is not None:
         from inferlab.api.code_routes import CodeRoutes
 
-        declared += CodeRoutes(inference, services.code.telemetry, caller_of, max_body_bytes=settings.server.max_body_bytes,
+        declared += CodeRoutes(inference, services.code, caller_of, max_body_bytes=settings.server.max_body_bytes,
                                max_tokens=settings.codelab.max_tokens).add_to(app)
     declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
                           services.dependencies).add_to(

@@ -263,12 +263,16 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
-    code = build_codelab(settings, metrics)
+    code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [code.completions] if code is not None else []
     steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
-    steps += [EnforceTier(tenants), _fim_step(settings, logger.getChild("code"))]
+    steps.append(EnforceTier(tenants))
+    if code is not None:
+        steps.append(code.context)
+        lifecycle.background(code.keep_indexes_fresh)
+    steps.append(_fim_step(settings, logger.getChild("code")))
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -279,10 +283,11 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
                                        default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
+    chain = Chain(steps)
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, code=code,
-        chain=Chain(steps), lifecycle=lifecycle,
+        chain=chain, lifecycle=lifecycle,
     )
 

@@ -9,6 +9,7 @@ the CodeLab steps (``code/``) do the rest. Events only count, so they call the t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 import orjson
 from aiohttp import web
@@ -18,9 +19,10 @@ from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.routes import RouteSpec, Schema, add_routes
 from inferlab.auth.policy import INFERENCE
+from inferlab.code.build import CodeLab
 from inferlab.code.completions import REQUEST_NOTE
 from inferlab.code.request import parse_code_completion
-from inferlab.code.telemetry import KINDS, CompletionTelemetry
+from inferlab.code.telemetry import KINDS
 from inferlab.errors import InvalidRequest
 from inferlab.pipeline import Call, estimate_prompt_tokens
 from inferlab.pipeline.usage import UsageMeter
@@ -53,11 +55,22 @@ CODE_EVENT = Schema("CodeEvent", {
 EVENT_RESULT = Schema("CodeEventResult", {"type": "object"})
 
 
+REPOSITORY_REQUEST = Schema("CodeRepositoryRequest", {
+    "type": "object", "required": ["git_url"],
+    "properties": {"git_url": {"type": "string", "description": "an absolute path or file:// URL on the gateway's machine"}},
+})
+REPOSITORY = Schema("CodeRepository", {"type": "object", "properties": {
+    "git_url": {"type": "string"}, "commit": {"type": "string"}, "files": {"type": "integer"},
+    "chunks": {"type": "integer"}, "reindexed_files": {"type": "integer"}, "full": {"type": "boolean"}}})
+REPOSITORIES = Schema("CodeRepositoryList", {"type": "object", "properties": {"data": {"type": "array"}}})
+
+
 class CodeRoutes:
-    def __init__(self, inference: OpenAIRoutes, telemetry: CompletionTelemetry,
+    def __init__(self, inference: OpenAIRoutes, code: CodeLab,
                  caller_of: Callable[[web.Request], Caller], *, max_body_bytes: int, max_tokens: int) -> None:
         self._inference = inference
-        self._telemetry = telemetry
+        self._code = code
+        self._telemetry = code.telemetry
         self._caller_of = caller_of
         self._max_body_bytes = max_body_bytes
         self._max_tokens = max_tokens
@@ -71,6 +84,11 @@ class CodeRoutes:
             RouteSpec("POST", "/v1/code/events", self.events, INFERENCE,
                       "Report that a code completion was shown, accepted or rejected", ("code",),
                       CODE_EVENT, EVENT_RESULT, errors=(400, 404)),
+            RouteSpec("POST", "/v1/code/repositories", self.index_repository, INFERENCE,
+                      "Index (or re-index, changed files only) a repository for completion context", ("code",),
+                      REPOSITORY_REQUEST, REPOSITORY, errors=(400, 429, 502, 503)),
+            RouteSpec("GET", "/v1/code/repositories", self.list_repositories, INFERENCE,
+                      "The caller's tenant's indexed repositories", ("code",), response=REPOSITORIES),
         ]
 
     def add_to(self, app: web.Application) -> list[RouteSpec]:
@@ -100,3 +118,20 @@ class CodeRoutes:
         answer = {"completion_id": body["completion_id"], "model": issued.model, "language": issued.language,
                   "acceptance_rate": tally.acceptance_rate}
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def index_repository(self, request: web.Request) -> web.Response:
+        body = await read_json(request, self._max_body_bytes)
+        if not isinstance(body, dict) or not isinstance(body.get("git_url"), str):
+            raise InvalidRequest("Expected {'git_url': ...}", param="git_url", code="invalid_body")
+        caller = self._caller_of(request)
+        embedder = self._code.embedder
+        embed = embedder.for_caller(caller, request[REQUEST_ID]) if embedder is not None else None
+        report = await self._code.repos.index(caller.tenant_id, body["git_url"], embed)
+        return web.Response(body=orjson.dumps(asdict(report)), content_type="application/json")
+
+    async def list_repositories(self, request: web.Request) -> web.Response:
+        caller = self._caller_of(request)
+        data = [{"git_url": repo.source, "commit": repo.index.commit, "files": len(repo.index.paths),
+                 "chunks": repo.index.chunk_count, "embedded": repo.index.embedded}
+                for repo in self._code.repos.listed(caller.tenant_id)]
+        return web.Response(body=orjson.dumps({"data": data}), content_type="application/json")

@@ -3,19 +3,23 @@ and the CodeLab parts built from ``codelab:``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferlab.code.completions import CodeCompletions, ModelChooser
+from inferlab.code.context import ChainEmbedder, RepoContext
 from inferlab.code.fim import GGUF_TEMPLATE, fim_template
 from inferlab.code.gguf_fim import read_gguf_fim
+from inferlab.code.repositories import RepoIndexes
 from inferlab.code.request import CodeCompletionRequest
 from inferlab.code.step import FimPolicy
 from inferlab.code.telemetry import CompletionTelemetry, EventCounter
 from inferlab.config import CodeLabSettings, EngineSettings, ModelConfig, Settings
 from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, resolve_model_path
-from inferlab.errors import InvalidRequest
-from inferlab.pipeline import Call
+from inferlab.errors import InferLabError, InvalidRequest
+from inferlab.pipeline import Call, Chain
 
 
 def fim_policy(model: ModelConfig, engines: EngineSettings, logger: logging.Logger) -> FimPolicy:
@@ -44,11 +48,26 @@ def fim_policy(model: ModelConfig, engines: EngineSettings, logger: logging.Logg
 
 @dataclass
 class CodeLab:
-    """CodeLab's parts: the completion step (first in the chain) and the telemetry it feeds."""
+    """CodeLab's parts: the completion step (first in the chain), the telemetry it feeds, the
+    tenants' repository indexes and the context step that searches them."""
 
     telemetry: CompletionTelemetry
     completions: CodeCompletions
     settings: CodeLabSettings
+    repos: RepoIndexes
+    context: RepoContext
+    embedder: ChainEmbedder | None
+
+    async def keep_indexes_fresh(self) -> None:
+        """Re-index every indexed repository on new commits (changed files only)."""
+        log = logging.getLogger("inferlab.code")
+        while True:
+            await asyncio.sleep(self.settings.context.refresh_interval_s)
+            for tenant, repo in self.repos.all():
+                try:
+                    await self.repos.index(tenant, repo.source)
+                except InferLabError as exc:  # a repository gone or broken: retried next time
+                    log.warning("re-indexing %s failed: %s", repo.source, exc.message)
 
 
 def default_chooser(settings: CodeLabSettings, models: list[str]) -> ModelChooser:
@@ -69,9 +88,14 @@ def default_chooser(settings: CodeLabSettings, models: list[str]) -> ModelChoose
     return choose
 
 
-def build_codelab(settings: Settings, counter: EventCounter | None) -> CodeLab | None:
+def build_codelab(settings: Settings, counter: EventCounter | None, chain: Callable[[], Chain]) -> CodeLab | None:
+    """``chain``: the gateway's chain once built (repository embeddings go through it)."""
     if not settings.codelab.enabled:
         return None
     telemetry = CompletionTelemetry(counter=counter)
     chooser = default_chooser(settings.codelab, [m.name for m in settings.models])
-    return CodeLab(telemetry, CodeCompletions(chooser, telemetry), settings.codelab)
+    context = settings.codelab.context
+    repos = RepoIndexes(context.root or settings.data_dir / "codelab")
+    embedder = ChainEmbedder(chain, context.embedding_model) if context.embedding_model else None
+    return CodeLab(telemetry, CodeCompletions(chooser, telemetry), settings.codelab, repos,
+                   RepoContext(repos, context, embedder), embedder)

@@ -27,6 +27,7 @@ from inferlab.types import InferenceResponse, Usage
 
 REQUEST_NOTE = "code.request"
 DECISION_NOTE = "code.route"
+HITS_NOTE = "code.hits"  # what repository retrieval found (code/context.py), returned as `snippets`
 
 KNOWN_LANGUAGES = frozenset({
     "python", "javascript", "typescript", "go", "rust", "java", "c", "cpp", "csharp", "ruby", "php", "kotlin",
@@ -107,6 +108,9 @@ class CodeCompletions:
             "id": completion_id, "completion_id": completion_id, "object": "code_completion", "model": model,
             "choices": [{"index": 0, "text": text}],
         }
+        hits = call.notes.get(HITS_NOTE)
+        if hits:
+            answer["snippets"] = hits
         decision = call.notes.get(DECISION_NOTE)
         if decision is not None:
             answer["routing"] = decision

@@ -21,6 +21,7 @@ class RepoContextSettings(StrictModel):
     max_hits_per_file: int = Field(2, ge=1)
     embedding_model: str | None = Field(None, description="a served model for /v1/embeddings; none: BM25 alone")
     root: Path | None = Field(None, description="where indexes are kept (clones, chunks); default <data_dir>/codelab")
+    refresh_interval_s: float = Field(30.0, gt=0, description="how often indexed repositories are checked for new commits")
 
 
 class CodeLabSettings(StrictModel):
