@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from inferlab.code.postprocess import clean_completion, drop_repetitions, stop_at_block_end, trim_suffix_overlap
+from inferlab.code.postprocess import (
+    clean_completion,
+    drop_repetitions,
+    stop_at_block_end,
+    trim_suffix_overlap,
+)
 
 
 def test_single_line_mode_keeps_the_cursor_line() -> None:
