@@ -264,7 +264,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         lifecycle.add(resources.running)
 
     code = build_codelab(settings, metrics, lambda: chain)
-    steps: list[Step] = [code.completions] if code is not None else []
+    steps: list[Step] = [code.completions, code.assist] if code is not None else []
     steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))

@@ -19,9 +19,12 @@ from inferlab.api.middleware import MODEL, REQUEST_ID, ROUTE, read_json
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.routes import RouteSpec, Schema, add_routes
 from inferlab.auth.policy import INFERENCE
+from inferlab.code.assist import DOCS_NOTE, REVIEW_NOTE
 from inferlab.code.build import CodeLab
 from inferlab.code.completions import REQUEST_NOTE
+from inferlab.code.docs import parse_docs
 from inferlab.code.request import parse_code_completion
+from inferlab.code.review import COMMENTS_SCHEMA, parse_review
 from inferlab.code.telemetry import KINDS
 from inferlab.errors import InvalidRequest
 from inferlab.pipeline import Call, estimate_prompt_tokens
@@ -55,6 +58,23 @@ CODE_EVENT = Schema("CodeEvent", {
 EVENT_RESULT = Schema("CodeEventResult", {"type": "object"})
 
 
+REVIEW_REQUEST = Schema("CodeReviewRequest", {
+    "type": "object", "required": ["diff"],
+    "properties": {"diff": {"type": "string", "description": "a unified diff"}, "model": {"type": "string"},
+                   "tier": {"type": "string"}, "max_tokens": {"type": "integer"}, "stream": {"type": "boolean"}},
+})
+REVIEW = Schema("CodeReview", {"type": "object", "properties": {
+    "object": {"const": "code.review"}, "model": {"type": "string"}, "comments": COMMENTS_SCHEMA["properties"]["comments"],
+    "usage": {"type": "object"}}})
+DOCS_REQUEST = Schema("CodeDocsRequest", {
+    "type": "object", "required": ["language", "code"],
+    "properties": {"language": {"type": "string"}, "code": {"type": "string"},
+                   "kind": {"type": "string", "enum": ["docstring", "readme"]}, "model": {"type": "string"},
+                   "tier": {"type": "string"}, "max_tokens": {"type": "integer"}, "stream": {"type": "boolean"}},
+})
+DOCS = Schema("CodeDocs", {"type": "object", "properties": {
+    "object": {"const": "code.docs"}, "model": {"type": "string"}, "content": {"type": "string"},
+    "convention": {"type": "string"}, "usage": {"type": "object"}}})
 REPOSITORY_REQUEST = Schema("CodeRepositoryRequest", {
     "type": "object", "required": ["git_url"],
     "properties": {"git_url": {"type": "string", "description": "an absolute path or file:// URL on the gateway's machine"}},
@@ -84,6 +104,12 @@ class CodeRoutes:
             RouteSpec("POST", "/v1/code/events", self.events, INFERENCE,
                       "Report that a code completion was shown, accepted or rejected", ("code",),
                       CODE_EVENT, EVENT_RESULT, errors=(400, 404)),
+            RouteSpec("POST", "/v1/code/review", self.review, INFERENCE,
+                      "Review a unified diff: structured comments that point into the diff", ("code",),
+                      REVIEW_REQUEST, REVIEW, errors=errors, streams=True),
+            RouteSpec("POST", "/v1/code/docs", self.docs, INFERENCE,
+                      "Write docstrings (in the language's convention) or a README section for code", ("code",),
+                      DOCS_REQUEST, DOCS, errors=errors, streams=True),
             RouteSpec("POST", "/v1/code/repositories", self.index_repository, INFERENCE,
                       "Index (or re-index, changed files only) a repository for completion context", ("code",),
                       REPOSITORY_REQUEST, REPOSITORY, errors=(400, 429, 502, 503)),
@@ -118,6 +144,26 @@ class CodeRoutes:
         answer = {"completion_id": body["completion_id"], "model": issued.model, "language": issued.language,
                   "acceptance_rate": tally.acceptance_rate}
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def review(self, request: web.Request) -> web.StreamResponse:
+        parsed = parse_review(await read_json(request, self._max_body_bytes))
+        return await self._chat(request, "/v1/code/review", REVIEW_NOTE, parsed, parsed.model, parsed.stream)
+
+    async def docs(self, request: web.Request) -> web.StreamResponse:
+        parsed = parse_docs(await read_json(request, self._max_body_bytes))
+        return await self._chat(request, "/v1/code/docs", DOCS_NOTE, parsed, parsed.model, parsed.stream)
+
+    async def _chat(self, request: web.Request, route: str, note: str, parsed: object, model: str | None,
+                    stream: bool) -> web.StreamResponse:
+        request[ROUTE], request[MODEL] = route, model or "unknown"
+        size = len(await read_body(request))
+        call = Call(request_id=request[REQUEST_ID], kind=RequestKind.CHAT, route=route, model=model or "", body={},
+                    caller=self._caller_of(request), stream=stream, usage=UsageMeter(estimate_prompt_tokens(size)),
+                    notes={note: parsed})
+        try:
+            return await self._inference.run(request, call)
+        finally:
+            request[MODEL] = call.model or "unknown"
 
     async def index_repository(self, request: web.Request) -> web.Response:
         body = await read_json(request, self._max_body_bytes)

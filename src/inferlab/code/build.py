@@ -8,17 +8,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inferlab.code.completions import CodeCompletions, ModelChooser
+from inferlab.code.assist import CodeAssist
+from inferlab.code.completions import DECISION_NOTE, CodeCompletions, ModelChooser
 from inferlab.code.context import ChainEmbedder, RepoContext
 from inferlab.code.fim import GGUF_TEMPLATE, fim_template
 from inferlab.code.gguf_fim import read_gguf_fim
 from inferlab.code.repositories import RepoIndexes
-from inferlab.code.request import CodeCompletionRequest
+from inferlab.code.routing import DEFAULT_THRESHOLDS, CodeTask, ComplexityRouter, Thresholds
 from inferlab.code.step import FimPolicy
 from inferlab.code.telemetry import CompletionTelemetry, EventCounter
 from inferlab.config import CodeLabSettings, EngineSettings, ModelConfig, Settings
 from inferlab.coordinator.locate import EngineUnavailable, find_llama_server, resolve_model_path
-from inferlab.errors import InferLabError, InvalidRequest
+from inferlab.errors import InferLabError
 from inferlab.pipeline import Call, Chain
 
 
@@ -57,6 +58,8 @@ class CodeLab:
     repos: RepoIndexes
     context: RepoContext
     embedder: ChainEmbedder | None
+    assist: CodeAssist
+    router: ComplexityRouter
 
     async def keep_indexes_fresh(self) -> None:
         """Re-index every indexed repository on new commits (changed files only)."""
@@ -70,22 +73,23 @@ class CodeLab:
                     log.warning("re-indexing %s failed: %s", repo.source, exc.message)
 
 
-def default_chooser(settings: CodeLabSettings, models: list[str]) -> ModelChooser:
-    """The model of a request without one: its tier by name, else ``completion_model``, else the
-    medium tier, else the first configured model."""
+def model_chooser(router: ComplexityRouter) -> ModelChooser:
+    """The model of a request: the router's decision, left on the call (returned with the answer)."""
 
-    def choose(request: CodeCompletionRequest, call: Call) -> str:
-        if request.tier is not None:
-            if request.tier not in settings.tiers:
-                raise InvalidRequest(f"CodeLab has no '{request.tier}' tier configured", param="tier",
-                                     code="invalid_value")
-            return settings.tiers[request.tier]
-        model = settings.completion_model or settings.tiers.get("medium") or (models[0] if models else None)
-        if model is None:
-            raise InvalidRequest("No model is configured for code completions", param="model")
-        return model
+    def choose(task: CodeTask, call: Call) -> str:
+        decision = router.decide(task)
+        call.notes[DECISION_NOTE] = decision.to_json()
+        return decision.model
 
     return choose
+
+
+def complexity_router(settings: Settings, telemetry: CompletionTelemetry) -> ComplexityRouter:
+    code = settings.codelab
+    thresholds = Thresholds.load(code.thresholds) if code.thresholds is not None else DEFAULT_THRESHOLDS
+    fallback = code.completion_model or (settings.models[0].name if settings.models else None)
+    return ComplexityRouter(thresholds, code.tiers, fallback=fallback, acceptance=telemetry.acceptance,
+                            overrides=code.tier_overrides)
 
 
 def build_codelab(settings: Settings, counter: EventCounter | None, chain: Callable[[], Chain]) -> CodeLab | None:
@@ -93,9 +97,10 @@ def build_codelab(settings: Settings, counter: EventCounter | None, chain: Calla
     if not settings.codelab.enabled:
         return None
     telemetry = CompletionTelemetry(counter=counter)
-    chooser = default_chooser(settings.codelab, [m.name for m in settings.models])
+    router = complexity_router(settings, telemetry)
+    chooser = model_chooser(router)
     context = settings.codelab.context
     repos = RepoIndexes(context.root or settings.data_dir / "codelab")
     embedder = ChainEmbedder(chain, context.embedding_model) if context.embedding_model else None
     return CodeLab(telemetry, CodeCompletions(chooser, telemetry), settings.codelab, repos,
-                   RepoContext(repos, context, embedder), embedder)
+                   RepoContext(repos, context, embedder), embedder, CodeAssist(chooser), router)

@@ -19,6 +19,7 @@ import orjson
 
 from inferlab.code.postprocess import clean_completion
 from inferlab.code.request import CodeCompletionRequest
+from inferlab.code.routing import CodeTask
 from inferlab.code.step import CONTEXT_NOTE, FimContext
 from inferlab.code.telemetry import CompletionTelemetry
 from inferlab.errors import PermissionDenied, UpstreamError
@@ -43,7 +44,7 @@ _TOP_LEVEL: dict[str, tuple[str, ...]] = {
     "java": ("\npublic class ", "\nclass "),
 }
 
-ModelChooser = Callable[[CodeCompletionRequest, Call], str]
+ModelChooser = Callable[[CodeTask, Call], str]
 
 
 def stop_words(request: CodeCompletionRequest) -> list[str]:
@@ -85,7 +86,7 @@ class CodeCompletions:
         request = call.notes.get(REQUEST_NOTE)
         if not isinstance(request, CodeCompletionRequest):
             return await call_next(call)
-        model = request.model or self._choose(request, call)
+        model = request.model or self._choose(CodeTask.of_completion(request), call)
         if not call.caller.may_use(model):
             raise PermissionDenied(f"This key may not use the model '{model}'", code="model_not_allowed", param="model")
         call.model = model

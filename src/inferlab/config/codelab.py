@@ -29,6 +29,9 @@ class CodeLabSettings(StrictModel):
     completion_model: str | None = Field(None, description="default model of /v1/code/completions; "
                                                            "none: the medium tier, else the first model")
     tiers: dict[TierName, str] = Field(default_factory=dict, description="small / medium / large → a model name")
-    thresholds: Path | None = Field(None, description="the routing classifier's calibrated thresholds (JSON)")
+    thresholds: Path | None = Field(None, description="the routing classifier's calibrated thresholds (JSON); "
+                                                     "none: the shipped defaults")
+    tier_overrides: dict[TierName, TierName] = Field(default_factory=dict,
+                                                     description="a decided tier → the tier to use instead")
     max_tokens: int = Field(256, ge=1, description="largest max_tokens of a code completion")
     context: RepoContextSettings = Field(default_factory=RepoContextSettings)
