@@ -61,6 +61,7 @@ EVENT_RESULT = Schema("CodeEventResult", {"type": "object"})
 REVIEW_REQUEST = Schema("CodeReviewRequest", {
     "type": "object", "required": ["diff"],
     "properties": {"diff": {"type": "string", "description": "a unified diff"}, "model": {"type": "string"},
+                   "max_comments": {"type": "integer", "minimum": 1, "maximum": 20},
                    "tier": {"type": "string"}, "max_tokens": {"type": "integer"}, "stream": {"type": "boolean"}},
 })
 REVIEW = Schema("CodeReview", {"type": "object", "properties": {

@@ -14,7 +14,7 @@ from inferlab.code.context import ChainEmbedder, RepoContext
 from inferlab.code.fim import GGUF_TEMPLATE, fim_template
 from inferlab.code.gguf_fim import read_gguf_fim
 from inferlab.code.repositories import RepoIndexes
-from inferlab.code.routing import DEFAULT_THRESHOLDS, CodeTask, ComplexityRouter, Thresholds
+from inferlab.code.routing import SHIPPED_THRESHOLDS, CodeTask, ComplexityRouter, Thresholds
 from inferlab.code.step import FimPolicy
 from inferlab.code.telemetry import CompletionTelemetry, EventCounter
 from inferlab.config import CodeLabSettings, EngineSettings, ModelConfig, Settings
@@ -86,7 +86,7 @@ def model_chooser(router: ComplexityRouter) -> ModelChooser:
 
 def complexity_router(settings: Settings, telemetry: CompletionTelemetry) -> ComplexityRouter:
     code = settings.codelab
-    thresholds = Thresholds.load(code.thresholds) if code.thresholds is not None else DEFAULT_THRESHOLDS
+    thresholds = Thresholds.load(code.thresholds if code.thresholds is not None else SHIPPED_THRESHOLDS)
     fallback = code.completion_model or (settings.models[0].name if settings.models else None)
     return ComplexityRouter(thresholds, code.tiers, fallback=fallback, acceptance=telemetry.acceptance,
                             overrides=code.tier_overrides)

@@ -58,6 +58,7 @@ class ReviewRequest:
     tier: str | None = None
     max_tokens: int = 768
     stream: bool = False
+    max_comments: int = MAX_COMMENTS
 
 
 def parse_review(body: Any) -> ReviewRequest:
@@ -74,16 +75,20 @@ def parse_review(body: Any) -> ReviewRequest:
     max_tokens = body.get("max_tokens", 768)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 16 <= max_tokens <= 4096:
         raise InvalidRequest("Invalid value for 'max_tokens': between 16 and 4096", param="max_tokens", code="invalid_value")
-    return ReviewRequest(parse_diff(body.get("diff")), model, tier, max_tokens, body.get("stream") is True)
+    max_comments = body.get("max_comments", MAX_COMMENTS)
+    if not isinstance(max_comments, int) or isinstance(max_comments, bool) or not 1 <= max_comments <= MAX_COMMENTS:
+        raise InvalidRequest(f"Invalid value for 'max_comments': between 1 and {MAX_COMMENTS}", param="max_comments",
+                             code="invalid_value")
+    return ReviewRequest(parse_diff(body.get("diff")), model, tier, max_tokens, body.get("stream") is True, max_comments)
 
 
-def constrained_schema(diff: Diff) -> dict[str, Any]:
-    """The comments schema narrowed to this diff: each path with its own lines."""
+def constrained_schema(diff: Diff, max_comments: int = MAX_COMMENTS) -> dict[str, Any]:
+    """The comments schema narrowed to this diff: each path with its own lines, at most ``max_comments``."""
     per_path = [{**_COMMENT, "properties": {**_COMMENT["properties"],  # type: ignore[dict-item]
                                              "path": {"const": path}, "line": {"enum": sorted(f.lines)}}}
                 for path, f in sorted(diff.files.items())]
     items = per_path[0] if len(per_path) == 1 else {"anyOf": per_path}
-    return {**COMMENTS_SCHEMA, "properties": {"comments": {"type": "array", "items": items, "maxItems": MAX_COMMENTS}}}
+    return {**COMMENTS_SCHEMA, "properties": {"comments": {"type": "array", "items": items, "maxItems": max_comments}}}
 
 
 def review_body(request: ReviewRequest, model: str, problem: str | None = None) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def review_body(request: ReviewRequest, model: str, problem: str | None = None) 
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "code_review", "strict": True,
-                                            "schema": constrained_schema(request.diff)}},
+                                            "schema": constrained_schema(request.diff, request.max_comments)}},
     }
 
 

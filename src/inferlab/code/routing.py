@@ -103,8 +103,10 @@ class Thresholds:
                    float(data["large_from"]), str(data.get("version", path.name)))
 
 
-# Before calibration: weights chosen by hand, thresholds that send short single-line completions
-# to the small tier and reviews of large diffs to the large one.
+# The calibration shipped (bench/codelab_routing.py fits it on data/routing_set.jsonl).
+SHIPPED_THRESHOLDS = Path(__file__).parent / "data" / "routing_thresholds.json"
+# Where calibration starts: weights chosen by hand, thresholds that send short single-line
+# completions to the small tier and reviews of large diffs to the large one.
 DEFAULT_THRESHOLDS = Thresholds(
     weights={"log_context": 1.0, "review": 1.5, "docs": 0.8, "multi_line": 1.0, "log_lines": 0.8,
              "hard_language": 0.7, "rejections": 1.0},

@@ -30,7 +30,7 @@ class CodeLabSettings(StrictModel):
                                                            "none: the medium tier, else the first model")
     tiers: dict[TierName, str] = Field(default_factory=dict, description="small / medium / large → a model name")
     thresholds: Path | None = Field(None, description="the routing classifier's calibrated thresholds (JSON); "
-                                                     "none: the shipped defaults")
+                                                     "none: the calibration shipped in inferlab/code/data")
     tier_overrides: dict[TierName, TierName] = Field(default_factory=dict,
                                                      description="a decided tier → the tier to use instead")
     max_tokens: int = Field(256, ge=1, description="largest max_tokens of a code completion")
