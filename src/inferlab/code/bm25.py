@@ -8,6 +8,7 @@ cursor weigh most).
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -17,6 +18,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 SYMBOL_WEIGHT = 5
 K1, B = 1.2, 0.75
+MAX_QUERY_TERMS = 12
 _STOP = frozenset({"self", "def", "return", "if", "else", "for", "in", "import", "from", "none", "true", "false",
                    "the", "and", "or", "not", "is", "class", "const", "let", "var", "function", "this", "new"})
 
@@ -80,21 +82,30 @@ class Bm25:
             if not posting:
                 del self._postings[term]
 
-    def search(self, query: Mapping[str, float], limit: int, exclude: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: Mapping[str, float], limit: int, exclude: set[int] | None = None,
+               max_terms: int = MAX_QUERY_TERMS) -> list[tuple[int, float]]:
+        """The best ``limit`` documents; only the ``max_terms`` query terms of most weight × idf count
+        (a long cursor window's common words cost time and add noise)."""
         count = len(self._lengths)
         if not count:
             return []
         average = self._total / count or 1.0
-        scores: dict[int, float] = {}
+        weighted = []
         for term, weight in query.items():
             posting = self._postings.get(term)
-            if not posting:
-                continue
-            idf = math.log(1 + (count - len(posting) + 0.5) / (len(posting) + 0.5))
+            if posting:
+                idf = math.log(1 + (count - len(posting) + 0.5) / (len(posting) + 0.5))
+                weighted.append((weight * idf, term, posting))
+        weighted.sort(key=lambda item: -item[0])
+        scores: dict[int, float] = {}
+        lengths = self._lengths
+        shape = K1 * (1 - B)
+        per_length = K1 * B / average
+        for factor, _, posting in weighted[:max_terms]:
+            top = factor * (K1 + 1)
             for doc, tf in posting.items():
-                norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * self._lengths[doc] / average))
-                scores[doc] = scores.get(doc, 0.0) + weight * idf * norm
+                scores[doc] = scores.get(doc, 0.0) + top * tf / (tf + shape + per_length * lengths[doc])
         if exclude:
             for doc in exclude:
                 scores.pop(doc, None)
-        return sorted(scores.items(), key=lambda item: -item[1])[:limit]
+        return heapq.nlargest(limit, scores.items(), key=lambda item: item[1])
