@@ -21,7 +21,6 @@ import asyncio
 import importlib
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
