@@ -121,3 +121,28 @@ def test_retrieval_finds_the_definition_at_the_cursor_in_held_out_packages() -> 
     cases = cursor_cases(index, files)
     ranks = [hit_rank(index, case, 5) for case in cases]
     assert len(cases) >= 20 and sum(r is not None for r in ranks) / len(cases) >= 0.8
+
+
+async def test_embeddings_come_from_the_gateways_own_embeddings_route(sim: EngineSimulator, repo: Path,
+                                                                      tmp_path: Path) -> None:
+    """With an embedding model configured, chunks and queries are embedded through the chain (so
+    the tenant's limits and metering apply), and the embedding ranking joins the fusion."""
+    settings = load_settings(overrides={
+        "data_dir": str(tmp_path / "emb"),
+        "models": [{"name": MODEL, "backend": "openai", "url": sim.base_url + "/v1", "fim_template": "starcoder2"}],
+        "codelab": {"context": {"embedding_model": MODEL}},
+    })
+    server = TestServer(await create_app(settings))
+    await server.start_server()
+    try:
+        status, report = await post(server, "/v1/code/repositories", {"git_url": repo.as_uri()})
+        assert status == 200
+        index = server.app[SERVICES].code.repos.get("default", repo.as_uri())  # type: ignore[union-attr]
+        assert index is not None and index.embedded
+        status, body = await post(server, "/v1/code/completions", {
+            "language": "python", "filepath": "yaml/__init__.py", "prefix": "def safe(stream):\n    return load(",
+            "suffix": ")\n", "git_url": repo.as_uri()})
+        assert status == 200 and any("embedding" in s["found_by"] for s in body["snippets"])
+        assert sim.last_request is not None and "prompt" in sim.last_request
+    finally:
+        await server.close()
