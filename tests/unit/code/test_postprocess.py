@@ -34,3 +34,24 @@ def test_repetitions_and_empty_results_are_dropped() -> None:
     assert drop_repetitions("total = 0\nfor v in vs:", "    for v in vs:") == "total = 0"
     assert clean_completion("   \n  ", "x = ", "", single=False) == ""
     assert clean_completion(")", "f(", ")", single=True) == ""
+
+
+def test_telemetry_is_per_tenant_and_counts_one_decision_per_completion() -> None:
+    import pytest
+
+    from inferlab.code.telemetry import CompletionTelemetry
+    from inferlab.errors import NotFound
+
+    telemetry = CompletionTelemetry(capacity=2)
+    telemetry.issued("a", tenant="t1", model="m", language="python")
+    with pytest.raises(NotFound):
+        telemetry.record("a", "accept", tenant="t2")  # another tenant's id is unknown to it
+    telemetry.record("a", "view", tenant="t1")
+    telemetry.record("a", "accept", tenant="t1")
+    telemetry.record("a", "reject", tenant="t1")  # decided already
+    assert (telemetry.tally("m", "python").accept, telemetry.tally("m", "python").reject) == (1, 0)
+    telemetry.issued("b", tenant="t1", model="m", language="python")
+    telemetry.issued("c", tenant="t1", model="m", language="python")
+    with pytest.raises(NotFound):
+        telemetry.record("a", "view", tenant="t1")  # the oldest id left the bounded log
+    assert telemetry.acceptance("python") == 1.0 and telemetry.acceptance("go") is None
