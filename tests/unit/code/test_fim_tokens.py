@@ -11,7 +11,7 @@ documented templates in test_fim.py; docs/architecture.md (*CodeLab*) lists them
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,20 @@ def _vocab(name: str) -> Path:
         raise
 
 
-@functools.cache
-def _llama(name: str) -> Any:
+@pytest.fixture(scope="module")
+def llama() -> Iterator[Callable[[str], Any]]:
+    """llama.cpp's tokenizer over a vocabulary GGUF (one per name, closed after the module)."""
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the test extra) tokenises GGUF vocabularies")
-    return llama_cpp.Llama(model_path=str(_vocab(name)), vocab_only=True, verbose=False)
+    opened: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in opened:
+            opened[name] = llama_cpp.Llama(model_path=str(_vocab(name)), vocab_only=True, verbose=False)
+        return opened[name]
+
+    yield get
+    for model in opened.values():
+        model.close()
 
 
 def _gguf_tokens(name: str) -> list[str]:
@@ -69,8 +79,9 @@ def _gguf_tokens(name: str) -> list[str]:
     ("granite-code", "starcoder", {"<fim_prefix>": 1, "<fim_middle>": 2, "<fim_suffix>": 3}),
     ("deepseek-coder", "deepseek-coder", {"<｜fim▁hole｜>": 32015, "<｜fim▁begin｜>": 32016, "<｜fim▁end｜>": 32017}),
 ])
-def test_llama_cpp_tokenises_the_prompt_to_the_trained_sentinels(family: str, vocab: str, expected_ids: dict[str, int]) -> None:
-    llm = _llama(vocab)
+def test_llama_cpp_tokenises_the_prompt_to_the_trained_sentinels(
+        llama: Callable[[str], Any], family: str, vocab: str, expected_ids: dict[str, int]) -> None:
+    llm = llama(vocab)
     tokens = _gguf_tokens(vocab)
     template = FIM_TEMPLATES[family]
 
@@ -90,8 +101,8 @@ def test_llama_cpp_tokenises_the_prompt_to_the_trained_sentinels(family: str, vo
         assert llm.detokenize(got, special=True).decode() == rendered
 
 
-def test_starcoder2_repository_layout_uses_its_own_separators() -> None:
-    llm = _llama("starcoder")
+def test_starcoder2_repository_layout_uses_its_own_separators(llama: Callable[[str], Any]) -> None:
+    llm = llama("starcoder")
     template = FIM_TEMPLATES["starcoder2"]
     rendered = template.render_with_context("import a\n", "\n", [ContextFile("pkg/a.py", "def a(): ...")],
                                             path="pkg/b.py", repo="demo")
@@ -160,11 +171,11 @@ def test_codestral_matches_mistral_commons_own_fim_encoding() -> None:
 
 
 @pytest.mark.parametrize("vocab", ["starcoder", "deepseek-coder"])
-def test_the_generic_family_reads_the_sentinels_from_the_gguf(vocab: str) -> None:
+def test_the_generic_family_reads_the_sentinels_from_the_gguf(llama: Callable[[str], Any], vocab: str) -> None:
     pytest.importorskip("gguf")
     found = read_gguf_fim(_vocab(vocab))
     assert found is not None and found.complete
-    llm = _llama(vocab)
+    llm = llama(vocab)
     template = found.template()
     rendered = template.render("a = 1\n", "\nb = 2\n")
     ids = llm.tokenize(rendered.encode(), add_bos=False, special=True)
