@@ -67,7 +67,8 @@ def gateway(llama_server_path: Path, smollm2_gguf: Path, tmp_path_factory: pytes
          "embeddings": False},
     ]
     gateway = GatewayProcess({"models": models, "engines": {"prefer": "llama-server"},
-                              "codelab": {"tiers": {"small": "smollm2-fim", "large": "smollm2"}},
+                              "codelab": {"tiers": {"small": "smollm2-fim", "large": "smollm2"},
+                                          "context": {"embedding_model": "smollm2"}},
                               "logging": {"level": "INFO"}}).start()
     yield gateway
     gateway.stop()
@@ -133,3 +134,26 @@ def test_docs_for_a_function(gateway: GatewayProcess) -> None:
     assert status == 200, raw
     body = orjson.loads(raw)
     assert body["object"] == "code.docs" and body["content"] and "PEP 257" in body["convention"]
+
+
+def test_repository_chunks_are_embedded_by_the_served_model(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """yarl's source (a real package, 81 chunks) indexed with SmolLM2's embeddings from the
+    gateway's own /v1/embeddings; a completion's context then comes from the fused rankings."""
+    import shutil
+    import subprocess
+
+    yarl = pytest.importorskip("yarl")
+    repo = tmp_path / "yarl"
+    shutil.copytree(Path(yarl.__file__).parent, repo / "yarl", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "yarl"],
+                   check=True)
+    status, _, raw = post(gateway, "/v1/code/repositories", {"git_url": repo.as_uri()})
+    assert status == 200, raw
+    status, _, raw = post(gateway, "/v1/code/completions", {
+        "language": "python", "filepath": "app.py", "prefix": "from yarl import URL\n\nurl = URL(", "suffix": ")\n",
+        "git_url": repo.as_uri(), "tier": "large", "max_tokens": 8})
+    assert status == 200, raw
+    snippets = orjson.loads(raw)["snippets"]
+    assert any("embedding" in s["found_by"] for s in snippets) and any(s["filepath"] == "yarl/_url.py" for s in snippets)

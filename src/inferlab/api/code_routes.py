@@ -82,7 +82,9 @@ REPOSITORY_REQUEST = Schema("CodeRepositoryRequest", {
 })
 REPOSITORY = Schema("CodeRepository", {"type": "object", "properties": {
     "git_url": {"type": "string"}, "commit": {"type": "string"}, "files": {"type": "integer"},
-    "chunks": {"type": "integer"}, "reindexed_files": {"type": "integer"}, "full": {"type": "boolean"}}})
+    "chunks": {"type": "integer"}, "reindexed_files": {"type": "integer"}, "full": {"type": "boolean"},
+    "embedded": {"type": "integer", "description": "chunks embedded by this call"},
+    "embedding_error": {"type": ["string", "null"], "description": "why embedding failed (BM25 still serves)"}}})
 REPOSITORIES = Schema("CodeRepositoryList", {"type": "object", "properties": {"data": {"type": "array"}}})
 
 

@@ -21,6 +21,7 @@ from inferlab.code.chunking import Chunk, Chunker
 RRF_K = 60
 CURSOR_WEIGHT = 8.0
 CANDIDATES = 40
+EMBED_CHARS = 800
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -130,11 +131,13 @@ class RepoIndex:
                 self._matrix = None
         self._bm25.remove_many(gone)
 
-    async def embed_missing(self, embed: Embed, *, batch: int = 32) -> int:
+    async def embed_missing(self, embed: Embed, *, batch: int = 16, chars: int = EMBED_CHARS) -> int:
+        """Embed the chunks without a vector: their path and first ``chars`` characters (the
+        signature and docstring say most; a whole chunk could pass an engine's batch size)."""
         missing = [doc for doc in self._chunks if doc not in self._vectors]
         for start in range(0, len(missing), batch):
             docs = missing[start:start + batch]
-            texts = [f"{self._chunks[d].path}\n{self._chunks[d].text[:1500]}" for d in docs]
+            texts = [f"{self._chunks[d].path}\n{self._chunks[d].text[:chars]}" for d in docs]
             for doc, vector in zip(docs, await embed(texts), strict=True):
                 if doc in self._chunks:
                     self._vectors[doc] = vector

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 from inferlab.code.chunking import Chunk, Chunker, language_of
 from inferlab.code.repo_index import Embed, RepoIndex
-from inferlab.errors import InvalidRequest
+from inferlab.errors import InferLabError, InvalidRequest
 
 MAX_FILE_BYTES = 512 * 1024
+log = logging.getLogger("inferlab.code")
 
 
 class GitError(InvalidRequest):
@@ -66,6 +68,8 @@ class IndexReport:
     chunks: int
     reindexed_files: int
     full: bool
+    embedded: int = 0
+    embedding_error: str | None = None
 
 
 class TenantRepo:
@@ -147,5 +151,10 @@ class RepoIndexes:
         async with repo.lock:
             report = repo.apply(*await asyncio.to_thread(repo.prepare))
             if embed is not None:
-                await repo.index.embed_missing(embed)
+                try:
+                    embedded = await repo.index.embed_missing(embed)
+                except InferLabError as exc:  # the index still serves, by BM25 and symbols
+                    log.warning("embedding %s failed: %s", repo.source, exc.message)
+                    return replace(report, embedding_error=exc.message)
+                report = replace(report, embedded=embedded)
         return report
