@@ -21,13 +21,15 @@ from inferlab.errors import InvalidRequest, UnsupportedFeature, UpstreamError
 SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style", "docs", "tests")
 MAX_COMMENTS = 20
+MAX_TEXT = 400  # characters of a message or suggestion: bounded, so a grammar-constrained answer ends
 
 _COMMENT = {
     "type": "object",
     "properties": {
         "path": {"type": "string"}, "line": {"type": "integer", "minimum": 1},
         "severity": {"enum": list(SEVERITIES)}, "category": {"enum": list(CATEGORIES)},
-        "message": {"type": "string", "minLength": 1}, "suggestion": {"type": "string"},
+        "message": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT},
+        "suggestion": {"type": "string", "maxLength": MAX_TEXT},
     },
     "required": ["path", "line", "severity", "category", "message", "suggestion"],
     "additionalProperties": False,
