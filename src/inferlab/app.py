@@ -54,12 +54,19 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
     app.cleanup_ctx.append(lifespan)
     declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
-    declared += OpenAIRoutes(
+    caller_of = CallerOf(settings.trusted_proxies)
+    inference = OpenAIRoutes(
         services.chain, services.router, RequestValidator(settings.server.max_tokens_limit, settings.server.max_n),
-        services.drain, CallerOf(settings.trusted_proxies), logger, max_body_bytes=settings.server.max_body_bytes,
+        services.drain, caller_of, logger, max_body_bytes=settings.server.max_body_bytes,
         session_headers={model.name: model.routing.session_header for model in settings.models},
         prompts=prompt_log(settings.logging, logger),
-    ).add_to(app)
+    )
+    declared += inference.add_to(app)
+    if services.code is not None:
+        from inferlab.api.code_routes import CodeRoutes
+
+        declared += CodeRoutes(inference, services.code, caller_of, max_body_bytes=settings.server.max_body_bytes,
+                               max_tokens=settings.codelab.max_tokens).add_to(app)
     declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
                           services.dependencies).add_to(
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
-from inferlab.code.fim import fim_template
-from inferlab.code.step import FillInTheMiddle, FimPolicy
+from inferlab.code.build import CodeLab, build_codelab, fim_policy
+from inferlab.code.step import FillInTheMiddle
 from inferlab.config import Settings, UpstreamSettings
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
@@ -81,6 +81,7 @@ class Services:
     resources: ResourceService | None
     metering: Metering | None
     usage: UsageServices | None
+    code: CodeLab | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -202,14 +203,8 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
                           hardware=hardware_of(settings), sink=sink)
 
 
-def _fim_step(settings: Settings) -> FillInTheMiddle:
-    return FillInTheMiddle({
-        model.name: FimPolicy(
-            template=fim_template(model.fim_template) if model.fim_template else None,
-            engine_handles_suffix=model.backend != "llamacpp",  # llama-server ignores suffix on /v1/completions
-        )
-        for model in settings.models
-    })
+def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
+    return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
 
 async def build_services(settings: Settings, *, logger: logging.Logger | None = None) -> Services:
@@ -329,11 +324,18 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                         logger=logger.getChild("usage"), sink=sink, tracker=costs,
                         budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
 
+    code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    if code is not None:
+        steps += [code.completions, code.assist]
     steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
-    steps += [EnforceTier(tenants), _fim_step(settings)]
+    steps.append(EnforceTier(tenants))
+    if code is not None:
+        steps.append(code.context)
+        lifecycle.background(code.keep_indexes_fresh)
+    steps.append(_fim_step(settings, logger.getChild("code")))
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -344,10 +346,11 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
                                        default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
+    chain = Chain(steps)
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, metering=metering, usage=usage,
-        chain=Chain(steps), lifecycle=lifecycle,
+        resources=resources, metering=metering, usage=usage, code=code,
+        chain=chain, lifecycle=lifecycle,
     )
 

@@ -150,9 +150,13 @@ class OpenAIRoutes:
         request[MODEL], request[ROUTE] = body["model"], route
         if self._prompts is not None:
             self._prompts.record(request[REQUEST_ID], body["model"], body)
+        return await self.run(request, await self._call(request, kind, route, body))
+
+    async def run(self, request: web.Request, call: Call) -> web.StreamResponse:
+        """Run a built call through the chain and render its reply: the one way every inference
+        route (the OpenAI ones, and CodeLab's translations onto them) reaches the engines."""
         if self._drain.draining:
             raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S)
-        call = await self._call(request, kind, route, body)
         request[CALL] = call
         if call.stream:
             return await self._stream(request, call)

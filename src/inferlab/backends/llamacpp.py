@@ -2,7 +2,9 @@
 
 It speaks the OpenAI API, so requests go through ``OpenAICompatibleBackend``; what this adds is
 knowledge of the supervised process: availability follows the engine's state, health is the
-process's own ``/health``.
+process's own ``/health``. A completion that still carries ``suffix`` (the FIM step leaves it
+for models whose vocabulary has FIM tokens) goes to llama-server's native ``/infill``
+(``llamacpp_infill``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from collections.abc import AsyncIterator
 
 from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.http import DEFAULT_MAX_STREAM_LINE_BYTES
+from inferlab.backends.llamacpp_infill import InfillStream, infill
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.backends.refused import RefusedStream
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.errors import ServiceUnavailable
-from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, StreamChunk
+from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, StreamChunk
 
 
 def _mean_normalised(vectors: list[list[float]]) -> list[float]:
@@ -45,6 +48,11 @@ class ManagedLlamaCppBackend:
     ) -> None:
         self.name = engine.name
         self.engine = engine
+        self._client = client
+        self._max_line_bytes = max_line_bytes
+        api_key = engine.command.api_key
+        self._secrets = (api_key,)
+        self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
         self._http = OpenAICompatibleBackend(
             engine.name, engine.url + "/v1", client,
             api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
@@ -62,13 +70,24 @@ class ManagedLlamaCppBackend:
         if not self.engine.is_ready():
             raise self._not_ready()
 
+    def _infills(self, request: InferenceRequest) -> bool:
+        return (request.kind is RequestKind.COMPLETION and request.body.get("suffix") is not None
+                and self.engine.command.flavour == "llama-server")
+
     async def complete(self, request: InferenceRequest) -> InferenceResponse:
         self._require_ready()
+        if self._infills(request):
+            return await infill(self._client, self.engine.url + "/infill", self._headers, self.name, request,
+                                self._secrets)
         return await self._http.complete(request)
 
     def stream(self, request: InferenceRequest) -> AsyncIterator[StreamChunk]:
         if not self.engine.is_ready():  # refused on the first anext, like any failure to open
             return RefusedStream(self._not_ready())
+        if self._infills(request):
+            return InfillStream(self._client, self.engine.url + "/infill", {**self._headers, "Connection": "close"},
+                                backend=self.name, request=request, max_line_bytes=self._max_line_bytes,
+                                secrets=self._secrets)
         return self._http.stream(request)
 
     async def embed(self, request: InferenceRequest) -> InferenceResponse:

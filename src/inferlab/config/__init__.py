@@ -16,6 +16,7 @@ The sections import only ``base``; the package imports no other part of InferLab
 
 from inferlab.config.auth import AuthSettings, JwtSettings, Role
 from inferlab.config.cache import CacheSettings
+from inferlab.config.codelab import CodeLabSettings, RepoContextSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
 from inferlab.config.limits import (
@@ -58,6 +59,7 @@ __all__ = [
     "PROFILES",
     "AuthSettings",
     "CacheSettings",
+    "CodeLabSettings",
     "ConfigError",
     "EngineSettings",
     "FailurePolicy",
@@ -79,6 +81,7 @@ __all__ = [
     "QuotaSpec",
     "RateLimitFailure",
     "RateLimitSettings",
+    "RepoContextSettings",
     "ResourceSettings",
     "RetrySettings",
     "Role",

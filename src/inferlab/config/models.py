@@ -14,9 +14,13 @@ EMBEDDED_MODEL = "embedded:smollm2"
 
 # The names of the templates in ``inferlab.code.fim.FIM_TEMPLATES``, spelled out so that the settings
 # import no feature code; tests/unit/config/test_fim_template_names.py keeps the two lists equal.
-FIM_TEMPLATE_NAMES = frozenset(
-    {"qwen2.5-coder", "starcoder", "codellama", "deepseek-coder", "codestral", "codegemma"}
-)
+FIM_TEMPLATE_NAMES = frozenset({
+    "qwen2.5-coder", "starcoder", "starcoder2", "codellama", "deepseek-coder", "deepseek-coder-v2", "codestral",
+    "codegemma", "granite-code",
+})
+# ``fim_template: gguf``: the sentinels the model's own GGUF declares (a llamacpp model with a path).
+# A llamacpp model's GGUF is read whatever is configured, and its FIM tokens win when it has them.
+GGUF_FIM_TEMPLATE = "gguf"
 
 
 class PrefixRoutingSettings(StrictModel):
@@ -133,7 +137,7 @@ class ModelConfig(StrictModel):
     @field_validator("fim_template")
     @classmethod
     def _known_fim_template(cls, name: str | None) -> str | None:
-        if name is not None and name not in FIM_TEMPLATE_NAMES:
+        if name is not None and name not in FIM_TEMPLATE_NAMES and name != GGUF_FIM_TEMPLATE:
             choices = ", ".join(sorted(FIM_TEMPLATE_NAMES))
             raise ValueError(f"unknown FIM template {name!r}; choose one of {choices}")
         return name

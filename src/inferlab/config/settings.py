@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.cache import CacheSettings
+from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
 from inferlab.config.limits import QuotaSettings, RateLimitSettings
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -101,6 +103,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"model name {model.name!r} is listed twice")
             seen.add(model.name)
         return models
+
+    @model_validator(mode="after")
+    def _codelab_models_exist(self) -> Settings:
+        names = {m.name for m in self.models}
+        named: list[tuple[str, str | None]] = [(f"tiers.{tier}", model) for tier, model in self.codelab.tiers.items()]
+        named += [("completion_model", self.codelab.completion_model),
+                  ("context.embedding_model", self.codelab.context.embedding_model)]
+        for where, model in named:
+            if model is not None and model not in names:
+                raise ValueError(f"codelab.{where} names {model!r}, which is not a configured model")
+        return self
 
     @model_validator(mode="after")
     def _refuse_remote_without_auth(self) -> Settings:

@@ -86,11 +86,18 @@ class GatewayMetrics:
             "inferlab_cache_requests", "Response-cache lookups of cacheable requests (hit, miss, bypass, error)",
             ["result"], registry=r,
         )
+        self.code_events = Counter(
+            "inferlab_code_completion_events", "CodeLab completions shown, accepted and rejected in editors",
+            ["model", "language", "event"], registry=r,
+        )
         self.tenants = TenantMetrics(r, top_tenants)
         self.metering = MeteringMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}
+
+    def code_event(self, model: str, language: str, kind: str) -> None:
+        self.code_events.labels(model, language[:32], kind).inc()
 
     def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
         """``route``: a route template (bounded); ``model`` is bounded here."""

@@ -85,6 +85,7 @@ class Call:
     client_gone: Callable[[], bool] | None = None  # set by the front end: has the client disconnected?
     usage_resolver: UsageResolver | None = None  # fills ``usage`` when the engine gave none (see ``end``)
     finishers: list[Finisher] = field(default_factory=list)  # run by ``finish``, before the last bytes
+    notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one, by name
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
     _finished: bool = False
