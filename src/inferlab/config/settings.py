@@ -24,7 +24,9 @@ from inferlab.config.logs import LoggingSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
+from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
+from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import TenantSettings
 
 Profile = Literal["laptop", "production"]
@@ -57,6 +59,8 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -86,6 +90,8 @@ class Settings(BaseSettings):
             raise ValueError("resources.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.features.cache and self.cache.backend == "redis" and self.redis_url is None:
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        if self.scheduler.shared_counters == "redis" and self.redis_url is None:
+            raise ValueError("scheduler.shared_counters 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         return self
 
     @field_validator("models")

@@ -72,6 +72,10 @@ class Failover:
     def __init__(self, queues: QueueManager) -> None:
         self._queues = queues
 
+    @property
+    def queues(self) -> QueueManager:
+        return self._queues
+
     async def _next_lease(self, pool: BackendPool, request: RoutingRequest, tried: frozenset[str],
                           last: InferLabError | None) -> Lease:
         if last is not None:

@@ -145,6 +145,11 @@ class BackendPool:
         if not any(replica.routable(now) for replica in self.replicas if replica.name not in exclude):
             raise self._unavailable(now)
 
+    def slots(self) -> int:
+        """Requests the routable replicas take at once (what a saturated pool frees in turn)."""
+        now = self.clock()
+        return sum(replica.limit for replica in self.replicas if replica.routable(now))
+
     # -- the capacity signal ---------------------------------------------------------------------
 
     def subscribe(self, listener: CapacityListener) -> None:

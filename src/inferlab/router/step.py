@@ -9,6 +9,7 @@ an error ended it, or the client went away.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.router.failover import Failover, OpenStream, is_replica_fault
@@ -16,6 +17,9 @@ from inferlab.router.pool import BackendPool, ModelRouter
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
 from inferlab.types import InferenceResponse, RequestKind
+
+if TYPE_CHECKING:
+    from inferlab.scheduler.protocol import QueueManager
 
 
 def outcome_of(ending: Ending) -> Outcome:
@@ -37,6 +41,18 @@ class ResolveModel:
         return await call_next(call)
 
 
+def routing_request(call: Call) -> RoutingRequest:
+    """What the router and the scheduler know of the call: its class, tenant, weight, deadline, size."""
+    body = call.body
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    return RoutingRequest(
+        body, call.session_key, call.priority, served_by=call.replicas, tenant=call.caller.tenant_id,
+        weight=call.tier.spec.weight if call.tier is not None else 1.0, deadline=call.deadline,
+        prompt_tokens=call.usage.prompt_estimate,
+        max_tokens=int(max_tokens) * int(body.get("n") or 1) if isinstance(max_tokens, int) else None,
+    )
+
+
 class RouteToReplica:
     def __init__(self, router: ModelRouter, failover: Failover) -> None:
         self._router = router
@@ -44,7 +60,8 @@ class RouteToReplica:
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         pool = self._router.pool(call.model, call.kind)
-        routing = RoutingRequest(call.body, call.session_key, call.priority, served_by=call.replicas)
+        routing = routing_request(call)
+        call.defer(_Finished(self._failover.queues, pool, routing, call))
         inference = call.inference()
         if not call.stream:
             if call.kind is RequestKind.EMBEDDING:
@@ -62,6 +79,22 @@ class RouteToReplica:
     def _account(call: Call, result: InferenceResponse) -> None:
         if result.usage is not None:
             call.usage.engine_reported(result.usage.prompt_tokens, result.usage.completion_tokens)
+
+
+class _Finished:
+    """Tell the scheduler the request's real usage once it is known (a fair queue corrects the
+    estimate it charged the tenant when the request took its slot)."""
+
+    __slots__ = ("_call", "_pool", "_queues", "_routing")
+
+    def __init__(self, queues: QueueManager, pool: BackendPool, routing: RoutingRequest, call: Call) -> None:
+        self._queues = queues
+        self._pool = pool
+        self._routing = routing
+        self._call = call
+
+    def __call__(self, ending: Ending) -> None:
+        self._queues.finished(self._pool, self._routing, *self._call.usage.settled())
 
 
 class _Release:
