@@ -35,6 +35,8 @@ from inferlab.router.step import ResolveModel, RouteToReplica
 from inferlab.scheduler.build import build_queues
 from inferlab.scheduler.build import uses_redis as scheduler_uses_redis
 from inferlab.scheduler.queue import WaitQueues
+from inferlab.slo.step import TrackSlo
+from inferlab.slo.tracker import SloTracker
 from inferlab.tenants.directory import TenantDirectory, TenantReader, TierReader
 from inferlab.tenants.manager import TenantManager
 from inferlab.tenants.step import EnforceTier
@@ -76,6 +78,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    slo: SloTracker | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -278,7 +281,12 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     steps: list[Step] = [ResolveModel(router)]
     if metrics is not None:
         steps.append(CountRefusals(metrics))
-    steps += [EnforceTier(tenants), _fim_step(settings)]
+    steps.append(EnforceTier(tenants))
+    slo = None
+    if settings.features.slo:
+        slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
+        steps.append(TrackSlo(slo))
+    steps.append(_fim_step(settings))
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -292,7 +300,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources,
+        resources=resources, slo=slo,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

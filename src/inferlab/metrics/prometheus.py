@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from inferlab.metrics.slo import SloMetrics
 from inferlab.metrics.tenants import TenantMetrics
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -78,6 +79,7 @@ class GatewayMetrics:
             ["result"], registry=r,
         )
         self.tenants = TenantMetrics(r, top_tenants)
+        self.slo = SloMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}
