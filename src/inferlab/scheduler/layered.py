@@ -4,8 +4,9 @@
     aging      ... unless some waiter has waited ``aging_s``: the oldest such one goes first,
                whatever its class, so a class under continuous higher load still moves
     tenant     within a class, the backlogged tenant with the lowest fair-share counter (``fair``):
-               tokens served over its weight, charged when a request takes a slot (prompt plus
-               the expected completion) and corrected to the real usage when it ends, so a tenant
+               tokens served over its weight, charged when a request takes a slot (its prompt as
+               estimated, scaled by what the engine's counts have shown, plus the expected
+               completion) and corrected to the real usage when it ends, so a tenant
                sending long prompts is charged for them (VTC). A tenant that starts waiting is
                lifted to the lowest counter of those already waiting, so idling earns no credit
     request    within a tenant, earliest deadline first (``edf``; a request without a deadline
@@ -33,7 +34,7 @@ from inferlab.scheduler.counters import FairCounters, LocalCounters
 from inferlab.scheduler.protocol import WaiterView
 
 EXPECTED_COMPLETION = 256.0  # tokens charged for a completion before any request of the pool ended
-COMPLETION_EWMA = 0.05
+LEARNING_RATE = 0.05  # of the EWMAs of completions and of real prompt tokens over estimated ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class LayeredPolicy:
         self._stamps = itertools.count(1)
         self._generation = self.counters.generation
         self._expected_completion: float | None = None
+        self._prompt_scale = 1.0  # real prompt tokens over the estimate (the engine's tokenizer, its template)
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class LayeredPolicy:
     def dispatched(self, request: RoutingRequest) -> None:
         if not self.layering.fair:
             return
-        charge = request.prompt_tokens + self._expected(request)
+        charge = request.prompt_tokens * self._prompt_scale + self._expected(request)
         tenant = request.tenant
         before = self.counters.value(tenant)
         band = self._bands.get(self._rank(request))
@@ -221,7 +223,10 @@ class LayeredPolicy:
         if completion_tokens:
             seen = self._expected_completion
             self._expected_completion = (float(completion_tokens) if seen is None
-                                         else seen + COMPLETION_EWMA * (completion_tokens - seen))
+                                         else seen + LEARNING_RATE * (completion_tokens - seen))
+        if prompt_tokens and request.prompt_tokens:
+            scale = min(10.0, max(0.1, prompt_tokens / request.prompt_tokens))
+            self._prompt_scale += LEARNING_RATE * (scale - self._prompt_scale)
         if not self.layering.fair or request.dispatched_at is None:
             return
         actual = float(prompt_tokens + completion_tokens)
@@ -272,4 +277,5 @@ class LayeredPolicy:
             "classes": {str(rank): depth for rank, depth in sorted(self.depths().items())},
             "tenants_waiting": sum(len(band.flows) for band in self._bands.values()) if self.layering.fair else None,
             "expected_completion_tokens": self._expected_completion,
+            "prompt_scale": round(self._prompt_scale, 3),
         }

@@ -166,8 +166,9 @@ class OpenAIFrontEnd:
     async def _complete(
         self, request: web.Request, gen: _Generation, plan: RequestPlan, count: int, finish: str
     ) -> web.Response:
-        if plan.prefill_delay_s:
-            await asyncio.sleep(plan.prefill_delay_s)
+        prefill = plan.prefill_delay_s + plan.prefill_token_delay_s * gen.prompt_tokens
+        if prefill:
+            await asyncio.sleep(prefill)
         if plan.cut_after_tokens is not None:
             await self._state.drop_connection(request)
         if plan.token_delay_s and count > 1:
@@ -206,8 +207,9 @@ class OpenAIFrontEnd:
             "created": int(time.time()),
             "model": self._model,
         }
-        if plan.prefill_delay_s:
-            await asyncio.sleep(plan.prefill_delay_s)
+        prefill = plan.prefill_delay_s + plan.prefill_token_delay_s * gen.prompt_tokens
+        if prefill:
+            await asyncio.sleep(prefill)
         loop = asyncio.get_running_loop()
         first_token_at = loop.time()
         cut = plan.cut_after_tokens

@@ -24,6 +24,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "completion_tokens": (int,),
     "token_delay_s": (int, float),
     "prefill_delay_s": (int, float),
+    "prefill_token_delay_s": (int, float),
     "fail_status": (int, type(None)),
     "fail_next": (int,),
     "fail_message": (str, type(None)),
@@ -58,6 +59,7 @@ class SimulatorScript:
     completion_tokens: int = 16
     token_delay_s: float = 0.0
     prefill_delay_s: float = 0.0
+    prefill_token_delay_s: float = 0.0  # more prefill per prompt token (a prompt's words)
     fail_status: int | None = None
     fail_next: int = 0
     fail_message: str | None = None
@@ -100,6 +102,7 @@ class RequestPlan:
     completion_tokens: int
     token_delay_s: float
     prefill_delay_s: float
+    prefill_token_delay_s: float = 0.0
     stream_fault: str | None = None
     stream_fault_after: int = 0
     fault_line_bytes: int = 0
@@ -148,6 +151,7 @@ class SimulatorState:
             completion_tokens=max(0, script.completion_tokens),
             token_delay_s=max(0.0, float(script.token_delay_s)),
             prefill_delay_s=max(0.0, float(script.prefill_delay_s)),
+            prefill_token_delay_s=max(0.0, float(script.prefill_token_delay_s)),
             stream_fault=script.stream_fault,
             stream_fault_after=max(0, script.stream_fault_after),
             fault_line_bytes=max(0, script.fault_line_bytes),

@@ -200,6 +200,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=16, help="completion tokens per request")
     parser.add_argument("--token-delay-ms", type=float, default=0.0)
     parser.add_argument("--prefill-delay-ms", type=float, default=0.0)
+    parser.add_argument("--prefill-token-delay-ms", type=float, default=0.0, help="more prefill per prompt token")
     parser.add_argument("--max-concurrency", type=int, default=None)
     return parser.parse_args(argv)
 
@@ -209,6 +210,7 @@ async def _serve(args: argparse.Namespace) -> None:
         completion_tokens=args.tokens,
         token_delay_s=args.token_delay_ms / 1000.0,
         prefill_delay_s=args.prefill_delay_ms / 1000.0,
+        prefill_token_delay_s=args.prefill_token_delay_ms / 1000.0,
         max_concurrency=args.max_concurrency,
     )
     simulator = EngineSimulator(script, model=args.model, protocol=args.protocol)
