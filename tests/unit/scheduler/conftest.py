@@ -83,28 +83,29 @@ MakeGateway = Callable[..., Awaitable[Gateway]]
 
 
 def settings_for(data_dir: Path, sim_url: str, *, slots: int, queue: dict[str, Any] | None = None,
-                 **changes: Any) -> Settings:
+                 model: dict[str, Any] | None = None, **changes: Any) -> Settings:
     return Settings(**{
         "data_dir": data_dir,
         "features": {"auth": True},
         "auth": {"pepper": PEPPER, "bootstrap": False},
         "tenants": {"tiers": TIERS},
         "models": [{"name": MODEL, "backend": "openai", "url": f"{sim_url}/v1", "max_concurrency_per_replica": slots,
-                    "queue": queue or {}}],
+                    "queue": queue or {}, **(model or {})}],
         **changes,
     })
 
 
 @pytest.fixture
 async def make_gateway(sim: EngineSimulator, tmp_path: Path) -> AsyncIterator[MakeGateway]:
-    """``await make_gateway(slots=1, queue={...}, **settings)``: a started gateway (handlers are
+    """``await make_gateway(slots=1, queue={...}, model={...}, **settings)``: a started gateway (handlers are
     cancelled when their client goes away, as under ``inferlab serve``)."""
     clients: list[Client] = []
     assert sim.base_url is not None
     url = sim.base_url
 
-    async def make(*, slots: int = 1, queue: dict[str, Any] | None = None, **changes: Any) -> Gateway:
-        app = await create_app(settings_for(tmp_path, url, slots=slots, queue=queue, **changes))
+    async def make(*, slots: int = 1, queue: dict[str, Any] | None = None, model: dict[str, Any] | None = None,
+                   **changes: Any) -> Gateway:
+        app = await create_app(settings_for(tmp_path, url, slots=slots, queue=queue, model=model, **changes))
         client: Client = TestClient(TestServer(app, handler_cancellation=True))
         await client.start_server()
         clients.append(client)
