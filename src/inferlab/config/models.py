@@ -48,6 +48,8 @@ class ClassQueueSettings(StrictModel):
     """One priority class's part of a pool's queue."""
 
     max_depth: int | None = Field(None, ge=0, description="waiters of this class at most; beyond: 503")
+    headroom: int = Field(0, ge=0, description="slots a request of this class leaves free for higher classes "
+                                               "(it waits while no more are free), so they rarely wait for one")
 
 
 class QueueSettings(StrictModel):
@@ -59,6 +61,8 @@ class QueueSettings(StrictModel):
     aging_s: float | None = Field(
         None, gt=0, description="tiered/priority: a waiter older than this goes before every younger one, "
                                 "whatever its class, so no class starves; null: a third of max_wait_s")
+    aging_share: float = Field(0.1, gt=0, le=1, description="aged waiters jump at most this share of the "
+                                                          "dispatches (sustained low-class overload stays below)")
     sheddable: list[PriorityClassName] = Field(
         default_factory=lambda: list[PriorityClassName](["low"]),
         description="classes whose waiters are turned away (503) to make room for a higher class's request")

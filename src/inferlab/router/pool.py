@@ -150,6 +150,11 @@ class BackendPool:
         now = self.clock()
         return sum(replica.limit for replica in self.replicas if replica.routable(now))
 
+    def free_slots(self) -> int:
+        """Slots of the routable replicas not in use now."""
+        now = self.clock()
+        return sum(max(0, r.limit - r.in_flight) for r in self.replicas if r.routable(now))
+
     # -- the capacity signal ---------------------------------------------------------------------
 
     def subscribe(self, listener: CapacityListener) -> None:

@@ -24,13 +24,15 @@ def queue_policy(model: ModelConfig, counters: FairCounters | None = None) -> Qu
     aging_s = queue.aging_bound_s
 
     def scheduling() -> SchedulingPolicy:
-        return make_policy(queue.policy, aging_s=aging_s, horizon_s=queue.max_wait_s, counters=counters)
+        return make_policy(queue.policy, aging_s=aging_s, aging_share=queue.aging_share, horizon_s=queue.max_wait_s,
+                           counters=counters)
 
     return QueuePolicy(
         max_depth=queue.max_depth, max_wait_s=queue.max_wait_s, scheduling=scheduling,
         class_depth={class_rank(name): c.max_depth for name, c in queue.classes.items() if c.max_depth is not None},
         sheddable=frozenset(class_rank(name) for name in queue.sheddable),
-        aging_s=aging_s if queue.policy in ("tiered", "priority") else None,
+        headroom={class_rank(name): c.headroom for name, c in queue.classes.items() if c.headroom},
+        aging_s=aging_s if queue.policy in ("tiered", "priority") else None, aging_share=queue.aging_share,
     )
 
 

@@ -1,8 +1,11 @@
 """The layered scheduling policy: priority classes, fairness across tenants, order within a tenant.
 
     class      strict priority: the highest class with a waiter goes first (``classes``) ...
-    aging      ... unless some waiter has waited ``aging_s``: the oldest such one goes first,
-               whatever its class, so a class under continuous higher load still moves
+    aging      ... unless a waiter of a lower class has waited ``aging_s``: the oldest such one
+               goes first, so a class under continuous higher load still moves. Such jumps are
+               budgeted: every dispatch earns ``aging_share`` of a jump (up to one banked), so
+               aged waiters take at most that share of the slots from higher classes and a
+               sustained overload of a low class cannot turn the queue into FIFO
     tenant     within a class, the backlogged tenant with the lowest fair-share counter (``fair``):
                tokens served over its weight, charged when a request takes a slot (its prompt as
                estimated, scaled by what the engine's counts have shown, plus the expected
@@ -42,7 +45,8 @@ class Layering:
     classes: bool = True  # strict priority classes
     fair: bool = True  # weighted fair queuing across tenants within a class
     edf: bool = True  # earliest deadline first within a tenant (else arrival)
-    aging_s: float | None = 10.0  # a waiter older than this goes first, whatever its class
+    aging_s: float | None = 10.0  # a waiter older than this goes first, whatever its class...
+    aging_share: float = 0.1  # ...for at most this share of the dispatches
     horizon_s: float = 30.0  # EDF: the deadline of a request that names none, after its arrival
 
 
@@ -107,6 +111,8 @@ class LayeredPolicy:
         self._stamps = itertools.count(1)
         self._generation = self.counters.generation
         self._expected_completion: float | None = None
+        self._aging_credit = 1.0  # jumps banked (at most one)
+        self._jumper: RoutingRequest | None = None  # the aged waiter ``peek`` last let jump
         self._prompt_scale = 1.0  # real prompt tokens over the estimate (the engine's tokenizer, its template)
 
     # -- keys ------------------------------------------------------------------------------------
@@ -171,26 +177,33 @@ class LayeredPolicy:
         floor = self.counters.value(band.top().tenant) if band.live else band.vtime
         self.counters.lift(tenant, floor)
 
-    def peek(self, now: float) -> WaiterView | None:
+    def peek(self, now: float, lowest: int = 0) -> WaiterView | None:
         self._refresh()
         top: _Band | None = None
-        aged: WaiterView | None = None
-        aging_s = self.layering.aging_s
         for band in self._bands.values():
-            if not band.live:
-                continue
-            if top is None or band.rank > top.rank:
+            if band.live and band.rank >= lowest and (top is None or band.rank > top.rank):
                 top = band
-            if aging_s is not None:
+        if top is None:
+            return None
+        aged = self._aged(now, top.rank, lowest)
+        if aged is not None:
+            self._jumper = aged.request
+            return aged
+        flow = top.top() if self.layering.fair else top.flows[""]
+        return flow.head()
+
+    def _aged(self, now: float, top: int, lowest: int) -> WaiterView | None:
+        """The oldest waiter of a class below ``top`` that has waited ``aging_s``, if a jump is banked."""
+        aging_s = self.layering.aging_s
+        if aging_s is None or self._aging_credit < 1.0:
+            return None
+        aged: WaiterView | None = None
+        for band in self._bands.values():
+            if band.live and lowest <= band.rank < top:
                 oldest = band.oldest()
                 if oldest is not None and now - oldest.enqueued_at >= aging_s and (aged is None or oldest.seq < aged.seq):
                     aged = oldest
-        if aged is not None:
-            return aged
-        if top is None:
-            return None
-        flow = top.top() if self.layering.fair else top.flows[""]
-        return flow.head()
+        return aged
 
     def remove(self, waiter: WaiterView) -> None:
         request = waiter.request
@@ -208,6 +221,10 @@ class LayeredPolicy:
             band.weight = 0.0
 
     def dispatched(self, request: RoutingRequest) -> None:
+        if request is self._jumper:
+            self._aging_credit -= 1.0
+            self._jumper = None
+        self._aging_credit = min(1.0, self._aging_credit + self.layering.aging_share)
         if not self.layering.fair:
             return
         charge = request.prompt_tokens * self._prompt_scale + self._expected(request)

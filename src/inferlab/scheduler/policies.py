@@ -34,11 +34,13 @@ class FifoPolicy:
         self._arrivals.append(waiter)
         self._live += 1
 
-    def peek(self, now: float) -> WaiterView | None:
+    def peek(self, now: float, lowest: int = 0) -> WaiterView | None:
         arrivals = self._arrivals
         while arrivals and not arrivals[0].queued:
             arrivals.popleft()
-        return arrivals[0] if arrivals else None
+        if not arrivals or arrivals[0].request.priority < lowest:
+            return None  # the head waits for room for its class: nobody passes it
+        return arrivals[0]
 
     def remove(self, waiter: WaiterView) -> None:
         self._live -= 1
@@ -61,15 +63,17 @@ class FifoPolicy:
         return {}
 
 
-def make_policy(name: str, *, aging_s: float | None, horizon_s: float,
+def make_policy(name: str, *, aging_s: float | None, horizon_s: float, aging_share: float = 0.1,
                 counters: FairCounters | None = None) -> SchedulingPolicy:
     """A fresh policy of that name for one pool's queue (``counters``: the pool's fair-share counters)."""
     if name == "fifo":
         return FifoPolicy()
     layering = {
-        "priority": Layering(classes=True, fair=False, edf=False, aging_s=aging_s, horizon_s=horizon_s),
+        "priority": Layering(classes=True, fair=False, edf=False, aging_s=aging_s, aging_share=aging_share,
+                             horizon_s=horizon_s),
         "vtc": Layering(classes=False, fair=True, edf=False, aging_s=None, horizon_s=horizon_s),
-        "tiered": Layering(classes=True, fair=True, edf=True, aging_s=aging_s, horizon_s=horizon_s),
+        "tiered": Layering(classes=True, fair=True, edf=True, aging_s=aging_s, aging_share=aging_share,
+                           horizon_s=horizon_s),
     }.get(name)
     if layering is None:
         raise ValueError(f"unknown scheduling policy {name!r}; one of {', '.join(POLICY_NAMES)}")

@@ -72,8 +72,10 @@ class SchedulingPolicy(Protocol):
 
     def push(self, waiter: WaiterView) -> None: ...
 
-    def peek(self, now: float) -> WaiterView | None:
-        """The waiter to serve next (a queued one), or None when none waits."""
+    def peek(self, now: float, lowest: int = 0) -> WaiterView | None:
+        """The waiter to serve next (a queued one), or None when none waits. ``lowest``: the
+        lowest class the pool has room for now (the classes below keep slots free for the higher
+        ones, ``QueuePolicy.headroom``); a policy that orders by class skips the classes below it."""
         ...
 
     def remove(self, waiter: WaiterView) -> None: ...

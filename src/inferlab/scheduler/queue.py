@@ -56,7 +56,9 @@ class QueuePolicy:
     scheduling: Callable[[], SchedulingPolicy] = _tiered
     class_depth: Mapping[int, int] = field(default_factory=dict)  # rank -> most waiters of that class
     sheddable: frozenset[int] = frozenset({0})  # ranks whose waiters make room for a higher class
-    aging_s: float | None = 10.0  # the policy's aging bound, for wait estimates
+    headroom: Mapping[int, int] = field(default_factory=dict)  # rank -> slots it leaves free for higher classes
+    aging_s: float | None = 10.0  # the policy's aging bound and share, for wait estimates
+    aging_share: float = 0.1
 
 
 class NullQueueObserver:
@@ -101,7 +103,7 @@ class PoolQueue:
     async def acquire(self, request: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Lease:
         """A lease on a replica, waiting in the queue when every replica is at its limit."""
         pool = self.pool
-        if self.depth:
+        if self.depth or not self._room_for(request.priority):
             pool.ensure_routable(exclude)  # others wait first, but nothing routable is a 503 now
         else:
             lease = pool.try_acquire(request, exclude)
@@ -117,6 +119,8 @@ class PoolQueue:
             expires_in, waiter.expires_by_deadline = request.deadline - now, True
         waiter.timer = loop.call_later(expires_in, self._expire, waiter)
         self._join(waiter)
+        if pool.free_slots():  # slots kept free for higher classes: this one may be of one
+            self.serve(pool)
         try:
             lease = await waiter.future
         except asyncio.CancelledError:
@@ -134,13 +138,28 @@ class PoolQueue:
 
     # -- admission -------------------------------------------------------------------------------
 
+    def _room_for(self, rank: int) -> bool:
+        """Whether a request of this class may take a slot now: its class leaves ``headroom`` slots
+        free for the classes above it (trunk reservation), so that they rarely wait for one."""
+        kept = self.policy.headroom.get(rank, 0)
+        return kept <= 0 or self.pool.free_slots() > kept
+
+    def _lowest_with_room(self) -> int:
+        headroom = self.policy.headroom
+        if not headroom:
+            return -(2**31)
+        free = self.pool.free_slots()
+        blocked = [rank for rank, kept in headroom.items() if kept > 0 and free <= kept]
+        return max(blocked) + 1 if blocked else -(2**31)
+
     def wait_estimate(self, request: RoutingRequest) -> float | None:
         """Seconds until such a request would start if it joined now; None until the drain is measured."""
         slots = self.pool.slots()
         wait = self.drain.wait_s(self.order.ahead(request), slots)
-        aging_s = self.policy.aging_s
-        if wait is not None and aging_s is not None:
-            aged = self.drain.wait_s(self.depth, slots)
+        aging_s, share = self.policy.aging_s, self.policy.aging_share
+        if wait is not None and aging_s is not None and share > 0:  # once aged, it goes with the older
+            older = sum(count for rank, count in self.by_class.items() if rank <= request.priority)
+            aged = self.drain.wait_s(older / share, slots)
             wait = min(wait, aging_s + (aged or 0.0))
         return wait
 
@@ -281,13 +300,17 @@ class PoolQueue:
             self._hand(waiter, lease)
 
     def _next(self, now: float) -> Waiter | None:
-        return cast("Waiter | None", self.order.peek(now))  # the policy holds only what ``_join`` gave it
+        lowest = self._lowest_with_room()
+        waiter = cast("Waiter | None", self.order.peek(now, lowest))  # the policy holds only what ``_join`` gave it
+        if waiter is not None and waiter.request.priority < lowest:
+            return None  # a policy blind to classes (fifo, vtc): its head waits for room
+        return waiter
 
     def _serve_past_retries(self) -> None:
         """The head is a retry waiting for one of the replicas it has not tried yet; the waiters
         behind it that may use the free replicas go first rather than wait behind it."""
         for waiter in cast("list[Waiter]", list(self.order.waiters())):
-            if waiter.future.done() or not waiter.queued:
+            if waiter.future.done() or not waiter.queued or not self._room_for(waiter.request.priority):
                 continue
             try:
                 lease = self.pool.try_acquire(waiter.request, waiter.exclude)

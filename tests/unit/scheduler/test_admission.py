@@ -128,3 +128,20 @@ async def test_retry_after_comes_from_the_drain_rate() -> None:
         task.cancel()
     for lease in held:
         pool.release(lease, Outcome.SUCCESS)
+
+
+async def test_a_class_with_headroom_leaves_slots_free_for_higher_classes() -> None:
+    pool = make_pool(limit=3)
+    queues = WaitQueues({"m": QueuePolicy(max_depth=10, headroom={0: 1})})
+    low = [await queues.acquire(pool, req(priority=0)) for _ in range(2)]
+    third = await queued(queues, pool, req(priority=0))  # one slot is free, but low leaves it
+    assert queues.snapshot(pool)["depth"] == 1 and pool.free_slots() == 1
+    high = await queues.acquire(pool, req(priority=2))  # at once: the kept slot
+    assert pool.free_slots() == 0
+    pool.release(high, Outcome.SUCCESS)
+    await asyncio.sleep(0)
+    assert not third.done()  # still only one free: kept
+    pool.release(low[0], Outcome.SUCCESS)  # two free: the low waiter may take one
+    lease = await asyncio.wait_for(third, 1)
+    for held in (lease, low[1]):
+        pool.release(held, Outcome.SUCCESS)  # type: ignore[arg-type]

@@ -188,3 +188,22 @@ def test_counters_merged_from_elsewhere_reorder_the_tenants() -> None:
     counters.add("a", 1000)  # another gateway served a lot of a
     counters.generation += 1
     assert loop.serve().request.tenant == "b"
+
+
+def test_aged_waiters_take_at_most_their_share_of_the_slots() -> None:
+    """Sustained overload of the low class: every low waiter ages, yet they jump the high class for
+    one dispatch in ten (``aging_share``), not all of them."""
+    policy = make_policy("tiered", aging_s=1.0, horizon_s=30.0, aging_share=0.1)
+    loop = Loop(policy)
+    for _ in range(200):
+        loop.join("free", 0)
+    for _ in range(3):
+        loop.join("ent", 2)
+    loop.now = 5.0  # every low waiter is aged now
+    served = Counter[str]()
+    for _ in range(200):
+        tenant = loop.serve(seconds=0.01).request.tenant
+        served[tenant] += 1
+        if tenant == "ent":
+            loop.join("ent", 2)
+    assert 18 <= served["free"] <= 22, served

@@ -119,7 +119,7 @@ class LastComeFirstServed(FifoPolicy):
         super().push(waiter)
         self._stack.append(waiter)
 
-    def peek(self, now: float) -> WaiterView | None:
+    def peek(self, now: float, lowest: int = 0) -> WaiterView | None:
         while self._stack and not self._stack[-1].queued:
             self._stack.pop()
         return self._stack[-1] if self._stack else None
