@@ -172,7 +172,7 @@ class OpenAIFrontEnd:
         if plan.cut_after_tokens is not None:
             await self._state.drop_connection(request)
         if plan.token_delay_s and count > 1:
-            await asyncio.sleep(plan.token_delay_s * (count - 1))
+            await asyncio.sleep(plan.token_delay_s * (count - 1) * self._state.slowdown())
         text = generated_text(count)
         if gen.chat:
             choice: dict[str, Any] = {
@@ -211,14 +211,15 @@ class OpenAIFrontEnd:
         if prefill:
             await asyncio.sleep(prefill)
         loop = asyncio.get_running_loop()
-        first_token_at = loop.time()
+        next_token_at = loop.time()
         cut = plan.cut_after_tokens
         fault_at = plan.stream_fault_after if fault is not None else -1
         for index in range(count if cut is None else min(count, cut)):
             if index == fault_at and not await self._write_fault(response, envelope, gen.chat, plan):
                 return response
             if index and plan.token_delay_s:
-                await _sleep_until(first_token_at + index * plan.token_delay_s)
+                next_token_at += plan.token_delay_s * self._state.slowdown()
+                await _sleep_until(next_token_at)
             await response.write(self._chunk(envelope, gen.chat, index, token_text(index), None))
         if cut is not None:
             await self._state.drop_connection(request)

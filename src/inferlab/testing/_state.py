@@ -32,6 +32,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "hang": (bool,),
     "cut_after_tokens": (int, type(None)),
     "max_concurrency": (int, type(None)),
+    "saturation_concurrency": (int, type(None)),
     "stream_fault": (str, type(None)),
     "stream_fault_after": (int,),
     "fault_line_bytes": (int,),
@@ -67,6 +68,7 @@ class SimulatorScript:
     hang: bool = False
     cut_after_tokens: int | None = None
     max_concurrency: int | None = None
+    saturation_concurrency: int | None = None  # beyond this many running, every token slows in proportion
     stream_fault: str | None = None
     stream_fault_after: int = 2
     fault_line_bytes: int = 1024 * 1024 + 1024
@@ -199,6 +201,11 @@ class SimulatorState:
     async def script_changed(self) -> None:
         """Wake queued requests: a new ``max_concurrency`` may let them run."""
         await self._notify_slot_freed()
+
+    def slowdown(self) -> float:
+        """How much slower a token is now than ``token_delay_s`` (``saturation_concurrency``)."""
+        knee = self.script.saturation_concurrency
+        return max(1.0, self.stats.running / knee) if knee else 1.0
 
     def count_tokens(self, prompt_tokens: int, generated_tokens: int) -> None:
         self.stats.prompt_tokens_total += prompt_tokens

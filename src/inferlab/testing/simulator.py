@@ -202,6 +202,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefill-delay-ms", type=float, default=0.0)
     parser.add_argument("--prefill-token-delay-ms", type=float, default=0.0, help="more prefill per prompt token")
     parser.add_argument("--max-concurrency", type=int, default=None)
+    parser.add_argument("--saturation-concurrency", type=int, default=None,
+                        help="beyond this many running requests, every token slows in proportion")
     return parser.parse_args(argv)
 
 
@@ -212,6 +214,7 @@ async def _serve(args: argparse.Namespace) -> None:
         prefill_delay_s=args.prefill_delay_ms / 1000.0,
         prefill_token_delay_s=args.prefill_token_delay_ms / 1000.0,
         max_concurrency=args.max_concurrency,
+        saturation_concurrency=args.saturation_concurrency,
     )
     simulator = EngineSimulator(script, model=args.model, protocol=args.protocol)
     stop = asyncio.Event()
