@@ -309,8 +309,9 @@ def start_engine(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
     raise RuntimeError("engine not ready")
 
 
-def queue_settings(policy: str, slots: int, burst: int = 0) -> dict[str, Any]:
-    queue: dict[str, Any] = {"policy": policy, "max_depth": 4 * slots, "max_wait_s": 20, "aging_s": 5}
+def queue_settings(policy: str, slots: int, burst: int = 0, aging_share: float = 0.03) -> dict[str, Any]:
+    queue: dict[str, Any] = {"policy": policy, "max_depth": 4 * slots, "max_wait_s": 20, "aging_s": 5,
+                             "aging_share": aging_share}
     if burst:
         queue["classes"] = {"normal": {"headroom": burst}, "low": {"headroom": burst}}
     return queue
@@ -355,6 +356,7 @@ async def main() -> None:
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--overload", type=float, default=2.0)
     parser.add_argument("--burst", type=int, default=4, help="tiered+burst: slots above --slots for the top class")
+    parser.add_argument("--aging-share", type=float, default=0.03, help="tiered: share of dispatches aged waiters may take")
     parser.add_argument("--token-delay-ms", type=float, default=20.0, help="sim: per generated token")
     parser.add_argument("--calibrate-s", type=float, default=20.0)
     args = parser.parse_args()
@@ -373,14 +375,15 @@ async def main() -> None:
                 ("fifo", "fifo", 0, arrivals)]
         for name, policy, burst, load in plan:
             runs[name] = await run_gateway(name, engine_url, kind, args.slots + burst,
-                                           queue_settings(policy, args.slots, burst), load, args.seconds)
+                                           queue_settings(policy, args.slots, burst, args.aging_share), load,
+                                           args.seconds)
             print(json.dumps(runs[name]), flush=True)
     finally:
         process.terminate()
         process.wait(30)
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "engine": args.engine, "slots": args.slots,
-        "burst": args.burst,
+        "burst": args.burst, "aging_share": args.aging_share,
         "seconds": args.seconds, "overload": args.overload, "capacity_rps": capacity, "offered_rps": rate,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
         "python": platform.python_version(), "runs": runs, "goals": goals(runs),

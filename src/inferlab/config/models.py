@@ -61,7 +61,7 @@ class QueueSettings(StrictModel):
     aging_s: float | None = Field(
         None, gt=0, description="tiered/priority: a waiter older than this goes before every younger one, "
                                 "whatever its class, so no class starves; null: a third of max_wait_s")
-    aging_share: float = Field(0.1, gt=0, le=1, description="aged waiters jump at most this share of the "
+    aging_share: float = Field(0.03, gt=0, le=1, description="aged waiters jump at most this share of the "
                                                           "dispatches (sustained low-class overload stays below)")
     sheddable: list[PriorityClassName] = Field(
         default_factory=lambda: list[PriorityClassName](["low"]),

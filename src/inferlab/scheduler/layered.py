@@ -46,7 +46,7 @@ class Layering:
     fair: bool = True  # weighted fair queuing across tenants within a class
     edf: bool = True  # earliest deadline first within a tenant (else arrival)
     aging_s: float | None = 10.0  # a waiter older than this goes first, whatever its class...
-    aging_share: float = 0.1  # ...for at most this share of the dispatches
+    aging_share: float = 0.03  # ...for at most this share of the dispatches
     horizon_s: float = 30.0  # EDF: the deadline of a request that names none, after its arrival
 
 

@@ -63,7 +63,7 @@ class FifoPolicy:
         return {}
 
 
-def make_policy(name: str, *, aging_s: float | None, horizon_s: float, aging_share: float = 0.1,
+def make_policy(name: str, *, aging_s: float | None, horizon_s: float, aging_share: float = 0.03,
                 counters: FairCounters | None = None) -> SchedulingPolicy:
     """A fresh policy of that name for one pool's queue (``counters``: the pool's fair-share counters)."""
     if name == "fifo":

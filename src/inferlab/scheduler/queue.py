@@ -58,7 +58,7 @@ class QueuePolicy:
     sheddable: frozenset[int] = frozenset({0})  # ranks whose waiters make room for a higher class
     headroom: Mapping[int, int] = field(default_factory=dict)  # rank -> slots it leaves free for higher classes
     aging_s: float | None = 10.0  # the policy's aging bound and share, for wait estimates
-    aging_share: float = 0.1
+    aging_share: float = 0.03
 
 
 class NullQueueObserver:
