@@ -2,7 +2,8 @@
 
 Offered load (open loop, Poisson, the same seeded schedule for every run): enterprise 10 %, pro 30 %,
 free 60 % of the requests, spread over 2 / 5 / 10 tenants (tier weights 16 / 4 / 1, classes high /
-normal / low). Every request is streamed; prompts of 100-300 words, 16-48 tokens generated.
+normal / low). Every request is streamed; prompts of 100-300 words, 16-48 tokens generated
+(``--words``, ``--tokens``).
 
 Runs, each a real ``inferlab serve`` process (auth on) in front of the same engine:
 
@@ -84,6 +85,10 @@ class Outcome:
     demand: int = 0  # prompt words + max_tokens: what it asked for
 
 
+WORD_RANGE = (100, 300)  # prompt words, and tokens generated (--words, --tokens)
+TOKEN_RANGE = (16, 48)
+
+
 def schedule(rate: float, seconds: float, seed: int = 5) -> list[Arrival]:
     rng = random.Random(seed)
     arrivals, now = [], 0.0
@@ -95,7 +100,7 @@ def schedule(rate: float, seconds: float, seed: int = 5) -> list[Arrival]:
             return arrivals
         tier = rng.choices(tiers, weights)[0]
         tenant = f"{tier}-{rng.randrange(TIERS[tier][1])}"
-        arrivals.append(Arrival(now, tier, tenant, rng.randrange(100, 300), rng.randrange(16, 49)))
+        arrivals.append(Arrival(now, tier, tenant, rng.randint(*WORD_RANGE), rng.randint(*TOKEN_RANGE)))
 
 
 def tier_config(free_deadline_ms: float) -> list[dict[str, Any]]:
@@ -184,7 +189,7 @@ async def calibrate(url: str, keys: dict[str, str], clients: int, seconds: float
 
     async def loop(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < stop:
-            arrival = Arrival(0, "enterprise", "enterprise-0", rng.randrange(100, 300), rng.randrange(16, 49))
+            arrival = Arrival(0, "enterprise", "enterprise-0", rng.randint(*WORD_RANGE), rng.randint(*TOKEN_RANGE))
             outcome = await one(session, url, keys["enterprise-0"], arrival, 0.0)
             if outcome.status == 200:
                 done.append(time.perf_counter())
@@ -359,7 +364,12 @@ async def main() -> None:
     parser.add_argument("--aging-share", type=float, default=0.03, help="tiered: share of dispatches aged waiters may take")
     parser.add_argument("--token-delay-ms", type=float, default=20.0, help="sim: per generated token")
     parser.add_argument("--calibrate-s", type=float, default=20.0)
+    parser.add_argument("--words", default="100-300", help="prompt words, a range")
+    parser.add_argument("--tokens", default="16-48", help="tokens generated, a range")
     args = parser.parse_args()
+    global WORD_RANGE, TOKEN_RANGE  # noqa: PLW0603 - a script's options
+    WORD_RANGE = tuple(int(x) for x in args.words.split("-"))  # type: ignore[assignment]
+    TOKEN_RANGE = tuple(int(x) for x in args.tokens.split("-"))  # type: ignore[assignment]
     process, engine_url, kind = start_engine(args)
     runs: dict[str, dict[str, Any]] = {}
     try:
@@ -383,7 +393,7 @@ async def main() -> None:
         process.wait(30)
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "engine": args.engine, "slots": args.slots,
-        "burst": args.burst, "aging_share": args.aging_share,
+        "burst": args.burst, "aging_share": args.aging_share, "words": args.words, "tokens": args.tokens,
         "seconds": args.seconds, "overload": args.overload, "capacity_rps": capacity, "offered_rps": rate,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
         "python": platform.python_version(), "runs": runs, "goals": goals(runs),
