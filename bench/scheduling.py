@@ -26,7 +26,11 @@ Reported per run: per tier TTFT p50/p95 of served requests, served / refused; pr
 (offered pro requests served with TTFT within the pro tier's target); free's served tokens over its
 weighted max-min fair share of what the pool served; throughput; and the goals.
 
-    python bench/scheduling.py [--engine sim|llama] [--seconds 60] [--slots 8] [--overload 2]
+With ``--rounds N`` every run is repeated N times (``--seconds`` each, a new arrival schedule per
+round, the runs' order rotated each round) and the figures pool the rounds: on a machine whose
+speed drifts, every policy then sees the same drift.
+
+    python bench/scheduling.py [--engine sim|llama] [--seconds 60] [--slots 8] [--overload 2] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -225,10 +229,11 @@ def fair_shares(demand: dict[str, float], weight: dict[str, float], capacity: fl
     return share
 
 
-def summarise(name: str, outcomes: list[Outcome], seconds: float) -> dict[str, Any]:
+def summarise(name: str, rounds: list[list[Outcome]], seconds: float) -> dict[str, Any]:
+    """One policy's figures over every round (each ``seconds`` long; the first 10 % of each is warm-up)."""
     warm = seconds * 0.1
-    window = [o for o in outcomes if warm <= o.at < seconds]
-    span = seconds - warm
+    window = [o for outcomes in rounds for o in outcomes if warm <= o.at < seconds]
+    span = (seconds - warm) * len(rounds)
     result: dict[str, Any] = {"run": name, "tiers": {}}
     served_tokens: dict[str, float] = {}
     demand: dict[str, float] = {}
@@ -255,7 +260,8 @@ def summarise(name: str, outcomes: list[Outcome], seconds: float) -> dict[str, A
     fair = fair_shares(demand, weights, total)
     free_fair = sum(v for t, v in fair.items() if t.startswith("free-"))
     free_served = sum(v for t, v in served_tokens.items() if t.startswith("free-"))
-    done_in_window = [o for o in outcomes if o.status == 200 and o.ended_s is not None and warm <= o.ended_s < seconds]
+    done_in_window = [o for outcomes in rounds for o in outcomes
+                      if o.status == 200 and o.ended_s is not None and warm <= o.ended_s < seconds]
     result.update({
         "throughput_tokens_s": sum(o.tokens for o in done_in_window) / span,
         "throughput_requests_s": len(done_in_window) / span,
@@ -265,8 +271,9 @@ def summarise(name: str, outcomes: list[Outcome], seconds: float) -> dict[str, A
     return result
 
 
-async def run_gateway(name: str, engine_url: str, engine: str, slots: int, queue: dict[str, Any],
-                      arrivals: list[Arrival] | None, seconds: float, calibrate_s: float = 0.0) -> dict[str, Any]:
+async def run_gateway(engine_url: str, engine: str, slots: int, queue: dict[str, Any],
+                      arrivals: list[Arrival] | None, calibrate_s: float = 0.0) -> list[Outcome] | float:
+    """The outcomes of ``arrivals`` through a fresh gateway (or, without arrivals, its capacity in req/s)."""
     gateway = GatewayProcess({}, env={"PYTHONPATH": str(ROOT / "src")})
     config = gateway_config(engine_url, engine, slots, queue, str(gateway.workdir / "data"))  # serve's --data-dir
     gateway.config_path.write_text(json.dumps(config))
@@ -275,9 +282,8 @@ async def run_gateway(name: str, engine_url: str, engine: str, slots: int, queue
     try:
         url = gateway.url + "/v1/chat/completions"
         if arrivals is None:
-            return {"run": name, "capacity_rps": await calibrate(url, keys, 2 * slots, calibrate_s)}
-        outcomes = await drive(url, keys, arrivals)
-        return summarise(name, outcomes, seconds)
+            return await calibrate(url, keys, 2 * slots, calibrate_s)
+        return await drive(url, keys, arrivals)
     finally:
         await asyncio.to_thread(gateway.stop)
 
@@ -364,6 +370,8 @@ async def main() -> None:
     parser.add_argument("--aging-share", type=float, default=0.03, help="tiered: share of dispatches aged waiters may take")
     parser.add_argument("--token-delay-ms", type=float, default=20.0, help="sim: per generated token")
     parser.add_argument("--calibrate-s", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every run, in a rotating order")
+    parser.add_argument("--capacity", type=float, default=0.0, help="requests/s the pool serves (skip calibrating)")
     parser.add_argument("--words", default="100-300", help="prompt words, a range")
     parser.add_argument("--tokens", default="16-48", help="tokens generated, a range")
     args = parser.parse_args()
@@ -373,20 +381,24 @@ async def main() -> None:
     process, engine_url, kind = start_engine(args)
     runs: dict[str, dict[str, Any]] = {}
     try:
-        calib = await run_gateway("calibrate", engine_url, kind, args.slots, queue_settings("fifo", args.slots),
-                                  None, 0, args.calibrate_s)
-        capacity = calib["capacity_rps"]
+        capacity = args.capacity or float(await run_gateway(engine_url, kind, args.slots,
+                                                            queue_settings("fifo", args.slots), None, args.calibrate_s))
         rate = args.overload * capacity
         print(f"capacity {capacity:.2f} req/s; offered {rate:.2f} req/s", flush=True)
-        arrivals = schedule(rate, args.seconds)
-        alone = [a for a in arrivals if a.tier == "enterprise"]
-        plan = [("unloaded", "tiered", 0, alone), ("tiered", "tiered", 0, arrivals),
-                ("tiered+burst", "tiered", args.burst, arrivals), ("vtc", "vtc", 0, arrivals),
-                ("fifo", "fifo", 0, arrivals)]
-        for name, policy, burst, load in plan:
-            runs[name] = await run_gateway(name, engine_url, kind, args.slots + burst,
-                                           queue_settings(policy, args.slots, burst, args.aging_share), load,
-                                           args.seconds)
+        plan = [("unloaded", "tiered", 0, True), ("tiered", "tiered", 0, False),
+                ("tiered+burst", "tiered", args.burst, False), ("vtc", "vtc", 0, False), ("fifo", "fifo", 0, False)]
+        rounds: dict[str, list[list[Outcome]]] = {name: [] for name, *_ in plan}
+        for index in range(args.rounds):  # rounds rotate the order, so a drifting machine weighs on all alike
+            arrivals = schedule(rate, args.seconds, seed=5 + index)
+            for name, policy, burst, alone in plan[index % len(plan):] + plan[:index % len(plan)]:
+                load = [a for a in arrivals if a.tier == "enterprise"] if alone else arrivals
+                outcomes = await run_gateway(engine_url, kind, args.slots + burst,
+                                             queue_settings(policy, args.slots, burst, args.aging_share), load)
+                assert isinstance(outcomes, list)
+                rounds[name].append(outcomes)
+                print(f"round {index + 1}: {name} done", flush=True)
+        for name, *_ in plan:
+            runs[name] = summarise(name, rounds[name], args.seconds)
             print(json.dumps(runs[name]), flush=True)
     finally:
         process.terminate()
@@ -394,7 +406,7 @@ async def main() -> None:
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "engine": args.engine, "slots": args.slots,
         "burst": args.burst, "aging_share": args.aging_share, "words": args.words, "tokens": args.tokens,
-        "seconds": args.seconds, "overload": args.overload, "capacity_rps": capacity, "offered_rps": rate,
+        "seconds": args.seconds, "rounds": args.rounds, "overload": args.overload, "capacity_rps": capacity, "offered_rps": rate,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
         "python": platform.python_version(), "runs": runs, "goals": goals(runs),
     }
