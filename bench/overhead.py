@@ -28,6 +28,7 @@ import asyncio
 import os
 import platform
 import signal
+import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -84,32 +85,59 @@ async def _script_simulator(sim_url: str, **fields: Any) -> None:
         answer.raise_for_status()
 
 
-async def _run_scenarios(targets: list[Target], sim: Target, scale: float) -> dict[str, dict[str, Any]]:
+async def _run_scenarios(
+    targets: list[Target], sim: Target, scale: float, chosen: list[str], rounds: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Each chosen scenario against every target in turn, ``rounds`` times (targets alternate within
+    each round); a target's row holds the median of each figure over its rounds."""
     results: dict[str, dict[str, Any]] = {}
     sim_url = sim.base_url.removesuffix("/v1")
     for seed, scenario in enumerate(SCENARIOS, start=1):
+        if scenario.name not in chosen:
+            continue
         await _script_simulator(sim_url, token_delay_s=scenario.token_delay_s, completion_tokens=16)
         num = max(10, int(scenario.num_prompts * scale))
-        results[scenario.name] = {}
-        for target in targets:
-            config = BenchmarkConfig(
-                base_url=target.base_url, model=MODEL, api_key=target.api_key, num_prompts=num,
-                concurrency=scenario.concurrency, stream=scenario.stream, max_tokens=16, temperature=0.0,
-                prompt_words=32, timeout=60, warmup=min(scenario.concurrency * 2, num),
-                label=f"{scenario.name}/{target.name}", percentiles=(50.0, 90.0, 99.0), seed=seed,
-            )
-            measured = [p for p in (target.pid, sim.pid) if p is not None]
-            before = [cpu_seconds(p) for p in measured]
-            result: BenchmarkResult = await run_benchmark(config)
-            used = [(cpu_seconds(p) - b) * 1000 / (num + config.warmup) for p, b in zip(measured, before, strict=True)]
-            row = result.to_dict()
-            row["gateway_cpu_ms_per_request"] = used[0] if target is not sim else None
-            row["simulator_cpu_ms_per_request"] = used[-1]
-            results[scenario.name][target.name] = row
-            cpu = "" if target is sim else f", {used[0]:.3f} CPU ms/req"
-            print(f"  {scenario.name:<10} {target.name:<16} {result.completed}/{num} ok, "
-                  f"{result.request_throughput:8.1f} req/s{cpu}", flush=True)
+        rows: dict[str, list[dict[str, Any]]] = {target.name: [] for target in targets}
+        for round_ in range(rounds):  # new prompts each round: a repeated one would be a cache hit
+            for target in targets:
+                rows[target.name].append(await _run_one(scenario, target, sim, num, seed * 1000 + round_))
+        results[scenario.name] = {name: _median_row(measured) for name, measured in rows.items()}
     return results
+
+
+async def _run_one(scenario: Scenario, target: Target, sim: Target, num: int, seed: int) -> dict[str, Any]:
+    config = BenchmarkConfig(
+        base_url=target.base_url, model=MODEL, api_key=target.api_key, num_prompts=num,
+        concurrency=scenario.concurrency, stream=scenario.stream, max_tokens=16, temperature=0.0,
+        prompt_words=32, timeout=60, warmup=min(scenario.concurrency * 2, num),
+        label=f"{scenario.name}/{target.name}", percentiles=(50.0, 90.0, 99.0), seed=seed,
+    )
+    measured = [p for p in (target.pid, sim.pid) if p is not None]
+    before = [cpu_seconds(p) for p in measured]
+    result: BenchmarkResult = await run_benchmark(config)
+    used = [(cpu_seconds(p) - b) * 1000 / (num + config.warmup) for p, b in zip(measured, before, strict=True)]
+    row = result.to_dict()
+    row["gateway_cpu_ms_per_request"] = used[0] if target is not sim else None
+    row["simulator_cpu_ms_per_request"] = used[-1]
+    cpu = "" if target is sim else f", {used[0]:.3f} CPU ms/req"
+    print(f"  {scenario.name:<10} {target.name:<16} {result.completed}/{num} ok, "
+          f"{result.request_throughput:8.1f} req/s{cpu}", flush=True)
+    return row
+
+
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the rounds (failures summed); the rest from the first."""
+    if len(rows) == 1:
+        return rows[0]
+    merged = dict(rows[0])
+    for key, value in rows[0].items():
+        values = [row[key] for row in rows]
+        if key == "failed":
+            merged[key] = sum(values)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
+            merged[key] = statistics.median(values)
+    merged["rounds"] = len(rows)
+    return merged
 
 
 def _features(values: list[str] | None) -> list[str]:
@@ -129,6 +157,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--features", action="append", metavar="off,on",
                         help="feature sets, comma-separated or repeated: off (default: no auth, limits or "
                              "cache) and/or on (API key, rate limits and quota, response cache)")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                        help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run each scenario this many times, targets alternating; report medians")
     parser.add_argument("--pin", action="store_true",
                         help="proxies on core 0 (taskset), engine simulator and load generator on core 1")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out even when installed")
@@ -142,6 +174,9 @@ def _parse_args() -> argparse.Namespace:
         args.features = _features(args.features)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    if not args.scenarios or set(args.scenarios) - {s.name for s in SCENARIOS}:
+        parser.error("--scenarios: choose from " + ", ".join(s.name for s in SCENARIOS))
     args.inferlab_ref = args.inferlab_ref or [Tree("inferlab", WORKTREE)]
     names = [tree.name for tree in args.inferlab_ref]
     if len(set(names)) != len(names):
@@ -160,7 +195,7 @@ def _measure(args: argparse.Namespace, stack: ExitStack) -> tuple[list[Target], 
     print("targets: " + ", ".join(f"{t.name} ({t.base_url})" for t in targets), flush=True)
     if pinning.engine is not None:
         os.sched_setaffinity(0, {int(pinning.engine)})  # the load generator shares the simulator's core
-    results = asyncio.run(_run_scenarios(targets, sim, args.scale))
+    results = asyncio.run(_run_scenarios(targets, sim, args.scale, args.scenarios, args.rounds))
     counters = {t.name: asyncio.run(gateway_counters(t)) for t in targets if t.info.get("features") == "on"}
     return targets, results, counters
 
@@ -194,10 +229,11 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
         "scale": args.scale,
+        "rounds": args.rounds,
         "pinned": args.pin,
         "features": args.features,
         "scenarios": [asdict(replace(s, num_prompts=max(10, int(s.num_prompts * args.scale))))
-                      for s in SCENARIOS],
+                      for s in SCENARIOS if s.name in args.scenarios],
         "targets": {t.name: t.base_url for t in targets},
         "target_details": {t.name: t.info for t in targets if t.info},
         "results": results,

@@ -65,33 +65,51 @@ def _fmt_cpu(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _cells(results: Results, name: str) -> list[str]:
+    """The table's figures for one target; a dash for each scenario the run left out."""
+    cells = ["—"] * 7
+    lat = results.get("latency")
+    if lat is not None and name in lat:
+        mine, direct = lat[name], lat["direct"]
+        cells[0:4] = [_fmt(mine["p50_e2el_ms"]), _fmt(mine["p50_e2el_ms"] - direct["p50_e2el_ms"]),
+                      _fmt(mine["p99_e2el_ms"]), _fmt(mine["p99_e2el_ms"] - direct["p99_e2el_ms"])]
+    thr = results.get("throughput")
+    if thr is not None and name in thr:
+        cells[4] = f"{thr[name]['request_throughput']:.0f}"
+    stream = results.get("stream")
+    if stream is not None and name in stream:
+        row = stream[name]
+        cells[5:7] = [f"{_fmt(row['p50_ttft_ms'])} / {_fmt(row['p99_ttft_ms'])}",
+                      f"{_fmt(row['p50_itl_ms'])} / {_fmt(row['p99_itl_ms'])}"]
+    return cells
+
+
 def markdown_table(results: Results, names: list[str]) -> str:
-    lat, thr, stream = results["latency"], results["throughput"], results["stream"]
-    direct = lat["direct"]
     header = ("| target | c=1 p50 ms | added p50 ms | c=1 p99 ms | added p99 ms | c=32 req/s "
               "| stream TTFT p50 / p99 ms | ITL p50 / p99 ms | CPU ms/req c=1 / c=32 / stream | failed |")
     lines = [header, "|" + "---|" * 10]
     for name in names:
         failed = sum(results[s][name]["failed"] for s in results)
-        cpu = " / ".join(_fmt_cpu(_cpu(results, s, name)) for s in ("latency", "throughput", "stream"))
-        lines.append(
-            f"| {name} | {_fmt(lat[name]['p50_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p50_e2el_ms'] - direct['p50_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p99_e2el_ms'])} "
-            f"| {_fmt(lat[name]['p99_e2el_ms'] - direct['p99_e2el_ms'])} "
-            f"| {thr[name]['request_throughput']:.0f} "
-            f"| {_fmt(stream[name]['p50_ttft_ms'])} / {_fmt(stream[name]['p99_ttft_ms'])} "
-            f"| {_fmt(stream[name]['p50_itl_ms'])} / {_fmt(stream[name]['p99_itl_ms'])} | {cpu} | {failed} |"
-        )
+        cpu = " / ".join(_fmt_cpu(_cpu(results, s, name)) if s in results else "—"
+                         for s in ("latency", "throughput", "stream"))
+        cells = _cells(results, name)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cpu} | {failed} |")
     return "\n".join(lines)
 
 
 def goal_ratios(results: Results, names: list[str]) -> dict[str, dict[str, float | None]]:
     """Each non-baseline target's figures against the pass-through's (empty without a pass-through)."""
-    if "passthrough" not in results["latency"]:
+    if not any("passthrough" in rows for rows in results.values()):
         return {}
-    return {name: {goal.key: goal.measure(results, name) for goal in GOALS}
+    return {name: {goal.key: _measured(goal, results, name) for goal in GOALS}
             for name in names if name not in BASELINES}
+
+
+def _measured(goal: Goal, results: Results, name: str) -> float | None:
+    try:
+        return goal.measure(results, name)
+    except KeyError:  # a scenario this run left out
+        return None
 
 
 def ratio_table(ratios: dict[str, dict[str, float | None]]) -> str:

@@ -14,6 +14,7 @@ import pytest
 from inferlab.config import EngineSettings
 from inferlab.coordinator.locate import (
     EngineUnavailable,
+    built_llama_tool,
     find_llama_server,
     has_llama_cpp_python,
     resolve_model_path,
@@ -22,6 +23,14 @@ from inferlab.testing.gateway_process import GatewayProcess
 from inferlab.testing.needs import require
 
 pytest_plugins = ["inferlab.testing.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's gateway keeps its files (the usage outbox, the SQLite store) in a directory of
+    its own, never in the user's ``~/.local/share/inferlab``: settings without ``data_dir`` read it
+    from the environment."""
+    monkeypatch.setenv("INFERLAB_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +48,17 @@ def llama_server_path() -> Path:
     require(path is not None, "llama-server is not built: run `inferlab engines build` (or ./dev setup)")
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="session")
+def rpc_build() -> tuple[Path, Path]:
+    """llama.cpp's RPC build: an llama-server that takes --rpc, and rpc-server."""
+    cache = EngineSettings().cache_dir
+    server = built_llama_tool(cache, "llama-server", variant="rpc")
+    worker = built_llama_tool(cache, "rpc-server", variant="rpc")
+    require(server.is_file() and worker.is_file(),
+            "llama.cpp's RPC build is missing: run `inferlab engines build --tool rpc-server` (or ./dev setup test)")
+    return server, worker
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from inferlab.api.backends_admin_routes import BackendsAdminRoutes
 from inferlab.api.body import BODY_TIMING, BodyTiming
 from inferlab.api.caller import CallerOf
 from inferlab.api.docs_routes import DocsRoutes
+from inferlab.api.engines_admin_routes import EnginesAdminRoutes
 from inferlab.api.middleware import build_middleware
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
@@ -66,8 +67,14 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     declared += BackendsAdminRoutes(services.router, services.queues).add_to(app)
     if services.slo is not None:
         declared += SloRoutes(services.slo, settings.slo.windows_s).add_to(app)
+    declared += EnginesAdminRoutes(services.engines_report).add_to(app)
     if services.admin is not None:
         declared += _add_admin(app, services.admin, settings, services.resources)
+    if services.usage is not None:
+        from inferlab.api.usage_routes import UsageRoutes
+
+        declared += UsageRoutes(services.usage.analytics, services.usage.forecaster,
+                                admin=services.admin is not None).add_to(app)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue

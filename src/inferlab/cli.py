@@ -136,9 +136,11 @@ def engines_build(
     jobs: int | None = typer.Option(None, help="Parallel compile jobs (default: all cores)."),
     force: bool = typer.Option(False, help="Rebuild even if a cached binary exists."),
     cache_dir: Path | None = typer.Option(None, help="Cache directory (default ~/.cache/inferlab)."),
-    tool: str = typer.Option("llama-server", help="Program: llama-server, or llama-quantize (requantises GGUF files)."),
+    tool: str = typer.Option("llama-server", help="Program: llama-server, llama-quantize (requantises GGUF files), or"
+                             " rpc-server (the RPC build: rpc-server and an llama-server that takes --rpc)."),
 ) -> None:
-    """Build llama-server (or --tool llama-quantize) from the llama.cpp sources in the llama-cpp-python sdist (cached)."""
+    """Build llama-server (or --tool llama-quantize / rpc-server) from the llama.cpp sources in the
+    llama-cpp-python sdist (cached)."""
     from inferlab.coordinator.build import BuildError, build_llama_tool
 
     settings = _settings(None, None, {"engines": {"cache_dir": cache_dir}} if cache_dir else {})
@@ -208,16 +210,20 @@ def _register_plugins() -> None:
 
     tenants_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
+    from inferlab.coordinator import cli as deploy_cli
     from inferlab.evaluation import cli as eval_cli
+    from inferlab.metering import cli as usage_cli
     from inferlab.planning import cli as planning_cli
     from inferlab.resources import cli as resources_cli
     from inferlab.slo import cli as slo_cli
 
     bench_cli.register(app)
+    deploy_cli.register(app)
     eval_cli.register(app)
     planning_cli.register(app)
     resources_cli.register(app)
     slo_cli.register(app)
+    usage_cli.register(app)  # usage report, forecast
 
 
 def main() -> None:

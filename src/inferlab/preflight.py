@@ -4,10 +4,24 @@ so the check fails exactly when ``serve`` would refuse to start."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
-from inferlab.config import ConfigError, Settings
-from inferlab.coordinator.locate import EngineUnavailable, llama_engine_command
+from inferlab.config import EMBEDDED_MODEL, ConfigError, ModelConfig, Settings
+from inferlab.coordinator.locate import (
+    EngineUnavailable,
+    find_rpc_programs,
+    llama_engine_command,
+    resolve_model_path,
+)
+
+
+def _check_group(model: ModelConfig, settings: Settings) -> None:
+    """A model served by engine groups needs the RPC build, its model file, and Ray when placed on Ray."""
+    find_rpc_programs(settings.engines)
+    resolve_model_path(model.path or EMBEDDED_MODEL)
+    if model.distributed is not None and model.distributed.provider == "ray" and importlib.util.find_spec("ray") is None:
+        raise EngineUnavailable("distributed.provider is ray but ray is not installed: pip install 'inferlab[ray]'")
 
 
 def preflight(settings: Settings) -> None:
@@ -18,7 +32,10 @@ def preflight(settings: Settings) -> None:
     for index, model in enumerate(settings.models):
         if model.backend == "llamacpp" and not model.url and not model.urls:  # managed: InferLab runs it
             try:
-                llama_engine_command(model, settings.engines, 0)
+                if model.distributed is not None:
+                    _check_group(model, settings)
+                else:
+                    llama_engine_command(model, settings.engines, 0)
             except EngineUnavailable as exc:
                 problems.append(f"models.{index} ({model.name}): {exc}")
     jwks_file = settings.auth.jwt.jwks_file

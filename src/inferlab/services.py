@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.code.fim import fim_template
 from inferlab.code.step import FillInTheMiddle, FimPolicy
 from inferlab.config import Settings, UpstreamSettings
@@ -45,6 +46,9 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.cache.step import CacheResponses
+    from inferlab.metering.build import Metering
+    from inferlab.metering.cost import CostTracker
+    from inferlab.metering.usage_build import UsageServices
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
@@ -79,6 +83,8 @@ class Services:
     tenants: TenantDirectory
     resources: ResourceService | None
     slo: SloTracker | None
+    metering: Metering | None
+    usage: UsageServices | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -91,7 +97,21 @@ class Services:
         return self.replicas.engines
 
     def engine_states(self) -> dict[str, str]:
-        return {engine.name: engine.state.value for engine in self.engines}
+        states = {engine.name: engine.state.value for engine in self.engines}
+        if self.replicas.coordinator is not None:
+            states |= {group.name: group.state.value for group in self.replicas.coordinator.groups}
+        return states
+
+    def engines_report(self) -> dict[str, Any]:
+        """Engine groups (ranks, placement, restarts) and single managed engines as groups of one."""
+        coordinator = self.replicas.coordinator
+        report = coordinator.snapshot() if coordinator is not None else {"object": "list", "providers": []}
+        singles: list[dict[str, Any]] = [
+            {"name": e.name, "engine": e.command.flavour, "provider": "local", "state": e.state.value,
+                    "url": e.url, "restarts": e.restarts, "last_error": e.last_error or None, "nodes": ["local"],
+                    "ranks": [{"index": 0, "role": "leader", "node": "local", "host": "127.0.0.1", "port": e.port,
+                               "pid": e.pid}], "events": []} for e in self.engines]
+        return {**report, "data": [*report.get("data", []), *singles]}
 
     def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Start everything in order (the store first, the engines last); stop in reverse."""
@@ -107,6 +127,12 @@ def http_session(upstream: UpstreamSettings) -> aiohttp.ClientSession:
         ),
         auto_decompress=True,
     )
+
+
+def engine_client(upstream: UpstreamSettings) -> EngineClient:
+    """The pooled client every inference request to an OpenAI-compatible engine goes through."""
+    return EngineClient(max_connections=upstream.max_connections, connect_timeout_s=upstream.connect_timeout_s,
+                        read_timeout_s=upstream.read_timeout_s)
 
 
 def build_admin_services(settings: Settings) -> AdminServices:
@@ -166,6 +192,20 @@ def _reservation_store(admin: AdminServices | None) -> Any | None:
     return SqlReservationStore(admin.auth.database)
 
 
+def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession,
+              metrics: GatewayMetrics | None, costs: CostTracker, sink: Any | None) -> Metering | None:
+    """features.metering: the usage events' step (priced by ``costs``), outbox and shipper (into
+    the store, and ``sink`` — ClickHouse — when it answers the reports), on the store's database."""
+    if not settings.features.metering:
+        return None
+    from inferlab.metering.build import build_metering
+    from inferlab.metering.usage_build import hardware_of
+
+    observer = metrics.metering if metrics is not None else None
+    return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
+                          hardware=hardware_of(settings), sink=sink)
+
+
 def _fim_step(settings: Settings) -> FillInTheMiddle:
     return FillInTheMiddle({
         model.name: FimPolicy(
@@ -204,13 +244,16 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
+    client = engine_client(settings.upstream)
+    lifecycle.on_stop(client.close)
     try:
         replicas = build_replicas(
-            settings.models, settings.engines, session, max_line_bytes=settings.upstream.max_stream_line_bytes,
+            settings.models, settings.engines, session, client=client, max_line_bytes=settings.upstream.max_stream_line_bytes,
             pool_observer=metrics, engine_observer=metrics, logger=logger,
         )
     except BaseException:
         await session.close()
+        await client.close()
         if redis is not None:
             await redis.aclose()
         raise
@@ -231,6 +274,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     async def engines_running() -> AsyncIterator[None]:
         for engine in replicas.engines:
             engine.start()
+        if replicas.coordinator is not None:
+            await replicas.coordinator.start()
         health.start()
         scraper.start()
         try:
@@ -240,6 +285,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             await scraper.stop()
             for engine in replicas.engines:
                 await engine.stop()
+            if replicas.coordinator is not None:
+                await replicas.coordinator.stop()
 
     limits = None
     if settings.features.ratelimit:
@@ -260,6 +307,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             redis=redis if cache_on_redis else None, metrics=metrics,
             logger=logger.getChild("cache"), dependencies=dependencies,
         )
+    from inferlab.metering.usage_build import analytics_sink, cost_tracker
+
+    costs = cost_tracker(settings, logger.getChild("usage"))
+    sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
+    metering = _metering(settings, router, session, metrics, costs, sink)
+    if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
+        lifecycle.add(metering.running)
     lifecycle.add(engines_running)
     if admin is not None:
         tenants = admin.tenants
@@ -278,7 +332,15 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                     reservations=_reservation_store(admin))
         lifecycle.add(resources.running)
 
-    steps: list[Step] = [ResolveModel(router)]
+    from inferlab.metering.usage_build import build_usage, tenant_budgets
+
+    database = admin.auth.database if admin is not None else metering.store.database if metering is not None else None
+    usage = build_usage(settings, database=database, session=session, lifecycle=lifecycle,
+                        logger=logger.getChild("usage"), sink=sink, tracker=costs,
+                        budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
+
+    steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    steps.append(ResolveModel(router))
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
@@ -300,7 +362,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, slo=slo,
+        resources=resources, slo=slo, metering=metering, usage=usage,
         chain=Chain(steps), lifecycle=lifecycle,
     )
 

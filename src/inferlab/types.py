@@ -41,6 +41,7 @@ class InferenceRequest:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the engine served from its prompt cache, when it says so
 
     @property
     def total_tokens(self) -> int:
@@ -50,9 +51,12 @@ class Usage:
     def from_openai(cls, usage: dict[str, Any] | None) -> Usage | None:
         if not usage:
             return None
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
         return cls(
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(cached or 0),
         )
 
     def to_openai(self) -> dict[str, int]:

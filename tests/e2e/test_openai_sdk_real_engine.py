@@ -186,16 +186,16 @@ def test_back_to_back_streams_never_reuse_a_connection_llama_server_dropped(live
     (without `close_after_stream` about one stream in eight failed with ServerDisconnectedError)."""
     import asyncio
 
-    import aiohttp
-
+    from inferlab.backends.engine_client import EngineClient
     from inferlab.backends.openai_compat import OpenAICompatibleBackend
     from inferlab.types import InferenceRequest, RequestKind
 
     url, key = engine_endpoint(live_gateway)
 
     async def scenario() -> int:
-        async with aiohttp.ClientSession() as session:
-            backend = OpenAICompatibleBackend("engine", url + "/v1", session, api_key=key, close_after_stream=True)
+        client = EngineClient()
+        try:
+            backend = OpenAICompatibleBackend("engine", url + "/v1", client, api_key=key, close_after_stream=True)
             semaphore = asyncio.Semaphore(4)
 
             async def one(i: int) -> int:
@@ -206,5 +206,7 @@ def test_back_to_back_streams_never_reuse_a_connection_llama_server_dropped(live
 
             counts = await asyncio.gather(*(one(i) for i in range(16)))
             return min(counts)
+        finally:
+            await client.close()
 
     assert asyncio.run(scenario()) > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
@@ -120,17 +121,20 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
         if metrics is not None:
             metrics.observe_request(model, route_label(request), response.status, elapsed)
         if request.path not in _QUIET_PATHS and access.isEnabledFor(logging.INFO):
-            access.info(
-                "request",
-                extra={
-                    "request_id": request_id, "method": request.method, "path": request.path,
-                    "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
-                    **access_fields(request, response),
-                },
-            )
+            fields = {
+                "request_id": request_id, "method": request.method, "path": request.path,
+                "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
+                **access_fields(request, response),
+            }
+            # written once the response is on its way: a whole response is sent after this returns
+            asyncio.get_running_loop().call_soon(_log_access, access, fields)
         return response
 
     return gateway_middleware
+
+
+def _log_access(access: logging.Logger, fields: dict[str, object]) -> None:
+    access.info("request", extra=fields)
 
 
 async def read_json(request: web.Request, limit: int) -> object:

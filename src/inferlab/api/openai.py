@@ -3,7 +3,8 @@
 The handler reads and validates the request, builds the HTTP-free ``Call``, runs the chain of
 request steps (``inferlab.pipeline``) and renders what it gives back as JSON or SSE. Everything
 else — limits, cache, routing, usage — is a step that owns its own clean-up; the handler only
-says how the call ended (``Call.end``) once the client has the answer, or went away.
+says when the answer is complete, just before its last bytes (``Call.finish``), and how the call
+ended (``Call.end``) once the client has the answer, or went away.
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ class OpenAIRoutes:
             session_key=self._session_key(request, model, body),
             usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
             deadline=deadline_of(request.headers.get(DEADLINE_HEADER)),
+            client_gone=lambda: request.transport is None or request.transport.is_closing(),
         )
 
     def _session_key(self, request: web.Request, model: str, body: dict[str, Any]) -> str | None:
@@ -186,6 +188,7 @@ class OpenAIRoutes:
         if call.interrupted is not None:
             await call.end(ending_of(call.interrupted))
             raise call.interrupted
+        await call.finish()
         body = reply.replay if reply.replay is not None else reply.response.encoded()  # type: ignore[union-attr]
         response = web.Response(body=body, content_type="application/json", headers=call.headers or None)
         await call.end(SUCCESS)
@@ -201,9 +204,11 @@ class OpenAIRoutes:
                 response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
                 await response.prepare(request)
                 if reply.replay is not None:
+                    await call.finish()
                     await response.write(reply.replay)
                 else:
                     await self._forward_all(response, call, reply)
+                    await call.finish()
                     await response.write(DONE)
                     for tap in call.taps:
                         tap(DONE)
@@ -245,7 +250,7 @@ class OpenAIRoutes:
         usage = call.usage
         usage.chunks += chunk.events
         if chunk.usage is not None:
-            usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.cached_tokens)
             if not call.include_usage:
                 if not chunk.has_content:
                     return

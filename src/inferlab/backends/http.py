@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from aiohttp.http_exceptions import LineTooLong
 
+from inferlab.backends.engine_client import EngineConnectionError, EngineResponse
 from inferlab.backends.engine_errors import engine_error, engine_error_message
 from inferlab.errors import InferLabError, UpstreamError, UpstreamTimeout
 
@@ -31,14 +32,18 @@ log = logging.getLogger("inferlab.backends")
 
 
 async def raise_for_engine_status(
-    backend: str, response: aiohttp.ClientResponse, request_id: str | None = None, secrets: Iterable[str | None] = ()
+    backend: str, response: aiohttp.ClientResponse | EngineResponse, request_id: str | None = None,
+    secrets: Iterable[str | None] = (),
 ) -> None:
     """Raise the InferLab error for an engine's error status (see ``engine_errors``): the engine's
     text is logged redacted, the client gets the gateway's own message. ``secrets``: what the
     gateway sent the engine (its API key), removed from the log wherever it appears."""
     if response.status < 400:
         return
-    raw = await response.content.read(MAX_ERROR_BODY)
+    if isinstance(response, EngineResponse):
+        raw = await response.read(MAX_ERROR_BODY)
+    else:
+        raw = await response.content.read(MAX_ERROR_BODY)
     try:
         payload: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -54,7 +59,7 @@ def translate_client_error(backend: str, exc: BaseException) -> NoReturn:
         raise exc
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         raise UpstreamTimeout(f"engine {backend} did not answer in time") from exc
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, (aiohttp.ClientError, EngineConnectionError)):
         raise UpstreamError(f"engine {backend} is unreachable or closed the connection ({type(exc).__name__})") from exc
     raise exc
 
@@ -151,6 +156,15 @@ class SseParser:
         except InferLabError as exc:
             self.failure = exc
         return payloads
+
+    @property
+    def between_events(self) -> bool:
+        """Nothing is pending: no partial line, no event type waiting for its data."""
+        return not self._pending and not self._event and self.failure is None
+
+    @property
+    def max_line_bytes(self) -> int:
+        return self._max_line_bytes
 
     def _field(self, field: bytes) -> None:
         if not field:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 
-import aiohttp
-
+from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.http import DEFAULT_MAX_STREAM_LINE_BYTES
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.backends.refused import RefusedStream
@@ -41,13 +40,13 @@ def pool_token_embeddings(result: InferenceResponse) -> InferenceResponse:
 
 class ManagedLlamaCppBackend:
     def __init__(
-        self, engine: ManagedEngine, session: aiohttp.ClientSession,
+        self, engine: ManagedEngine, client: EngineClient,
         max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
     ) -> None:
         self.name = engine.name
         self.engine = engine
         self._http = OpenAICompatibleBackend(
-            engine.name, engine.url + "/v1", session,
+            engine.name, engine.url + "/v1", client,
             api_key=engine.command.api_key, health_url=engine.url + engine.command.health_path,
             close_after_stream=True, max_line_bytes=max_line_bytes,
             forward_request_id=engine.command.flavour != "llama-cpp-python",

@@ -3,9 +3,9 @@ LM Studio, llama-cpp-python's server and hosted OpenAI-compatible services."""
 
 from __future__ import annotations
 
-import aiohttp
 import orjson
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.engine_errors import CREDENTIAL_STATUSES
 from inferlab.backends.http import (
     DEFAULT_MAX_STREAM_LINE_BYTES,
@@ -16,6 +16,7 @@ from inferlab.backends.openai_stream import EngineChunkStream
 from inferlab.errors import UpstreamError
 from inferlab.types import BackendHealth, InferenceRequest, InferenceResponse, RequestKind, Usage
 
+MAX_HEALTH_BODY = 64 * 1024
 _PATHS = {
     RequestKind.CHAT: "/chat/completions",
     RequestKind.COMPLETION: "/completions",
@@ -38,7 +39,7 @@ class OpenAICompatibleBackend:
         self,
         name: str,
         base_url: str,
-        session: aiohttp.ClientSession,
+        client: EngineClient,
         *,
         served_name: str | None = None,
         api_key: str | None = None,
@@ -59,7 +60,7 @@ class OpenAICompatibleBackend:
         high 1, normal 2, low 3), replacing any the client sent. Off, the body passes as it came."""
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self._session = session
+        self._client = client
         self._served_name = served_name
         self._headers = {"Content-Type": "application/json"}
         self._secrets = (api_key,)  # never logged, even when an engine echoes it
@@ -102,9 +103,8 @@ class OpenAICompatibleBackend:
     async def _post_json(self, request: InferenceRequest) -> InferenceResponse:
         url = self.base_url + _PATHS[request.kind]
         try:
-            async with self._session.post(
-                url, data=self._engine_body(request, stream=False),
-                headers=self._with_request_id(self._headers, request),
+            async with await self._client.request(
+                "POST", url, self._engine_body(request, stream=False), self._with_request_id(self._headers, request)
             ) as response:
                 await raise_for_engine_status(self.name, response, request.request_id, self._secrets)
                 raw = await response.read()
@@ -125,15 +125,16 @@ class OpenAICompatibleBackend:
         """The engine's chunks, up to ``[DONE]`` (``openai_stream`` says what is accepted); the
         request is sent on the first ``anext``. Close it with ``aclose()``."""
         return EngineChunkStream(
-            self._session, self.base_url + _PATHS[request.kind], self._engine_body(request, stream=True),
+            self._client, self.base_url + _PATHS[request.kind], self._engine_body(request, stream=True),
             self._with_request_id(self._stream_headers, request),
             backend=self.name, request=request, max_line_bytes=self._max_line_bytes, secrets=self._secrets,
         )
 
     async def health(self) -> BackendHealth:
         try:
-            async with self._session.get(self._health_url, headers=self._headers) as response:
+            async with await self._client.request("GET", self._health_url, headers=self._headers) as response:
                 status = response.status
+                await response.read(MAX_HEALTH_BODY)
                 if status in CREDENTIAL_STATUSES:
                     return BackendHealth(healthy=False, detail=f"engine rejected the gateway's credentials (HTTP {status})")
                 return BackendHealth(healthy=status == 200, detail=f"HTTP {status}")

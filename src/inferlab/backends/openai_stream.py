@@ -19,13 +19,14 @@ after the chunks that came before it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
+from inferlab.backends.engine_client import EngineClient, EngineResponse
 from inferlab.backends.http import (
     SseParser,
     incomplete_stream,
@@ -37,6 +38,9 @@ from inferlab.backends.http import (
 from inferlab.errors import InferLabError
 from inferlab.types import InferenceRequest, StreamChunk, Usage
 
+if TYPE_CHECKING:
+    from inferlab.router.idle import IdleWatch
+
 _FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')  # a chunk that ends a choice (null does not)
 _DONE = b"[DONE]"
 
@@ -45,15 +49,15 @@ class EngineChunkStream:
     """``AsyncIterator[StreamChunk]`` over one POST to an engine; ``aclose()`` releases it."""
 
     __slots__ = (
-        "_backend", "_body", "_done", "_headers", "_last", "_parser", "_ready", "_request", "_response",
-        "_secrets", "_session", "_url", "_verbatim",
+        "_backend", "_body", "_client", "_done", "_headers", "_last", "_parser", "_ready", "_request", "_response",
+        "_secrets", "_url", "_verbatim", "_watch",
     )
 
     def __init__(
-        self, session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], *,
+        self, client: EngineClient, url: str, body: bytes, headers: dict[str, str], *,
         backend: str, request: InferenceRequest, max_line_bytes: int, secrets: tuple[str | None, ...] = (),
     ) -> None:
-        self._session = session
+        self._client = client
         self._url = url
         self._body = body
         self._headers = headers
@@ -61,11 +65,16 @@ class EngineChunkStream:
         self._request = request
         self._secrets = secrets
         self._parser = SseParser(backend, max_line_bytes)
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: EngineResponse | None = None
         self._ready: deque[StreamChunk] = deque()
         self._done = False
         self._verbatim = False  # the engine was seen to name the model as the client did
         self._last: tuple[bytes, bytes] = (b"", b"")  # the last two payloads, for a stream without [DONE]
+        self._watch: IdleWatch | None = None
+
+    def watch_idle(self, watch: IdleWatch) -> None:
+        """Report each wait for the engine to ``watch`` from now on (the stream's idle bound)."""
+        self._watch = watch
 
     def __aiter__(self) -> EngineChunkStream:
         return self
@@ -77,26 +86,58 @@ class EngineChunkStream:
                 raise StopAsyncIteration
             if self._parser.failure is not None:
                 self._finish(ended=False)  # the chunks before the broken line are out: now its error
+            watch = self._watch
+            if watch is not None:
+                watch.waiting()
             try:
                 response = self._response
                 if response is None:
                     response = await self._open()
-                block = await response.content.readany()
+                block = await response.readany()
+            except asyncio.CancelledError:
+                if watch is None:
+                    raise
+                raised = watch.cancelled()  # the idle bound's, or a cancellation from elsewhere
+                if isinstance(raised, asyncio.CancelledError):
+                    raise
+                self._done = True
+                self.release()
+                raise raised from None
             except Exception as exc:  # noqa: BLE001 - translated in one place
                 self._done = True
                 self.release()
                 translate_client_error(self._backend, exc)
-            if block:
-                self._take(self._parser.feed(block))
-            else:
+            if watch is not None:
+                watch.received()
+            if not block:
                 self._finish(ended=True)
+            elif self._verbatim and self._parser.between_events and (events := self._plain_events(block)):
+                self._last = (self._last[1], block)
+                ready.append(StreamChunk(framed=block, events=events))
+            else:
+                self._take(self._parser.feed(block))
         return ready.popleft()
 
-    async def _open(self) -> aiohttp.ClientResponse:
-        response = await self._session.post(self._url, data=self._body, headers=self._headers)
+    async def _open(self) -> EngineResponse:
+        response = await self._client.request("POST", self._url, self._body, self._headers)
         self._response = response
         await raise_for_engine_status(self._backend, response, self._request.request_id, self._secrets)
         return response
+
+    def _plain_events(self, block: bytes) -> int:
+        """How many events ``block`` holds when it is nothing but whole plain chunk events, each
+        ``data: {...}\n\n`` on one line naming choices, without usage or error (forwarded as it
+        came); else 0 and the block is parsed event by event. The checks are byte counts: with
+        exactly two newlines per event, all of them in the ``}\n\ndata: {`` seams and the end,
+        every line is one ``data:`` line holding one object."""
+        events = block.count(b"\n\n")
+        if (
+            events and len(block) < self._parser.max_line_bytes and block[:7] == b"data: {" and block[-3:] == b"}\n\n"
+            and block.count(b"\n") == 2 * events and block.count(b"}\n\ndata: {") == events - 1
+            and block.count(b'"choices"') == events and b'"usage"' not in block and b'"error"' not in block
+        ):
+            return events
+        return 0
 
     def _take(self, payloads: list[bytes]) -> None:
         """Turn a block's payloads into chunks; consecutive plain ones become one framed chunk."""
@@ -165,6 +206,8 @@ class EngineChunkStream:
         response, self._response = self._response, None
         if response is not None:
             response.release()
+        if self._watch is not None:
+            self._watch.stop()
 
     async def aclose(self) -> None:
         self._done = True

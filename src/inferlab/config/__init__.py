@@ -9,7 +9,7 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``scheduler``, ``slo``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
@@ -37,6 +37,7 @@ from inferlab.config.loading import (
     read_profile,
 )
 from inferlab.config.logs import LoggingSettings
+from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import (
     EMBEDDED_MODEL,
     ClassQueueSettings,
@@ -70,6 +71,7 @@ __all__ = [
     "LimitScope",
     "LimitSpec",
     "LoggingSettings",
+    "MeteringSettings",
     "ModelConfig",
     "NamedTier",
     "PoolCapacitySettings",

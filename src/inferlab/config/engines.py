@@ -20,6 +20,15 @@ class UpstreamSettings(StrictModel):
     )
 
 
+class RaySettings(StrictModel):
+    """Where models with ``distributed.provider: ray`` place their engine groups."""
+
+    address: str = Field("auto", description="the Ray cluster (ray://..., host:port, or auto: the local one)")
+    namespace: str = "inferlab"
+    node_ip_address: str | None = Field(None, description="this gateway's node, when Ray cannot tell (nodes on loopback)")
+    placement_timeout_s: float = Field(20.0, gt=0, description="wait for room on the nodes, then a shortfall")
+
+
 class EngineSettings(StrictModel):
     prefer: Literal["auto", "llama-server", "llama-cpp-python"] = "auto"
     llama_server_path: Path | None = None
@@ -29,3 +38,5 @@ class EngineSettings(StrictModel):
     restart_backoff_initial_s: float = Field(0.5, gt=0)
     restart_backoff_max_s: float = Field(30.0, gt=0)
     health_interval_s: float = Field(2.0, gt=0)
+    group_health_interval_s: float = Field(1.0, gt=0, description="engine groups: leader health check period")
+    ray: RaySettings = Field(default_factory=RaySettings)

@@ -102,6 +102,18 @@ class RetrySettings(StrictModel):
     decode_tokens_per_s: float = Field(5.0, gt=0, description="derived timeouts: slowest expected generation")
 
 
+class DistributedSettings(StrictModel):
+    """llamacpp: run the model as a group of processes (a leader and ``rpc_workers`` llama.cpp RPC
+    workers that hold its layers), placed by a provider: here (``local``) or on a Ray cluster."""
+
+    provider: Literal["local", "ray"] = "local"
+    rpc_workers: int = Field(1, ge=0, le=64, description="rpc-server processes beside the leader")
+    placement: Literal["pack", "spread", "strict_spread"] = Field(
+        "spread", description="ray: ranks over as many nodes as have room (spread), one node (pack), one each")
+    cpus_per_rank: float = Field(1.0, gt=0, description="ray: CPUs reserved per rank")
+    threads: int | None = Field(None, ge=1, description="threads per rank (default: engines.threads)")
+
+
 class ModelConfig(StrictModel):
     name: str = Field(min_length=1, max_length=256)
     backend: Literal["llamacpp", "openai", "ollama"]
@@ -128,6 +140,7 @@ class ModelConfig(StrictModel):
     engine_priority: bool = Field(
         False, description="send the request's priority class in the body's `priority` field (vLLM run with "
                            "--scheduling-policy priority; lower is earlier there): critical 0 … low 3")
+    distributed: DistributedSettings | None = Field(None, description="llamacpp: one replica = a group of processes")
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -174,4 +187,6 @@ class ModelConfig(StrictModel):
         if self.engine_priority and self.backend != "openai":
             raise ValueError("engine_priority needs an OpenAI-compatible engine that schedules by priority "
                              "(backend 'openai', e.g. vLLM with --scheduling-policy priority)")
+        if self.distributed is not None and (self.backend != "llamacpp" or self.url or self.urls):
+            raise ValueError("'distributed' is for llamacpp models InferLab runs itself (path, no url)")
         return self

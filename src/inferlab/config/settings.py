@@ -21,6 +21,7 @@ from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
 from inferlab.config.limits import QuotaSettings, RateLimitSettings
 from inferlab.config.logs import LoggingSettings
+from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
@@ -28,6 +29,7 @@ from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import TenantSettings
+from inferlab.config.usage import UsageSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
+    metering: MeteringSettings = Field(default_factory=MeteringSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @field_validator("redis_url")
     @classmethod

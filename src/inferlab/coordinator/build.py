@@ -1,11 +1,16 @@
-"""Build ``llama-server`` (and, on request, ``llama-quantize``) from the llama.cpp sources vendored
-in the llama-cpp-python sdist.
+"""Build ``llama-server`` (and, on request, ``llama-quantize`` or the RPC variant) from the llama.cpp
+sources vendored in the llama-cpp-python sdist.
 
 PyPI ships no llama.cpp binaries, but it ships llama-cpp-python's source distribution, which
 vendors a matching llama.cpp tree. We download that sdist (``pip download --no-binary``), build only
-the requested CMake target, and keep the binary in the cache directory next to the others, so the
-second run costs nothing and building one tool never rebuilds or replaces another. Nothing is
-fetched at build time (the web UI's prebuilt download is switched off).
+the requested CMake targets, and keep the binaries in the cache directory, so the second run costs
+nothing and building one tool never rebuilds or replaces another. Nothing is fetched at build time
+(the web UI's prebuilt download is switched off).
+
+The ``rpc`` variant is one more CMake configuration (``GGML_RPC=ON``) built once for two programs:
+``rpc-server`` (a worker that lends its memory and compute to a leader over TCP) and a
+``llama-server`` that accepts ``--rpc host:port,...``. It lives in a directory of its own
+(:func:`built_llama_tool` with ``variant="rpc"``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from inferlab.coordinator.locate import LLAMA_CPP_PYTHON_VERSION, built_llama_tool
@@ -36,8 +42,28 @@ CMAKE_FLAGS = (
 )
 
 
-#: the llama.cpp programs this command builds, and roughly how long each takes on 2 cores
-TOOLS = {"llama-server": "about 10 minutes", "llama-quantize": "about 6 minutes"}
+@dataclass(frozen=True, slots=True)
+class BuildVariant:
+    """One CMake configuration of llama.cpp and the programs built from it."""
+
+    name: str  # "" for the plain build
+    flags: tuple[str, ...]
+    programs: tuple[tuple[str, str], ...]  # (the name InferLab keeps it under, its CMake target)
+    duration: str  # roughly, on 2 cores
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(target for _, target in self.programs)
+
+
+#: the llama.cpp programs this command builds; each tool names the build that makes it
+TOOLS = {
+    "llama-server": BuildVariant("", (), (("llama-server", "llama-server"),), "about 10 minutes"),
+    "llama-quantize": BuildVariant("", (), (("llama-quantize", "llama-quantize"),), "about 6 minutes"),
+    # llama.cpp names the worker's target ggml-rpc-server (it was rpc-server before); we keep it as rpc-server
+    "rpc-server": BuildVariant("rpc", ("-DGGML_RPC=ON",),
+                               (("llama-server", "llama-server"), ("rpc-server", "ggml-rpc-server")), "about 12 minutes"),
+}
 
 
 class BuildError(Exception):
@@ -60,32 +86,41 @@ def build_llama_server(cache_dir: Path, *, jobs: int | None = None, force: bool 
 
 def build_llama_tool(cache_dir: Path, tool: str, *, jobs: int | None = None, force: bool = False,
                      say: Callable[[str], None] = print) -> Path:
-    """Return the path of a built llama.cpp program (one of :data:`TOOLS`), building only it if the cache has none."""
+    """Return the path of a built llama.cpp program (one of :data:`TOOLS`), building only it if the cache has none.
+
+    ``rpc-server`` builds the RPC variant: it and its RPC-capable ``llama-server``, side by side.
+    """
     if tool not in TOOLS:
         raise BuildError(f"cannot build {tool!r}; choose one of {', '.join(TOOLS)}")
-    target = built_llama_tool(cache_dir, tool)
-    if target.is_file() and not force:
-        say(f"{tool} is already built: {target}")
-        return target
+    variant = TOOLS[tool]
+    targets = {name: built_llama_tool(cache_dir, name, variant=variant.name) for name, _ in variant.programs}
+    if all(path.is_file() for path in targets.values()) and not force:
+        say(f"{tool} is already built: {targets[tool]}")
+        return targets[tool]
     for program in ("cmake", "c++"):
         if shutil.which(program) is None:
             raise BuildError(f"{program} is needed to build {tool} (Debian/Ubuntu: apt-get install cmake g++)")
-    jobs = jobs or os.cpu_count() or 2
     with tempfile.TemporaryDirectory(prefix="inferlab-llama-build-") as tmp:
-        work = Path(tmp)
-        _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-              f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(work)], None, say)
-        sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
-        with tarfile.open(sdist) as archive:
-            archive.extractall(work, filter="data")
-        source = work / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
-        build = work / "build"
-        _run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS], None, say)
-        say(f"compiling {tool} with {jobs} jobs ({TOOLS[tool]} on 2 cores)...")
-        _run(["cmake", "--build", str(build), "--target", tool, "-j", str(jobs)], None, say)
+        _compile(Path(tmp), variant, targets, jobs or os.cpu_count() or 2, say)
+    say(f"built {', '.join(str(path) for path in targets.values())}")
+    return targets[tool]
+
+
+def _compile(work: Path, variant: BuildVariant, targets: dict[str, Path], jobs: int,
+             say: Callable[[str], None]) -> None:
+    _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+          f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(work)], None, say)
+    sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
+    with tarfile.open(sdist) as archive:
+        archive.extractall(work, filter="data")
+    source = work / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
+    build = work / "build"
+    _run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS, *variant.flags], None, say)
+    say(f"compiling {', '.join(name for name, _ in variant.programs)} with {jobs} jobs ({variant.duration} on 2 cores)...")
+    _run(["cmake", "--build", str(build), "--target", *variant.targets, "-j", str(jobs)], None, say)
+    for name, cmake_target in variant.programs:
+        target = targets[name]
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_suffix(".tmp")
-        shutil.copy2(build / "bin" / tool, staged)
+        shutil.copy2(build / "bin" / cmake_target, staged)
         staged.replace(target)
-    say(f"built {target}")
-    return target

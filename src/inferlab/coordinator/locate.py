@@ -30,9 +30,14 @@ class EngineCommand:
     env: tuple[tuple[str, str], ...] = ()
 
 
-def built_llama_tool(cache_dir: Path, tool: str) -> Path:
-    """Where ``inferlab engines build`` keeps a llama.cpp program (``llama-server``, ``llama-quantize``)."""
-    return cache_dir.expanduser() / "llama.cpp" / LLAMA_CPP_PYTHON_VERSION / "bin" / tool
+def built_llama_tool(cache_dir: Path, tool: str, *, variant: str = "") -> Path:
+    """Where ``inferlab engines build`` keeps a llama.cpp program (``llama-server``, ``llama-quantize``).
+
+    A build variant (``rpc``: llama.cpp's RPC backend on, and ``rpc-server``) has a directory of its
+    own beside the plain build, so neither ever replaces the other's programs.
+    """
+    version = f"{LLAMA_CPP_PYTHON_VERSION}-{variant}" if variant else LLAMA_CPP_PYTHON_VERSION
+    return cache_dir.expanduser() / "llama.cpp" / version / "bin" / tool
 
 
 def built_llama_server(cache_dir: Path) -> Path:
@@ -50,6 +55,15 @@ def find_llama_server(settings: EngineSettings) -> Path | None:
         return Path(on_path)
     built = built_llama_server(settings.cache_dir)
     return built if built.is_file() else None
+
+
+def find_rpc_programs(settings: EngineSettings) -> tuple[Path, Path]:
+    """The RPC build's ``llama-server`` (it accepts ``--rpc``) and ``rpc-server``."""
+    server = built_llama_tool(settings.cache_dir, "llama-server", variant="rpc")
+    worker = built_llama_tool(settings.cache_dir, "rpc-server", variant="rpc")
+    if not (server.is_file() and worker.is_file()):
+        raise EngineUnavailable("engine groups need llama.cpp's RPC build: run `inferlab engines build --tool rpc-server`")
+    return server, worker
 
 
 def has_llama_cpp_python() -> bool:

@@ -10,16 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 
+from inferlab.backends.engine_client import EngineClient
+from inferlab.backends.engine_group import EngineGroupBackend
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.config import EngineSettings, ModelConfig
+from inferlab.coordinator.distributed import DistributedCoordinator
 from inferlab.coordinator.engine_process import EngineObserver, ManagedEngine
-from inferlab.coordinator.locate import llama_engine_command
-from inferlab.router import BackendPool, PoolObserver, ReplicaEndpoint
+from inferlab.coordinator.from_config import deployment_from_model, model_group_plan
+from inferlab.coordinator.group import EngineGroup, GroupObserver, GroupTiming, NullGroupObserver
+from inferlab.coordinator.local import LocalProvider
+from inferlab.coordinator.locate import find_rpc_programs, llama_engine_command
+from inferlab.coordinator.provider import EngineProvider
+from inferlab.router import BackendPool, PoolObserver, Replica, ReplicaEndpoint
 from inferlab.router.build import build_pool, replica_limit
 from inferlab.router.load import EngineKind
 from inferlab.types import InferenceBackend
@@ -31,6 +39,10 @@ class NullEngineObserver:
 
     def engine_restarted(self, engine: str) -> None:
         pass
+
+
+class EngineObservers(EngineObserver, GroupObserver, Protocol):
+    """What watches managed engines and engine groups (``GatewayMetrics``)."""
 
 
 @dataclass
@@ -51,15 +63,18 @@ class Replicas:
 
     models: list[ModelPools]
     engines: list[ManagedEngine] = field(default_factory=list)
+    coordinator: DistributedCoordinator | None = None  # the engine groups, when a model has `distributed:`
 
 
 class _ManagedEngines:
     """Builds the managed llama.cpp engines of the configured models, and remembers them."""
 
-    def __init__(self, settings: EngineSettings, session: aiohttp.ClientSession, observer: EngineObserver,
+    def __init__(self, settings: EngineSettings, session: aiohttp.ClientSession, client: EngineClient,
+                 observer: EngineObserver,
                  logger: logging.Logger, max_line_bytes: int) -> None:
         self._settings = settings
         self._session = session
+        self._client = client
         self._observer = observer
         self._logger = logger
         self._max_line_bytes = max_line_bytes
@@ -79,13 +94,14 @@ class _ManagedEngines:
             backoff_max_s=settings.restart_backoff_max_s,
         )
         self.engines.append(engine)
-        backend = ManagedLlamaCppBackend(engine, self._session, self._max_line_bytes)
+        backend = ManagedLlamaCppBackend(engine, self._client, self._max_line_bytes)
         kind: EngineKind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
         return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
 
 
 def remote_replica(
-    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int
+    model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int, *,
+    client: EngineClient,
 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
     """One engine someone else runs, with where its health and load endpoints are."""
     api_key = model.api_key.get_secret_value() if model.api_key else None
@@ -98,10 +114,50 @@ def remote_replica(
     engine: EngineKind = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
-        name, root + "/v1", session, served_name=model.served_name, api_key=api_key, health_url=health_url,
+        name, root + "/v1", client, served_name=model.served_name, api_key=api_key, health_url=health_url,
         close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes, send_priority=model.engine_priority,
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
+
+
+def _providers(settings: EngineSettings, logger: logging.Logger) -> dict[str, EngineProvider]:
+    from inferlab.coordinator.ray_provider import RayProvider
+
+    return {"local": LocalProvider(logger), "ray": RayProvider(settings.ray.address, settings.ray.namespace, logger,
+                                                                    node_ip_address=settings.ray.node_ip_address)}
+
+
+def _group_coordinator(models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession,
+                       observer: GroupObserver, logger: logging.Logger) -> DistributedCoordinator | None:
+    if not any(model.distributed for model in models):
+        return None
+    find_rpc_programs(engines)  # fail at build time, with how to get them, rather than in a restart loop
+    timing = GroupTiming(startup_timeout_s=engines.startup_timeout_s, placement_timeout_s=engines.ray.placement_timeout_s,
+                         backoff_initial_s=engines.restart_backoff_initial_s,
+                         backoff_max_s=engines.restart_backoff_max_s, health_interval_s=engines.group_health_interval_s)
+    return DistributedCoordinator(_providers(engines, logger), session, timing=timing, observer=observer, logger=logger)
+
+
+def _group_replicas(model: ModelConfig, engines: EngineSettings, coordinator: DistributedCoordinator,
+                    client: EngineClient, max_line_bytes: int) -> list[tuple[InferenceBackend, ReplicaEndpoint]]:
+    assert model.distributed is not None
+    spec = deployment_from_model(model, engines)
+    groups = coordinator.deploy(spec, model.distributed.provider, lambda name: model_group_plan(spec, engines, name))
+    return [(EngineGroupBackend(group, client, max_line_bytes=max_line_bytes),
+             ReplicaEndpoint(None, "llamacpp", group.api_key)) for group in groups]
+
+
+def _follow_groups(pool: BackendPool) -> None:
+    """A group's transitions re-route the pool at once, and move its replica's endpoint with its leader."""
+    for replica in pool.replicas:
+        group = getattr(replica.backend, "engine", None)
+        if isinstance(group, EngineGroup):
+            def follow(changed: EngineGroup, replica: Replica = replica) -> None:
+                if changed.is_ready():
+                    replica.endpoint = ReplicaEndpoint(changed.url, "llamacpp", changed.api_key)
+                pool.capacity_changed()
+
+            group.subscribe(follow)
 
 
 def _names(model: ModelConfig, count: int) -> list[str]:
@@ -109,17 +165,25 @@ def _names(model: ModelConfig, count: int) -> list[str]:
 
 
 def build_replicas(
-    models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *,
+    models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *, client: EngineClient,
     max_line_bytes: int, pool_observer: PoolObserver | None = None,
-    engine_observer: EngineObserver | None = None, logger: logging.Logger,
+    engine_observer: EngineObservers | None = None, logger: logging.Logger,
 ) -> Replicas:
-    managed = _ManagedEngines(engines, session, engine_observer or NullEngineObserver(),
+    managed = _ManagedEngines(engines, session, client, engine_observer or NullEngineObserver(),
                               logger.getChild("engine"), max_line_bytes)
+    coordinator = _group_coordinator(models, engines, session, engine_observer or NullGroupObserver(),
+                                     logger.getChild("coordinator"))
     built: list[ModelPools] = []
     for model in models:
+        if model.distributed is not None and coordinator is not None:
+            groups = _group_replicas(model, engines, coordinator, client, max_line_bytes)
+            pool = build_pool(model, groups, limit=replica_limit(model, True), observer=pool_observer)
+            _follow_groups(pool)
+            built.append(ModelPools(model, pool))
+            continue
         if model.backend != "llamacpp" or model.url or model.urls:
             urls = model.urls or [model.url or ""]
-            remote = [remote_replica(model, name, url, session, max_line_bytes)
+            remote = [remote_replica(model, name, url, session, max_line_bytes, client=client)
                       for name, url in zip(_names(model, len(urls)), urls, strict=True)]
             built.append(ModelPools(model, build_pool(model, remote, limit=replica_limit(model, False),
                                                       observer=pool_observer)))
@@ -132,4 +196,4 @@ def build_replicas(
             embedder = managed.replica(f"{model.name}-embed", model, embedding=True)
             embeddings = build_pool(model, [embedder], limit=limit, observer=pool_observer)
         built.append(ModelPools(model, pool, embeddings))
-    return Replicas(built, managed.engines)
+    return Replicas(built, managed.engines, coordinator)

@@ -1,7 +1,10 @@
 """The usage event: what one request used, the ledger's unit.
 
-Exactly one per request id, whatever its ending (success, error, a stream cut short, a
-cancellation). Money is ``Decimal`` (USD), never float. Times are UTC.
+Exactly one per call, whatever its ending (success, error, a stream cut short, a cancellation).
+Its ``id`` is the gateway's own, unique per call: not the ``x-request-id``, which a client may
+choose and reuse (two requests sharing one would otherwise share one ledger line). Money is
+``Decimal`` (USD) with at most 10 decimal places (the store's scale; more is refused, never
+rounded), never float. Times are UTC.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class EventStatus(str, Enum):
 class TokenSource(str, Enum):
     ENGINE = "engine"  # the engine's own usage
     TOKENIZER = "tokenizer"  # counted with the model's tokenizer (the engine's /tokenize)
+    ESTIMATE = "estimate"  # the fallback: the tokenizer did not answer in time (body size / 4, a token a chunk)
     NONE = "none"  # no engine work was done (refused, cache hit)
 
 
@@ -30,7 +34,7 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
-    id: str  # the request id: deterministic, the idempotency key
+    id: str  # the gateway's own id of the request: unique, fixed when the call starts, the idempotency key
     time: datetime  # when the request ended (UTC)
     tenant: str
     user: str | None
@@ -52,6 +56,7 @@ class UsageEvent:
     http_status: int
     price: Decimal = ZERO  # list price, USD
     hardware_cost: Decimal = ZERO  # attributed hardware cost, USD
+    request_id: str | None = None  # the x-request-id the client saw (may be the client's own: not unique)
 
     @property
     def total_tokens(self) -> int:

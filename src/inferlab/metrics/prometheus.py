@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from inferlab.metrics.metering import MeteringMetrics
 from inferlab.metrics.slo import SloMetrics
 from inferlab.metrics.tenants import TenantMetrics
 
@@ -46,6 +47,14 @@ class GatewayMetrics:
         self.engine_restarts = Counter(
             "inferlab_engine_restarts", "Restarts of managed engines", ["engine"], registry=r
         )
+        self.group_transitions = Counter(
+            "inferlab_engine_group_transitions", "Engine group state changes, by the state entered", ["group", "state"],
+            registry=r,
+        )
+        self.group_recovery = Histogram(
+            "inferlab_engine_group_recovery_seconds", "From a group leaving service to serving again", ["group"],
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300), registry=r,
+        )
         self.queue_depth = Gauge("inferlab_queue_depth", "Requests waiting for a replica slot", ["model"], registry=r)
         self.queue_wait = Histogram(
             "inferlab_queue_wait_seconds", "Time requests waited for a replica slot, by outcome",
@@ -80,6 +89,7 @@ class GatewayMetrics:
         )
         self.tenants = TenantMetrics(r, top_tenants)
         self.slo = SloMetrics(r)
+        self.metering = MeteringMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}
@@ -127,6 +137,17 @@ class GatewayMetrics:
 
     def engine_restarted(self, engine: str) -> None:
         self.engine_restarts.labels(engine).inc()
+
+    # GroupObserver: a group is an engine too (inferlab_engine_up, inferlab_engine_restarts)
+    def group_changed(self, group: str, state: str) -> None:
+        self.group_transitions.labels(group, state).inc()
+        self.engine_up.labels(group).set(1 if state == "ready" else 0)
+
+    def group_restarted(self, group: str) -> None:
+        self.engine_restarts.labels(group).inc()
+
+    def group_recovered(self, group: str, seconds: float) -> None:
+        self.group_recovery.labels(group).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,9 +10,10 @@ chunk and the rest), or stored bytes to replay. The API renders it as JSON or SS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,8 @@ DISCONNECT = Ending(EndKind.DISCONNECT)
 
 Cleanup = Callable[[Ending], Awaitable[None] | None]
 Tap = Callable[[bytes], None]
+Finisher = Callable[[], Awaitable[None]]
+UsageResolver = Callable[["Call", Ending], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -79,8 +82,13 @@ class Call:
     first_byte_s: float | None = None  # seconds from ``started`` to the first streamed chunk
     tier: Tier | None = None  # the caller's tier, once the tier step resolved it
     interrupted: InferLabError | None = None  # set from outside: the API ends the call with it
+    queue_s: float | None = None  # the wait for a replica slot in the scheduler's queue, once routed
+    client_gone: Callable[[], bool] | None = None  # set by the front end: has the client disconnected?
+    usage_resolver: UsageResolver | None = None  # fills ``usage`` when the engine gave none (see ``end``)
+    finishers: list[Finisher] = field(default_factory=list)  # run by ``finish``, before the last bytes
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
+    _finished: bool = False
 
     def inference(self) -> InferenceRequest:
         return InferenceRequest(self.kind, self.model, self.body, self.request_id, self.stream, self.include_usage,
@@ -100,12 +108,36 @@ class Call:
     def ended(self) -> Ending | None:
         return self._ended
 
+    async def finish(self) -> None:
+        """The answer is complete and about to be sent (its last bytes, or the whole body): run the
+        finishers once (the metering step makes the usage event durable here, so a client never
+        sees an answer end whose ledger line could still be lost with the process)."""
+        if self._finished:
+            return
+        self._finished = True
+        for finisher in self.finishers:
+            try:
+                await finisher()
+            except Exception:
+                log.exception("a finisher failed", extra={"request_id": self.request_id})
+
     async def end(self, ending: Ending) -> None:
         """Run the clean-ups once, newest first. Later calls do nothing. A failing clean-up is
-        logged and does not stop the others: each owns a different resource."""
+        logged and does not stop the others: each owns a different resource.
+
+        Before them, when the engine gave no usage, ``usage_resolver`` fills it (the metering step
+        counts the tokens with the model's tokenizer, bounded), so the limiter, the metrics and the
+        usage event settle from the same numbers. A cancellation arriving meanwhile (a client that
+        closes the connection right after the answer) does not skip the clean-ups: it is raised
+        once they have run."""
         if self._ended is not None:
             return
+        if ending.kind is EndKind.CANCELLED and self.client_gone is not None and self.client_gone():
+            ending = Ending(EndKind.DISCONNECT, ending.error)  # the client went away: a disconnect
         self._ended = ending
+        cancelled: BaseException | None = None
+        if self.usage_resolver is not None and self.usage.known is None:
+            cancelled = await self._resolve_usage(self.usage_resolver, ending)
         if ending.kind in (EndKind.DISCONNECT, EndKind.CANCELLED):
             self.usage.cut_short()
         cleanups, self._cleanups = self._cleanups, []
@@ -114,8 +146,29 @@ class Call:
                 result = cleanup(ending)
                 if result is not None:
                     await result
+            except asyncio.CancelledError as exc:
+                cancelled = exc
             except Exception:
                 log.exception("a clean-up failed", extra={"request_id": self.request_id})
+        if cancelled is not None:
+            raise cancelled
+
+    async def _resolve_usage(self, resolver: UsageResolver, ending: Ending) -> BaseException | None:
+        """Run the resolver to its end (it bounds itself) even when this task is cancelled meanwhile
+        — the client closing its connection right after the answer must not make the count an
+        estimate; the cancellation is returned, to be raised after the clean-ups."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(resolver(self, ending))
+        cancelled: BaseException | None = None
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError as exc:
+                if task.cancelled():
+                    break
+                cancelled = exc
+            except Exception:
+                log.exception("usage resolution failed", extra={"request_id": self.request_id})
+        return cancelled
 
 
 @dataclass(slots=True)

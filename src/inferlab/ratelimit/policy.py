@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from inferlab.config import LimitSpec, PricingSettings, QuotaSpec, RateLimitSettings
+from inferlab.metering.pricebook import PriceBook
 from inferlab.ratelimit.identity import Identity
 from inferlab.ratelimit.protocol import BucketState, Charge, LimitKind
 
@@ -88,12 +89,14 @@ class _PeriodClock:
 
 
 class Pricing:
+    """Spend in micro-USD from the price book in force now (``Decimal`` rates, rounded up)."""
+
     def __init__(self, settings: PricingSettings) -> None:
-        self._settings = settings
+        self._book = PriceBook(settings)
 
     def micro_usd(self, model: str, prompt: int, completion: int) -> int:
-        price = self._settings.price(model)
-        return math.ceil(prompt * price.input_per_million + completion * price.output_per_million)
+        rates = self._book.rates(model)
+        return math.ceil(prompt * rates.input + completion * rates.output)
 
 
 def _limit(spec: object, override: Overrides | None, field: str) -> float | None:

@@ -8,11 +8,10 @@ on each admission and release, and recomputed from scratch when a pool is config
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from inferlab.resources.model import (
@@ -28,9 +27,58 @@ from inferlab.resources.model import (
 from inferlab.resources.rule import PoolTotals, committed_change, committed_total, decide, refusal
 
 
+class _Waiters:
+    """Requests waiting for capacity in one pool, woken one at a time in arrival order.
+
+    A release frees one grant, so it wakes one waiter: waking them all would make every one of them
+    try for it (a thundering herd that costs the gateway CPU per waiter per release). ``epoch``
+    counts the releases; a waiter woken by one that cannot use it (its own limit) passes the wake
+    on to the next waiter that has not tried since that release (``baton``), and the wake stops
+    once every waiter has. A release inside its tenant's guarantee frees nothing anyone else may
+    borrow: it wakes only that tenant's waiters.
+    """
+
+    __slots__ = ("_queue", "baton", "epoch")
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[str, int, asyncio.Future[None]]] = deque()
+        self.epoch = 0
+        self.baton = False  # a wake is out: its waiter has not been admitted yet
+
+    def add(self, tenant: str) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((tenant, self.epoch, future))
+        return future
+
+    def released(self, tenant: str, *, borrowable: bool) -> None:
+        self.epoch += 1
+        self.wake_one(None if borrowable else tenant)
+
+    def wake_one(self, tenant: str | None = None) -> None:
+        """Wake the first waiter (of ``tenant``, when given) that has not tried since the last release."""
+        queue = self._queue
+        while queue and queue[0][2].done():
+            queue.popleft()
+        for entry in queue:
+            who, tried, future = entry
+            if not future.done() and tried < self.epoch and (tenant is None or who == tenant):
+                queue.remove(entry)
+                future.set_result(None)
+                self.baton = True
+                return
+        self.baton = False
+
+    def wake_all(self) -> None:
+        self.epoch += 1
+        while self._queue:
+            future = self._queue.popleft()[2]
+            if not future.done():
+                future.set_result(None)
+
+
 class _Pool:
-    __slots__ = ("admitted", "changed", "committed", "config", "count", "expired", "grants", "held",
-                 "in_flight", "refused")
+    __slots__ = ("admitted", "committed", "config", "count", "expired", "grants", "held",
+                 "in_flight", "refused", "waiters")
 
     def __init__(self, config: PoolConfig) -> None:
         self.config = config
@@ -42,7 +90,7 @@ class _Pool:
         self.admitted: Counter[str] = Counter()
         self.expired: Counter[str] = Counter()
         self.refused: dict[str, Counter[str]] = {}
-        self.changed = asyncio.Event()
+        self.waiters = _Waiters()
         self.recompute()
 
     def recompute(self) -> None:
@@ -68,22 +116,28 @@ class _Pool:
             del self.count[tenant]
 
     def wake(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+        self.waiters.wake_all()
+
+    def take_back(self, grant: Grant) -> None:
+        """Release ``grant``'s amount and wake whom it may help."""
+        committed = self.committed
+        self.move(grant.tenant, grant.amount, -1)
+        self.waiters.released(grant.tenant, borrowable=self.committed != committed)
 
     def prune(self, now: float) -> None:
         grants = self.grants
-        freed = False
         while grants:
             grant, expires_at = next(iter(grants.values()))
             if expires_at > now:
                 break
             del grants[grant.request_id]
-            self.move(grant.tenant, grant.amount, -1)
+            self.take_back(grant)
             self.expired[grant.tenant] += 1
-            freed = True
-        if freed:
-            self.wake()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class MemoryAllocator:
@@ -133,6 +187,7 @@ class MemoryAllocator:
         state.move(tenant, request, 1)
         state.grants[request_id] = (grant, self._expiry())
         state.admitted[tenant] += 1
+        state.waiters.baton = False
         return grant
 
     async def release(self, grant: Grant) -> bool:
@@ -141,8 +196,7 @@ class MemoryAllocator:
         if state is None or held_lease is None or held_lease[0].token != grant.token:
             return False
         del state.grants[grant.request_id]
-        state.move(grant.tenant, grant.amount, -1)
-        state.wake()
+        state.take_back(grant)
         return True
 
     async def renew(self, grants: Sequence[Grant]) -> int:
@@ -157,13 +211,24 @@ class MemoryAllocator:
             alive += 1
         return alive
 
-    async def wait_for_capacity(self, pool: str, timeout_s: float) -> None:
+    async def wait_for_capacity(self, pool: str, timeout_s: float, tenant: str = "") -> None:
         state = self._pools.get(pool)
         if state is None:
             await asyncio.sleep(timeout_s)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.changed.wait(), timeout_s)
+        waiters = state.waiters
+        if waiters.baton:
+            waiters.wake_one()  # this waiter was woken and could not use it: the next one may
+        future = waiters.add(tenant)
+        timer = asyncio.get_running_loop().call_later(timeout_s, _resolve, future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                waiters.wake_one()  # woken, then cancelled before trying: hand the wake on
+            raise
+        finally:
+            timer.cancel()
 
     async def usage(self, pool: str) -> PoolUsage | None:
         state = self._pool(pool)

@@ -42,9 +42,9 @@ class ResourceAllocator(Protocol):
         A released or expired grant stays gone."""
         ...
 
-    async def wait_for_capacity(self, pool: str, timeout_s: float) -> None:
-        """Return when something was released in ``pool`` (or its configuration changed), or after
-        ``timeout_s``. It promises nothing: the caller tries to admit again."""
+    async def wait_for_capacity(self, pool: str, timeout_s: float, tenant: str = "") -> None:
+        """Return when something was released in ``pool`` that ``tenant`` may use (or its configuration
+        changed), or after ``timeout_s``. It promises nothing: the caller tries to admit again."""
         ...
 
     async def usage(self, pool: str) -> PoolUsage | None:

@@ -201,7 +201,7 @@ class RedisAllocator:
                 alive += int(await self._renew(keys=self._keys(pool), args=args))
         return alive
 
-    async def wait_for_capacity(self, pool: str, timeout_s: float) -> None:
+    async def wait_for_capacity(self, pool: str, timeout_s: float, tenant: str = "") -> None:
         await self._signal.wait(pool, timeout_s)
 
     async def usage(self, pool: str) -> PoolUsage | None:

@@ -76,7 +76,7 @@ class AllocateResources:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _refused(decision)
-            await self._leases.allocator.wait_for_capacity(call.model, min(left, 1.0))
+            await self._leases.allocator.wait_for_capacity(call.model, min(left, 1.0), call.caller.tenant_id)
 
 
 def _refused(refusal: Refusal) -> RateLimited:

@@ -34,7 +34,7 @@ from inferlab.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from inferlab.router.idle import IdleBounded
+from inferlab.router.idle import idle_bounded
 from inferlab.router.pool import BackendPool, Lease, NoReplicaAvailable
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
@@ -140,7 +140,7 @@ class Failover:
                 pool.release(lease, Outcome.NEUTRAL)
                 raise
             lease.ttfb_s = pool.clock() - lease.started
-            return OpenStream(lease, first, IdleBounded(chunks, deadlines.idle_s, lease.replica.name))
+            return OpenStream(lease, first, idle_bounded(chunks, deadlines.idle_s, lease.replica.name))
         assert last is not None
         raise last
 

@@ -40,6 +40,7 @@ class RoutingRequest:
     max_tokens: int | None = None
     charged: float = 0.0  # tokens charged to its tenant's fair-share counter so far (the scheduler's)
     dispatched_at: float | None = None  # when it last took a slot (the pool's clock)
+    queued_s: float = 0.0  # time spent waiting in the pool's queue, over all attempts
 
 
 class RoutingStrategy(Protocol):

@@ -68,21 +68,31 @@ class RouteToReplica:
         finished = _Finished(self._failover.queues, pool, routing, call)
         call.defer(finished)  # a call that ends without an answer (error, client gone)
         inference = call.inference()
-        if not call.stream:
-            def answered(result: InferenceResponse) -> None:
-                if result.usage is not None:
-                    call.usage.engine_reported(result.usage.prompt_tokens, result.usage.completion_tokens)
-                finished(None)
+        try:
+            if not call.stream:
+                def answered(result: InferenceResponse) -> None:
+                    self._account(call, result)
+                    finished(None)
 
-            if call.kind is RequestKind.EMBEDDING:
-                result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference), answered)
-            else:
-                result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference), answered)
-            return Reply(response=result)
-        opened = await self._failover.open_stream(pool, routing, inference)
+                if call.kind is RequestKind.EMBEDDING:
+                    result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference),
+                                                      answered)
+                else:
+                    result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference),
+                                                      answered)
+                return Reply(response=result)
+            opened = await self._failover.open_stream(pool, routing, inference)
+        finally:
+            call.queue_s = routing.queued_s
         call.first_byte_s = time.perf_counter() - call.started
         call.defer(_Release(pool, opened, finished))
         return Reply(first=opened.first, chunks=opened.chunks)
+
+    @staticmethod
+    def _account(call: Call, result: InferenceResponse) -> None:
+        if result.usage is not None:
+            usage = result.usage
+            call.usage.engine_reported(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
 
 
 class _Finished:

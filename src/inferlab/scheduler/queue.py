@@ -128,6 +128,7 @@ class PoolQueue:
             raise
         finally:
             waiter.timer.cancel()
+            request.queued_s += pool.clock() - waiter.enqueued_at  # served, timed out, shed or abandoned
         self.observer.queue_left(pool.model, pool.clock() - waiter.enqueued_at, "dispatched")
         return lease
 

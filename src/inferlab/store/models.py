@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -16,12 +17,13 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from inferlab.auth.model import Role
 
@@ -161,3 +163,149 @@ class ReservationRow(Base):
     kv_tokens: Mapped[int] = mapped_column(BigInteger)
     start_at: Mapped[datetime] = mapped_column(UtcDateTime())
     end_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Fixed(TypeDecorator[Decimal]):
+    """An exact decimal with ``scale`` places: NUMERIC(precision, scale) on PostgreSQL; on SQLite
+    (whose NUMERIC is a float) a 64-bit integer count of 10^-scale units, so sums stay exact there
+    too. Decimal in, Decimal out; more places than ``scale`` are refused, never rounded away."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision, scale)
+        self.precision = precision
+        self.scale = scale
+        self._unit = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
+        if value is None:
+            return None
+        exact = Decimal(value).quantize(self._unit)
+        if exact != value:
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        return int(exact.scaleb(self.scale)) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale)
+        return Decimal(value)
+
+
+def Money() -> Fixed:
+    """USD with 10 places: NUMERIC(20, 10) (below 10^10 USD a row)."""
+    return Fixed(20, 10)
+
+
+def Millis() -> Fixed:
+    """Milliseconds with microsecond places (a sum of them in the rollups)."""
+    return Fixed(18, 3)
+
+
+class UsageEventRow(Base):
+    """One usage event (``inferlab.metering.UsageEvent``), the ledger's line.
+
+    PostgreSQL: partitioned by month on ``time`` (children ``usage_events_pYYYYMM``, created on
+    demand by the store), so the primary key must include ``time``: the idempotency key is
+    (id, time). That is as strong as the id alone, because an event's time is fixed when it is
+    made and travels with it (outbox, re-shipments). SQLite: one plain table with the same key.
+    """
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        Index("ix_usage_events_tenant_time", "tenant", "time"),
+        Index("ix_usage_events_replica_time", "replica", "time"),  # 0007: the hardware cost job's reads
+        {"postgresql_partition_by": "RANGE (time)"},
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    tier: Mapped[str] = mapped_column(String(64))
+    route: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    replica: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    hardware: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cached_tokens: Mapped[int] = mapped_column(Integer)
+    token_source: Mapped[str] = mapped_column(String(16))
+    queue_ms: Mapped[Decimal | None] = mapped_column(Millis(), nullable=True)
+    ttft_ms: Mapped[Decimal | None] = mapped_column(Millis(), nullable=True)
+    duration_ms: Mapped[Decimal] = mapped_column(Millis())
+    status: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Money())
+    hardware_cost: Mapped[Decimal] = mapped_column(Money())
+
+
+class UsageRollup:
+    """Sums of the usage events of one bucket (an hour, a day) and one (tenant, tier, model, key,
+    replica, status). Maintained in the transaction that inserts the events, from the new ones
+    only. An absent key or replica is ``''`` (a primary key column is never NULL)."""
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    replica: Mapped[str] = mapped_column(String(256), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(Money())
+    hardware_cost: Mapped[Decimal] = mapped_column(Money())
+    duration_ms: Mapped[Decimal] = mapped_column(Millis())
+
+
+class UsageHourlyRow(UsageRollup, Base):
+    __tablename__ = "usage_hourly"
+    __table_args__ = (Index("ix_usage_hourly_bucket", "bucket"),)
+
+
+class UsageDailyRow(UsageRollup, Base):
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_bucket", "bucket"),)
+
+
+class UsageCostIntervalRow(Base):
+    """A replica's interval whose hardware cost was attributed (``inferlab.metering.costing``):
+    written in the transaction that adds the parts, so an interval is costed once."""
+
+    __tablename__ = "usage_cost_intervals"
+    __table_args__ = (Index("ix_usage_cost_intervals_start", "start"),)
+
+    replica: Mapped[str] = mapped_column(String(256), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    busy_us: Mapped[int] = mapped_column(BigInteger)
+    quanta: Mapped[int] = mapped_column(BigInteger)  # 10⁻⁹ USD
+    requests: Mapped[int] = mapped_column(Integer)
+    costed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BudgetAlertRow(Base):
+    """A budget alert claimed (``pending``) or delivered (``sent``), once per key
+    (tenant:month:quota:threshold; ``inferlab.metering.alerts``)."""
+
+    __tablename__ = "budget_alerts"
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

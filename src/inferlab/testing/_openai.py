@@ -1,9 +1,12 @@
 """The simulator's OpenAI-compatible front end, shaped like vLLM's server.
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``POST /v1/embeddings``,
-``GET /v1/models`` and ``GET /metrics`` (vLLM-style gauges). Streams are Server-Sent Events with one
-chunk per simulated token, a final chunk carrying ``finish_reason``, an optional usage chunk
-(``stream_options.include_usage``) and ``data: [DONE]``.
+``GET /v1/models``, ``GET /metrics`` (vLLM-style gauges), and llama-server's tokenizer endpoints:
+``POST /tokenize`` (``{"content": ...}`` → ``{"tokens": [...]}``, one token per whitespace-separated
+word, as the simulator counts) and ``POST /apply-template`` (``{"messages": [...]}`` →
+``{"prompt": ...}``, the messages' text, which tokenizes to the chat's prompt token count).
+Streams are Server-Sent Events with one chunk per simulated token, a final chunk carrying
+``finish_reason``, an optional usage chunk (``stream_options.include_usage``) and ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from inferlab.testing._text import (
     embedding_inputs,
     embedding_vector,
     generated_text,
+    message_text,
+    token_id,
     token_text,
 )
 
@@ -99,6 +104,8 @@ class OpenAIFrontEnd:
             web.post("/v1/embeddings", self.embeddings),
             web.get("/v1/models", self.models),
             web.get("/metrics", self.metrics),
+            web.post("/tokenize", self.tokenize),
+            web.post("/apply-template", self.apply_template),
         ]
 
     async def _read_body(self, request: web.Request) -> dict[str, Any]:
@@ -183,14 +190,15 @@ class OpenAIFrontEnd:
             }
         else:
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
-        body = {
+        body: dict[str, Any] = {
             "id": _new_id(gen.chat),
             "object": "chat.completion" if gen.chat else "text_completion",
             "created": int(time.time()),
             "model": self._model,
             "choices": [choice],
-            "usage": _usage(gen.prompt_tokens, count),
         }
+        if plan.report_usage:
+            body["usage"] = _usage(gen.prompt_tokens, count)
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _stream(
@@ -221,12 +229,13 @@ class OpenAIFrontEnd:
                 next_token_at += plan.token_delay_s * self._state.slowdown()
                 await _sleep_until(next_token_at)
             await response.write(self._chunk(envelope, gen.chat, index, token_text(index), None))
+            self._state.stats.streamed_tokens_total += 1
         if cut is not None:
             await self._state.drop_connection(request)
         if fault_at >= count and not await self._write_fault(response, envelope, gen.chat, plan):
             return response
         await response.write(self._chunk(envelope, gen.chat, count, None, finish))
-        if gen.include_usage:
+        if gen.include_usage and plan.report_usage:
             usage_chunk = {**envelope, "choices": [], "usage": _usage(gen.prompt_tokens, count)}
             await response.write(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
         if fault != "no_done":
@@ -287,6 +296,31 @@ class OpenAIFrontEnd:
             usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
             result = {"object": "list", "data": data, "model": self._model, "usage": usage}
             return web.Response(body=orjson.dumps(result), content_type="application/json")
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        """llama-server's ``POST /tokenize``: ``{"content": text}`` → ``{"tokens": [ids]}``."""
+        self._state.stats.tokenize_total += 1
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return error_response(400, "request body is not valid JSON")
+        content = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content, str):
+            return error_response(400, "content must be a string")
+        return web.Response(body=orjson.dumps({"tokens": [token_id(word) for word in content.split()]}),
+                            content_type="application/json")
+
+    async def apply_template(self, request: web.Request) -> web.Response:
+        """llama-server's ``POST /apply-template``: chat messages → the prompt text the model sees."""
+        self._state.stats.tokenize_total += 1
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return error_response(400, "request body is not valid JSON")
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            return error_response(400, "messages must be a list")
+        return web.Response(body=orjson.dumps({"prompt": message_text(messages)}), content_type="application/json")
 
     async def models(self, request: web.Request) -> web.Response:
         model = {

@@ -36,6 +36,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "stream_fault": (str, type(None)),
     "stream_fault_after": (int,),
     "fault_line_bytes": (int,),
+    "report_usage": (bool,),
 }
 
 
@@ -55,6 +56,8 @@ class SimulatorScript:
     dropped before any response). ``max_concurrency`` queues requests beyond N running ones.
     ``stream_fault`` makes streams malformed after ``stream_fault_after`` token chunks (see
     ``inferlab.testing._faults`` for the faults; ``long_line`` writes ``fault_line_bytes``).
+    ``report_usage`` off: an engine that reports no usage (none in answers, no usage chunk even
+    when asked), whose tokens the gateway must count itself (``POST /tokenize``).
     """
 
     completion_tokens: int = 16
@@ -72,6 +75,7 @@ class SimulatorScript:
     stream_fault: str | None = None
     stream_fault_after: int = 2
     fault_line_bytes: int = 1024 * 1024 + 1024
+    report_usage: bool = True
 
     def update(self, fields: dict[str, Any]) -> None:
         """Apply a partial update, validating every field before changing any."""
@@ -108,6 +112,7 @@ class RequestPlan:
     stream_fault: str | None = None
     stream_fault_after: int = 0
     fault_line_bytes: int = 0
+    report_usage: bool = True
 
 
 @dataclass(slots=True)
@@ -120,6 +125,8 @@ class SimulatorStats:
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
     cancelled_total: int = 0  # requests whose client (the gateway) went away before the answer ended
+    streamed_tokens_total: int = 0  # token chunks actually written to streams (a stream cut short: fewer)
+    tokenize_total: int = 0  # POST /tokenize and /apply-template requests
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -157,6 +164,7 @@ class SimulatorState:
             stream_fault=script.stream_fault,
             stream_fault_after=max(0, script.stream_fault_after),
             fault_line_bytes=max(0, script.fault_line_bytes),
+            report_usage=script.report_usage,
         )
 
     def _has_free_slot(self) -> bool:

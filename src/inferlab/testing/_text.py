@@ -43,6 +43,26 @@ def count_words(value: Any) -> int:
     return 0
 
 
+def token_id(word: str) -> int:
+    """A stable id for a simulated token (a word): what ``/tokenize`` answers."""
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little") % 50_000
+
+
+def message_text(messages: list[Any]) -> str:
+    """The text of chat messages as the simulated chat template renders it: every text content
+    part, one per line, so that it tokenizes to ``count_message_words(messages)`` tokens."""
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            parts += [part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        elif isinstance(content, str):
+            parts.append(content)
+    return "\n".join(parts)
+
+
 def count_message_words(messages: Any) -> int:
     """Token count of chat messages: the words of every text content part."""
     if not isinstance(messages, list):

@@ -36,9 +36,12 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class GatewayProcess:
     """``inferlab serve --config <yaml>`` on a free port; logs go to a file you can read back."""
 
-    def __init__(self, config: dict[str, Any], *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, config: dict[str, Any], *, env: dict[str, str] | None = None, port: int | None = None,
+                 workdir: Path | None = None) -> None:
+        """``workdir``: reuse another run's directory (its data directory: the store, the usage
+        outbox) — a restart of the same gateway."""
         self.port = port or free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="inferlab-gw-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="inferlab-gw-"))
         self.config_path = self.workdir / "inferlab.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = self.workdir / "gateway.log"
@@ -52,7 +55,7 @@ class GatewayProcess:
     def start(self, *, wait_ready: bool = True, timeout: float = 180.0) -> GatewayProcess:
         argv = [sys.executable, "-m", "inferlab", "serve", "--config", str(self.config_path),
                 "--port", str(self.port), "--data-dir", str(self.workdir / "data")]
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         if wait_ready:
             self.wait_ready(timeout)
@@ -84,6 +87,14 @@ class GatewayProcess:
     def signal(self, sig: int) -> None:
         assert self.process is not None
         self.process.send_signal(sig)
+
+    def kill(self) -> int:
+        """``kill -9``: no drain, no clean-up, nothing flushed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
+        return int(self.process.returncode)
 
     def stop(self, timeout: float = 60.0) -> int:
         if self.process is None:

@@ -185,6 +185,8 @@ class EngineSimulator:
         stats.prompt_tokens_total = 0
         stats.generation_tokens_total = 0
         stats.cancelled_total = 0
+        stats.streamed_tokens_total = 0
+        stats.tokenize_total = 0
         return _json(stats.to_dict())
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from inferlab.app import create_app
+from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.config import Settings
@@ -85,10 +86,11 @@ async def test_every_adapter_call_carries_the_request_id(
     engine: tuple[Engine, TestServer], protocol: str
 ) -> None:
     fake, server = engine
+    client = EngineClient()
     async with aiohttp.ClientSession() as session:
         backend: InferenceBackend
         if protocol == "openai":
-            backend = OpenAICompatibleBackend("e", str(server.make_url("/v1")), session)
+            backend = OpenAICompatibleBackend("e", str(server.make_url("/v1")), client)
         else:
             backend = OllamaBackend("e", str(server.make_url("")), session, served_name="m")
         await backend.complete(InferenceRequest(RequestKind.CHAT, "m", chat(), "rid-whole", False, False))
@@ -96,6 +98,7 @@ async def test_every_adapter_call_carries_the_request_id(
             InferenceRequest(RequestKind.CHAT, "m", chat(stream=True), "rid-stream", True, False))]
         embedding = {"model": "m", "input": "x"}
         await backend.embed(InferenceRequest(RequestKind.EMBEDDING, "m", embedding, "rid-embed"))
+    await client.close()
     assert fake.seen == ["rid-whole", "rid-stream", "rid-embed"]
 
 

@@ -10,7 +10,18 @@ import pytest
 from sqlalchemy import delete
 
 from inferlab.store import Database, SqlIdentityStore, upgrade
-from inferlab.store.models import ApiKeyRow, AuditRow, LimitRow, ReservationRow, TenantRow, TierRow, UserRow
+from inferlab.store.models import (
+    ApiKeyRow,
+    AuditRow,
+    LimitRow,
+    ReservationRow,
+    TenantRow,
+    TierRow,
+    UsageDailyRow,
+    UsageEventRow,
+    UsageHourlyRow,
+    UserRow,
+)
 from inferlab.testing.needs import migrated_postgres_database
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -43,6 +54,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(UserRow))
             await session.execute(delete(ReservationRow))
             await session.execute(delete(TierRow))
+            for usage in (UsageEventRow, UsageHourlyRow, UsageDailyRow):
+                await session.execute(delete(usage))
             await session.execute(delete(TenantRow).where(TenantRow.id != "default"))
     yield db
     await db.close()

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from inferlab.store import Database, current_revision, head_revision, upgrade
 from inferlab.store.models import Base
+from inferlab.store.partitions import include_name
 
 
 async def test_schema_is_at_head_and_upgrade_is_idempotent(database: Database) -> None:
@@ -20,7 +21,7 @@ async def test_schema_is_at_head_and_upgrade_is_idempotent(database: Database) -
 
 async def test_models_match_migrations(database: Database) -> None:
     def diff(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
         return list(compare_metadata(context, Base.metadata))
 
     async with database.engine.connect() as connection:

@@ -1,6 +1,7 @@
 """A client that goes away before the answer (non-streamed, or a stream before its first byte)
 makes a real ``inferlab serve`` close the engine's request at once, and its rate-limit ticket is
-settled: the concurrency slot comes back and the prompt is charged."""
+settled: the concurrency slot comes back and the prompt is charged — counted with the engine's
+tokenizer (``/tokenize``: the simulator's one token a word), nothing generated."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ async def test_a_client_that_leaves_cancels_the_engine_and_is_settled(
 ) -> None:
     free_before, used_before = await normal_request(gateway)
     sim.script.prefill_delay_s = 30.0  # a slow engine: nothing comes back for 30 s
-    raw, prompt = request_bytes(stream)
+    raw, _ = request_bytes(stream)
     _, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
     writer.write(raw)
     await writer.drain()
@@ -93,4 +94,5 @@ async def test_a_client_that_leaves_cancels_the_engine_and_is_settled(
     assert took < CANCEL_WITHIN_S, f"the engine's request closed {took * 1000:.0f} ms after the client left"
     sim.script.prefill_delay_s = 0.0
     free_after, _ = await normal_request(gateway)  # 200: the one concurrency slot came back
+    prompt = len(HELLO[0]["content"].split())  # as the engine's tokenizer counts it
     assert free_before - used_before - free_after == prompt  # the prompt the client sent is charged, no more

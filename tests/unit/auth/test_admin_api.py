@@ -118,6 +118,7 @@ ESCALATIONS: list[tuple[str, str, str, Any]] = [
     ("tenant-admin", "DELETE", "/admin/users/{root}", None),
     ("tenant-admin", "POST", "/admin/tenants", {"id": "evil"}),
     ("tenant-admin", "GET", "/admin/backends", None),
+    ("tenant-admin", "GET", "/admin/engines", None),
     ("scoped", "POST", "/admin/keys", {"name": "x"}),  # default all-models would exceed a model-scoped key
     ("scoped", "POST", "/admin/keys", {"name": "x", "models": ["sim-model", "other-model"]}),
     ("expiring", "POST", "/admin/keys", {"name": "x"}),  # no expiry outlives the creator's key

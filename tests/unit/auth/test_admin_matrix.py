@@ -9,7 +9,7 @@ BFLA: roles {member, tenant-admin, platform-admin} × every admin route, on obje
 own reach → only the documented cells succeed. A role below the route's declared ``min_role`` gets
 403 ``insufficient_role`` (derived from the route table); every other cell's status is in
 ``EXPECTED`` (the object rules of ``inferlab.auth.policy``, ``IdentityAdmin``, ``LimitAdmin`` and
-``TenantManager``, ``ResourceRoutes``). A route declared without an entry here fails the test; the
+``TenantManager``, ``ResourceRoutes``, ``UsageRoutes``). A route declared without an entry here fails the test; the
 gateway here has every optional admin route family on (planning, resources).
 """
 
@@ -117,12 +117,15 @@ EXPECTED: dict[tuple[str, str], list[Cell]] = {
     ("GET", "/admin/audit"): [every(200)],
     ("GET", "/admin/backends"): [every(200)],
     ("GET", "/admin/slo"): [every(200)],  # platform admins only (tiers are shared)
+    ("GET", "/admin/engines"): [every(200)],  # platform admins only (the route's min_role)
     ("GET", "/admin/resources"): [every(200)],  # tenant admins: their own tenant's rows
     ("GET", "/admin/reservations"): [every(200)],
     ("POST", "/admin/reservations"): [every(201, body={
         "tenant_id": "acme", "pool": POOL, "sequences": 1, "start": LATER.isoformat(),
         "end": (LATER + timedelta(hours=1)).isoformat()})],
     ("DELETE", "/admin/reservations/{reservation_id}"): [every(204)],
+    ("GET", "/admin/usage"): [every(200)],  # any tenant's usage: platform admins alone
+    ("GET", "/admin/usage/forecast"): [every(200)],
 }
 
 

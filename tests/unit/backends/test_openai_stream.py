@@ -3,17 +3,29 @@ as one framed chunk, and errors raised only after the chunks that came before th
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 
+from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.openai_stream import EngineChunkStream
-from inferlab.errors import InferLabError
+from inferlab.errors import InferLabError, UpstreamTimeout
+from inferlab.router.idle import IdleWatch
 from inferlab.types import InferenceRequest, RequestKind, StreamChunk
 
 MODEL = "m"
+
+
+@contextlib.asynccontextmanager
+async def engine_client() -> AsyncIterator[EngineClient]:
+    client = EngineClient()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def event(content: str, *, finish: str | None = None, model: str = MODEL, **extra: Any) -> bytes:
@@ -22,12 +34,16 @@ def event(content: str, *, finish: str | None = None, model: str = MODEL, **extr
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-async def read(url: str) -> list[StreamChunk]:
+async def read(url: str, idle_s: float | None = None) -> list[StreamChunk]:
     request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
-    async with aiohttp.ClientSession() as session:
+    async with engine_client() as session:
         stream = EngineChunkStream(session, url, b"{}", {}, backend="e", request=request, max_line_bytes=4096)
         try:
-            return [chunk async for chunk in stream]
+            chunks = [await anext(stream)]  # the first chunk, as the failover reads it
+            if idle_s is not None:
+                stream.watch_idle(IdleWatch(idle_s, "e"))
+            chunks += [chunk async for chunk in stream]
+            return chunks
         finally:
             await stream.aclose()
 
@@ -49,6 +65,36 @@ async def test_a_burst_travels_as_one_framed_chunk(serve_bytes: Any) -> None:
     assert chunks[0].framed is None  # the first is parsed: it shows the engine names the model as asked
     assert chunks[1].framed is not None and chunks[1].events == 5
     assert sum(chunk.events for chunk in chunks) == 6
+
+
+async def test_whole_plain_blocks_are_forwarded_as_they_came(serve_bytes: Any) -> None:
+    burst = event("2") + event("3")
+    writes: list[bytes | None] = [event("0"), event("1"), burst, event("4", finish="stop"), b"data: [DONE]\n\n"]
+    chunks = await read(serve_bytes(writes))
+    assert contents(chunks) == ["0", "1", "2", "3", "4"]
+    assert chunks[1].framed == event("1") and chunks[2].framed == burst and chunks[2].events == 2
+
+
+@pytest.mark.parametrize("tricky", [
+    'data: {"x": 1}', '"usage"', "}\n\ndata: {", '{"error": "no"}', "choices", "[DONE]",
+])
+async def test_content_that_looks_like_framing_arrives_intact(serve_bytes: Any, tricky: str) -> None:
+    writes: list[bytes | None] = [event("0"), event(tricky) + event("x"), event(tricky, finish="stop")]
+    assert contents(await read(serve_bytes(writes))) == ["0", tricky, "x", tricky]
+
+
+async def test_an_engine_silent_mid_stream_is_ended_by_the_idle_bound(serve_bytes: Any) -> None:
+    chunks: list[StreamChunk] = []
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    async with engine_client() as session:
+        stream = EngineChunkStream(session, serve_bytes([event("0"), event("1"), None]), b"{}", {}, backend="e",
+                                   request=request, max_line_bytes=4096)
+        stream.watch_idle(IdleWatch(0.2, "e"))
+        with pytest.raises(UpstreamTimeout):
+            async for chunk in stream:
+                chunks.append(chunk)
+        await stream.aclose()
+    assert contents(chunks) == ["0", "1"]
 
 
 async def test_events_split_anywhere_arrive_whole(serve_bytes: Any) -> None:
@@ -76,7 +122,7 @@ async def test_chunks_before_a_broken_event_are_delivered_then_its_error(serve_b
     body = event("a") + event("b") + bad + event("never")
     request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
     received: list[StreamChunk] = []
-    async with aiohttp.ClientSession() as session:
+    async with engine_client() as session:
         stream = EngineChunkStream(session, serve_bytes(body, piece=len(body)), b"{}", {},
                                    backend="e", request=request, max_line_bytes=4096)
         with pytest.raises(InferLabError) as raised:
@@ -96,7 +142,7 @@ async def test_a_body_without_done_is_complete_only_when_a_choice_finished(serve
 
 async def test_closing_before_reading_sends_nothing(serve_bytes: Any) -> None:
     request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
-    async with aiohttp.ClientSession() as session:
+    async with engine_client() as session:
         stream = EngineChunkStream(session, "http://127.0.0.1:9/never", b"{}", {}, backend="e",
                                    request=request, max_line_bytes=4096)
         await stream.aclose()

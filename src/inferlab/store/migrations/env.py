@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from inferlab.store.models import Base
+from inferlab.store.partitions import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
@@ -37,7 +39,7 @@ async def _run_async(url: str) -> None:
 
 def run_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      compare_type=True, literal_binds=True)
+                      compare_type=True, include_name=include_name, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,0 +1,449 @@
+"""The gateway's HTTP/1.1 client to OpenAI-compatible engines: lean, pooled, bounded.
+
+Every inference request makes one call to an engine, so this client is on the hot path; a general
+client (aiohttp's) spends a few hundred microseconds of CPU per request on features engine traffic
+does not use (cookies, redirects, proxies, tracing, multipart, a timer per read). This one sends a
+request in one write and parses the answer with ``httptools`` (llhttp, in C) straight into a list
+of body blocks that ``readany`` hands out.
+
+What it does: keep-alive connection pools per origin (``max_connections`` in all; idle ones closed
+after ``keepalive_s``); TLS for ``https://`` engines; ``Content-Length`` and chunked bodies, and
+bodies ended by the engine closing the connection; back-pressure (the socket stops being read
+while more than ``HIGH_WATER`` bytes wait for the reader); a bounded connect (``connect_timeout_s``)
+and a bound on silence mid-answer (``read_timeout_s``), enforced by one sweep timer for all
+connections rather than a timer per read. A request on a kept-alive connection that the engine
+had closed meanwhile (nothing of the answer received) is sent once more on a new connection.
+What it does not: redirects, proxies, cookies, compression (it asks for none), ``Expect``.
+
+Failures are ``EngineConnectionError`` (refused, reset, closed mid-answer, malformed HTTP) and
+``TimeoutError``; ``backends/http.translate_client_error`` turns both into InferLab errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Self
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER = 256 * 1024  # bytes buffered for a reader before the socket is paused
+_Origin = tuple[str, str, int]  # scheme, host, port
+
+
+class EngineConnectionError(ConnectionError):
+    """The engine could not be reached, closed the connection early, or spoke broken HTTP."""
+
+
+class _Connection(asyncio.Protocol):
+    """One socket to an engine and the answer being read on it."""
+
+    def __init__(self, origin: _Origin) -> None:
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.requests = 0  # requests sent on it: after the first, the engine may have closed it idle
+        self.close_after = False  # the request asked the engine to close it after the answer
+        self.last_active = time.monotonic()
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.failure: BaseException | None = None
+        self._blocks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._received_any = False
+        self._delimited = True  # the body's end is known (a length, chunks); else the engine closes
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request is one write: send it now
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        self._received_any = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(EngineConnectionError(f"malformed HTTP from the engine: {exc}"))
+            if self.transport is not None:
+                self.transport.abort()
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.complete:
+            return
+        if exc is None and self.headers_done and not self._delimited:
+            self.on_message_complete()  # a body without a length ends when the engine closes
+            return
+        detail = f" ({type(exc).__name__})" if exc is not None else ""
+        self._fail(EngineConnectionError(f"the engine closed the connection before the answer ended{detail}"))
+
+    # -- httptools callbacks ---------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_status(self, status: bytes) -> None:
+        self.reason = status.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        if self.status < 200:
+            return  # an interim answer (1xx): its headers are not the answer's
+        self.keep_alive = self._parser.should_keep_alive()
+        self._delimited = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
+        self.headers_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._blocks.append(body)
+        self._buffered += len(body)
+        if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:
+            return
+        self.complete = True
+        self._wake()
+
+    # -- the reader's side -----------------------------------------------------------------------
+
+    def _fail(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def wait_headers(self) -> None:
+        while not self.headers_done:
+            if self.failure is not None:
+                raise self.failure
+            await self._wait()
+
+    async def readany(self) -> bytes:
+        """The body bytes received since the last call, waiting for some; b"" at the end."""
+        blocks = self._blocks
+        while not blocks:
+            if self.complete:
+                return b""
+            if self.failure is not None:
+                raise self.failure
+            await self._wait()
+        data = blocks.popleft() if len(blocks) == 1 else b"".join(blocks)
+        blocks.clear()
+        self._buffered = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    def send(self, head: bytes, body: bytes, *, close: bool) -> None:
+        assert self.transport is not None
+        if self.requests:
+            self._parser = httptools.HttpResponseParser(self)
+            self._reset()
+        self.requests += 1
+        self.close_after = close
+        self.last_active = time.monotonic()
+        self.transport.write(head + body if len(body) < 16384 else head)
+        if len(body) >= 16384:
+            self.transport.write(body)
+
+    @property
+    def stale_before_answer(self) -> bool:
+        """A kept-alive connection failed before any byte of the answer: the engine had closed it."""
+        return self.requests > 1 and self.failure is not None and not self._received_any
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.close_after and not self.closed and not self._blocks
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class EngineResponse:
+    """An engine's answer: status and headers at once, the body as it arrives. ``release()`` gives
+    the connection back (closed unless the body was read to its end); idempotent."""
+
+    __slots__ = ("_client", "_connection", "headers", "reason", "status")
+
+    def __init__(self, client: EngineClient, connection: _Connection) -> None:
+        self._client = client
+        self._connection: _Connection | None = connection
+        self.status = connection.status
+        self.reason = connection.reason
+        self.headers: Mapping[str, str] = _Headers(connection.headers)
+
+    async def readany(self) -> bytes:
+        connection = self._connection
+        if connection is None:
+            return b""
+        data = await connection.readany()
+        if not data:
+            self.release()
+        return data
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The body (its first ``limit`` bytes: the rest is not read and the connection is closed)."""
+        parts: list[bytes] = []
+        size = 0
+        while (limit is None or size < limit) and (block := await self.readany()):
+            parts.append(block)
+            size += len(block)
+        data = b"".join(parts)
+        if limit is not None and len(data) > limit:
+            data = data[:limit]
+        self.release()
+        return data
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._client.give_back(connection)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
+
+
+class _Headers(dict[str, str]):
+    """Response headers looked up in any case (stored lower-case)."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+class EngineClient:
+    """Pooled connections to engines. Open and close it inside the event loop."""
+
+    def __init__(
+        self, *, max_connections: int = 1024, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0,
+        keepalive_s: float = 15.0, ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._max = max_connections
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._keepalive_s = keepalive_s
+        self._ssl = ssl_context
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._opening = 0  # connections being opened: they count against the bound too
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    async def request(
+        self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> EngineResponse:
+        """Send a request and wait for the answer's status and headers."""
+        scheme, host, port, target = _split(url)
+        origin = (scheme, host, port)
+        head, close = _head(method, target, host, port, body, headers)
+        connection = await self._checkout(origin)
+        try:
+            connection.send(head, body, close=close)
+            await connection.wait_headers()
+        except EngineConnectionError:
+            if not connection.stale_before_answer:
+                self._discard(connection)
+                raise
+            self._discard(connection)  # a kept-alive connection the engine had closed: once more, anew
+            connection = await self._checkout(origin, fresh=True)
+            try:
+                connection.send(head, body, close=close)
+                await connection.wait_headers()
+            except BaseException:
+                self._discard(connection)
+                raise
+        except BaseException:
+            self._discard(connection)
+            raise
+        return EngineResponse(self, connection)
+
+    async def _checkout(self, origin: _Origin, *, fresh: bool = False) -> _Connection:
+        """A kept-alive connection to ``origin`` when one is idle (unless ``fresh``), else a new one
+        once the bound allows (an idle connection elsewhere is closed to make room)."""
+        while True:
+            if self._closed:
+                raise EngineConnectionError("the engine client is closed")
+            idle = self._idle.get(origin)
+            now = time.monotonic()
+            while idle and not fresh:
+                connection = idle.pop()
+                if not connection.closed and now - connection.last_active < self._keepalive_s:
+                    self._busy.add(connection)
+                    return connection
+                connection.abort()
+            if self._opening + len(self._busy) + self._idle_count() < self._max or self._close_one_idle():
+                break
+            waiter = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(waiter)
+            await waiter
+        self._opening += 1
+        try:
+            connection = await self._connect(origin)
+        finally:
+            self._opening -= 1
+            self._wake_slot_waiter()  # a failed connect frees its slot (a waiter re-checks either way)
+        self._busy.add(connection)
+        self._ensure_sweeper()
+        return connection
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        context = (self._ssl or ssl.create_default_context()) if scheme == "https" else None
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(origin), host, port, ssl=context, server_hostname=host if context else None
+                )
+        except OSError as exc:
+            raise EngineConnectionError(f"cannot connect to the engine ({type(exc).__name__})") from exc
+        return connection
+
+    def give_back(self, connection: _Connection) -> None:
+        self._busy.discard(connection)
+        if connection.reusable and not self._closed:
+            connection.last_active = time.monotonic()
+            self._idle.setdefault(connection.origin, []).append(connection)
+        else:
+            connection.abort()
+        self._wake_slot_waiter()
+
+    def _discard(self, connection: _Connection) -> None:
+        self._busy.discard(connection)
+        connection.abort()
+        self._wake_slot_waiter()
+
+    def _wake_slot_waiter(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _idle_count(self) -> int:
+        return sum(len(connections) for connections in self._idle.values())
+
+    def _close_one_idle(self) -> bool:
+        for connections in self._idle.values():
+            if connections:
+                connections.pop(0).abort()
+                return True
+        return False
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None and not self._closed:
+            period = min(self._read_timeout_s, self._keepalive_s) / 2
+            self._sweeper = asyncio.get_running_loop().call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close idle connections past their keep-alive, and abort answers silent too long."""
+        self._sweeper = None
+        now = time.monotonic()
+        for origin, connections in list(self._idle.items()):
+            alive = [c for c in connections if not c.closed and now - c.last_active < self._keepalive_s]
+            for connection in connections:
+                if connection not in alive:
+                    connection.abort()
+            if alive:
+                self._idle[origin] = alive
+            else:
+                del self._idle[origin]
+        for connection in list(self._busy):
+            if not connection.complete and now - connection.last_active > self._read_timeout_s:
+                connection._fail(TimeoutError(f"the engine sent nothing for {self._read_timeout_s:g}s"))
+                connection.abort()
+        if self._busy or self._idle:
+            self._ensure_sweeper()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.abort()
+        self._idle.clear()
+        for connection in list(self._busy):
+            connection.abort()
+        self._busy.clear()
+        for waiter in self._slot_waiters:
+            if not waiter.done():
+                waiter.set_exception(EngineConnectionError("the engine client is closed"))
+
+
+def _split(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EngineConnectionError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts.scheme, parts.hostname, port, target
+
+
+def _head(
+    method: str, target: str, host: str, port: int, body: bytes, headers: Mapping[str, str] | None
+) -> tuple[bytes, bool]:
+    """The request line and headers, and whether they ask the engine to close the connection."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {authority}", f"Content-Length: {len(body)}"]
+    close = False
+    if headers:
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError(f"header {name!r} holds a line break")
+            lines.append(f"{name}: {value}")
+            close = close or (name.lower() == "connection" and value.lower() == "close")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1"), close

@@ -1,0 +1,226 @@
+"""The engine client against raw TCP servers that send exactly chosen bytes: body framings, keep-alive
+reuse, an engine that closed a kept-alive connection, early closes, broken HTTP, back-pressure,
+silence, refusal and the connection bound."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from inferlab.backends.engine_client import HIGH_WATER, EngineClient, EngineConnectionError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
+    """A TCP server running ``handler`` per connection; yields its URL and a list that counts connections."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", connections
+    finally:
+        server.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    return await reader.readexactly(length)
+
+
+def answer(body: bytes, *, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+async def keep_answering(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        body = await read_request(reader)
+        writer.write(answer(b"echo:" + body))
+        await writer.drain()
+
+
+async def test_a_kept_alive_connection_is_reused() -> None:
+    client = EngineClient()
+    async with raw_server(keep_answering) as (url, connections):
+        for i in range(3):
+            async with await client.request("POST", url + "/x", b"%d" % i) as response:
+                assert response.status == 200 and await response.read() == b"echo:%d" % i
+    await client.close()
+    assert len(connections) == 1
+
+
+async def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
+    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Engine: Yes\r\n\r\n")
+        for part in (b"data: 1\n\n", b"data: 2\n\n"):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one, ")
+        await writer.drain()
+        writer.write(b"part two")
+
+    client = EngineClient()
+    async with raw_server(chunked) as (url, _):
+        response = await client.request("POST", url + "/s", b"{}")
+        assert response.headers.get("x-engine") == "Yes" and response.headers["X-ENGINE"] == "Yes"
+        blocks = []
+        while block := await response.readany():
+            blocks.append(block)
+        assert b"".join(blocks) == b"data: 1\n\ndata: 2\n\n"
+    async with raw_server(until_close) as (url, _):
+        response = await client.request("GET", url + "/c")
+        assert await response.read() == b"part one, part two"
+    await client.close()
+
+
+async def test_an_engine_that_closed_a_kept_alive_connection_gets_the_request_again_anew() -> None:
+    served: list[bytes] = []
+
+    async def answer_once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await read_request(reader))
+        writer.write(answer(b"ok"))
+        await writer.drain()
+        # keep-alive was promised, but the engine closes it as soon as it is idle
+
+    client = EngineClient()
+    async with raw_server(answer_once_then_close) as (url, connections):
+        assert await (await client.request("POST", url, b"first")).read() == b"ok"
+        await asyncio.sleep(0.05)  # the engine has closed it by now; the client may not have noticed
+        assert await (await client.request("POST", url, b"second")).read() == b"ok"
+    await client.close()
+    assert served == [b"first", b"second"] and len(connections) == 2
+
+
+async def test_an_answer_cut_short_is_an_error_not_a_short_body() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
+        await writer.drain()
+
+    client = EngineClient()
+    async with raw_server(cut) as (url, _):
+        response = await client.request("POST", url, b"{}")
+        with pytest.raises(EngineConnectionError):
+            await response.read()
+    await client.close()
+
+
+async def test_broken_http_is_an_error() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SPEAKING NONSENSE\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    client = EngineClient()
+    async with raw_server(garbage) as (url, _):
+        with pytest.raises(EngineConnectionError, match="malformed HTTP"):
+            await client.request("POST", url, b"{}")
+    await client.close()
+
+
+async def test_a_refused_connection_is_an_error() -> None:
+    async with raw_server(keep_answering) as (url, _):
+        pass  # closed: nothing listens on its port any more
+    client = EngineClient(connect_timeout_s=1)
+    with pytest.raises(EngineConnectionError, match="cannot connect"):
+        await client.request("POST", url, b"{}")
+    await client.close()
+
+
+async def test_an_engine_silent_past_the_read_timeout_is_abandoned() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    client = EngineClient(read_timeout_s=0.2)
+    async with raw_server(silent) as (url, _):
+        response = await client.request("POST", url, b"{}")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(3):
+                await response.readany()
+    await client.close()
+
+
+async def test_a_reader_that_falls_behind_pauses_the_socket() -> None:
+    sent = asyncio.Event()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        total = 128 * HIGH_WATER  # 32 MiB: more than the kernel's socket buffers hold
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+        for _ in range(total // 65536):
+            writer.write(b"x" * 65536)
+            await writer.drain()
+        sent.set()
+
+    client = EngineClient()
+    async with raw_server(flood) as (url, _):
+        response = await client.request("POST", url, b"{}")
+        await asyncio.sleep(0.3)  # the reader reads nothing meanwhile
+        assert not sent.is_set()  # the engine is held back: the client stopped reading its socket
+        assert len(await response.read()) == 128 * HIGH_WATER
+    await client.close()
+
+
+async def test_requests_wait_for_a_connection_at_the_bound() -> None:
+    release = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(answer(b"ok"))
+            await writer.drain()
+
+    client = EngineClient(max_connections=2)
+    async with raw_server(slow) as (url, connections):
+        calls = [asyncio.ensure_future(client.request("POST", url, b"{}")) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        assert len(connections) == 2 and not any(call.done() for call in calls)
+        release.set()
+        for call in calls:
+            assert await (await call).read() == b"ok"
+    await client.close()
+    assert len(connections) == 2
+
+
+async def test_a_connection_asked_to_close_is_not_reused() -> None:
+    client = EngineClient()
+    async with raw_server(keep_answering) as (url, connections):
+        for _ in range(2):
+            response = await client.request("POST", url, b"{}", {"Connection": "close"})
+            assert await response.read() == b"echo:{}"
+    await client.close()
+    assert len(connections) == 2
+
+
+async def test_header_injection_is_refused() -> None:
+    client = EngineClient()
+    with pytest.raises(ValueError, match="line break"):
+        await client.request("POST", "http://127.0.0.1:9/", b"", {"X-Id": "a\r\nEvil: 1"})
+    await client.close()
