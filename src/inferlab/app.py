@@ -24,6 +24,7 @@ from inferlab.api.middleware import build_middleware
 from inferlab.api.openai import OpenAIRoutes
 from inferlab.api.ops_routes import OpsRoutes
 from inferlab.api.routes import DECLARED, RouteSpec, access_rules
+from inferlab.api.slo_routes import SloRoutes
 from inferlab.api.tenancy import build_tenancy_middleware
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import RoutePolicy
@@ -71,6 +72,8 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
                           services.dependencies).add_to(
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)
     declared += BackendsAdminRoutes(services.router, services.queues).add_to(app)
+    if services.slo is not None:
+        declared += SloRoutes(services.slo, settings.slo.windows_s).add_to(app)
     declared += EnginesAdminRoutes(services.engines_report).add_to(app)
     if services.admin is not None:
         declared += _add_admin(app, services.admin, settings, services.resources)

@@ -215,12 +215,14 @@ def _register_plugins() -> None:
     from inferlab.metering import cli as usage_cli
     from inferlab.planning import cli as planning_cli
     from inferlab.resources import cli as resources_cli
+    from inferlab.slo import cli as slo_cli
 
     bench_cli.register(app)
     deploy_cli.register(app)
     eval_cli.register(app)
     planning_cli.register(app)
     resources_cli.register(app)
+    slo_cli.register(app)
     usage_cli.register(app)  # usage report, forecast
 
 

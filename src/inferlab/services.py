@@ -34,7 +34,10 @@ from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
 from inferlab.router.step import ResolveModel, RouteToReplica
 from inferlab.scheduler.build import build_queues
+from inferlab.scheduler.build import uses_redis as scheduler_uses_redis
 from inferlab.scheduler.queue import WaitQueues
+from inferlab.slo.step import TrackSlo
+from inferlab.slo.tracker import SloTracker
 from inferlab.tenants.directory import TenantDirectory, TenantReader, TierReader
 from inferlab.tenants.manager import TenantManager
 from inferlab.tenants.step import EnforceTier
@@ -79,6 +82,7 @@ class Services:
     cache: CacheResponses | None
     tenants: TenantDirectory
     resources: ResourceService | None
+    slo: SloTracker | None
     metering: Metering | None
     usage: UsageServices | None
     code: CodeLab | None
@@ -229,7 +233,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     cache_on_redis = settings.features.cache and cache_uses_redis(settings.cache, configured)
     resources_on_redis = settings.features.resources and (
         settings.resources.backend == "redis" or (settings.resources.backend == "auto" and configured))
-    redis = _redis(settings, lifecycle, limits=limits_on_redis, cache=cache_on_redis or resources_on_redis)
+    counters_on_redis = scheduler_uses_redis(settings.scheduler, configured)
+    redis = _redis(settings, lifecycle, limits=limits_on_redis,
+                   cache=cache_on_redis or resources_on_redis or counters_on_redis)
 
     session = http_session(settings.upstream)
     lifecycle.on_stop(session.close)
@@ -248,7 +254,11 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         raise
     pools = [pool for model in replicas.models for pool in model.pools()]
     router = ModelRouter([m.pool for m in replicas.models], [m.embeddings for m in replicas.models if m.embeddings])
-    queues = build_queues(settings.models, metrics)
+    built_queues = build_queues(settings.models, metrics, settings=settings.scheduler,
+                                redis=redis if counters_on_redis else None, logger=logger.getChild("scheduler"))
+    queues = built_queues.queues
+    if built_queues.sync is not None:
+        lifecycle.background(built_queues.sync.run)
     health = HealthMonitor(pools, {id(pool): health_policy(m.model) for m in replicas.models for pool in m.pools()},
                            logger.getChild("router"))
     scraper = LoadScraper(
@@ -332,6 +342,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
+    slo = None
+    if settings.features.slo:
+        slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
+        steps.append(TrackSlo(slo))
     if code is not None:
         steps.append(code.context)
         lifecycle.background(code.keep_indexes_fresh)
@@ -350,7 +364,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, metering=metering, usage=usage, code=code,
+        resources=resources, slo=slo, metering=metering, usage=usage, code=code,
         chain=chain, lifecycle=lifecycle,
     )
 

@@ -34,6 +34,7 @@ class InferenceRequest:
     request_id: str
     stream: bool = False
     include_usage: bool = False
+    priority: int = 0  # the priority class (0 low … 3 critical): engines with priority scheduling get it
 
 
 @dataclass(slots=True)

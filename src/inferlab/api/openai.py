@@ -10,6 +10,7 @@ ended (``Call.end``) once the client has the answer, or went away.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.drain import DrainController
-from inferlab.errors import InferLabError, PermissionDenied, ServiceUnavailable
+from inferlab.errors import InferLabError, InvalidRequest, PermissionDenied, ServiceUnavailable
 from inferlab.logs import PromptLog
 from inferlab.pipeline import (
     DISCONNECT,
@@ -44,7 +45,24 @@ from inferlab.router import ModelRouter
 from inferlab.types import Caller, RequestKind, StreamChunk
 
 SHUTDOWN_RETRY_AFTER_S = 5.0
+DEADLINE_HEADER = "x-inferlab-deadline-ms"  # the request must start within this many milliseconds
+MAX_DEADLINE_MS = 86_400_000.0
 CACHE_MODES: dict[str | None, CacheMode] = {None: "auto", "use": "use", "bypass": "bypass"}
+
+
+def deadline_of(header: str | None) -> float | None:
+    """``x-inferlab-deadline-ms``: milliseconds from now by which the request must start (a positive
+    number), as a ``time.monotonic()`` instant; 400 for anything else."""
+    if header is None:
+        return None
+    try:
+        milliseconds = float(header)
+    except ValueError:
+        milliseconds = math.nan
+    if not 0 < milliseconds <= MAX_DEADLINE_MS:  # also refuses nan and inf
+        raise InvalidRequest(f"{DEADLINE_HEADER} must be a number of milliseconds above 0 and at most "
+                             f"{MAX_DEADLINE_MS:.0f}", code="invalid_deadline")
+    return time.monotonic() + milliseconds / 1000
 
 
 class OpenAIRoutes:
@@ -133,6 +151,7 @@ class OpenAIRoutes:
             cache_mode=CACHE_MODES.get(request.headers.get(CACHE_HEADER), "auto"),
             session_key=self._session_key(request, model, body),
             usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
+            deadline=deadline_of(request.headers.get(DEADLINE_HEADER)),
             client_gone=lambda: request.transport is None or request.transport.is_closing(),
         )
 

@@ -24,6 +24,14 @@ _PATHS = {
 }
 
 
+TOP_CLASS = 3  # critical
+
+
+def engine_priority(priority_class: int) -> int:
+    """vLLM's ``priority`` for a class: lower is served earlier there (critical 0 … low 3)."""
+    return TOP_CLASS - min(max(priority_class, 0), TOP_CLASS)
+
+
 class OpenAICompatibleBackend:
     """One replica reached at ``base_url`` (the URL that ends in ``/v1``)."""
 
@@ -39,13 +47,17 @@ class OpenAICompatibleBackend:
         close_after_stream: bool = False,
         max_line_bytes: int = DEFAULT_MAX_STREAM_LINE_BYTES,
         forward_request_id: bool = True,
+        send_priority: bool = False,
     ) -> None:
         """``close_after_stream``: llama-server drops a kept-alive connection after a streamed
         response, so reusing it fails the next request; such engines get a fresh connection
         for each stream (``Connection: close``), which costs ~0.1 ms on loopback.
         ``max_line_bytes``: the longest stream line accepted (``upstream.max_stream_line_bytes``).
         ``forward_request_id``: send the gateway's request id as ``x-request-id`` (off for
-        llama-cpp-python's server, which answers 400 to any id that is not a UUID)."""
+        llama-cpp-python's server, which answers 400 to any id that is not a UUID).
+        ``send_priority``: set the body's ``priority`` to the request's class for an engine that
+        schedules by it (vLLM ``--scheduling-policy priority``, where lower goes earlier: critical 0,
+        high 1, normal 2, low 3), replacing any the client sent. Off, the body passes as it came."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._client = client
@@ -57,6 +69,7 @@ class OpenAICompatibleBackend:
         self._health_url = health_url or self.base_url + "/models"
         self._stream_headers = {**self._headers, "Connection": "close"} if close_after_stream else self._headers
         self._forward_request_id = forward_request_id
+        self._send_priority = send_priority
         self._max_line_bytes = max_line_bytes
 
     def _with_request_id(self, headers: dict[str, str], request: InferenceRequest) -> dict[str, str]:
@@ -69,6 +82,8 @@ class OpenAICompatibleBackend:
         body = dict(request.body)
         if self._served_name is not None:
             body["model"] = self._served_name
+        if self._send_priority:
+            body["priority"] = engine_priority(request.priority)
         if stream:
             body["stream"] = True
             options = dict(body.get("stream_options") or {})

@@ -9,7 +9,7 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
@@ -41,6 +41,7 @@ from inferlab.config.logs import LoggingSettings
 from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import (
     EMBEDDED_MODEL,
+    ClassQueueSettings,
     HealthSettings,
     ModelConfig,
     PrefixRoutingSettings,
@@ -50,8 +51,10 @@ from inferlab.config.models import (
 )
 from inferlab.config.pricing import Price, PricingSettings
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
+from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
+from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import NamedTier, TenantSettings, TierSpec
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "PROFILES",
     "AuthSettings",
     "CacheSettings",
+    "ClassQueueSettings",
     "CodeLabSettings",
     "ConfigError",
     "EngineSettings",
@@ -86,8 +90,10 @@ __all__ = [
     "RetrySettings",
     "Role",
     "RoutingSettings",
+    "SchedulerSettings",
     "ServerSettings",
     "Settings",
+    "SloSettings",
     "TenantSettings",
     "TierSpec",
     "UpstreamSettings",

@@ -15,5 +15,7 @@ class FeatureFlags(StrictModel):
     ratelimit: bool = Field(False, description="rate limits (ratelimit:) on the inference routes")
     cache: bool = Field(False, description="exact-match response cache (cache:) for deterministic requests")
     resources: bool = Field(False, description="per-tenant shares of each pool's capacity (resources:)")
+    slo: bool = Field(True, description="SLO attainment per tier and model (slo:), GET /admin/slo and the "
+                                        "inferlab_slo_* metrics")
     metering: bool = Field(True, description="one usage event per request, made durable and shipped to the store "
                                              "(metering:)")

@@ -44,9 +44,44 @@ class RoutingSettings(StrictModel):
     prefix: PrefixRoutingSettings = Field(default_factory=PrefixRoutingSettings)
 
 
+SchedulingPolicyName = Literal["tiered", "fifo", "priority", "vtc"]
+PriorityClassName = Literal["low", "normal", "high", "critical"]
+
+
+class ClassQueueSettings(StrictModel):
+    """One priority class's part of a pool's queue."""
+
+    max_depth: int | None = Field(None, ge=0, description="waiters of this class at most; beyond: 503")
+    headroom: int = Field(0, ge=0, description="slots a request of this class leaves free for higher classes "
+                                               "(it waits while no more are free), so they rarely wait for one")
+
+
 class QueueSettings(StrictModel):
     max_depth: int = Field(256, ge=0, description="requests waiting for a replica slot; beyond: 503")
     max_wait_s: float = Field(30.0, gt=0, description="longest wait for a slot; then 503 + Retry-After")
+    policy: SchedulingPolicyName = Field(
+        "tiered", description="tiered: priority classes, then weighted fair queuing across tenants, then "
+                              "earliest deadline; fifo; priority (classes, then arrival); vtc (fair across tenants)")
+    aging_s: float | None = Field(
+        None, gt=0, description="tiered/priority: a waiter older than this goes before every younger one, "
+                                "whatever its class, so no class starves; null: a third of max_wait_s")
+    aging_share: float = Field(0.03, gt=0, le=1, description="aged waiters jump at most this share of the "
+                                                          "dispatches (sustained low-class overload stays below)")
+    sheddable: list[PriorityClassName] = Field(
+        default_factory=lambda: list[PriorityClassName](["low"]),
+        description="classes whose waiters are turned away (503) to make room for a higher class's request")
+    classes: dict[PriorityClassName, ClassQueueSettings] = Field(default_factory=dict,
+                                                                 description="per class: its depth limit")
+
+    @model_validator(mode="after")
+    def _aging_within_wait(self) -> QueueSettings:
+        if self.aging_s is not None and self.aging_s >= self.max_wait_s:
+            raise ValueError("aging_s must be shorter than max_wait_s (a waiter would time out before it ages)")
+        return self
+
+    @property
+    def aging_bound_s(self) -> float:
+        return self.aging_s if self.aging_s is not None else self.max_wait_s / 3
 
 
 class HealthSettings(StrictModel):
@@ -106,6 +141,9 @@ class ModelConfig(StrictModel):
     max_concurrency_per_replica: int | None = Field(
         None, ge=1, description="requests in flight per replica; default: parallel (managed), else 256"
     )
+    engine_priority: bool = Field(
+        False, description="send the request's priority class in the body's `priority` field (vLLM run with "
+                           "--scheduling-policy priority; lower is earlier there): critical 0 … low 3")
     distributed: DistributedSettings | None = Field(None, description="llamacpp: one replica = a group of processes")
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
@@ -150,6 +188,9 @@ class ModelConfig(StrictModel):
             raise ValueError(f"backend {self.backend!r} needs 'url' (or 'urls')")
         if self.backend == "llamacpp" and not self.path and not self.url and not self.urls:
             raise ValueError("backend 'llamacpp' needs 'path' (a GGUF file or embedded:smollm2)")
+        if self.engine_priority and self.backend != "openai":
+            raise ValueError("engine_priority needs an OpenAI-compatible engine that schedules by priority "
+                             "(backend 'openai', e.g. vLLM with --scheduling-policy priority)")
         if self.distributed is not None and (self.backend != "llamacpp" or self.url or self.urls):
             raise ValueError("'distributed' is for llamacpp models InferLab runs itself (path, no url)")
         return self

@@ -26,7 +26,9 @@ from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
+from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
+from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import TenantSettings
 from inferlab.config.usage import UsageSettings
 
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
@@ -92,6 +96,8 @@ class Settings(BaseSettings):
             raise ValueError("resources.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.features.cache and self.cache.backend == "redis" and self.redis_url is None:
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        if self.scheduler.shared_counters == "redis" and self.redis_url is None:
+            raise ValueError("scheduler.shared_counters 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         return self
 
     @field_validator("models")

@@ -69,6 +69,9 @@ class TierSpec(StrictModel):
     tenant_limits: TierLimits = Field(default_factory=TierLimits, description="per tenant, all its keys together")
     key_limits: TierLimits = Field(default_factory=TierLimits, description="per key")
     slo: SloTargets = Field(default_factory=SloTargets)
+    deadline_ms: float | None = Field(
+        None, gt=0, description="a request that names no deadline (x-inferlab-deadline-ms) must start within "
+                                "this; one that cannot is answered 503 + Retry-After at once")
     resources: ResourceShareSpec = Field(default_factory=ResourceShareSpec, description="share of every pool")
     pools: dict[str, ResourceShareSpec] = Field(default_factory=dict, description="per pool, instead of resources")
 

@@ -115,7 +115,7 @@ def remote_replica(
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
         name, root + "/v1", client, served_name=model.served_name, api_key=api_key, health_url=health_url,
-        close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes,
+        close_after_stream=engine == "llamacpp", max_line_bytes=max_line_bytes, send_priority=model.engine_priority,
     )
     return backend, ReplicaEndpoint(root, engine, api_key)
 

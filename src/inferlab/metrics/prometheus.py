@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from inferlab.metrics.metering import MeteringMetrics
+from inferlab.metrics.slo import SloMetrics
 from inferlab.metrics.tenants import TenantMetrics
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -91,6 +92,7 @@ class GatewayMetrics:
             ["model", "language", "event"], registry=r,
         )
         self.tenants = TenantMetrics(r, top_tenants)
+        self.slo = SloMetrics(r)
         self.metering = MeteringMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

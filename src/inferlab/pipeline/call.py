@@ -71,7 +71,8 @@ class Call:
     stream: bool = False
     include_usage: bool = False
     cache_mode: CacheMode = "auto"
-    priority: int = 0
+    priority: int = 0  # the priority class (0 low … 3 critical), from the tier
+    deadline: float | None = None  # time.monotonic() by which it must start (x-inferlab-deadline-ms or the tier's)
     session_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # added to the response
     usage: UsageMeter = field(default_factory=UsageMeter)
@@ -91,7 +92,8 @@ class Call:
     _finished: bool = False
 
     def inference(self) -> InferenceRequest:
-        return InferenceRequest(self.kind, self.model, self.body, self.request_id, self.stream, self.include_usage)
+        return InferenceRequest(self.kind, self.model, self.body, self.request_id, self.stream, self.include_usage,
+                                self.priority)
 
     def interrupt(self, error: InferLabError) -> None:
         """End the call with ``error`` as soon as the API can: before its next chunk, or instead

@@ -72,6 +72,10 @@ class Failover:
     def __init__(self, queues: QueueManager) -> None:
         self._queues = queues
 
+    @property
+    def queues(self) -> QueueManager:
+        return self._queues
+
     async def _next_lease(self, pool: BackendPool, request: RoutingRequest, tried: frozenset[str],
                           last: InferLabError | None) -> Lease:
         if last is not None:
@@ -87,8 +91,11 @@ class Failover:
             raise
 
     async def run(self, pool: BackendPool, request: RoutingRequest,
-                  call: Callable[[InferenceBackend], Awaitable[T]]) -> T:
-        """``call(backend)`` on a replica, failing over before the answer exists."""
+                  call: Callable[[InferenceBackend], Awaitable[T]],
+                  answered: Callable[[T], None] | None = None) -> T:
+        """``call(backend)`` on a replica, failing over before the answer exists. ``answered(result)``
+        runs before the slot is given back (the scheduler learns the real usage before it picks the
+        next waiter)."""
         pool.retry_budget.deposit()
         timeout_s = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body).whole_s
         tried: frozenset[str] = frozenset()
@@ -105,6 +112,8 @@ class Failover:
                 pool.release(lease, Outcome.NEUTRAL)
                 raise
             lease.ttfb_s = pool.clock() - lease.started
+            if answered is not None:
+                answered(result)
             pool.release(lease, Outcome.SUCCESS)
             return result
         assert last is not None

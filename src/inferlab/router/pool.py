@@ -145,6 +145,16 @@ class BackendPool:
         if not any(replica.routable(now) for replica in self.replicas if replica.name not in exclude):
             raise self._unavailable(now)
 
+    def slots(self) -> int:
+        """Requests the routable replicas take at once (what a saturated pool frees in turn)."""
+        now = self.clock()
+        return sum(replica.limit for replica in self.replicas if replica.routable(now))
+
+    def free_slots(self) -> int:
+        """Slots of the routable replicas not in use now."""
+        now = self.clock()
+        return sum(max(0, r.limit - r.in_flight) for r in self.replicas if r.routable(now))
+
     # -- the capacity signal ---------------------------------------------------------------------
 
     def subscribe(self, listener: CapacityListener) -> None:

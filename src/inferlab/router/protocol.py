@@ -25,13 +25,21 @@ class ReplicaView(Protocol):
 
 @dataclass(slots=True)
 class RoutingRequest:
-    """What the router knows of one request when choosing its replica."""
+    """What the router knows of one request when choosing its replica, and what the scheduler
+    orders its wait by (``inferlab.scheduler``): its class, tenant, weight, deadline and size."""
 
     body: dict[str, Any]
     session_key: str | None = None
-    priority: int = 0
+    priority: int = 0  # the priority class: 0 low, 1 normal, 2 high, 3 critical
     prefix_hashes: tuple[int, ...] | None = field(default=None)  # filled lazily by prefix routing
     served_by: list[str] = field(default_factory=list)  # replicas it was dispatched to, in order
+    tenant: str = ""
+    weight: float = 1.0  # the tenant's fair-share weight
+    deadline: float | None = None  # time.monotonic() by which it must have started, if any
+    prompt_tokens: int = 0  # estimated
+    max_tokens: int | None = None
+    charged: float = 0.0  # tokens charged to its tenant's fair-share counter so far (the scheduler's)
+    dispatched_at: float | None = None  # when it last took a slot (the pool's clock)
     queued_s: float = 0.0  # time spent waiting in the pool's queue, over all attempts
 
 

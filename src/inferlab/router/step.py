@@ -9,13 +9,18 @@ an error ended it, or the client went away.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.router.failover import Failover, OpenStream, is_replica_fault
 from inferlab.router.pool import BackendPool, ModelRouter
+from inferlab.router.prefix_index import prompt_text
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
 from inferlab.types import InferenceResponse, RequestKind
+
+if TYPE_CHECKING:
+    from inferlab.scheduler.protocol import QueueManager
 
 
 def outcome_of(ending: Ending) -> Outcome:
@@ -37,6 +42,21 @@ class ResolveModel:
         return await call_next(call)
 
 
+CHARS_PER_TOKEN = 4  # the prompt's size before the engine tokenizes it (the scheduler calibrates it)
+
+
+def routing_request(call: Call) -> RoutingRequest:
+    """What the router and the scheduler know of the call: its class, tenant, weight, deadline, size."""
+    body = call.body
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    return RoutingRequest(
+        body, call.session_key, call.priority, served_by=call.replicas, tenant=call.caller.tenant_id,
+        weight=call.tier.spec.weight if call.tier is not None else 1.0, deadline=call.deadline,
+        prompt_tokens=len(prompt_text(body)) // CHARS_PER_TOKEN + 1,
+        max_tokens=int(max_tokens) * int(body.get("n") or 1) if isinstance(max_tokens, int) else None,
+    )
+
+
 class RouteToReplica:
     def __init__(self, router: ModelRouter, failover: Failover) -> None:
         self._router = router
@@ -44,21 +64,28 @@ class RouteToReplica:
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         pool = self._router.pool(call.model, call.kind)
-        routing = RoutingRequest(call.body, call.session_key, call.priority, served_by=call.replicas)
+        routing = routing_request(call)
+        finished = _Finished(self._failover.queues, pool, routing, call)
+        call.defer(finished)  # a call that ends without an answer (error, client gone)
         inference = call.inference()
         try:
             if not call.stream:
+                def answered(result: InferenceResponse) -> None:
+                    self._account(call, result)
+                    finished(None)
+
                 if call.kind is RequestKind.EMBEDDING:
-                    result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference))
+                    result = await self._failover.run(pool, routing, lambda backend: backend.embed(inference),
+                                                      answered)
                 else:
-                    result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference))
-                self._account(call, result)
+                    result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference),
+                                                      answered)
                 return Reply(response=result)
             opened = await self._failover.open_stream(pool, routing, inference)
         finally:
             call.queue_s = routing.queued_s
         call.first_byte_s = time.perf_counter() - call.started
-        call.defer(_Release(pool, opened))
+        call.defer(_Release(pool, opened, finished))
         return Reply(first=opened.first, chunks=opened.chunks)
 
     @staticmethod
@@ -68,18 +95,41 @@ class RouteToReplica:
             call.usage.engine_reported(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
 
 
+class _Finished:
+    """Tell the scheduler the request's real usage once, as soon as it is known and before its slot
+    is given back (a fair queue corrects the estimate it charged the tenant at dispatch, and must
+    do so before it picks the next waiter)."""
+
+    __slots__ = ("_call", "_done", "_pool", "_queues", "_routing")
+
+    def __init__(self, queues: QueueManager, pool: BackendPool, routing: RoutingRequest, call: Call) -> None:
+        self._queues = queues
+        self._pool = pool
+        self._routing = routing
+        self._call = call
+        self._done = False
+
+    def __call__(self, ending: Ending | None) -> None:
+        if not self._done:
+            self._done = True
+            self._queues.finished(self._pool, self._routing, *self._call.usage.settled())
+
+
 class _Release:
-    """Close the engine stream and give the lease back with the ending's outcome."""
+    """Close the engine stream, settle the usage with the scheduler, and give the lease back with
+    the ending's outcome."""
 
-    __slots__ = ("_opened", "_pool")
+    __slots__ = ("_finished", "_opened", "_pool")
 
-    def __init__(self, pool: BackendPool, opened: OpenStream) -> None:
+    def __init__(self, pool: BackendPool, opened: OpenStream, finished: _Finished) -> None:
         self._pool = pool
         self._opened = opened
+        self._finished = finished
 
     async def __call__(self, ending: Ending) -> None:
         try:
             await self._opened.chunks.aclose()  # type: ignore[attr-defined]
         finally:
+            self._finished(ending)
             self._pool.release(self._opened.lease, outcome_of(ending))
 

@@ -8,12 +8,14 @@
   context cap: 400, or with ``over_cap: clamp`` the request's ``max_tokens`` lowered to fit (a
   prompt alone over the context cap is always a 400). A request without ``max_tokens`` under a
   capped tier is given the cap, so the engine never generates past it;
-- the call gets the tier (later steps read its limits, priority and share), its priority, and
-  the ``x-inferlab-tier`` response header; a stream is watched, so suspending the tenant ends it.
+- the call gets the tier (later steps read its limits, priority and share), its priority class,
+  the tier's default deadline when the request named none, and the ``x-inferlab-tier`` response
+  header; a stream is watched, so suspending the tenant ends it.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from inferlab.errors import InvalidRequest, PermissionDenied
@@ -57,6 +59,8 @@ class EnforceTier:
         if call.kind is not RequestKind.EMBEDDING:
             self._apply_caps(call, tier)
         call.priority = tier.priority
+        if call.deadline is None and tier.spec.deadline_ms is not None:  # counted from the request's arrival
+            call.deadline = time.monotonic() - (time.perf_counter() - call.started) + tier.spec.deadline_ms / 1000
         call.defer(self._directory.watch(context.tenant_id, call.interrupt))
         return await call_next(call)
 

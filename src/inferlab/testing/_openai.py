@@ -173,12 +173,13 @@ class OpenAIFrontEnd:
     async def _complete(
         self, request: web.Request, gen: _Generation, plan: RequestPlan, count: int, finish: str
     ) -> web.Response:
-        if plan.prefill_delay_s:
-            await asyncio.sleep(plan.prefill_delay_s)
+        prefill = plan.prefill_delay_s + plan.prefill_token_delay_s * gen.prompt_tokens
+        if prefill:
+            await asyncio.sleep(prefill)
         if plan.cut_after_tokens is not None:
             await self._state.drop_connection(request)
         if plan.token_delay_s and count > 1:
-            await asyncio.sleep(plan.token_delay_s * (count - 1))
+            await asyncio.sleep(plan.token_delay_s * (count - 1) * self._state.slowdown())
         text = generated_text(count)
         if gen.chat:
             choice: dict[str, Any] = {
@@ -214,17 +215,19 @@ class OpenAIFrontEnd:
             "created": int(time.time()),
             "model": self._model,
         }
-        if plan.prefill_delay_s:
-            await asyncio.sleep(plan.prefill_delay_s)
+        prefill = plan.prefill_delay_s + plan.prefill_token_delay_s * gen.prompt_tokens
+        if prefill:
+            await asyncio.sleep(prefill)
         loop = asyncio.get_running_loop()
-        first_token_at = loop.time()
+        next_token_at = loop.time()
         cut = plan.cut_after_tokens
         fault_at = plan.stream_fault_after if fault is not None else -1
         for index in range(count if cut is None else min(count, cut)):
             if index == fault_at and not await self._write_fault(response, envelope, gen.chat, plan):
                 return response
             if index and plan.token_delay_s:
-                await _sleep_until(first_token_at + index * plan.token_delay_s)
+                next_token_at += plan.token_delay_s * self._state.slowdown()
+                await _sleep_until(next_token_at)
             await response.write(self._chunk(envelope, gen.chat, index, token_text(index), None))
             self._state.stats.streamed_tokens_total += 1
         if cut is not None:

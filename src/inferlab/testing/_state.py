@@ -24,6 +24,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "completion_tokens": (int,),
     "token_delay_s": (int, float),
     "prefill_delay_s": (int, float),
+    "prefill_token_delay_s": (int, float),
     "fail_status": (int, type(None)),
     "fail_next": (int,),
     "fail_message": (str, type(None)),
@@ -31,6 +32,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "hang": (bool,),
     "cut_after_tokens": (int, type(None)),
     "max_concurrency": (int, type(None)),
+    "saturation_concurrency": (int, type(None)),
     "stream_fault": (str, type(None)),
     "stream_fault_after": (int,),
     "fault_line_bytes": (int,),
@@ -61,6 +63,7 @@ class SimulatorScript:
     completion_tokens: int = 16
     token_delay_s: float = 0.0
     prefill_delay_s: float = 0.0
+    prefill_token_delay_s: float = 0.0  # more prefill per prompt token (a prompt's words)
     fail_status: int | None = None
     fail_next: int = 0
     fail_message: str | None = None
@@ -68,6 +71,7 @@ class SimulatorScript:
     hang: bool = False
     cut_after_tokens: int | None = None
     max_concurrency: int | None = None
+    saturation_concurrency: int | None = None  # beyond this many running, every token slows in proportion
     stream_fault: str | None = None
     stream_fault_after: int = 2
     fault_line_bytes: int = 1024 * 1024 + 1024
@@ -104,6 +108,7 @@ class RequestPlan:
     completion_tokens: int
     token_delay_s: float
     prefill_delay_s: float
+    prefill_token_delay_s: float = 0.0
     stream_fault: str | None = None
     stream_fault_after: int = 0
     fault_line_bytes: int = 0
@@ -155,6 +160,7 @@ class SimulatorState:
             completion_tokens=max(0, script.completion_tokens),
             token_delay_s=max(0.0, float(script.token_delay_s)),
             prefill_delay_s=max(0.0, float(script.prefill_delay_s)),
+            prefill_token_delay_s=max(0.0, float(script.prefill_token_delay_s)),
             stream_fault=script.stream_fault,
             stream_fault_after=max(0, script.stream_fault_after),
             fault_line_bytes=max(0, script.fault_line_bytes),
@@ -203,6 +209,11 @@ class SimulatorState:
     async def script_changed(self) -> None:
         """Wake queued requests: a new ``max_concurrency`` may let them run."""
         await self._notify_slot_freed()
+
+    def slowdown(self) -> float:
+        """How much slower a token is now than ``token_delay_s`` (``saturation_concurrency``)."""
+        knee = self.script.saturation_concurrency
+        return max(1.0, self.stats.running / knee) if knee else 1.0
 
     def count_tokens(self, prompt_tokens: int, generated_tokens: int) -> None:
         self.stats.prompt_tokens_total += prompt_tokens

@@ -202,7 +202,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=16, help="completion tokens per request")
     parser.add_argument("--token-delay-ms", type=float, default=0.0)
     parser.add_argument("--prefill-delay-ms", type=float, default=0.0)
+    parser.add_argument("--prefill-token-delay-ms", type=float, default=0.0, help="more prefill per prompt token")
     parser.add_argument("--max-concurrency", type=int, default=None)
+    parser.add_argument("--saturation-concurrency", type=int, default=None,
+                        help="beyond this many running requests, every token slows in proportion")
     return parser.parse_args(argv)
 
 
@@ -211,7 +214,9 @@ async def _serve(args: argparse.Namespace) -> None:
         completion_tokens=args.tokens,
         token_delay_s=args.token_delay_ms / 1000.0,
         prefill_delay_s=args.prefill_delay_ms / 1000.0,
+        prefill_token_delay_s=args.prefill_token_delay_ms / 1000.0,
         max_concurrency=args.max_concurrency,
+        saturation_concurrency=args.saturation_concurrency,
     )
     simulator = EngineSimulator(script, model=args.model, protocol=args.protocol)
     stop = asyncio.Event()

@@ -116,6 +116,7 @@ EXPECTED: dict[tuple[str, str], list[Cell]] = {
                                                       for s in ("key", "user", "tenant")],
     ("GET", "/admin/audit"): [every(200)],
     ("GET", "/admin/backends"): [every(200)],
+    ("GET", "/admin/slo"): [every(200)],  # platform admins only (tiers are shared)
     ("GET", "/admin/engines"): [every(200)],  # platform admins only (the route's min_role)
     ("GET", "/admin/resources"): [every(200)],  # tenant admins: their own tenant's rows
     ("GET", "/admin/reservations"): [every(200)],

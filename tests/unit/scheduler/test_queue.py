@@ -22,7 +22,6 @@ from inferlab.scheduler import (
     QueuePolicy,
     QueueRejected,
     QueueTimeout,
-    SortKey,
     WaiterView,
     WaitQueues,
 )
@@ -67,8 +66,10 @@ async def test_full_queue_answers_503_with_retry_after() -> None:
     pool.release(held, Outcome.SUCCESS)
     pool.release(await waiting, Outcome.SUCCESS)
     snapshot = queues.snapshot(pool)
-    assert snapshot == {"depth": 0, "max_depth": 1, "max_wait_s": 5.0, "policy": "fifo",
-                        "queued_total": 1, "rejected_total": 1, "timed_out_total": 0}
+    assert {k: snapshot[k] for k in ("depth", "max_depth", "max_wait_s", "policy", "queued_total", "rejected_total",
+                                     "timed_out_total", "shed_total")} == {
+        "depth": 0, "max_depth": 1, "max_wait_s": 5.0, "policy": "tiered", "queued_total": 1, "rejected_total": 1,
+        "timed_out_total": 0, "shed_total": 0}
 
 
 async def served_order(queues: WaitQueues, pool: BackendPool, arrivals: list[tuple[str, int]]) -> list[str]:
@@ -92,25 +93,39 @@ async def served_order(queues: WaitQueues, pool: BackendPool, arrivals: list[tup
     return order
 
 
-async def test_waiters_are_served_in_order_then_by_priority() -> None:
+async def test_waiters_are_served_by_class_then_in_order() -> None:
     order = await served_order(make_queues(depth=10), make_pool(count=1, limit=1),
-                               [("w0", 0), ("w1", 0), ("w2", 0), ("urgent", 5)])
+                               [("w0", 1), ("w1", 1), ("w2", 1), ("urgent", 3)])
     assert order == ["urgent", "w0", "w1", "w2"]
 
 
-class LastComeFirstServed:
-    """A test policy: the newest waiter first, whatever its priority."""
+async def test_fifo_ignores_the_class() -> None:
+    order = await served_order(make_queues(depth=10, scheduling=FifoPolicy), make_pool(count=1, limit=1),
+                               [("w0", 1), ("w1", 1), ("urgent", 3), ("w3", 1)])
+    assert order == ["w0", "w1", "urgent", "w3"]
+
+
+class LastComeFirstServed(FifoPolicy):
+    """A test policy: the newest waiter first, whatever its class; it records what it was told."""
 
     name = "lifo"
 
     def __init__(self) -> None:
-        self.served_seqs: list[int] = []
+        super().__init__()
+        self.dispatched_seqs: list[int] = []
+        self._stack: list[WaiterView] = []
 
-    def key(self, waiter: WaiterView) -> SortKey:
-        return (-waiter.seq,)
+    def push(self, waiter: WaiterView) -> None:
+        super().push(waiter)
+        self._stack.append(waiter)
 
-    def served(self, waiter: WaiterView) -> None:
-        self.served_seqs.append(waiter.seq)
+    def peek(self, now: float, lowest: int = 0) -> WaiterView | None:
+        while self._stack and not self._stack[-1].queued:
+            self._stack.pop()
+        return self._stack[-1] if self._stack else None
+
+    def dispatched(self, request: RoutingRequest) -> None:
+        self.dispatched_seqs.append(int(request.body.get("seq", -1)))
 
 
 async def test_a_scheduling_policy_decides_the_order_alone() -> None:
@@ -121,20 +136,10 @@ async def test_a_scheduling_policy_decides_the_order_alone() -> None:
         return policies[-1]
 
     pool, queues = make_pool(count=1, limit=1), make_queues(depth=10, scheduling=lifo)
-    order = await served_order(queues, pool, [("w0", 0), ("w1", 0), ("urgent", 5), ("w3", 0)])
+    order = await served_order(queues, pool, [("w0", 0), ("w1", 0), ("urgent", 3), ("w3", 0)])
     assert order == ["w3", "urgent", "w1", "w0"]
-    assert len(policies) == 1 and policies[0].served_seqs == [3, 2, 1, 0]  # one policy per queue, told
+    assert len(policies) == 1 and len(policies[0].dispatched_seqs) == 5  # one policy per queue, told of every slot
     assert queues.snapshot(pool)["policy"] == "lifo"
-
-
-def test_fifo_keys_on_priority_then_leaves_ties_to_arrival() -> None:
-    class Seen:
-        def __init__(self, priority: int, seq: int) -> None:
-            self.request, self.exclude, self.enqueued_at, self.seq = req(priority), frozenset[str](), 0.0, seq
-
-    policy = FifoPolicy()
-    assert policy.key(Seen(5, 9)) < policy.key(Seen(0, 1))
-    assert policy.key(Seen(0, 1)) == policy.key(Seen(0, 2))
 
 
 async def test_wait_times_out_with_503() -> None:

@@ -182,6 +182,26 @@ async def test_timing_and_concurrency_limit(sim: EngineSimulator, client: openai
     assert sim.max_in_flight_seen == 5 and sim.in_flight == 0
 
 
+async def test_prefill_per_token_and_saturation_slow_requests(sim: EngineSimulator,
+                                                               client: openai.AsyncOpenAI) -> None:
+    """Prefill grows with the prompt; past ``saturation_concurrency`` running requests every token
+    slows in proportion (two at once with a knee of one: each twice as slow)."""
+    loop = asyncio.get_running_loop()
+    sim.script.update({"prefill_token_delay_s": 0.01, "completion_tokens": 1})
+    started = loop.time()
+    await client.chat.completions.create(model="sim-model", messages=[{"role": "user", "content": "a " * 20}])
+    assert loop.time() - started >= 0.2  # 20 prompt words × 10 ms
+    sim.script.update({"prefill_token_delay_s": 0.0, "completion_tokens": 11, "token_delay_s": 0.02})
+    started = loop.time()
+    await client.chat.completions.create(model="sim-model", messages=MESSAGES)
+    alone = loop.time() - started
+    sim.script.update({"saturation_concurrency": 1})
+    started = loop.time()
+    await asyncio.gather(*(client.chat.completions.create(model="sim-model", messages=MESSAGES, stream=False)
+                           for _ in range(2)))
+    assert loop.time() - started >= 1.8 * alone >= 1.8 * 0.2
+
+
 async def test_control_endpoint(sim: EngineSimulator) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{sim.base_url}/_sim/script", json={"fail_status": 503, "fail_next": 2}) as r:
