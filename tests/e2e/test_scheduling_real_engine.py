@@ -82,10 +82,11 @@ async def test_under_overload_the_higher_tier_is_served_first(gateway: GatewayPr
     order: list[str] = []
     waited: dict[str, float] = {}
 
-    async def ask(client: openai.AsyncOpenAI, tag: str, max_tokens: int = 12) -> None:
+    async def ask(client: openai.AsyncOpenAI, tag: str, max_tokens: int = 12, *, hold: bool = False) -> None:
         started = time.perf_counter()
-        stream = await client.chat.completions.create(model="smollm2", messages=ASK, max_tokens=max_tokens,
-                                                      temperature=0, stream=True)
+        stream = await client.chat.completions.create(
+            model="smollm2", messages=ASK, max_tokens=max_tokens, temperature=0, stream=True,
+            extra_body={"ignore_eos": True} if hold else None)
         async for chunk in stream:
             if tag not in waited and chunk.choices and chunk.choices[0].delta.content:
                 waited[tag] = time.perf_counter() - started  # time to first token: mostly the queue
@@ -103,7 +104,8 @@ async def test_under_overload_the_higher_tier_is_served_first(gateway: GatewayPr
             await asyncio.sleep(0.02)
 
     try:
-        tasks = [asyncio.create_task(ask(free, "free-running", max_tokens=48))]  # takes the one slot
+        # takes the one slot, long enough (every token, EOS ignored) for the queue to fill behind it
+        tasks = [asyncio.create_task(ask(free, "free-running", max_tokens=300, hold=True))]
         await asyncio.sleep(0.5)
         for index in range(3):
             tasks.append(asyncio.create_task(ask(free, f"free-{index}")))
