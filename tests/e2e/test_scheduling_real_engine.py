@@ -7,7 +7,6 @@ is not part of this test (llama.cpp has no priority scheduling)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from inferlab.testing.gateway_process import GatewayProcess, free_port, http_get
+from inferlab.testing.gateway_process import GatewayProcess, llama_server
 
 pytestmark = pytest.mark.engine
 PEPPER = "e2e-scheduling-pepper-0123456789"
@@ -27,27 +26,8 @@ ASK = [{"role": "user", "content": "Count from one to twenty in words."}]
 @pytest.fixture(scope="module")
 def engine(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[str]:
     """One llama-server with a single slot: every request beyond one waits in the gateway's queue."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(llama_server_path), "--model", str(smollm2_gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--ctx-size", "2048", "--parallel", "1", "--no-webui"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "llama-server exited"
-            try:
-                if http_get(url + "/health", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "llama-server not ready in 60 s"
-            time.sleep(0.1)
+    with llama_server(llama_server_path, smollm2_gguf, ctx_size=2048, parallel=1) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")

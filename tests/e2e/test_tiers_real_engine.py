@@ -8,8 +8,6 @@ configured tier that clamps ``max_tokens`` to 8.
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import openai
 import orjson
 import pytest
 
-from inferlab.testing.gateway_process import GatewayProcess, free_port, http_get
+from inferlab.testing.gateway_process import GatewayProcess, llama_server
 
 pytestmark = pytest.mark.engine
 PEPPER = "e2e-tiers-pepper-0123456789"
@@ -29,27 +27,8 @@ STORY = [{"role": "user", "content": "Write a very long story about a dragon who
 @pytest.fixture(scope="module")
 def engine(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[str]:
     """One llama-server process, run by the test as an operator runs an engine of their own."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(llama_server_path), "--model", str(smollm2_gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--ctx-size", "4096", "--parallel", "2", "--no-webui"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "llama-server exited"
-            try:
-                if http_get(url + "/health", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "llama-server not ready in 60 s"
-            time.sleep(0.1)
+    with llama_server(llama_server_path, smollm2_gguf, ctx_size=4096, parallel=2) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")

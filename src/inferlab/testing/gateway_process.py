@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,35 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+@contextmanager
+def llama_server(binary: Path, model: Path, *, ctx_size: int, parallel: int, ready_s: float = 60) -> Iterator[str]:
+    """A llama-server process run as an operator runs an engine of their own; yields its URL once
+    ``/health`` answers 200, and stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+         "--ctx-size", str(ctx_size), "--parallel", str(parallel), "--no-webui"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("llama-server exited")
+            try:
+                if http_get(url + "/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"llama-server not ready in {ready_s:g} s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 class GatewayProcess:
