@@ -28,7 +28,7 @@ import orjson
 
 from inferlab.auth.model import Tenant, TenantStatus
 from inferlab.config.tenants import TierSpec
-from inferlab.errors import InferLabError, PermissionDenied, ServiceUnavailable
+from inferlab.errors import InferLabError, PermissionDenied, ServiceUnavailable, StoreUnavailable
 from inferlab.tenants.tier import Tier, TierCatalogue, with_overrides
 
 Interrupt = Callable[[InferLabError], None]
@@ -100,7 +100,7 @@ class TenantDirectory:
             if cached is not None:
                 return cached[1]  # the last one seen, rather than failing every request of the tenant
             self._log.warning("tenant store unavailable", extra={"tenant": tenant_id, "error": type(exc).__name__})
-            raise ServiceUnavailable("The tenant store is unavailable; try again shortly", retry_after=2) from None
+            raise StoreUnavailable("The tenant store is unavailable; try again shortly", retry_after=2) from None
         context = self._context_of(tenant_id, record)
         # the record is as fresh as the stored tiers it was compiled with: it expires with them, so a
         # changed tier reaches every replica within one TTL (not two)
