@@ -9,7 +9,8 @@ outbox against a direct synchronous insert per request — in one run.
 2. shipper ingestion: N events in a local outbox, shipped into a fresh PostgreSQL database
    (127.0.0.1:5432) by the shipper — events/s, rollups maintained in the same transactions.
 3. the request path's cost of recording one event, C concurrent "requests": buffered
-   (``Outbox.append``), acknowledged (``append_durably``: committed to the WAL) and a direct
+   (``Outbox.append``: journaled and buffered), acknowledged (``append_durably``: journaled), acknowledged
+   without the journal (the writer thread's commit to the WAL, the design before it) and a direct
    ``UsageStore.insert_batch([event])`` into PostgreSQL per request — latency p50/p99, events/s.
 
     python bench/metering.py                 # all three
@@ -145,9 +146,13 @@ async def step_cost(scale: float, logs: Path) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     calls = max(2000, int(20_000 * scale))
-    for label, acknowledge, steps in (("no metering", False, False), ("metering, buffered", False, True),
-                                      ("metering, acknowledged", True, True)):
-        meter = MeterUsage(outbox, {}, acknowledge=acknowledge)
+    handoff = Outbox(logs / "step-handoff.db", journal=False)
+    await handoff.start()
+    for label, acknowledge, steps, box in (
+            ("no metering", False, False, outbox), ("metering, buffered", False, True, outbox),
+            ("metering, acknowledged", True, True, outbox),
+            ("metering, acknowledged by the writer thread (no journal)", True, True, handoff)):
+        meter = MeterUsage(box, {}, acknowledge=acknowledge)
         chain = Chain([meter, engine] if steps else [engine])
         latencies = []
         for i in range(calls):
@@ -161,9 +166,10 @@ async def step_cost(scale: float, logs: Path) -> dict[str, Any]:
         latencies.sort()
         results[label] = {"p50_us": latencies[len(latencies) // 2] * 1e6,
                           "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6}
-        print(f"  step {label:<24} p50 {results[label]['p50_us']:7.1f} µs  p99 {results[label]['p99_us']:8.1f} µs",
+        print(f"  step {label:<56} p50 {results[label]['p50_us']:7.1f} µs  p99 {results[label]['p99_us']:8.1f} µs",
               flush=True)
     await outbox.close(30)
+    await handoff.close(30)
     return results
 
 
@@ -228,6 +234,8 @@ async def record(scale: float, logs: Path) -> dict[str, Any]:
     await store.prepare(start)
     outbox = Outbox(logs / "record.db")
     await outbox.start()
+    handoff = Outbox(logs / "record-handoff.db", journal=False)
+    await handoff.start()
     counter = iter(range(10**9))
 
     async def buffered(e: UsageEvent) -> None:
@@ -236,18 +244,23 @@ async def record(scale: float, logs: Path) -> dict[str, Any]:
     async def acknowledged(e: UsageEvent) -> None:
         await outbox.append_durably(e, 5.0)
 
+    async def handed_off(e: UsageEvent) -> None:
+        await handoff.append_durably(e, 5.0)
+
     async def direct(e: UsageEvent) -> None:
         await store.insert_batch([e])
 
     results: dict[str, Any] = {"concurrency": concurrency}
     for mode, record_one in (("outbox, buffered", buffered), ("outbox, acknowledged", acknowledged),
+                             ("outbox, acknowledged by the writer (no journal)", handed_off),
                              ("direct insert into PostgreSQL", direct)):
         count = per_mode if mode != "direct insert into PostgreSQL" else max(1000, per_mode // 4)
         row = await _timed(record_one, count, concurrency, lambda: event(next(counter), start))
         results[mode] = row
-        print(f"  record {mode:<30} p50 {row['p50_us']:8.1f} µs  p99 {row['p99_us']:9.1f} µs  "
+        print(f"  record {mode:<48} p50 {row['p50_us']:8.1f} µs  p99 {row['p99_us']:9.1f} µs  "
               f"{row['events_per_s']:10,.0f} events/s", flush=True)
     await outbox.close(30)
+    await handoff.close(30)
     await _drop(name, database)
     return results
 
