@@ -42,7 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from overhead_targets import LOOPBACK, MODEL, Launcher, Pinning, child_env, start_simulator
+from overhead_targets import LOOPBACK, MODEL, Launcher, Pinning, child_env, cpu_seconds, start_simulator
 
 from inferlab.benchmark import BenchmarkConfig, run_benchmark
 from inferlab.metering import EventStatus, TokenSource, UsageEvent
@@ -89,6 +89,7 @@ def overhead(scale: float, logs: Path, stack: ExitStack) -> dict[str, Any]:
     launcher = Launcher(stack, logs, Pinning())
     sim = start_simulator(launcher, 9011)
     targets: dict[str, str] = {}
+    pids: dict[str, int] = {}
     for port, (name, changes) in enumerate(VARIANTS.items(), start=8111):
         data = logs / f"data-{port}"
         data.mkdir()
@@ -97,8 +98,10 @@ def overhead(scale: float, logs: Path, stack: ExitStack) -> dict[str, Any]:
         path = logs / f"gateway-{port}.yaml"
         path.write_text(yaml.safe_dump(config))
         argv = [sys.executable, "-m", "inferlab", "serve", "--config", str(path), "--host", LOOPBACK, "--port", str(port)]
-        if launcher.start(name, argv, child_env(ROOT / "src"), port=port, health="/health", wait_s=60, cpu=None):
+        proc = launcher.start(name, argv, child_env(ROOT / "src"), port=port, health="/health", wait_s=60, cpu=None)
+        if proc is not None:
             targets[name] = f"http://{LOOPBACK}:{port}/v1"
+            pids[name] = proc.pid
     results: dict[str, Any] = {}
     scenarios = (("latency", False, 1, 500, 0.0), ("stream", True, 16, 1000, 0.005))
     for scenario, stream, concurrency, prompts, delay in scenarios:
@@ -110,11 +113,17 @@ def overhead(scale: float, logs: Path, stack: ExitStack) -> dict[str, Any]:
                                          concurrency=concurrency, stream=stream, max_tokens=16, temperature=0.7,
                                          prompt_words=32, timeout=60, warmup=concurrency * 2,
                                          label=f"{scenario}/{name}", percentiles=(50.0, 99.0), seed=rounds)
+                before = cpu_seconds(pids[name])
                 row = asyncio.run(run_benchmark(config)).to_dict()
+                # the gateway process's CPU (every thread: the outbox's too) per request — steadier than
+                # latency on a shared machine
+                row["gateway_cpu_us_per_request"] = (cpu_seconds(pids[name]) - before) * 1e6 / (
+                    config.num_prompts + config.warmup)
                 results[scenario].setdefault(name, []).append(row)
                 ttft = f", TTFT p50 {row['p50_ttft_ms']:.2f} ms" if stream else ""
                 print(f"  {scenario:<8} {name:<20} p50 {row['p50_e2el_ms']:.2f} ms p99 {row['p99_e2el_ms']:.2f} ms"
-                      f"{ttft}, {row['completed']}/{row['num_prompts']} ok", flush=True)
+                      f"{ttft}, {row['gateway_cpu_us_per_request']:.0f} CPU µs/req, "
+                      f"{row['completed']}/{row['num_prompts']} ok", flush=True)
     return results
 
 
