@@ -397,7 +397,8 @@ def _start_one(launcher: Launcher, name: str, path: Path, env: dict[str, str], f
     if feature_set in ("platform", "tenants") and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
         feature_set = "on"  # a tree that predates the allocator: its production path is "on"
     settings = inferlab_settings(sim_port, data_dir, feature_set, path)
-    if launcher.callgrind is not None and "store_timeout_s" in (path / "src/inferlab/config/auth.py").read_text():
+    auth_config = path / "src/inferlab/config/auth.py"
+    if launcher.callgrind is not None and auth_config.exists() and "store_timeout_s" in auth_config.read_text():
         settings["auth"] = {"store_timeout_s": 60}  # ~50× slower under callgrind: no store call may time out
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     try:
