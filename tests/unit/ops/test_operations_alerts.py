@@ -32,7 +32,7 @@ def rules() -> list[dict[str, str]]:
 def used_series() -> set[str]:
     recorded = {rule["record"] for rule in rules() if "record" in rule}
     names = {name for rule in rules() for name in re.findall(r"\b[a-z_][a-z0-9_:]*(?=\s*[{\[)]|\s*[=!<>]=?|\s*$)",
-                                                             rule["expr"], re.M)}
+                                                             rule["expr"], re.MULTILINE)}
     names = {n for n in names if n.startswith("inferlab_") or n in PROMETHEUS_OWN}
     return names - recorded
 
@@ -60,7 +60,7 @@ async def test_every_series_the_rules_use_is_on_a_gateways_metrics(sim: EngineSi
 def test_every_alert_has_a_severity_and_a_runbook_section() -> None:
     runbook = (ROOT / "docs" / "operations.md").read_text()
     anchors = {re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
-               for title in re.findall(r"^#+ (.+)$", runbook, re.M)}
+               for title in re.findall(r"^#+ (.+)$", runbook, re.MULTILINE)}
     alerts = [rule for rule in rules() if "alert" in rule and "runbook_url" in rule.get("annotations", {})]
     assert len(alerts) >= 15
     for alert in alerts:
