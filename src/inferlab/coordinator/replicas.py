@@ -16,6 +16,7 @@ import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.engine_group import EngineGroupBackend
+from inferlab.backends.jetstream import JetStreamBackend
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
@@ -122,6 +123,9 @@ def remote_replica(
             name, url, session, served_name=model.served_name or model.name, max_line_bytes=max_line_bytes
         )
         return ollama, ReplicaEndpoint(root, "ollama")  # no load metrics: in-flight counts only
+    if model.backend == "jetstream":
+        jetstream = JetStreamBackend(name, url, session, chat_template=model.chat_template, max_line_bytes=max_line_bytes)
+        return jetstream, ReplicaEndpoint(root, "jetstream")  # its metrics are on another port: in-flight counts
     engine: EngineKind = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
