@@ -35,7 +35,8 @@ class EngineHandoff:
 
 
 class AttachedEngine(ManagedEngine):
-    """Follows a supervisor-owned engine's health every ``interval_s``: ready while it answers."""
+    """Follows a supervisor-owned engine's health every ``interval_s``: ready while it answers; a
+    ready engine that stops answering counts as a restart (``inferlab_engine_restarts_total``)."""
 
     def __init__(self, handoff: EngineHandoff, session: aiohttp.ClientSession, *, observer: EngineObserver,
                  logger: logging.Logger, interval_s: float) -> None:
@@ -64,9 +65,14 @@ class AttachedEngine(ManagedEngine):
             self.state = EngineState.READY
             self._ready.set()
             self._observer.engine_up_changed(self.name, True)
-        elif not healthy and (self._ready.is_set() or self.state is EngineState.STOPPED):
-            self.state = EngineState.RESTARTING if self._ready.is_set() else EngineState.STARTING
+        elif not healthy and self._ready.is_set():  # went down: the supervisor restarts it
+            self.state = EngineState.RESTARTING
+            self.restarts += 1
             self._ready.clear()
+            self._observer.engine_up_changed(self.name, False)
+            self._observer.engine_restarted(self.name)
+        elif not healthy and self.state is EngineState.STOPPED:
+            self.state = EngineState.STARTING
             self._observer.engine_up_changed(self.name, False)
 
     async def stop(self) -> None:
