@@ -10,7 +10,7 @@ the OpenAPI documents are built from those declarations. Tests build the app wit
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -30,6 +30,7 @@ from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
 from inferlab.config.tenants import Feature
+from inferlab.coordinator.attached import EngineHandoff
 from inferlab.logs import prompt_log
 from inferlab.resources.service import ResourceService
 from inferlab.services import AdminServices, Services, build_services
@@ -37,10 +38,12 @@ from inferlab.services import AdminServices, Services, build_services
 SERVICES = web.AppKey("services", Services)
 
 
-async def create_app(settings: Settings, *, logger: logging.Logger | None = None) -> web.Application:
-    """Build the gateway. Call inside the event loop; engines start with the app, stop with it."""
+async def create_app(settings: Settings, *, logger: logging.Logger | None = None,
+                     attached: Mapping[str, EngineHandoff] | None = None) -> web.Application:
+    """Build the gateway. Call inside the event loop; engines start with the app, stop with it
+    (``attached``: a ``serve --workers`` worker's engines, run by its supervisor)."""
     logger = logger or logging.getLogger("inferlab")
-    services = await build_services(settings, logger=logger)
+    services = await build_services(settings, logger=logger, attached=attached)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[build_middleware(services.metrics, logger)],  # + auth, once the routes are declared

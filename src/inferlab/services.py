@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from inferlab.backends.engine_client import EngineClient
 from inferlab.code.build import CodeLab, build_codelab, fim_policy
 from inferlab.code.step import FillInTheMiddle
 from inferlab.config import Settings, UpstreamSettings
+from inferlab.coordinator.attached import EngineHandoff
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
 from inferlab.dependencies import Dependencies, DependencyCheck
@@ -211,8 +212,10 @@ def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
     return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
 
-async def build_services(settings: Settings, *, logger: logging.Logger | None = None) -> Services:
-    """Build the gateway's components; ``running()`` starts them."""
+async def build_services(settings: Settings, *, logger: logging.Logger | None = None,
+                         attached: Mapping[str, EngineHandoff] | None = None) -> Services:
+    """Build the gateway's components; ``running()`` starts them. ``attached``: a worker of
+    ``serve --workers``, whose managed engines its supervisor runs (workers/supervisor.py)."""
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
@@ -244,7 +247,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     try:
         replicas = build_replicas(
             settings.models, settings.engines, session, client=client, max_line_bytes=settings.upstream.max_stream_line_bytes,
-            pool_observer=metrics, engine_observer=metrics, logger=logger,
+            pool_observer=metrics, engine_observer=metrics, logger=logger, attached=attached,
         )
     except BaseException:
         await session.close()
