@@ -68,6 +68,12 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
         declared += CodeRoutes(inference, services.code, caller_of, max_body_bytes=settings.server.max_body_bytes,
                                max_tokens=settings.codelab.max_tokens).add_to(app)
+    if services.responses is not None:
+        from inferlab.api.responses_routes import ResponsesRoutes
+
+        declared += ResponsesRoutes(inference, services.responses, caller_of,
+                                    max_body_bytes=settings.server.max_body_bytes,
+                                    max_tokens=settings.server.max_tokens_limit).add_to(app)
     declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
                           services.dependencies).add_to(
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)

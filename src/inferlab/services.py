@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
     from inferlab.resources.service import ResourceService
+    from inferlab.responses.service import Responses
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Services:
     metering: Metering | None
     usage: UsageServices | None
     code: CodeLab | None
+    responses: Responses | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -207,6 +209,19 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
                           hardware=hardware_of(settings), sink=sink)
 
 
+def _schema_ready(database: Any, auto_migrate: bool) -> Any:
+    """A lifecycle part: the schema at head (or checked) before anything after it starts."""
+
+    @contextlib.asynccontextmanager
+    async def part() -> AsyncIterator[None]:
+        from inferlab.auth.stack import migrate_or_check
+
+        await migrate_or_check(database, auto_migrate)
+        yield
+
+    return part
+
+
 def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
     return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
@@ -307,6 +322,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     costs = cost_tracker(settings, logger.getChild("usage"))
     sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
     metering = _metering(settings, router, session, metrics, costs, sink)
+    if admin is None and metering is not None:  # the shipper migrates in the background; stored objects
+        lifecycle.add(_schema_ready(metering.store.database, settings.auth.auto_migrate))  # need it at once
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
@@ -336,6 +353,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
     code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    responses = None
+    if settings.responses.enabled:  # /v1/responses: translated onto a chat call before anything reads it
+        from inferlab.responses.service import build_responses
+
+        responses = build_responses(settings.responses, database, logger.getChild("responses"))
+        lifecycle.background(responses.keep_purging)
+        steps.append(responses.step)
     if code is not None:
         steps += [code.completions, code.assist]
     steps.append(ResolveModel(router))
@@ -364,7 +388,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, slo=slo, metering=metering, usage=usage, code=code,
+        resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
         chain=chain, lifecycle=lifecycle,
     )
 

@@ -9,7 +9,8 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``,
+  ``responses``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
@@ -51,6 +52,7 @@ from inferlab.config.models import (
 )
 from inferlab.config.pricing import Price, PricingSettings
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
@@ -87,6 +89,7 @@ __all__ = [
     "RateLimitSettings",
     "RepoContextSettings",
     "ResourceSettings",
+    "ResponsesSettings",
     "RetrySettings",
     "Role",
     "RoutingSettings",

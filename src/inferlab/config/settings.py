@@ -26,6 +26,7 @@ from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
 
     @field_validator("redis_url")
     @classmethod

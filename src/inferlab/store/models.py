@@ -309,3 +309,19 @@ class BudgetAlertRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ResponseRow(Base):
+    """One stored Responses API response (``inferlab.responses``), readable by its tenant until
+    ``expires_at``."""
+
+    __tablename__ = "responses"
+    __table_args__ = (Index("ix_responses_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    response: Mapped[dict[str, Any]] = mapped_column(JSON())
+    input_items: Mapped[list[Any]] = mapped_column(JSON())
+    history: Mapped[list[Any]] = mapped_column(JSON())
