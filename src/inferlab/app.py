@@ -74,6 +74,9 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         declared += ResponsesRoutes(inference, services.responses, caller_of,
                                     max_body_bytes=settings.server.max_body_bytes,
                                     max_tokens=settings.server.max_tokens_limit).add_to(app)
+    from inferlab.api.tokenize_routes import TokenizeRoutes
+
+    declared += TokenizeRoutes(services.tokens, caller_of, max_body_bytes=settings.server.max_body_bytes).add_to(app)
     declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
                           services.dependencies).add_to(
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)

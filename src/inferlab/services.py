@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
+from inferlab.backends.token_service import TokenService
 from inferlab.code.build import CodeLab, build_codelab, fim_policy
 from inferlab.code.step import FillInTheMiddle
 from inferlab.config import Settings, UpstreamSettings
@@ -88,6 +89,7 @@ class Services:
     usage: UsageServices | None
     code: CodeLab | None
     responses: Responses | None
+    tokens: TokenService
     chain: Chain
     lifecycle: Lifecycle
 
@@ -389,6 +391,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
+        tokens=TokenService(router, session),
         chain=chain, lifecycle=lifecycle,
     )
 

@@ -17,9 +17,8 @@ from inferlab.api.routes import Param, RouteSpec, Schema, add_routes
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY
 from inferlab.pipeline import Call, estimate_prompt_tokens
 from inferlab.pipeline.usage import UsageMeter
-from inferlab.responses.request import parse_responses
+from inferlab.responses.request import REQUEST_NOTE, parse_responses
 from inferlab.responses.service import Responses
-from inferlab.responses.step import REQUEST_NOTE
 from inferlab.types import Caller, RequestKind
 
 ROUTE_PATH = "/v1/responses"

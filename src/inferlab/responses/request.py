@@ -14,6 +14,7 @@ from typing import Any
 
 from inferlab.errors import InvalidRequest
 
+REQUEST_NOTE = "responses.request"  # the parsed request, on the call, for the Responses step
 SUPPORTED = frozenset({
     "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "text", "tools",
     "tool_choice", "parallel_tool_calls", "stream", "store", "previous_response_id", "metadata", "user",

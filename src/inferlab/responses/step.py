@@ -20,12 +20,11 @@ import orjson
 from inferlab.errors import NotFound, UpstreamError
 from inferlab.pipeline import Call, Next, Reply
 from inferlab.responses.render import Turn, new_id, response_object
-from inferlab.responses.request import ResponsesRequest
+from inferlab.responses.request import REQUEST_NOTE, ResponsesRequest
 from inferlab.responses.store import ResponseStore, StoredResponse
 from inferlab.responses.stream import ResponseEvents
 from inferlab.types import InferenceResponse, Usage
 
-REQUEST_NOTE = "responses.request"
 Clock = Callable[[], datetime]
 
 
