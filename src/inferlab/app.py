@@ -56,8 +56,9 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     app.cleanup_ctx.append(lifespan)
     declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
     caller_of = CallerOf(settings.trusted_proxies)
+    validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     inference = OpenAIRoutes(
-        services.chain, services.router, RequestValidator(settings.server.max_tokens_limit, settings.server.max_n),
+        services.chain, services.router, validator,
         services.drain, caller_of, logger, max_body_bytes=settings.server.max_body_bytes,
         session_headers={model.name: model.routing.session_header for model in settings.models},
         prompts=prompt_log(settings.logging, logger),
@@ -74,6 +75,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         declared += ResponsesRoutes(inference, services.responses, caller_of,
                                     max_body_bytes=settings.server.max_body_bytes,
                                     max_tokens=settings.server.max_tokens_limit).add_to(app)
+    if services.batches is not None:
+        from inferlab.api.batch_routes import BatchRoutes
+
+        declared += BatchRoutes(services.batches, validator, caller_of,
+                                max_body_bytes=settings.server.max_body_bytes).add_to(app)
     from inferlab.api.tokenize_routes import TokenizeRoutes
 
     declared += TokenizeRoutes(services.tokens, caller_of, max_body_bytes=settings.server.max_body_bytes).add_to(app)

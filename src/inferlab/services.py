@@ -46,6 +46,7 @@ from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
+    from inferlab.batches.service import BatchService
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
     from inferlab.metering.cost import CostTracker
@@ -90,6 +91,7 @@ class Services:
     code: CodeLab | None
     responses: Responses | None
     tokens: TokenService
+    batches: BatchService | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -209,6 +211,20 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
     observer = metrics.metering if metrics is not None else None
     return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
                           hardware=hardware_of(settings), sink=sink)
+
+
+def _batches(settings: Settings, database: Any, chain: Chain, router: ModelRouter,
+             logger: logging.Logger) -> BatchService:
+    """The Batch API: files in the data directory, records in the store, the runner over the chain."""
+    from inferlab.batches.files import FileService
+    from inferlab.batches.runner import ChainBatchRunner
+    from inferlab.batches.service import BatchService
+    from inferlab.store.batches import SqlBatchStore
+
+    store = SqlBatchStore(database)
+    files = FileService(store, settings.data_dir.expanduser() / "files", max_bytes=settings.batches.max_file_bytes)
+    runner = ChainBatchRunner(store, files, chain, router, settings.batches, logger)
+    return BatchService(store, files, runner, settings.batches)
 
 
 def _schema_ready(database: Any, auto_migrate: bool) -> Any:
@@ -387,11 +403,15 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                        default_max_tokens=settings.resources.default_max_tokens))
     steps.append(RouteToReplica(router, Failover(queues)))
     chain = Chain(steps)
+    batches = None
+    if settings.batches.enabled and database is not None:  # batches outlive the process: the store keeps them
+        batches = _batches(settings, database, chain, router, logger.getChild("batches"))
+        lifecycle.background(batches.runner.run)  # started last, stopped first: lines in flight end cleanly
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
-        tokens=TokenService(router, session),
+        tokens=TokenService(router, session), batches=batches,
         chain=chain, lifecycle=lifecycle,
     )
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
+from inferlab.config.batches import BatchSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
 
     @field_validator("redis_url")
     @classmethod
