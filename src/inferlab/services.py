@@ -401,6 +401,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if resources is not None:
         steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
                                        default_max_tokens=settings.resources.default_max_tokens))
+    from inferlab.completions.step import LegacyCompletions
+
+    steps.append(LegacyCompletions())  # echo and integer logprobs on /v1/completions, in the legacy shape
     steps.append(RouteToReplica(router, Failover(queues)))
     chain = Chain(steps)
     batches = None
