@@ -32,7 +32,7 @@ def gateway(engine: str) -> Iterator[GatewayProcess]:
     config = {
         "features": {"auth": True},
         "auth": {"pepper": PEPPER, "key_cache_ttl_s": 1.0},
-        "batches": {"poll_s": 0.1, "concurrency": 3, "reserve_slots": 0},
+        "batches": {"poll_s": 0.1, "concurrency": 4, "reserve_slots": 0},
         "models": [{"name": MODEL, "backend": "openai", "url": f"{engine}/v1", "engine": "llamacpp"}],
         "logging": {"level": "INFO"},
     }
@@ -194,3 +194,32 @@ def test_tenant_b_cannot_reach_tenant_a_objects(alice: openai.OpenAI, bob: opena
     assert uploaded.id not in [f.id for f in bob.files.list().data]
     assert alice.responses.retrieve(response.id).id == response.id  # still there for its owner
     wait_for(alice, batch.id, lambda b: b.status == "completed")
+
+
+def test_legacy_completions_logprobs_and_echo(alice: openai.OpenAI) -> None:
+    prompt = "The capital of France is"
+    reply = alice.completions.create(model=MODEL, prompt=prompt, max_tokens=3, logprobs=2, temperature=0)
+    choice, usage = reply.choices[0], reply.usage
+    assert choice.logprobs is not None and choice.logprobs.tokens and usage is not None
+    assert len(choice.logprobs.tokens) == usage.completion_tokens and "".join(choice.logprobs.tokens) == choice.text
+    assert all(isinstance(p, float) and p <= 0 for p in choice.logprobs.token_logprobs or [])
+    assert all(1 <= len(top) <= 2 for top in choice.logprobs.top_logprobs or [])
+    assert choice.logprobs.text_offset is not None and choice.logprobs.text_offset[0] == 0
+
+    echoed = alice.completions.create(model=MODEL, prompt=prompt, max_tokens=3, echo=True, temperature=0)
+    assert echoed.choices[0].text == prompt + choice.text
+    with pytest.raises(openai.BadRequestError) as refused:
+        alice.completions.create(model=MODEL, prompt=prompt, max_tokens=3, echo=True, logprobs=1)
+    assert refused.value.body["param"] == "echo"  # type: ignore[index]
+
+
+def test_tokenize_and_detokenize_through_the_engine(gateway: GatewayProcess, alice: openai.OpenAI) -> None:
+    headers = {"Authorization": f"Bearer {alice.api_key}"}
+    with httpx.Client(base_url=gateway.url, headers=headers, timeout=10) as http:
+        tokens = http.post("/tokenize", json={"model": MODEL, "prompt": "Hello world", "add_special_tokens": False})
+        assert tokens.status_code == 200 and tokens.json()["count"] == len(tokens.json()["tokens"]) >= 2
+        text = http.post("/detokenize", json={"model": MODEL, "tokens": tokens.json()["tokens"]})
+        assert text.status_code == 200 and text.json()["prompt"] == "Hello world"
+        assert http.post("/tokenize", json={"model": "nope", "prompt": "x"}).status_code == 404
+        refused = http.post("/detokenize", json={"model": MODEL, "tokens": ["x"]})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "tokens"
