@@ -28,7 +28,7 @@ from inferlab.batches.files import FileService
 from inferlab.batches.lines import KIND_OF, BatchLine, caller_of, parse_lines
 from inferlab.batches.model import BatchRecord, FileRecord, LineResult
 from inferlab.config.batches import BatchSettings
-from inferlab.errors import InferLabError, RateLimited, ServiceUnavailable
+from inferlab.errors import InferLabError, PermissionDenied, RateLimited, ServiceUnavailable
 from inferlab.pipeline import SUCCESS, Call, Chain, ending_of, estimate_prompt_tokens
 from inferlab.pipeline.usage import UsageMeter
 from inferlab.router import ModelRouter
@@ -201,6 +201,9 @@ class ChainBatchRunner:
 
     async def _call(self, batch: BatchRecord, line: BatchLine, caller: Caller, model: str,
                     request_id: str) -> dict[str, Any]:
+        if not caller.may_use(model):  # checked at creation too: the key's models, as the API checks them
+            raise PermissionDenied(f"This key may not use the model '{model}'", code="model_not_allowed",
+                                   param="model")
         call = Call(request_id=request_id, kind=KIND_OF[batch.endpoint], route=BATCH_ROUTE, model=model,
                     body=dict(line.body), caller=caller, batch=True, cache_mode="bypass",
                     usage=UsageMeter(estimate_prompt_tokens(line.size)))

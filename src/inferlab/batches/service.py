@@ -13,7 +13,7 @@ from inferlab.batches.lines import Validate, caller_record, parse_lines
 from inferlab.batches.model import BatchRecord
 from inferlab.batches.runner import BatchRunner
 from inferlab.config.batches import BatchSettings
-from inferlab.errors import InvalidRequest, NotFound
+from inferlab.errors import InvalidRequest, NotFound, PermissionDenied
 from inferlab.types import Caller
 
 WINDOWS = {"24h": timedelta(hours=24)}
@@ -61,6 +61,11 @@ class BatchService:
                                  code="invalid_value")
         lines = parse_lines(await self.files.read(caller.tenant_id, source.id), body["endpoint"], validate,
                             max_lines=self._settings.max_lines)
+        for line in lines:  # a model-scoped key reaches only its models, in a batch as on its own
+            model = line.body.get("model")
+            if not isinstance(model, str) or not caller.may_use(model):
+                raise PermissionDenied(f"Line {line.line + 1} of the input file: this key may not use the model "
+                                       f"{model!r}", param="input_file_id", code="model_not_allowed")
         now = datetime.now(UTC)
         record = BatchRecord(id="batch_" + secrets.token_hex(12), tenant_id=caller.tenant_id,
                              endpoint=body["endpoint"], input_file_id=source.id, completion_window=window,
