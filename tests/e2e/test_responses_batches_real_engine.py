@@ -145,9 +145,9 @@ def wait_for(client: openai.OpenAI, batch_id: str, done: Any, timeout_s: float =
 
 
 def test_a_batch_of_50_runs_to_completion(alice: openai.OpenAI) -> None:
-    uploaded = alice.files.create(file=("fifty.jsonl", batch_lines(50)), purpose="batch")
+    uploaded = alice.files.create(file=("fifty.jsonl", batch_lines(50, max_tokens=4)), purpose="batch")
     assert uploaded.purpose == "batch" and uploaded.bytes > 0
-    assert alice.files.content(uploaded.id).content == batch_lines(50)
+    assert alice.files.content(uploaded.id).content == batch_lines(50, max_tokens=4)
     batch = alice.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
                                  metadata={"job": "fifty"})
     assert batch.status == "validating" and batch.request_counts is not None and batch.request_counts.total == 50
@@ -158,7 +158,7 @@ def test_a_batch_of_50_runs_to_completion(alice: openai.OpenAI) -> None:
     for line in lines:
         reply = openai.types.chat.ChatCompletion.model_validate(line["response"]["body"])  # the SDK parses it
         assert line["response"]["status_code"] == 200 and reply.choices[0].message.content is not None
-        assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 8
+        assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 4
     assert batch.id in [b.id for b in alice.batches.list(limit=10).data]
 
 

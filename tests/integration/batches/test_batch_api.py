@@ -7,19 +7,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import text
 
 from inferlab.config import Settings
+from inferlab.store import Database
 from inferlab.testing import EngineSimulator
 
 from ..api.harness import running_gateway
 
 MODEL = "sim-model"
 URL = "/v1/chat/completions"
+PRICE = {"input_per_million": 10, "output_per_million": 20, "batch_input_per_million": 5,
+         "batch_output_per_million": 10}
 
 
 def jsonl(count: int, **body: Any) -> bytes:
@@ -33,7 +38,9 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, 
     async with EngineSimulator(model=MODEL) as sim:
         settings = Settings(models=[{"name": MODEL, "backend": "openai", "url": f"{sim.base_url}/v1"}],
                             data_dir=tmp_path, features={"metering": True},
-                            batches={"max_file_bytes": 4096, "poll_s": 0.05})
+                            batches={"max_file_bytes": 4096, "poll_s": 0.05},
+                            metering={"ship_interval_s": 0.05, "flush_interval_ms": 20},
+                            pricing={"models": {MODEL: PRICE}})
         async with running_gateway(settings) as port, aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             yield http, tmp_path
 
@@ -104,3 +111,29 @@ async def test_listing_and_cancelling_a_finished_batch(gateway: tuple[aiohttp.Cl
         assert (await response.json())["deleted"] is True
     async with http.get(f"/v1/files/{uploaded['id']}/content") as response:
         assert response.status == 404
+
+
+async def test_batch_lines_are_metered_at_the_batch_price(gateway: tuple[aiohttp.ClientSession, Path]) -> None:
+    http, data_dir = gateway
+    _, uploaded = await upload(http, jsonl(2))
+    _, batch = await create(http, input_file_id=uploaded["id"])
+    async with http.post(URL, json={"model": MODEL, "max_tokens": 4,
+                                    "messages": [{"role": "user", "content": "hi"}]}) as response:
+        assert response.status == 200  # one interactive call, at the list price
+    database = Database(f"sqlite+aiosqlite:///{data_dir / 'inferlab.db'}")
+    try:
+        for _ in range(200):
+            async with database.engine.connect() as connection:
+                rows = (await connection.execute(text(
+                    "SELECT route, prompt_tokens, completion_tokens, price FROM usage_events"))).all()
+            if len(rows) == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await database.close()
+    assert sorted(row[0] for row in rows) == ["/v1/batches", "/v1/batches", URL]
+    for route, prompt, completion, price in rows:
+        input_rate, output_rate = (5, 10) if route == "/v1/batches" else (10, 20)
+        expected = (Decimal(prompt) * input_rate + Decimal(completion) * output_rate) / 1_000_000
+        assert Decimal(price) / 10**10 == expected and prompt > 0 and completion > 0  # SQLite: 10^-10 USD units
+    assert batch["status"] == "validating"
