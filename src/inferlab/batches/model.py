@@ -52,6 +52,7 @@ class BatchRecord:
     failed_at: datetime | None = None
     cancelling_at: datetime | None = None
     cancelled_at: datetime | None = None
+    expired_at: datetime | None = None
     errors: list[dict[str, Any]] | None = field(default=None)
 
     def to_openai(self) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class BatchRecord:
             "status": self.status, "output_file_id": self.output_file_id, "error_file_id": self.error_file_id,
             "created_at": epoch(self.created_at), "in_progress_at": epoch(self.in_progress_at),
             "expires_at": epoch(self.expires_at), "finalizing_at": epoch(self.finalizing_at),
-            "completed_at": epoch(self.completed_at), "failed_at": epoch(self.failed_at), "expired_at": None,
+            "completed_at": epoch(self.completed_at), "failed_at": epoch(self.failed_at), "expired_at": epoch(self.expired_at),
             "cancelling_at": epoch(self.cancelling_at), "cancelled_at": epoch(self.cancelled_at),
             "request_counts": {"total": self.total, "completed": self.completed, "failed": self.failed},
             "metadata": self.metadata,

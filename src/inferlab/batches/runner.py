@@ -134,7 +134,7 @@ class ChainBatchRunner:
                     "errors": [{"code": exc.code, "message": exc.message, "param": exc.param, "line": None}]})
                 return
             if batch.status == "in_progress" and not await self._answer_all(batch, lines):
-                return  # the lease was lost: another runner has the batch
+                return  # the lease was lost to another runner, or the batch expired (and was finalised)
         await self._finalize(batch)
 
     async def _answer_all(self, batch: BatchRecord, lines: list[BatchLine]) -> bool:
@@ -145,6 +145,9 @@ class ChainBatchRunner:
 
         async def worker() -> None:
             while pending and state["status"] == "in_progress" and batch.id not in self._cancelled:
+                if self._clock() >= batch.expires_at:  # its completion window is over: the rest expire
+                    state["status"] = "expiring"
+                    return
                 line = pending.popleft()
                 result = await self._answer(batch, line, caller)
                 await self._store.record(batch.id, result, self._clock())  # durable before the next line
@@ -161,6 +164,9 @@ class ChainBatchRunner:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewing
+        if state["status"] == "expiring":
+            await self._expire(batch, list(pending))
+            return False
         if state["status"] == "lost":
             self._log.warning("a batch's lease was lost to another runner", extra={"batch": batch.id})
             return False
@@ -228,10 +234,21 @@ class ChainBatchRunner:
             "id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id,
             "response": {"status_code": status, "request_id": request_id, "body": body}, "error": None})
 
+    async def _expire(self, batch: BatchRecord, left: list[BatchLine]) -> None:
+        """The window is over: each line not answered is a line of the error file, and the batch expired."""
+        error = {"code": "batch_expired", "message": "This request could not be executed before the completion "
+                 "window expired.", "param": None, "line": None}
+        for line in left:
+            await self._store.record(batch.id, LineResult(line.line, line.custom_id, False, {
+                "id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id, "response": None,
+                "error": {"code": error["code"], "message": error["message"]}}), self._clock())
+        batch.status = "expired"
+        await self._finalize(batch)
+
     async def _finalize(self, batch: BatchRecord) -> None:
-        cancelled = batch.status == "cancelling"
+        cancelled, expired = batch.status == "cancelling", batch.status == "expired"
         now = self._clock()
-        if not cancelled:
+        if not cancelled and not expired:
             await self._store.update_batch(batch.id, ("in_progress",), {"status": "finalizing", "finalizing_at": now})
         results = await self._store.results(batch.id)
         output_id, error_id = output_file_ids(batch.id)
@@ -242,9 +259,10 @@ class ChainBatchRunner:
             written.append(await self._files.write(batch.tenant_id, output_id, f"{batch.id}_output.jsonl", good))
         if bad:
             written.append(await self._files.write(batch.tenant_id, error_id, f"{batch.id}_errors.jsonl", bad))
-        final = {"status": "cancelled" if cancelled else "completed", "owner": None, "lease_until": None,
+        status = "cancelled" if cancelled else "expired" if expired else "completed"
+        final = {"status": status, "owner": None, "lease_until": None,
                  "output_file_id": output_id if good else None, "error_file_id": error_id if bad else None,
-                 ("cancelled_at" if cancelled else "completed_at"): self._clock()}
+                 {"cancelled": "cancelled_at", "expired": "expired_at"}.get(status, "completed_at"): self._clock()}
         await self._store.update_batch(batch.id, None, final)
         self._log.info("batch finished", extra={"batch": batch.id, "status": final["status"],
                                                 "completed": len(good), "failed": len(bad)})

@@ -370,6 +370,7 @@ class BatchRow(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     cancelling_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the runner holding it
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 

@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("output_file_id", sa.String(64), nullable=True),
         sa.Column("error_file_id", sa.String(64), nullable=True),
         _when("in_progress_at"), _when("finalizing_at"), _when("completed_at"), _when("failed_at"),
-        _when("cancelling_at"), _when("cancelled_at"),
+        _when("cancelling_at"), _when("cancelled_at"), _when("expired_at"),
         sa.Column("owner", sa.String(64), nullable=True),
         _when("lease_until"),
         sa.PrimaryKeyConstraint("id", name="pk_batches"),
