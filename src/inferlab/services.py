@@ -234,7 +234,11 @@ def _schema_ready(database: Any, auto_migrate: bool) -> Any:
     async def part() -> AsyncIterator[None]:
         from inferlab.auth.stack import migrate_or_check
 
-        await migrate_or_check(database, auto_migrate)
+        try:  # a store down at start must not stop the gateway (metering buffers meanwhile; its connects are bounded)
+            await migrate_or_check(database, auto_migrate)
+        except Exception:  # the shipper migrates once the store answers
+            logging.getLogger("inferlab.store").warning("the schema could not be checked at start: stored "
+                                                        "responses and batches answer 503 until it is", exc_info=True)
         yield
 
     return part

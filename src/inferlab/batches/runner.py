@@ -28,7 +28,7 @@ from inferlab.batches.files import FileService
 from inferlab.batches.lines import KIND_OF, BatchLine, caller_of, parse_lines
 from inferlab.batches.model import BatchRecord, FileRecord, LineResult
 from inferlab.config.batches import BatchSettings
-from inferlab.errors import InferLabError, PermissionDenied, RateLimited, ServiceUnavailable
+from inferlab.errors import InferLabError, PermissionDenied, RateLimited, ServiceUnavailable, StoreUnavailable
 from inferlab.pipeline import SUCCESS, Call, Chain, ending_of, estimate_prompt_tokens
 from inferlab.pipeline.usage import UsageMeter
 from inferlab.router import ModelRouter
@@ -107,7 +107,10 @@ class ChainBatchRunner:
             self._wake.clear()
             try:
                 batch = await self._store.claim(self.owner, self._clock(), self._until())
-            except Exception:  # noqa: BLE001 - the store is down: try again later
+            except StoreUnavailable as exc:  # the store is down: try again at the next poll
+                self._log.warning("claiming a batch failed: %s", exc.message)
+                batch = None
+            except Exception:  # noqa: BLE001 - logged; tried again at the next poll
                 self._log.exception("claiming a batch failed")
                 batch = None
             if batch is None:
