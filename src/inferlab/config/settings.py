@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
+from inferlab.config.billing import BillingSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
 
     @field_validator("redis_url")
     @classmethod
