@@ -159,21 +159,23 @@ class SqlBillingStore:
     @bounded
     async def finalize(self, invoice_id: str, lines: Sequence[Line], now: datetime,
                        next_attempt_at: datetime | None) -> Invoice | None:
+        subtotal = sum((line.amount for line in lines), ZERO)
         async with self._db.sessions.begin() as session:
-            row = await session.get(BillingInvoiceRow, invoice_id, with_for_update=self._locking)
-            if row is None or row.state != "draft":
-                return None
-            subtotal = sum((line.amount for line in lines), ZERO)
-            applied = await self._consume_credits(session, row.tenant, invoice_id, max(subtotal, ZERO))
-            paid = subtotal - applied <= 0
+            # the conditional write comes first: it takes the row (PostgreSQL) or the database
+            # (SQLite) for the rest of the transaction, so a racing finalize finds no draft
             taken = await session.execute(
                 update(BillingInvoiceRow).where(BillingInvoiceRow.id == invoice_id, BillingInvoiceRow.state == "draft")
-                .values(state="paid" if paid else "finalized", lines=[line.as_json() for line in lines],
-                        subtotal=subtotal, credits_applied=applied, finalized_at=now, updated_at=now,
-                        paid_at=now if paid else None, next_attempt_at=None if paid else next_attempt_at))
+                .values(state="finalized", lines=[line.as_json() for line in lines], subtotal=subtotal,
+                        finalized_at=now, updated_at=now, next_attempt_at=next_attempt_at))
             if getattr(taken, "rowcount", 0) != 1:
-                raise RuntimeError("finalize lost its row")  # rolls back the credits taken
-            await session.refresh(row)
+                return None
+            row = await session.get(BillingInvoiceRow, invoice_id, populate_existing=True)
+            assert row is not None
+            applied = await self._consume_credits(session, row.tenant, invoice_id, max(subtotal, ZERO))
+            row.credits_applied = applied
+            if subtotal - applied <= 0:
+                row.state, row.paid_at, row.next_attempt_at = "paid", now, None
+            await session.flush()
             return _invoice(row)
 
     async def _consume_credits(self, session: AsyncSession, tenant: str, invoice_id: str, due: Decimal) -> Decimal:
@@ -221,13 +223,19 @@ class SqlBillingStore:
 
     @bounded
     async def add_credit_note(self, note: CreditNote) -> Invoice:
+        if note.amount <= 0:
+            raise OverPaid("a credit note is a positive amount")
         async with self._db.sessions.begin() as session:
-            row = await session.get(BillingInvoiceRow, note.invoice_id, with_for_update=self._locking)
-            if row is None or row.tenant != note.tenant:
-                raise OverPaid("no such invoice")
-            if note.amount <= 0 or row.amount_refunded + note.amount > row.amount_paid:
-                raise OverPaid(f"at most {row.amount_paid - row.amount_refunded} is left to refund or credit")
-            row.amount_refunded += note.amount
+            row_ = BillingInvoiceRow
+            refunded = row_.amount_refunded + note.amount  # the check and the write are one statement
+            taken = await session.execute(
+                update(row_).where(row_.id == note.invoice_id, row_.tenant == note.tenant, row_.state == "paid",
+                                   refunded <= row_.amount_paid)
+                .values(amount_refunded=refunded, updated_at=note.created_at))
+            if getattr(taken, "rowcount", 0) != 1:
+                found = await session.get(row_, note.invoice_id)
+                left = found.amount_paid - found.amount_refunded if found is not None else ZERO
+                raise OverPaid(f"at most {left} is left to refund or credit")
             session.add(BillingCreditNoteRow(id=note.id, invoice_id=note.invoice_id, tenant=note.tenant,
                                              kind=note.kind, amount=note.amount, reason=note.reason,
                                              provider_ref=note.provider_ref, created_at=note.created_at))
@@ -235,7 +243,8 @@ class SqlBillingStore:
                 session.add(BillingCreditRow(id=note.id, tenant=note.tenant, amount=note.amount,
                                              remaining=note.amount, reason=f"credit note on {note.invoice_id}",
                                              created_at=note.created_at))
-            await session.flush()
+            row = await session.get(row_, note.invoice_id, populate_existing=True)
+            assert row is not None
             return _invoice(row)
 
     @bounded
