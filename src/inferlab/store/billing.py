@@ -264,6 +264,16 @@ class SqlBillingStore:
             return _payment(row) if row is not None else None
 
     @bounded
+    async def claim_payment(self, payment: Payment) -> bool:
+        try:
+            async with self._db.sessions.begin() as session:
+                session.add(BillingPaymentRow(key=payment.key, invoice_id=payment.invoice_id, attempt=payment.attempt,
+                                              state=payment.state, amount=payment.amount, created_at=payment.created_at))
+            return True
+        except IntegrityError:
+            return False
+
+    @bounded
     async def put_payment(self, payment: Payment) -> None:
         async with self._db.sessions.begin() as session:
             row = await session.get(BillingPaymentRow, payment.key)
