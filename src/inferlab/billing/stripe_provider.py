@@ -33,19 +33,12 @@ from inferlab.billing.invoice import Invoice
 from inferlab.billing.money import minor_units
 from inferlab.billing.protocol import Account
 from inferlab.billing.provider import MirroredInvoice, PaymentResult, ProviderError
+from inferlab.billing.stripe_mirror import mirrored_lines
 from inferlab.config.billing import StripeSettings
 
 T = TypeVar("T")
 Mode = Literal["invoice", "payment_intent"]
 PI_PREFIX = "pi-mode:"  # a provider_ref in payment-intent mode: no Stripe invoice exists
-
-
-def mirrored_lines(invoice: Invoice) -> list[tuple[str, int]]:
-    """The lines as Stripe holds them: (description, cents), credits as a negative line."""
-    lines = [(line.description, minor_units(line.amount)) for line in invoice.lines if line.amount]
-    if invoice.credits_applied:
-        lines.append(("credits applied", -minor_units(invoice.credits_applied)))
-    return lines
 
 
 class StripeProvider:
