@@ -266,6 +266,7 @@ class BillingRoutes:
         if customer != account.provider_customer:
             account = await self._engine.set_account(tenant, provider_customer=customer)
         await self._billing.provider.attach_payment_method(customer, body.payment_method)
+        await self._billing.collector.card_changed(tenant, datetime.now(UTC))
         return _json(_account_json(account))
 
     async def credit(self, request: web.Request) -> web.Response:

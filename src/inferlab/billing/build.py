@@ -83,7 +83,7 @@ def build_billing(settings: Settings, database: Database, book: PriceBook, *, se
     inbox = WebhookInbox(engine.store, collector, [s.get_secret_value() for s in config.stripe.webhook_secrets],
                          tolerance_s=config.stripe.tolerance_s, logger=logger.getChild("webhooks"))
     reconciler = Reconciler(engine, provider)
-    if jobs and lifecycle is not None:
+    if jobs and config.jobs and lifecycle is not None:
         interval = config.interval_s
 
         async def close_periods() -> None:

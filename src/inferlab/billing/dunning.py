@@ -154,6 +154,15 @@ class Collector:
             return failed
         return claimed
 
+    async def card_changed(self, tenant: str, now: datetime) -> int:
+        """A new payment method: every open invoice of the tenant is attempted again at once."""
+        moved = 0
+        for invoice in await self.engine.open_invoices(tenant):
+            if await self.store.update(invoice.id, ["finalized", "uncollectible"], now, next_attempt_at=now):
+                moved += 1
+        await self.store.log(tenant, None, "payment_method.change", {"retried": moved}, now)
+        return moved
+
     async def paid(self, invoice: Invoice, now: datetime, *, reference: str | None, source: str) -> Invoice:
         """The invoice is paid (an attempt, a webhook, by hand): resolve its dunning, resume the
         tenant if nothing else keeps it suspended. Idempotent."""

@@ -86,7 +86,7 @@ class BillingEngine:
                 raise InvalidRequest(f"Unknown time zone '{timezone}'", param="timezone", code="invalid_value") from None
         before = await self.account(tenant)
         after = Account(tenant, plan or before.plan, timezone or before.timezone, email or before.email,
-                        provider_customer or before.provider_customer)
+                        provider_customer or before.provider_customer, before.created_at)
         now = datetime.now(UTC)
         await self.store.put_account(after, now)
         await self.store.log(tenant, None, "account.update", {"plan": after.plan, "timezone": after.timezone}, now)
@@ -176,8 +176,11 @@ class BillingEngine:
             tenants = sorted(found)
         finalized = []
         for tenant in tenants:
-            zone = ZoneInfo((await self.account(tenant)).timezone)
-            for period in periods_between(now - timedelta(days=62) - self._grace, now, zone):
+            account = await self.account(tenant)
+            since = now - timedelta(days=62) - self._grace
+            if account.created_at is not None:  # no invoice for a period before the account existed
+                since = max(since, account.created_at)
+            for period in periods_between(since, now, ZoneInfo(account.timezone)):
                 invoice = await self.draft(tenant, period, now)
                 if invoice.state == "draft" and now >= period.end + self._grace:
                     finalized.append(await self.finalize(invoice, now))

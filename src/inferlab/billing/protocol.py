@@ -20,6 +20,7 @@ class Account:
     timezone: str
     email: str | None = None
     provider_customer: str | None = None
+    created_at: datetime | None = None  # billing starts with the period holding it (None: not stored)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,9 +94,7 @@ class StripeProvider:
         if self.mode == "payment_intent":
             return PI_PREFIX + customer
         lines = mirrored_lines(invoice)
-        existing = await self._call(self._client.v1.invoice_items.list, params={"customer": customer, "limit": 100})
-        have = {str((item.metadata or {}).get("line")) for item in existing.data
-                if (item.metadata or {}).get("inferlab_invoice") == invoice.id and not item.get("invoice")}
+        have = {str((item.get("metadata") or {}).get("line")) for item in await self._pending_items(customer, invoice.id)}
         for index, (description, cents) in enumerate(lines):
             if str(index) in have:
                 continue
@@ -124,17 +122,22 @@ class StripeProvider:
             await asyncio.to_thread(functools.partial(self._client.v1.invoices.finalize_invoice, created.id,
                                                       params={"auto_advance": False}))
             self.finalize_supported = True
-        except self._stripe.InvalidRequestError as exc:
+        except self._stripe.StripeError as exc:
             if exc.http_status != 404:
                 raise ProviderError(f"Stripe: {exc.user_message}", code="payment_provider_error") from None
             self.finalize_supported = False  # no /finalize (localstripe): /pay finalizes
         return str(created.id)
 
+    async def _pending_items(self, customer: str, invoice_id: str) -> list[dict[str, Any]]:
+        """The customer's invoice items made for ``invoice_id`` and on no Stripe invoice yet."""
+        found = await self._call(self._client.v1.invoice_items.list, params={"customer": customer, "limit": 100})
+        items = [_plain(item) for item in found.data]
+        return [item for item in items
+                if (item.get("metadata") or {}).get("inferlab_invoice") == invoice_id and not item.get("invoice")]
+
     async def _drop_pending(self, customer: str, invoice_id: str) -> None:
-        items = await self._call(self._client.v1.invoice_items.list, params={"customer": customer, "limit": 100})
-        for item in items.data:
-            if (item.metadata or {}).get("inferlab_invoice") == invoice_id and not item.get("invoice"):
-                await self._call(self._client.v1.invoice_items.delete, item.id)
+        for item in await self._pending_items(customer, invoice_id):
+            await self._call(self._client.v1.invoice_items.delete, item["id"])
 
     # ---- payments -------------------------------------------------------------------------------------
     async def pay(self, invoice: Invoice, attempt: int) -> PaymentResult:
@@ -149,8 +152,8 @@ class StripeProvider:
             return PaymentResult("failed", None, exc.code or "card_declined")
 
     async def _pay_intent(self, invoice: Invoice, customer: str, attempt: int, key: str) -> PaymentResult:
-        found = await self._call(self._client.v1.customers.retrieve, customer)
-        method = ((found.get("invoice_settings") or {}).get("default_payment_method"))
+        found = _plain(await self._call(self._client.v1.customers.retrieve, customer))
+        method = (found.get("invoice_settings") or {}).get("default_payment_method")
         if not method:
             return PaymentResult("failed", None, "no_payment_method")
         metadata = {"inferlab_invoice": invoice.id, "attempt": str(attempt)}
@@ -175,13 +178,14 @@ class StripeProvider:
     async def refund(self, invoice: Invoice, amount: Decimal, key: str, payment_ref: str | None = None) -> str | None:
         intent = payment_ref if payment_ref and payment_ref.startswith("pi_") else None
         if intent is None and invoice.provider_ref and not invoice.provider_ref.startswith(PI_PREFIX):
-            found = await self._call(self._client.v1.invoices.retrieve, invoice.provider_ref)
+            found = _plain(await self._call(self._client.v1.invoices.retrieve, invoice.provider_ref))
             intent = found.get("payment_intent")
             if intent is None:  # newer API versions: the invoice's payments
                 payments = await self._call(self._client.v1.invoice_payments.list,
                                             params={"invoice": invoice.provider_ref})
-                intent = next((p.payment.payment_intent for p in payments.data
-                               if p.status == "paid" and p.payment.get("payment_intent")), None)
+                paid = [_plain(p) for p in payments.data]
+                intent = next(((p.get("payment") or {}).get("payment_intent") for p in paid
+                               if p.get("status") == "paid" and (p.get("payment") or {}).get("payment_intent")), None)
         if intent is None:
             raise ProviderError("No Stripe payment to refund for this invoice", code="no_payment")
         refund = await self._call(self._client.v1.refunds.create,
@@ -197,7 +201,7 @@ class StripeProvider:
             if payment_ref is None:
                 return None
             intent = await self._call(self._client.v1.payment_intents.retrieve, payment_ref)
-            meta = intent.metadata or {}
+            meta = _plain(intent).get("metadata") or {}
             lines = []
             for index in range(40):
                 raw = meta.get(f"line_{index}")
@@ -211,3 +215,9 @@ class StripeProvider:
         found = await self._call(self._client.v1.invoices.retrieve, ref)
         return MirroredInvoice(str(found.id), str(found.status), int(found.total), int(found.amount_paid),
                                tuple((str(line.description), int(line.amount)) for line in found.lines.data))
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A Stripe object as a plain dict (optional fields read with ``.get``)."""
+    found: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return found

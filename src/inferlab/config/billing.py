@@ -96,7 +96,9 @@ class BillingSettings(StrictModel):
     grace_hours: float = Field(72.0, ge=0, description="late usage within this after a period's end goes on its "
                                                        "draft; later, as an adjustment on the next invoice")
     adjustment_lookback: int = Field(3, ge=0, description="finalized periods re-rated for late usage")
-    interval_s: float = Field(300.0, gt=0, description="how often the billing job runs")
+    interval_s: float = Field(300.0, gt=0, description="how often the billing jobs run")
+    jobs: bool = Field(True, description="run the billing jobs (close periods, collect, webhooks) in this process; "
+                                         "false: `inferlab billing close|collect` runs them")
     provider: Literal["none", "stripe"] = "none"
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     dunning: DunningSettings = Field(default_factory=DunningSettings)

@@ -95,7 +95,7 @@ class SqlBillingStore:
             values = {"plan": account.plan, "timezone": account.timezone, "email": account.email,
                       "provider_customer": account.provider_customer, "updated_at": now}
             if row is None:
-                session.add(BillingAccountRow(tenant=account.tenant, **values))
+                session.add(BillingAccountRow(tenant=account.tenant, created_at=account.created_at or now, **values))
             else:
                 for name, value in values.items():
                     setattr(row, name, value)
@@ -339,7 +339,7 @@ class SqlBillingStore:
 
 
 def _account(row: BillingAccountRow) -> Account:
-    return Account(row.tenant, row.plan, row.timezone, row.email, row.provider_customer)
+    return Account(row.tenant, row.plan, row.timezone, row.email, row.provider_customer, row.created_at)
 
 
 def _payment(row: BillingPaymentRow) -> Payment:

@@ -321,6 +321,7 @@ class BillingAccountRow(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(256), nullable=True)
     provider_customer: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

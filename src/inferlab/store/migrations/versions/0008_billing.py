@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(64), nullable=False),
         sa.Column("email", sa.String(256), nullable=True),
         sa.Column("provider_customer", sa.String(128), nullable=True),
+        _when("created_at"),
         _when("updated_at"),
         sa.PrimaryKeyConstraint("tenant", name="pk_billing_accounts"),
     )
