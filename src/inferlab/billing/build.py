@@ -20,6 +20,7 @@ from inferlab.billing.provider import NullProvider, PaymentProvider
 from inferlab.billing.reconcile import Reconciler
 from inferlab.billing.webhooks import WebhookInbox
 from inferlab.config import Settings
+from inferlab.errors import NotFound
 from inferlab.lifecycle import Lifecycle
 from inferlab.metering.pricebook import PriceBook
 from inferlab.store.engine import Database
@@ -55,13 +56,23 @@ def build_billing(settings: Settings, database: Database, book: PriceBook, *, se
 
     config = settings.billing
     tier_of: TierOf | None = None
+    exists = None
+    if tenant_admin is not None:
+        async def tenant_exists(tenant: str) -> bool:
+            try:
+                await tenant_admin.get(BILLING_ACTOR, tenant)
+            except NotFound:
+                return False
+            return True
+
+        exists = tenant_exists
     if directory is not None:
         async def tier_of_tenant(tenant: str) -> str | None:
             return str((await directory.context(tenant)).tier.name)
 
         tier_of = tier_of_tenant
     engine = BillingEngine(config, SqlBillingStore(database), SqlBillingUsage(database), book, tier_of=tier_of,
-                           logger=logger)
+                           exists=exists, logger=logger)
     provider = provider or payment_provider(settings)
 
     async def suspend(tenant: str) -> None:

@@ -33,16 +33,19 @@ from inferlab.metering.pricebook import PriceBook
 from inferlab.store.billing import ordered_id
 
 TierOf = Callable[[str], Awaitable[str | None]]
+Exists = Callable[[str], Awaitable[bool]]
 
 
 class BillingEngine:
     def __init__(self, settings: BillingSettings, store: BillingStore, usage: BillingUsage, book: PriceBook, *,
-                 tier_of: TierOf | None = None, logger: logging.Logger | None = None) -> None:
+                 tier_of: TierOf | None = None, exists: Exists | None = None,
+                 logger: logging.Logger | None = None) -> None:
         self.settings = settings
         self.store = store
         self.usage = usage
         self.book = book
         self._tier_of = tier_of
+        self._exists = exists
         self._plans = PlanBook(settings.plans)
         self._grace = timedelta(hours=settings.grace_hours)
         self._log = logger or logging.getLogger("inferlab.billing")
@@ -75,6 +78,8 @@ class BillingEngine:
 
     async def set_account(self, tenant: str, *, plan: str | None = None, timezone: str | None = None,
                           email: str | None = None, provider_customer: str | None = None) -> Account:
+        if self._exists is not None and not await self._exists(tenant):
+            raise NotFound("No such tenant")
         if plan is not None and plan not in self._plans:
             await self.refresh_plans()
             if plan not in self._plans:
