@@ -90,13 +90,9 @@ class SqlBillingUsage:
             query = query.where(h.tenant == tenant)
         async with self._db.sessions() as session:
             rows = (await session.execute(query)).all()
-        scale = Decimal(1).scaleb(-10) if self._db.dialect == "sqlite" else Decimal(1)
-        return [CostRow(t, m, _money(price, scale), _money(hardware, scale), int(tokens or 0))
-                for t, m, price, hardware, tokens in rows]
+        return [CostRow(t, m, _money(price), _money(hardware), int(tokens or 0)) for t, m, price, hardware, tokens in rows]
 
 
-def _money(value: Any, scale: Decimal) -> Decimal:
-    """A SUM over a ``Money`` column: SQLite sums the integer units (scale 10⁻¹⁰), PostgreSQL the NUMERIC."""
-    if value is None:
-        return Decimal(0)
-    return (Decimal(int(value)) * scale) if scale != 1 else Decimal(value)
+def _money(value: Any) -> Decimal:
+    """A SUM over a ``Money`` column, already a ``Decimal`` (the sum keeps the column's type)."""
+    return Decimal(0) if value is None else Decimal(value)
