@@ -115,7 +115,7 @@ async def test_admin_flow_and_bad_input(gateway: Gateway) -> None:
                                        {"tenant": "acme", "at": "2026-03-15T00:00:00Z"})
     assert status == 200 and draft["status"] == "draft" and draft["total"] == "15.00"
     assert draft["period_start"] == "2026-02-28T23:00:00+00:00"  # midnight in Berlin
-    status, credit = await gateway.call("admin", "POST", "/admin/billing/credits",
+    status, _ = await gateway.call("admin", "POST", "/admin/billing/credits",
                                         {"tenant": "acme", "amount": "2.50", "reason": "sorry"})
     assert status == 201
     path = f"/admin/billing/invoices/{draft['id']}"
@@ -154,7 +154,7 @@ async def test_admin_flow_and_bad_input(gateway: Gateway) -> None:
         assert status in (400, 404) and "error" in error, (where, body, status, error)
     status, _ = await gateway.call("admin", "PATCH", "/admin/billing/accounts/nobody", {"plan": "pro"})
     assert status == 404
-    status, version = await gateway.call("admin", "POST", "/admin/billing/plans/pro/versions",
+    status, _ = await gateway.call("admin", "POST", "/admin/billing/plans/pro/versions",
                                          {"effective": "2026-03-31T22:00:00Z", "flat_fee": "12"})
     assert status == 201
     status, plans = await gateway.call("admin", "GET", "/admin/billing/plans")
