@@ -137,6 +137,12 @@ class BillingEngine:
 
     async def draft(self, tenant: str, period: Period, now: datetime | None = None) -> Invoice:
         """The period's invoice: re-rated while a draft, as it is once finalized."""
+        found = await self._draft(tenant, period, now, keep_empty=True)
+        assert found is not None
+        return found
+
+    async def _draft(self, tenant: str, period: Period, now: datetime | None, *, keep_empty: bool) -> Invoice | None:
+        """Without ``keep_empty``, a period with nothing to charge and no invoice yet gets none."""
         now = now or datetime.now(UTC)
         account = await self.account(tenant)
         found = invoice_id(tenant, period.key)
@@ -144,6 +150,8 @@ class BillingEngine:
         if existing is not None and existing.state != "draft":
             return existing
         lines = await self._lines(tenant, period, account.plan, found)
+        if not lines and existing is None and not keep_empty:
+            return None
         invoice = Invoice(found, tenant, period.start, period.end, "draft", self.settings.currency, account.plan,
                           tuple(lines), existing.created_at if existing else now)
         saved = await self.store.save_draft(invoice, now)
@@ -186,8 +194,8 @@ class BillingEngine:
             if account.created_at is not None:  # no invoice for a period before the account existed
                 since = max(since, account.created_at)
             for period in periods_between(since, now, ZoneInfo(account.timezone)):
-                invoice = await self.draft(tenant, period, now)
-                if invoice.state == "draft" and now >= period.end + self._grace:
+                invoice = await self._draft(tenant, period, now, keep_empty=False)
+                if invoice is not None and invoice.state == "draft" and now >= period.end + self._grace:
                     finalized.append(await self.finalize(invoice, now))
         return finalized
 

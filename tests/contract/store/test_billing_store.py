@@ -13,6 +13,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from inferlab.billing.engine import BillingEngine
 from inferlab.billing.periods import Period, period_of
@@ -163,3 +165,31 @@ async def test_webhook_events_are_kept_once(database: Database) -> None:
     assert [e.id for e in await store.pending_webhooks(10)] == ["evt_1"]
     assert await store.webhook_done("evt_1", "ok", now) and not await store.webhook_done("evt_1", "ok", now)
     assert await store.pending_webhooks(10) == []
+
+
+EVENTS = st.lists(st.tuples(st.integers(0, 31 * 24 * 60 - 1), st.integers(0, 50_000), st.integers(0, 20_000)),
+                  min_size=1, max_size=25)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=EVENTS, copies=st.integers(1, 3), cut=st.integers(1, 5), data=st.data())
+async def test_replayed_or_concurrently_duplicated_events_change_nothing(
+        engine: BillingEngine, ledger: SqlUsageStore, stream: list[tuple[int, int, int]], copies: int, cut: int,
+        data: st.DataObject) -> None:
+    tenant = f"p{uuid.uuid4().hex[:10]}"  # each example its own tenant
+    events = [event(tenant, JAN.start + timedelta(minutes=m), p, c) for m, p, c in stream]
+    shuffled = data.draw(st.permutations(events))
+    batches = [shuffled[i:i + cut] for i in range(0, len(shuffled), cut)] * copies  # re-shipped batches
+    await asyncio.gather(*(ledger.insert_batch(batch) for batch in batches))  # concurrently, overlapping
+    invoice = await engine.draft(tenant, JAN, JAN.end)
+    segs = segments(JAN, "payg", PlanBook(SETTINGS.plans), BOOK)
+    usage: list[dict[tuple[str, str], Tokens]] = [{} for _ in segs]
+    for e in events:
+        index = next(i for i, s in enumerate(segs) if s.start <= e.time < s.end)
+        usage[index].setdefault(("m", "pro"), Tokens()).add(e.prompt_tokens, e.completion_tokens, 0)
+    assert list(invoice.lines) == rate(JAN, segs, usage, BOOK)
+    assert invoice.subtotal == sum((line.amount for line in invoice.lines), Decimal(0))
+    final = await engine.finalize(invoice, JAN.end + timedelta(days=4))
+    await ledger.insert_batch([event(tenant, JAN.start + timedelta(days=3), 1000, 1000)])  # late
+    await asyncio.gather(*(engine.finalize(final, JAN.end + timedelta(days=5)) for _ in range(2)))
+    assert await engine.get(final.id) == final  # finalized invoices never change
