@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,7 +30,7 @@ from inferlab.billing.money import text
 from inferlab.billing.reconcile import margins
 from inferlab.billing.render import invoice_html
 from inferlab.config.billing import PlanVersion
-from inferlab.errors import InvalidRequest, NotFound
+from inferlab.errors import InferLabError, InvalidRequest, NotFound
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 AMOUNT = r"^\d{1,10}(\.\d{1,2})?$"
@@ -115,6 +116,9 @@ class BillingRoutes:
                       "One of your tenant's invoices", tags, errors=ONE),
             RouteSpec("GET", "/v1/billing/invoices/{invoice_id}/html", self.my_invoice_html, INFERENCE,
                       "One of your tenant's invoices, rendered as HTML", tags, errors=ONE),
+            RouteSpec("GET", "/v1/billing/invoices/{invoice_id}/pdf", self.my_invoice_pdf, INFERENCE,
+                      "One of your tenant's invoices as a PDF (needs the `pdf` extra: 501 without it)", tags,
+                      errors=(404, 501)),
             RouteSpec("POST", "/webhooks/stripe", self.stripe_webhook, PUBLIC,
                       "Stripe's events, authenticated by Stripe-Signature", tags, errors=(400,)),
         ]
@@ -181,6 +185,11 @@ class BillingRoutes:
     async def my_invoice_html(self, request: web.Request) -> web.Response:
         invoice = await self._engine.get(_id(request), tenant=_tenant(request))
         return web.Response(text=invoice_html(invoice), content_type="text/html")
+
+    async def my_invoice_pdf(self, request: web.Request) -> web.Response:
+        invoice = await self._engine.get(_id(request), tenant=_tenant(request))
+        return web.Response(body=await asyncio.to_thread(_pdf, invoice), content_type="application/pdf",
+                            headers={"Content-Disposition": f'inline; filename="{invoice.id}.pdf"'})
 
     async def stripe_webhook(self, request: web.Request) -> web.Response:
         payload = await read_body(request, self._limit)
@@ -309,6 +318,21 @@ class BillingRoutes:
     async def log(self, request: web.Request) -> web.Response:
         rows = await self._engine.store.log_entries(request.query.get("tenant"), _limit(request))
         return _json({"object": "list", "data": list(rows)})
+
+
+def _pdf(invoice: Invoice) -> bytes:
+    try:
+        from inferlab.billing.render import invoice_pdf
+
+        return invoice_pdf(invoice)
+    except ImportError:
+        raise PdfUnavailable("PDF invoices need fpdf2: pip install 'inferlab[pdf]'") from None
+
+
+class PdfUnavailable(InferLabError):
+    status = 501
+    error_type = "not_implemented"
+    default_code = "pdf_unavailable"
 
 
 def _account_json(account: Any) -> dict[str, Any]:

@@ -138,9 +138,10 @@ def register(app: typer.Typer) -> None:
 
     @billing_app.command("show")
     def show(invoice_id: str, html: Path | None = typer.Option(None, help="Write the invoice as HTML here."),
+             pdf: Path | None = typer.Option(None, help="Write the invoice as PDF here (the `pdf` extra)."),
              config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
              data_dir: Path | None = DataDirOpt) -> None:
-        """One invoice as JSON (or rendered as HTML into a file)."""
+        """One invoice as JSON (and rendered as HTML or PDF into a file)."""
         from inferlab.billing.render import invoice_html
 
         async def work(b: Any) -> Any:
@@ -149,6 +150,10 @@ def register(app: typer.Typer) -> None:
         invoice = _run(config, profile, data_dir, work)
         if html is not None:
             html.write_text(invoice_html(invoice), encoding="utf-8")
+        if pdf is not None:
+            from inferlab.billing.render import invoice_pdf
+
+            pdf.write_bytes(invoice_pdf(invoice))
         _emit(invoice.as_json(admin=True))
 
     def _change(verb: str) -> Callable[..., None]:

@@ -46,3 +46,46 @@ def invoice_html(invoice: Invoice) -> str:
         f"<th class=\"n\">Amount</th></tr></thead><tbody>{''.join(rows)}</tbody><tfoot>{foot}</tfoot></table>"
         "</body></html>"
     )
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The invoice as a one-table PDF (fpdf2, pure Python: the ``pdf`` extra; imported only here).
+    Text is Latin-1 in the core fonts: other characters print as ``?``."""
+    from fpdf import FPDF
+
+    def latin(value: str) -> str:
+        return value.encode("latin-1", "replace").decode("latin-1")
+
+    pdf = FPDF(format="A4")
+    pdf.set_compression(False)  # small, and its text stays searchable by plain tools
+    pdf.set_title(latin(f"Invoice {invoice.id}"))
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, latin(f"Invoice {invoice.id}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    pdf.cell(0, 6, latin(f"Tenant {invoice.tenant} - plan {invoice.plan} - {invoice.state}"),
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, f"Period {invoice.period_start:%Y-%m-%d %H:%M} - {invoice.period_end:%Y-%m-%d %H:%M} UTC, "
+                   f"amounts in {invoice.currency.upper()}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    widths = (95, 35, 30, 30)
+    pdf.set_font("Helvetica", "B", 9)
+    for width, head in zip(widths, ("Item", "Tokens", "Unit price /M", "Amount"), strict=True):
+        pdf.cell(width, 7, head, border="B", align="L" if head == "Item" else "R")
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 9)
+    for line in invoice.lines:
+        unit = f"{line.unit_price.normalize():f}" if line.kind in ("usage", "tier") else ""
+        cells = (latin(line.description)[:60], f"{line.quantity:,}", unit, text(line.amount))
+        for width, cell, align in zip(widths, cells, "LRRR", strict=True):
+            pdf.cell(width, 6, cell, align=align)
+        pdf.ln()
+    pdf.ln(2)
+    pdf.set_font("Helvetica", "B", 9)
+    for name, value in (("Subtotal", invoice.subtotal), ("Credits applied", -invoice.credits_applied),
+                        ("Total", invoice.total), ("Paid", invoice.amount_paid),
+                        ("Refunded", invoice.amount_refunded), ("Amount due", invoice.amount_due)):
+        pdf.cell(sum(widths[:3]), 6, name, align="R")
+        pdf.cell(widths[3], 6, text(value), align="R")
+        pdf.ln()
+    return bytes(pdf.output())

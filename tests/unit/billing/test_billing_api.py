@@ -47,6 +47,8 @@ class Gateway:
                                            headers={"Authorization": f"Bearer {self.tokens[who]}"})
         if answer.content_type == "application/json":
             return answer.status, await answer.json()
+        if answer.content_type == "application/pdf":
+            return answer.status, await answer.read()
         return answer.status, await answer.text()
 
 
@@ -82,7 +84,7 @@ def _event(tenant: str, at: datetime, prompt: int, completion: int, model: str =
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(owner=st.sampled_from(TENANTS), caller=st.sampled_from(TENANTS), month=st.sampled_from(MONTHS),
-       suffix=st.sampled_from(["", "/html"]), finalize=st.booleans())
+       suffix=st.sampled_from(["", "/html", "/pdf"]), finalize=st.booleans())
 async def test_a_tenant_sees_only_its_own_invoices(gateway: Gateway, owner: str, caller: str, month: Period,
                                                    suffix: str, finalize: bool) -> None:
     engine = gateway.billing.engine
@@ -94,7 +96,7 @@ async def test_a_tenant_sees_only_its_own_invoices(gateway: Gateway, owner: str,
     assert missing_status == 404
     if caller == owner:
         assert status == 200
-        assert (body["id"] == invoice.id) if not suffix else (invoice.id in body)
+        assert (body["id"] == invoice.id) if not suffix else suffix == "/pdf" or invoice.id in body
     else:
         assert (status, body) == (missing_status, missing)  # indistinguishable from an invoice that does not exist
     status, listed = await gateway.call(caller, "GET", "/v1/billing/invoices?limit=1000")
@@ -126,6 +128,13 @@ async def test_admin_flow_and_bad_input(gateway: Gateway) -> None:
     assert status == 200 and again == done  # finalized invoices never change
     status, html = await gateway.call("acme", "GET", f"/v1/billing/invoices/{draft['id']}/html")
     assert status == 200 and "<script>x" not in html and "&lt;script&gt;" in html
+    answer = await gateway.client.get(f"/v1/billing/invoices/{draft['id']}/pdf",
+                                      headers={"Authorization": f"Bearer {gateway.tokens['acme']}"})
+    pdf = await answer.read()
+    assert answer.status == 200 and answer.content_type == "application/pdf" and pdf.startswith(b"%PDF-")
+    assert b"Invoice " + draft["id"].encode() in pdf and b"12.50" in pdf and b"(15.00)" in pdf.replace(b" ", b"")
+    status, _ = await gateway.call("globex", "GET", f"/v1/billing/invoices/{draft['id']}/pdf")
+    assert status == 404
     status, error = await gateway.call("admin", "POST", path + "/refunds", {"amount": "1.00"})
     assert status == 400 and error["error"]["code"] == "invalid_state"  # not paid yet
     status, paid = await gateway.call("admin", "POST", path + "/paid")
