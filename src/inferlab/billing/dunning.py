@@ -121,8 +121,9 @@ class Collector:
     async def attempt(self, invoice: Invoice, now: datetime) -> Invoice:
         """One payment attempt (the next one); the invoice after it."""
         invoice = await self.push(invoice, now)
-        if self.provider.name == "none" or not invoice.provider_ref:
-            return invoice
+        if self.provider.name == "none" or not invoice.provider_ref:  # nothing to collect with: paid by hand
+            return await self.store.update(invoice.id, ["finalized", "uncollectible"], now,
+                                           next_attempt_at=None) or invoice
         attempt = invoice.attempts + 1
         key = f"{invoice.id}:pay:{attempt}"
         if not await self.store.claim_payment(Payment(key, invoice.id, attempt, "pending", invoice.amount_due, now)):
@@ -215,7 +216,7 @@ class Collector:
                 except ProviderError:
                     self._log.warning("payment provider error", extra={"invoice": invoice.id})
                     continue
-                outcome.attempted += 1
+                outcome.attempted += current.attempts > invoice.attempts
                 outcome.paid += current.state == "paid"
                 outcome.failed += current.state != "paid" and current.attempts > invoice.attempts
             if current.state in ("finalized", "uncollectible") and await self._maybe_suspend(current, now):

@@ -173,6 +173,10 @@ async def test_a_declining_card_is_dunned_suspended_and_reinstated_once_paid(
 
     status, report = await gw.call("admin", "GET", f"/admin/billing/reconciliation?tenant={tenant}")
     assert status == 200 and report["differences"] == []
+    await engine.store.update(invoice.id, ["paid"], datetime.now(UTC), amount_paid=Decimal("23.99"))  # drift
+    status, report = await gw.call("admin", "GET", f"/admin/billing/reconciliation?tenant={tenant}")
+    assert [(d["field"], d["ours"], d["theirs"]) for d in report["differences"]] == [("amount_paid", "2399", "2400")]
+    await engine.store.update(invoice.id, ["paid"], datetime.now(UTC), amount_paid=Decimal("24.00"))
     status, refunded = await gw.call("admin", "POST", f"/admin/billing/invoices/{invoice.id}/refunds",
                                      {"amount": "4.00", "reason": "goodwill"})
     assert status == 200 and refunded["amount_refunded"] == "4.00"
