@@ -25,7 +25,8 @@ def invoice_html(invoice: Invoice) -> str:
         span = ""
         if line.start is not None and line.end is not None:
             span = f"{line.start:%Y-%m-%d %H:%M} – {line.end:%Y-%m-%d %H:%M} UTC"
-        quantity = f"{line.quantity:,}" + (f" (+{line.included:,} included)" if line.included else "")
+        quantity = "" if line.kind not in ("usage", "tier") else \
+            f"{line.quantity:,}" + (f" (+{line.included:,} included)" if line.included else "")
         unit = f"{line.unit_price.normalize():f}/M" if line.kind in ("usage", "tier") else ""
         rows.append(_row([escape(line.description), escape(span), escape(quantity), escape(unit),
                           escape(text(line.amount))], {2, 3, 4}))
@@ -76,7 +77,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     pdf.set_font("Helvetica", "", 9)
     for line in invoice.lines:
         unit = f"{line.unit_price.normalize():f}" if line.kind in ("usage", "tier") else ""
-        cells = (latin(line.description)[:60], f"{line.quantity:,}", unit, text(line.amount))
+        tokens = f"{line.quantity:,}" if line.kind in ("usage", "tier") else ""
+        cells = (latin(line.description)[:60], tokens, unit, text(line.amount))
         for width, cell, align in zip(widths, cells, "LRRR", strict=True):
             pdf.cell(width, 6, cell, align=align)
         pdf.ln()
