@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from inferlab.app import SERVICES, create_app
@@ -47,6 +48,7 @@ class Gateway:
     usage: SqlUsageStore
     tokens: dict[str, str]
     tenants: Any
+    notices: list[dict[str, Any]]
 
     async def call(self, who: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         answer = await self.client.request(method, path, json=body,
@@ -55,13 +57,30 @@ class Gateway:
 
 
 @pytest.fixture
-async def gateway(stripe_double: LocalStripe, tmp_path: Path) -> AsyncIterator[Gateway]:
+async def notices() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A receiver for dunning notices (``billing.dunning.notice_url``)."""
+    received: list[dict[str, Any]] = []
+
+    async def notice(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/notices", notice)
+    async with TestServer(receiver, host="127.0.0.1") as server:
+        yield str(server.make_url("/notices")), received
+
+
+@pytest.fixture
+async def gateway(stripe_double: LocalStripe, tmp_path: Path,
+                  notices: tuple[str, list[dict[str, Any]]]) -> AsyncIterator[Gateway]:
     app = await create_app(Settings(
         data_dir=tmp_path, features={"auth": True}, auth={"pepper": "p" * 32, "bootstrap": False},
         pricing={"models": {"m": {"input_per_million": "2", "output_per_million": "8"}}},
         billing={"enabled": True, "jobs": False, "provider": "stripe", "grace_hours": 72,
                  "plans": {"payg": [{}], "pro": [{"flat_fee": "20"}]},
-                 "dunning": {"retry_hours": [24, 72, 120], "suspend_after_attempts": 3, "grace_days": 7},
+                 "dunning": {"retry_hours": [24, 72, 120], "suspend_after_attempts": 3, "grace_days": 7,
+                             "notice_url": notices[0]},
                  "stripe": {"api_key": "sk_test_localstripe", "api_base": stripe_double.url, "max_network_retries": 0,
                             "webhook_secrets": [OLD, NEW]}}))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -81,7 +100,8 @@ async def gateway(stripe_double: LocalStripe, tmp_path: Path) -> AsyncIterator[G
         stripe_double.register_webhook(f"gw-{tenant}", str(client.make_url("/webhooks/stripe")), NEW,
                                        ["payment_intent.succeeded", "payment_intent.payment_failed", "invoice.paid",
                                         "invoice.payment_failed"])
-        yield Gateway(client, services.billing, SqlUsageStore(stack.database), tokens, services.admin.tenant_admin)
+        yield Gateway(client, services.billing, SqlUsageStore(stack.database), tokens, services.admin.tenant_admin,
+                      notices[1])
 
 
 def _event(tenant: str, at: datetime, prompt: int, completion: int) -> UsageEvent:
@@ -159,6 +179,9 @@ async def test_a_declining_card_is_dunned_suspended_and_reinstated_once_paid(
     assert (await gw.tenants.get(LOCAL_OPERATOR, tenant)).status == "active"
     actions = [e["action"] for e in await engine.store.log_entries(tenant, 100)]
     assert {"dunning.start", "tenant.suspend", "tenant.reinstate", "invoice.paid"} <= set(actions)
+    assert [n["type"] for n in gw.notices] == ["billing.payment_failed"] * 4 + ["billing.suspended",
+                                                                            "billing.reinstated"]
+    assert {n["tenant"] for n in gw.notices} == {tenant} and gw.notices[0]["amount_due"] == "24.00"
 
     # localstripe's signed webhooks (the newer of two active secrets): the failures arrive after paid
     events = await _webhooks(gw, {"payment_intent.payment_failed": 3, "payment_intent.succeeded": 1})
