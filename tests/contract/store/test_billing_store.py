@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from inferlab.billing.engine import BillingEngine
 from inferlab.billing.periods import Period, period_of
 from inferlab.billing.plans import PlanBook
-from inferlab.billing.protocol import WebhookEvent
+from inferlab.billing.protocol import Account, WebhookEvent
 from inferlab.billing.rating import Tokens, rate, segments
 from inferlab.config.billing import BillingSettings
 from inferlab.config.pricing import PricingSettings
@@ -171,7 +171,7 @@ EVENTS = st.lists(st.tuples(st.integers(0, 31 * 24 * 60 - 1), st.integers(0, 50_
                   min_size=1, max_size=25)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=EVENTS, copies=st.integers(1, 3), cut=st.integers(1, 5), data=st.data())
 async def test_replayed_or_concurrently_duplicated_events_change_nothing(
         engine: BillingEngine, ledger: SqlUsageStore, stream: list[tuple[int, int, int]], copies: int, cut: int,
@@ -193,3 +193,31 @@ async def test_replayed_or_concurrently_duplicated_events_change_nothing(
     await ledger.insert_batch([event(tenant, JAN.start + timedelta(days=3), 1000, 1000)])  # late
     await asyncio.gather(*(engine.finalize(final, JAN.end + timedelta(days=5)) for _ in range(2)))
     assert await engine.get(final.id) == final  # finalized invoices never change
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(grants=st.lists(st.integers(1, 3000), min_size=1, max_size=4), months=st.integers(1, 4),
+       usage=st.lists(st.integers(0, 2_000_000), min_size=4, max_size=4))
+async def test_credits_are_consumed_once_and_totals_add_up(engine: BillingEngine, ledger: SqlUsageStore,
+                                                           grants: list[int], months: int, usage: list[int]) -> None:
+    tenant = f"c{uuid.uuid4().hex[:10]}"
+    await engine.store.put_account(Account(tenant, "pro", "UTC"), datetime(2025, 12, 1, tzinfo=UTC))
+    for cents in grants:
+        await engine.add_credit(tenant, Decimal(cents) / 100, "grant")
+    granted = sum(Decimal(c) / 100 for c in grants)
+    invoices = []
+    for month in range(months):
+        period = Period(datetime(2026, month + 1, 1, tzinfo=UTC), datetime(2026, month + 2, 1, tzinfo=UTC))
+        await ledger.insert_batch([event(tenant, period.start + timedelta(days=3), usage[month], 0)])
+        draft = await engine.draft(tenant, period, period.end)
+        done = await asyncio.gather(*(engine.finalize(draft, period.end, force=True) for _ in range(2)))
+        invoices.append(done[0])
+    applied = sum((i.credits_applied for i in invoices), Decimal(0))
+    remaining = sum((c.remaining for c in await engine.store.credits(tenant)), Decimal(0))
+    assert applied + remaining == granted  # consumed once, never lost
+    for invoice in invoices:
+        rated = await engine.rate(tenant, Period(invoice.period_start, invoice.period_end), "pro")
+        assert list(invoice.lines) == rated  # the rated usage plus the fee
+        assert invoice.subtotal == sum((x.amount for x in rated), Decimal(0))
+        assert invoice.total == invoice.subtotal - invoice.credits_applied >= 0
+        assert invoice.state == ("paid" if invoice.total == 0 else "finalized")

@@ -16,7 +16,7 @@ ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asi
 MOMENTS = st.datetimes(min_value=datetime(1999, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(UTC))  # noqa: DTZ001 (naive bounds, aware values)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(MOMENTS, st.sampled_from(ZONES))
 def test_the_period_of_a_moment_holds_it_and_its_neighbours_touch(moment: datetime, zone: str) -> None:
     tz = ZoneInfo(zone)
