@@ -245,14 +245,10 @@ class BillingRoutes:
         body = await parse_body(request, RefundIn, self._limit)
         invoice = await self._engine.get(_id(request))
         amount = Decimal(body.amount)
-        provider_ref = None
         if body.kind == "refund":
-            payments = [p for p in await self._engine.store.payments(invoice.id) if p.state == "succeeded"]
-            if invoice.state == "paid" and payments:
-                provider_ref = await self._billing.provider.refund(invoice, amount, f"{len(payments)}-{body.amount}",
-                                                                  payments[-1].provider_ref)
-        done = await self._engine.credit_note(invoice, amount, kind=body.kind, reason=body.reason,
-                                              provider_ref=provider_ref)
+            done = await self._billing.collector.refund(invoice, amount, body.reason, datetime.now(UTC))
+        else:
+            done = await self._engine.credit_note(invoice, amount, kind="credit", reason=body.reason)
         return _json(done.as_json(admin=True))
 
     async def account(self, request: web.Request) -> web.Response:

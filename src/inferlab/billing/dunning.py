@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from inferlab.billing.engine import BillingEngine
@@ -30,6 +31,7 @@ from inferlab.billing.money import text
 from inferlab.billing.protocol import BillingStore, Payment
 from inferlab.billing.provider import PaymentProvider, ProviderError
 from inferlab.config.billing import DunningSettings
+from inferlab.store.billing import ordered_id
 
 TenantAction = Callable[[str], Awaitable[None]]
 
@@ -154,6 +156,23 @@ class Collector:
             await self._notifier.notify("payment_failed", failed, {"attempt": attempt, "error": result.error})
             return failed
         return claimed
+
+    async def refund(self, invoice: Invoice, amount: Decimal, reason: str, now: datetime) -> Invoice:
+        """Refund part of a paid invoice: the credit note first (bounded by what was paid, in one
+        statement), then the provider, keyed by the note; a provider failure withdraws the note."""
+        note_id = ordered_id()
+        updated = await self.engine.credit_note(invoice, amount, kind="refund", reason=reason, note_id=note_id, now=now)
+        payments = [p for p in await self.store.payments(invoice.id) if p.state == "succeeded"]
+        if not payments:  # paid outside the provider (by hand): the money goes back the same way
+            return updated
+        try:
+            ref = await self.provider.refund(invoice, amount, note_id, payments[-1].provider_ref)
+        except ProviderError:
+            await self.store.settle_credit_note(note_id, None)
+            await self.store.log(invoice.tenant, invoice.id, "invoice.refund.withdrawn", {"note": note_id}, now)
+            raise
+        await self.store.settle_credit_note(note_id, ref)
+        return updated
 
     async def card_changed(self, tenant: str, now: datetime) -> int:
         """A new payment method: every open invoice of the tenant is attempted again at once."""

@@ -248,6 +248,20 @@ class SqlBillingStore:
             return _invoice(row)
 
     @bounded
+    async def settle_credit_note(self, note_id: str, provider_ref: str | None) -> None:
+        async with self._db.sessions.begin() as session:
+            note = await session.get(BillingCreditNoteRow, note_id)
+            if note is None:
+                return
+            if provider_ref is not None:
+                note.provider_ref = provider_ref
+                return
+            row_ = BillingInvoiceRow
+            await session.execute(update(row_).where(row_.id == note.invoice_id)
+                                  .values(amount_refunded=row_.amount_refunded - note.amount))
+            await session.delete(note)
+
+    @bounded
     async def credit_notes(self, invoice_id: str) -> Sequence[CreditNote]:
         async with self._db.sessions() as session:
             rows = await session.scalars(select(BillingCreditNoteRow)

@@ -203,6 +203,8 @@ async def test_a_declining_card_is_dunned_suspended_and_reinstated_once_paid(
     status, refunded = await gw.call("admin", "POST", f"/admin/billing/invoices/{invoice.id}/refunds",
                                      {"amount": "4.00", "reason": "goodwill"})
     assert status == 200 and refunded["amount_refunded"] == "4.00"
+    [note] = await engine.store.credit_notes(invoice.id)
+    assert note.kind == "refund" and note.provider_ref is not None and note.provider_ref.startswith("re_")
     status, error = await gw.call("admin", "POST", f"/admin/billing/invoices/{invoice.id}/refunds",
                                   {"amount": "20.01"})
     assert status == 400 and error["error"]["code"] == "exceeds_paid"
