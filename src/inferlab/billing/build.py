@@ -108,7 +108,25 @@ def build_billing(settings: Settings, database: Database, book: PriceBook, *, se
                     logger.exception("closing billing periods failed")
                 await asyncio.sleep(interval)
 
+        async def reconcile() -> None:
+            import asyncio
+
+            while True:
+                await asyncio.sleep(config.reconcile_interval_s)
+                try:
+                    found = await reconciler.reconcile()
+                except Exception:
+                    logger.exception("billing reconciliation failed")
+                    continue
+                for difference in found:
+                    logger.warning("billing reconciliation: a difference with the payment provider",
+                                   extra=difference.as_json())
+                if not found:
+                    logger.info("billing reconciliation: no difference")
+
         lifecycle.background(close_periods)
+        if config.provider != "none":
+            lifecycle.background(reconcile)
         lifecycle.background(lambda: collector.run(interval))
         lifecycle.background(lambda: inbox.run(interval))
     return BillingServices(engine, provider, collector, inbox, reconciler)

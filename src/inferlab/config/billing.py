@@ -97,6 +97,8 @@ class BillingSettings(StrictModel):
                                                        "draft; later, as an adjustment on the next invoice")
     adjustment_lookback: int = Field(3, ge=0, description="finalized periods re-rated for late usage")
     interval_s: float = Field(300.0, gt=0, description="how often the billing jobs run")
+    reconcile_interval_s: float = Field(86400.0, gt=0, description="how often the reconciliation job compares "
+                                                                    "our invoices with the provider's")
     jobs: bool = Field(True, description="run the billing jobs (close periods, collect, webhooks) in this process; "
                                          "false: `inferlab billing close|collect` runs them")
     provider: Literal["none", "stripe"] = "none"
