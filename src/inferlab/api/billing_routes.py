@@ -213,6 +213,7 @@ class BillingRoutes:
 
     async def draft(self, request: web.Request) -> web.Response:
         body = await parse_body(request, DraftIn, self._limit)
+        await self._engine.check_tenant(body.tenant)
         period = await self._engine.period_of(body.tenant, _instant(body.at, "at"))
         return _json((await self._engine.draft(body.tenant, period)).as_json(admin=True))
 
@@ -252,6 +253,7 @@ class BillingRoutes:
         return _json(done.as_json(admin=True))
 
     async def account(self, request: web.Request) -> web.Response:
+        await self._engine.check_tenant(request.match_info["tenant_id"])
         found = await self._engine.account(request.match_info["tenant_id"])
         return _json(_account_json(found))
 
@@ -264,6 +266,7 @@ class BillingRoutes:
     async def card(self, request: web.Request) -> web.Response:
         body = await parse_body(request, CardIn, self._limit)
         tenant = request.match_info["tenant_id"]
+        await self._engine.check_tenant(tenant)
         account = await self._engine.account(tenant)
         customer = await self._billing.provider.ensure_customer(account)
         if customer is None:

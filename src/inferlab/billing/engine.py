@@ -78,8 +78,7 @@ class BillingEngine:
 
     async def set_account(self, tenant: str, *, plan: str | None = None, timezone: str | None = None,
                           email: str | None = None, provider_customer: str | None = None) -> Account:
-        if self._exists is not None and not await self._exists(tenant):
-            raise NotFound("No such tenant")
+        await self.check_tenant(tenant)
         if plan is not None and plan not in self._plans:
             await self.refresh_plans()
             if plan not in self._plans:
@@ -96,6 +95,11 @@ class BillingEngine:
         await self.store.put_account(after, now)
         await self.store.log(tenant, None, "account.update", {"plan": after.plan, "timezone": after.timezone}, now)
         return after
+
+    async def check_tenant(self, tenant: str) -> None:
+        """``NotFound`` for a tenant the tenants' store does not know (when it is wired)."""
+        if self._exists is not None and not await self._exists(tenant):
+            raise NotFound("No such tenant")
 
     async def period_of(self, tenant: str, moment: datetime) -> Period:
         return period_of(moment, ZoneInfo((await self.account(tenant)).timezone))
@@ -243,6 +247,7 @@ class BillingEngine:
         now = now or datetime.now(UTC)
         if amount <= 0 or to_cent(amount) != amount:
             raise InvalidRequest("A credit is a positive amount in whole cents", param="amount", code="invalid_value")
+        await self.check_tenant(tenant)
         credit = Credit(ordered_id(), tenant, amount, amount, reason[:256], now)
         await self.store.add_credit(credit)
         await self.store.log(tenant, None, "credit.add", {"id": credit.id, "amount": text(amount)}, now)

@@ -161,8 +161,13 @@ async def test_admin_flow_and_bad_input(gateway: Gateway) -> None:
     ]:
         status, error = await gateway.call("admin", method, where, body)
         assert status in (400, 404) and "error" in error, (where, body, status, error)
-    status, _ = await gateway.call("admin", "PATCH", "/admin/billing/accounts/nobody", {"plan": "pro"})
-    assert status == 404
+    for method, where, body in [("PATCH", "/admin/billing/accounts/nobody", {"plan": "pro"}),
+                                ("GET", "/admin/billing/accounts/nobody", None),
+                                ("POST", "/admin/billing/credits", {"tenant": "nobody", "amount": "1.00"}),
+                                ("POST", "/admin/billing/drafts", {"tenant": "nobody"}),
+                                ("POST", "/admin/billing/invoices/inv_nobody_2026010100/finalize", None)]:
+        status, error = await gateway.call("admin", method, where, body)
+        assert status == 404 and error["error"]["type"] == "not_found_error", (where, error)
     status, _ = await gateway.call("admin", "POST", "/admin/billing/plans/pro/versions",
                                          {"effective": "2026-03-31T22:00:00Z", "flat_fee": "12"})
     assert status == 201
