@@ -8,12 +8,12 @@ the real store and engine, and checked line for line against rating the raw even
 2. Rates every tenant's March period **from the raw events** (numpy sums per segment, then
    ``rating.rate``) — the reference.
 3. Builds the hourly rollups (what the store's incremental maintenance leaves) and loads them into
-   a fresh SQLite store (InferLab's schema), with the raw events of the hours a period boundary cuts
-   (the Kolkata tenants'), which the store reads for partial hours.
+   a fresh SQLite store and a throwaway PostgreSQL database (InferLab's schema), with the raw events
+   of the hours a period boundary cuts (the Kolkata tenants'), which the store reads for partial hours.
 4. Times rating every tenant's period **from the rollups** with ``BillingEngine.rate`` over
    ``SqlBillingUsage`` — the code the billing job runs — and checks every line equals step 2's.
 
-    python bench/billing.py [--tenants 1000] [--events 10000000] [--seed 7]
+    python bench/billing.py [--tenants 1000] [--events 10000000] [--seed 7] [--stores sqlite,postgres]
 """
 
 from __future__ import annotations
@@ -24,14 +24,19 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import text
 
 from inferlab.billing.engine import BillingEngine
 from inferlab.billing.periods import Period, period_of
@@ -44,6 +49,9 @@ from inferlab.metering.pricebook import PriceBook
 from inferlab.store import Database, upgrade
 from inferlab.store.billing import SqlBillingStore
 from inferlab.store.billing_usage import SqlBillingUsage
+from inferlab.store.partitions import create_partition
+
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 MODELS = ("small", "medium", "large")
 TIERS = ("free", "pro")
@@ -137,48 +145,66 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def load(path: Path, ev: dict[str, np.ndarray], tenants: int) -> tuple[int, int]:
+HOURLY = ("tenant", "bucket", "tier", "model", "key_id", "replica", "status", "requests", "prompt_tokens",
+          "completion_tokens", "cached_tokens", "price", "hardware_cost", "duration_ms")
+EVENTS = ("id", "time", "tenant", "tier", "route", "model", "prompt_tokens", "completion_tokens", "cached_tokens",
+          "token_source", "duration_ms", "status", "http_status", "price", "hardware_cost")
+
+
+def ledger_rows(ev: dict[str, np.ndarray], tenants: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The hourly rollup rows, and the raw events of the hours a period boundary cuts (half-hour
+    zones), which the store reads there; times as aware datetimes, money 0 (billing reads tokens)."""
     present, hours, count, prompt, completion, cached = rollups(ev, tenants)
     model = present % len(MODELS)
     hour = (present // len(MODELS)) % hours
     tenant = present // len(MODELS) // hours
-    rows = ((f"t{t:04d}", _stamp(START + timedelta(hours=int(h))), tier_of(int(t)), MODELS[m], "", "", "success",
-             int(n), int(p), int(c), int(k), 0, 0, 0)
-            for t, h, m, n, p, c, k in zip(tenant, hour, model, count, prompt, completion, cached, strict=True))
-    db = sqlite3.connect(path)
-    db.executemany("INSERT INTO usage_hourly (tenant, bucket, tier, model, key_id, replica, status, requests, "
-                   "prompt_tokens, completion_tokens, cached_tokens, price, hardware_cost, duration_ms) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    # the raw events of the hours a period boundary cuts (half-hour zones): the store reads them there
-    cut: list[tuple[int, int]] = []
+    zero = Decimal(0)
+    hourly = [(f"t{t:04d}", START + timedelta(hours=int(h)), tier_of(int(t)), MODELS[m], "", "", "success", int(n),
+               int(p), int(c), int(k), zero, zero, zero)
+              for t, h, m, n, p, c, k in zip(tenant, hour, model, count, prompt, completion, cached, strict=True)]
+    bounds = np.searchsorted(ev["tenant"], np.arange(tenants + 1))
+    raw: list[tuple[Any, ...]] = []
     for index in range(tenants):
         period = period_of(MONTH, ZoneInfo(account_of(index).timezone))
         for edge in (period.start, period.end):
-            if edge.minute or edge.second:
-                start_s = int((edge.replace(minute=0, second=0) - START).total_seconds())
-                cut.append((index, start_s))
-    bounds = np.searchsorted(ev["tenant"], np.arange(tenants + 1))
-    raw = 0
-    for index, start_s in cut:
-        lo, hi = bounds[index], bounds[index + 1]
-        a, b = np.searchsorted(ev["seconds"][lo:hi], [start_s, start_s + 3600])
-        batch = []
-        for i in range(lo + a, lo + b):
-            at = START + timedelta(seconds=int(ev["seconds"][i]), microseconds=int(ev["micros"][i]))
-            batch.append((f"e{i}", _stamp(at), f"t{index:04d}", tier_of(index), "/v1/chat/completions",
-                          MODELS[ev["model"][i]], int(ev["prompt"][i]), int(ev["completion"][i]), int(ev["cached"][i]),
-                          "engine", 0, "success", 200, 0, 0))
-        db.executemany("INSERT INTO usage_events (id, time, tenant, tier, route, model, prompt_tokens, "
-                       "completion_tokens, cached_tokens, token_source, duration_ms, status, http_status, price, "
-                       "hardware_cost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
-        raw += len(batch)
+            if not (edge.minute or edge.second):
+                continue
+            start_s = int((edge.replace(minute=0, second=0) - START).total_seconds())
+            lo, hi = bounds[index], bounds[index + 1]
+            a, b = np.searchsorted(ev["seconds"][lo:hi], [start_s, start_s + 3600])
+            for i in range(lo + a, lo + b):
+                at = START + timedelta(seconds=int(ev["seconds"][i]), microseconds=int(ev["micros"][i]))
+                raw.append((f"e{i}", at, f"t{index:04d}", tier_of(index), "/v1/chat/completions",
+                            MODELS[ev["model"][i]], int(ev["prompt"][i]), int(ev["completion"][i]),
+                            int(ev["cached"][i]), "engine", zero, "success", 200, zero, zero))
+    return hourly, raw
+
+
+def load_sqlite(path: Path, hourly: list[tuple[Any, ...]], raw: list[tuple[Any, ...]]) -> None:
+    """Straight into the file (sqlite3, one transaction), as the store encodes them: times as text,
+    money and milliseconds as integer units (``store.models.Fixed``)."""
+    db = sqlite3.connect(path)
+    db.executemany(f"INSERT INTO usage_hourly ({', '.join(HOURLY)}) VALUES ({', '.join('?' * len(HOURLY))})",
+                   ((*r[:1], _stamp(r[1]), *r[2:11], 0, 0, 0) for r in hourly))
+    db.executemany(f"INSERT INTO usage_events ({', '.join(EVENTS)}) VALUES ({', '.join('?' * len(EVENTS))})",
+                   ((r[0], _stamp(r[1]), *r[2:10], 0, r[11], r[12], 0, 0) for r in raw))
     db.commit()
     db.close()
-    return len(present), raw
 
 
-async def rate_store(path: Path, tenants: int) -> tuple[dict[str, list[Line]], float]:
-    database = Database(f"sqlite+aiosqlite:///{path}", timeout_s=30.0)
+async def load_postgres(database: Database, hourly: list[tuple[Any, ...]], raw: list[tuple[Any, ...]]) -> None:
+    """With COPY (asyncpg), after creating the months' partitions of ``usage_events``."""
+    async with database.engine.connect() as connection:
+        for month in (datetime(2026, 2, 1, tzinfo=UTC), MONTH, datetime(2026, 4, 1, tzinfo=UTC)):
+            await create_partition(connection, month)
+        await connection.commit()
+        driver = (await connection.get_raw_connection()).driver_connection
+        await driver.copy_records_to_table("usage_hourly", records=hourly, columns=list(HOURLY))
+        await driver.copy_records_to_table("usage_events", records=raw, columns=list(EVENTS))
+
+
+async def rate_store(url: str, tenants: int) -> tuple[dict[str, list[Line]], float]:
+    database = Database(url, timeout_s=60.0)
     store = SqlBillingStore(database)
     engine = BillingEngine(SETTINGS, store, SqlBillingUsage(database), BOOK)
     now = datetime.now(UTC)
@@ -195,10 +221,45 @@ async def rate_store(path: Path, tenants: int) -> tuple[dict[str, list[Line]], f
     return found, elapsed
 
 
+async def on_postgres(hourly: list[tuple[Any, ...]], raw: list[tuple[Any, ...]],
+                      tenants: int) -> tuple[dict[str, list[Line]], float, float]:
+    name = f"inferlab_bench_billing_{uuid.uuid4().hex[:8]}"
+    admin = Database(f"{PG_SERVER}/postgres")
+    async with admin.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        database = Database(f"{PG_SERVER}/{name}", timeout_s=120)
+        await upgrade(database)
+        began = time.perf_counter()
+        await load_postgres(database, hourly, raw)
+        loaded = time.perf_counter() - began
+        await database.close()
+        rated, elapsed = await rate_store(f"{PG_SERVER}/{name}", tenants)
+        return rated, elapsed, loaded
+    finally:
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.close()
+
+
 async def prepare(path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{path}")
     await upgrade(database)
     await database.close()
+
+
+def report(store: str, rated: dict[str, list[Line]], reference: dict[str, list[Line]], seconds: float,
+           tenants: int) -> bool:
+    lines = sum(len(v) for v in rated.values())
+    total = sum((line.amount for v in rated.values() for line in v), start=Decimal(0))
+    same = rated == reference
+    print(f"rated {tenants:,} tenants' periods from the rollups (BillingEngine over SqlBillingUsage, {store}): "
+          f"{seconds:.1f} s, {lines:,} lines, total {total} USD; identical to rating the raw events: {same}")
+    if not same:
+        print(f"differing tenants: {[t for t in reference if reference[t] != rated.get(t)][:10]}")
+    return same and seconds <= 60
 
 
 def main() -> None:
@@ -206,6 +267,8 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stores", default="sqlite,postgres",
+                        help="comma-separated: sqlite, postgres (127.0.0.1:5432, a throwaway database)")
     args = parser.parse_args()
     began = time.perf_counter()
     ev = generate(args.tenants, args.events, args.seed)
@@ -214,26 +277,25 @@ def main() -> None:
     reference = rate_raw(ev, args.tenants)
     raw_s = time.perf_counter() - began
     print(f"rated from the raw events (numpy sums per segment): {raw_s:.1f} s")
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "billing.db"
-        asyncio.run(prepare(path))
-        began = time.perf_counter()
-        rows, raw_rows = load(path, ev, args.tenants)
-        print(f"loaded {rows:,} hourly rollup rows and {raw_rows:,} raw events of cut hours into SQLite in "
-              f"{time.perf_counter() - began:.1f} s")
-        rated, store_s = asyncio.run(rate_store(path, args.tenants))
-    lines = sum(len(v) for v in rated.values())
-    total = sum((line.amount for v in rated.values() for line in v), start=0)
-    same = rated == reference
-    print(f"rated {args.tenants:,} tenants' periods from the rollups (BillingEngine over SqlBillingUsage, SQLite): "
-          f"{store_s:.1f} s, {lines:,} lines, total {total} USD")
-    print(f"identical to rating the raw events: {same}")
-    if not same:
-        bad = [t for t in reference if reference[t] != rated.get(t)]
-        print(f"differing tenants: {bad[:10]}")
-        raise SystemExit(1)
-    if store_s > 60:
-        print("over the 60 s budget")
+    began = time.perf_counter()
+    hourly, raw = ledger_rows(ev, args.tenants)
+    print(f"built {len(hourly):,} hourly rollup rows and {len(raw):,} raw events of cut hours in "
+          f"{time.perf_counter() - began:.1f} s")
+    ok = True
+    if "sqlite" in args.stores:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "billing.db"
+            asyncio.run(prepare(path))
+            began = time.perf_counter()
+            load_sqlite(path, hourly, raw)
+            print(f"loaded them into SQLite in {time.perf_counter() - began:.1f} s")
+            rated, seconds = asyncio.run(rate_store(f"sqlite+aiosqlite:///{path}", args.tenants))
+        ok &= report("SQLite", rated, reference, seconds, args.tenants)
+    if "postgres" in args.stores:
+        rated, seconds, loaded = asyncio.run(on_postgres(hourly, raw, args.tenants))
+        print(f"loaded them into PostgreSQL (COPY) in {loaded:.1f} s")
+        ok &= report("PostgreSQL", rated, reference, seconds, args.tenants)
+    if not ok:
         raise SystemExit(1)
 
 
