@@ -89,6 +89,10 @@ class BillingEngine:
             except (KeyError, ValueError):
                 raise InvalidRequest(f"Unknown time zone '{timezone}'", param="timezone", code="invalid_value") from None
         before = await self.account(tenant)
+        if timezone is not None and timezone != before.timezone and await self.store.invoices(tenant, limit=1):
+            # periods in two zones would overlap (or leave a gap) at the change: billed twice or not at all
+            raise InvalidRequest("The time zone of a tenant that has invoices cannot change", param="timezone",
+                                 code="timezone_locked")
         after = Account(tenant, plan or before.plan, timezone or before.timezone, email or before.email,
                         provider_customer or before.provider_customer, before.created_at)
         now = datetime.now(UTC)

@@ -158,6 +158,7 @@ async def test_admin_flow_and_bad_input(gateway: Gateway) -> None:
         ("POST", "/admin/billing/plans/Bad Name/versions", {"flat_fee": "1"}),
         ("POST", "/admin/billing/plans/pro/versions", {"flat_fee": "-1"}),
         ("GET", "/admin/billing/invoices?status=weird", None),
+        ("PATCH", "/admin/billing/accounts/acme", {"timezone": "UTC"}),  # it has invoices in Berlin's periods
     ]:
         status, error = await gateway.call("admin", method, where, body)
         assert status in (400, 404) and "error" in error, (where, body, status, error)
