@@ -20,7 +20,7 @@ import aiohttp
 from inferlab.backends.engine_client import EngineClient
 from inferlab.code.build import CodeLab, build_codelab, fim_policy
 from inferlab.code.step import FillInTheMiddle
-from inferlab.config import Settings, UpstreamSettings
+from inferlab.config import ModelConfig, Settings, UpstreamSettings
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
 from inferlab.dependencies import Dependencies, DependencyCheck
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
+    from inferlab.registry.build import Registry
+    from inferlab.registry.service import RegistryService
     from inferlab.resources.service import ResourceService
 
 
@@ -88,6 +90,7 @@ class Services:
     code: CodeLab | None
     chain: Chain
     lifecycle: Lifecycle
+    registry: RegistryService | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -207,6 +210,32 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
                           hardware=hardware_of(settings), sink=sink)
 
 
+def _registry(settings: Settings, admin: AdminServices | None, router: ModelRouter, health: HealthMonitor,
+              scraper: LoadScraper, queues: WaitQueues, session: aiohttp.ClientSession, client: EngineClient,
+              metrics: GatewayMetrics | None, logger: logging.Logger, lifecycle: Lifecycle) -> Registry | None:
+    """features.registry: versions and aliases from the store, hot-reloaded; the store's database
+    is the identity store's when authentication is on, else one of its own (SQLite by default)."""
+    if not settings.features.registry:
+        return None
+    from inferlab.auth.stack import open_database
+    from inferlab.registry.build import build_registry
+
+    if admin is not None:
+        database = admin.auth.database
+    else:
+        database = open_database(settings.auth, settings.data_dir, settings.database_url)
+        lifecycle.on_stop(database.close)
+
+    def build(config: ModelConfig) -> Replicas:
+        return build_replicas([config], settings.engines, session, client=client,
+                              max_line_bytes=settings.upstream.max_stream_line_bytes, pool_observer=metrics,
+                              engine_observer=metrics, logger=logger)
+
+    return build_registry(settings, database, router, build, health=health, scraper=scraper, queues=queues,
+                          observer=metrics.variants if metrics is not None else None,
+                          logger=logger.getChild("registry"))
+
+
 def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
     return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
@@ -283,6 +312,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             if replicas.coordinator is not None:
                 await replicas.coordinator.stop()
 
+    registry = _registry(settings, admin, router, health, scraper, queues, session, client, metrics, logger, lifecycle)
+    if registry is not None:  # its schema and seed before metering's shipper migrates in the background
+        lifecycle.add(registry.service.preparing)
+
     limits = None
     if settings.features.ratelimit:
         from inferlab.ratelimit.build import build_rate_limits  # redis is imported only when configured
@@ -310,6 +343,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
+    if registry is not None:  # after the engines: a version's engines start once the configured ones have
+        lifecycle.add(registry.service.running)
+        for loop in (registry.service.watch, registry.service.keep_flushing, registry.service.keep_judging):
+            lifecycle.background(loop)
     if admin is not None:
         tenants = admin.tenants
         lifecycle.background(tenants.keep_sweeping)
@@ -338,7 +375,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
     if code is not None:
         steps += [code.completions, code.assist]
-    steps.append(ResolveModel(router))
+    steps.append(ResolveModel(router) if registry is None else registry.step)
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
@@ -365,6 +402,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code,
-        chain=chain, lifecycle=lifecycle,
+        chain=chain, lifecycle=lifecycle, registry=registry.service if registry is not None else None,
     )
 

@@ -50,6 +50,7 @@ from inferlab.config.models import (
     RoutingSettings,
 )
 from inferlab.config.pricing import Price, PricingSettings
+from inferlab.config.registry import JudgeSettings, RegistrySettings, VersionSeed
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
@@ -69,6 +70,7 @@ __all__ = [
     "FailurePolicy",
     "FeatureFlags",
     "HealthSettings",
+    "JudgeSettings",
     "JwtSettings",
     "LimitScope",
     "LimitSpec",
@@ -85,6 +87,7 @@ __all__ = [
     "QuotaSpec",
     "RateLimitFailure",
     "RateLimitSettings",
+    "RegistrySettings",
     "RepoContextSettings",
     "ResourceSettings",
     "RetrySettings",
@@ -97,6 +100,7 @@ __all__ = [
     "TenantSettings",
     "TierSpec",
     "UpstreamSettings",
+    "VersionSeed",
     "deep_merge",
     "format_validation_error",
     "is_loopback",

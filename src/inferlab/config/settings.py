@@ -25,6 +25,7 @@ from inferlab.config.logs import LoggingSettings
 from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
+from inferlab.config.registry import RegistrySettings
 from inferlab.config.resources import ResourceSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -1,0 +1,131 @@
+"""Hot reload: versions added, aliases moved and versions removed through the admin API while the
+official ``openai`` SDK streams without pause — no request fails, and a second gateway replica on
+the same store follows without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+from aiohttp.test_utils import TestServer
+
+from inferlab.app import create_app
+from inferlab.config import load_settings
+from inferlab.testing import EngineSimulator, SimulatorScript
+
+MODEL = "chat"
+
+
+def _settings(data_dir: Path, url: str) -> Any:
+    return load_settings(overrides={
+        "data_dir": str(data_dir), "features": {"registry": True},
+        "models": [{"name": MODEL, "backend": "openai", "url": url, "engine": "vllm"}],
+        "registry": {"poll_interval_s": 0.05, "judge": {"drain_s": 10.0}},
+    })
+
+
+@contextlib.asynccontextmanager
+async def gateway(data_dir: Path, url: str) -> AsyncIterator[TestServer]:
+    server = TestServer(await create_app(_settings(data_dir, url)))
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+class Streamer:
+    """Clients streaming chat completions back to back through the SDK; every failure is kept."""
+
+    def __init__(self, base_url: str, workers: int = 3) -> None:
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0)
+        self.failures: list[BaseException] = []
+        self.done = 0
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                stream = await self.client.chat.completions.create(
+                    model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True)
+                text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+                assert text
+                self.done += 1
+            except (openai.APIError, AssertionError) as exc:
+                self.failures.append(exc)
+
+    async def wait_for(self, more: int) -> None:
+        target = self.done + more
+        while self.done < target and not self.failures:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        await self.client.close()
+
+
+async def _admin(http: aiohttp.ClientSession, server: TestServer, method: str, path: str,
+                 body: dict[str, Any] | None = None) -> Any:
+    async with http.request(method, str(server.make_url(path)), json=body) as response:
+        payload = await response.json()
+        assert response.status < 300, payload
+        return payload
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.timeout(60)
+async def test_add_shift_remove_while_streaming(tmp_path: Path) -> None:
+    script = SimulatorScript(completion_tokens=4, token_delay_s=0.02)
+    async with (EngineSimulator(script, model=MODEL) as old, EngineSimulator(script, model=MODEL) as new):
+        old_url, new_url = f"{old.base_url}/v1", f"{new.base_url}/v1"
+        async with (gateway(tmp_path, old_url) as one, gateway(tmp_path, old_url) as two,
+                    aiohttp.ClientSession() as http):
+            streams = [Streamer(str(one.make_url("/v1"))), Streamer(str(two.make_url("/v1")))]
+            try:
+                for s in streams:
+                    await s.wait_for(3)
+                state = await _admin(http, one, "GET", "/admin/registry")
+                configured = state["models"][0]["aliases"]["stable"]
+                assert configured.startswith("cfg-")
+
+                created = await _admin(http, one, "POST", f"/admin/registry/models/{MODEL}/versions",
+                                       {"version": "v2", "spec": {"backend": "openai", "url": new_url,
+                                                                  "engine": "vllm"}})
+                assert created["version"] == "v2"
+                await _admin(http, one, "PUT", f"/admin/registry/models/{MODEL}/aliases/stable", {"version": "v2"})
+                served_before = new.requests_total
+                await _until(lambda: new.requests_total >= served_before + 20)  # both replicas moved over
+                for s in streams:
+                    await s.wait_for(5)
+                old_now = old.requests_total
+                for s in streams:
+                    await s.wait_for(5)
+                assert old.requests_total <= old_now + 6  # only streams resolved before the flip
+
+                await _admin(http, one, "PUT", f"/admin/registry/models/{MODEL}/aliases/stable",
+                             {"version": configured})
+                await _admin(http, one, "DELETE", f"/admin/registry/models/{MODEL}/versions/v2")
+                old_now = old.requests_total
+                await _until(lambda: old.requests_total >= old_now + 20)
+                for s in streams:
+                    await s.wait_for(5)
+                state = await _admin(http, two, "GET", "/admin/registry")
+                assert [v["version"] for v in state["models"][0]["versions"]] == [configured]
+            finally:
+                for s in streams:
+                    await s.stop()
+            assert [s.failures for s in streams] == [[], []]
+            assert all(s.done > 20 for s in streams)
