@@ -13,7 +13,11 @@ from inferlab.store import Database, SqlIdentityStore, upgrade
 from inferlab.store.models import (
     ApiKeyRow,
     AuditRow,
+    ExperimentRow,
+    ExperimentStatsRow,
     LimitRow,
+    ModelAliasRow,
+    ModelVersionRow,
     ReservationRow,
     TenantRow,
     TierRow,
@@ -54,6 +58,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(UserRow))
             await session.execute(delete(ReservationRow))
             await session.execute(delete(TierRow))
+            for registry in (ExperimentStatsRow, ExperimentRow, ModelAliasRow, ModelVersionRow):
+                await session.execute(delete(registry))
             for usage in (UsageEventRow, UsageHourlyRow, UsageDailyRow):
                 await session.execute(delete(usage))
             await session.execute(delete(TenantRow).where(TenantRow.id != "default"))

@@ -47,6 +47,7 @@ class Streamer:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0)
         self.failures: list[BaseException] = []
         self.done = 0
+        self.progress = asyncio.Event()  # set after every answer
         self._stop = asyncio.Event()
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
 
@@ -60,11 +61,11 @@ class Streamer:
                 self.done += 1
             except (openai.APIError, AssertionError) as exc:
                 self.failures.append(exc)
+            self.progress.set()
 
     async def wait_for(self, more: int) -> None:
         target = self.done + more
-        while self.done < target and not self.failures:
-            await asyncio.sleep(0.01)
+        await _until(lambda: self.done >= target or bool(self.failures), [self])
 
     async def stop(self) -> None:
         self._stop.set()
@@ -80,10 +81,14 @@ async def _admin(http: aiohttp.ClientSession, server: TestServer, method: str, p
         return payload
 
 
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
+async def _until(predicate: Any, streams: list[Streamer], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds, looking after every answer any of ``streams`` gets."""
     async with asyncio.timeout(timeout):
         while not predicate():
-            await asyncio.sleep(0.02)
+            for stream in streams:
+                stream.progress.clear()
+            await asyncio.wait([asyncio.create_task(s.progress.wait()) for s in streams],
+                               return_when=asyncio.FIRST_COMPLETED)
 
 
 @pytest.mark.timeout(60)
@@ -107,7 +112,7 @@ async def test_add_shift_remove_while_streaming(tmp_path: Path) -> None:
                 assert created["version"] == "v2"
                 await _admin(http, one, "PUT", f"/admin/registry/models/{MODEL}/aliases/stable", {"version": "v2"})
                 served_before = new.requests_total
-                await _until(lambda: new.requests_total >= served_before + 20)  # both replicas moved over
+                await _until(lambda: new.requests_total >= served_before + 20, streams)  # both replicas moved over
                 for s in streams:
                     await s.wait_for(5)
                 old_now = old.requests_total
@@ -119,7 +124,7 @@ async def test_add_shift_remove_while_streaming(tmp_path: Path) -> None:
                              {"version": configured})
                 await _admin(http, one, "DELETE", f"/admin/registry/models/{MODEL}/versions/v2")
                 old_now = old.requests_total
-                await _until(lambda: old.requests_total >= old_now + 20)
+                await _until(lambda: old.requests_total >= old_now + 20, streams)
                 for s in streams:
                     await s.wait_for(5)
                 state = await _admin(http, two, "GET", "/admin/registry")
