@@ -17,7 +17,6 @@ from inferlab.api.routes import Param, RouteSpec, add_routes
 from inferlab.auth.policy import INFERENCE, PLATFORM_ADMIN
 from inferlab.errors import NotFound
 from inferlab.registry.admin import RegistryAdmin
-from inferlab.registry.model import RegistryState
 
 VERSION_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 TAGS = ("registry",)
@@ -57,15 +56,6 @@ class FeedbackIn(_Body):
     experiment: str = Field(pattern=r"^exp_[0-9a-f]{16}$")
     variant: Literal["control", "candidate"]
     score: Literal[1, -1]
-
-
-def state_json(state: RegistryState) -> dict[str, Any]:
-    models = []
-    for model in state.models():
-        versions = [v.view() for (m, _), v in sorted(state.versions.items()) if m == model]
-        models.append({"model": model, "aliases": state.aliases_of(model), "versions": versions})
-    return {"object": "registry", "counter": state.counter, "models": models,
-            "experiments": [e.view() for e in state.experiments.values()]}
 
 
 class RegistryRoutes:
@@ -112,7 +102,7 @@ class RegistryRoutes:
         return add_routes(app, self.routes())
 
     async def show(self, request: web.Request) -> web.Response:
-        return _json(state_json(await self._admin.state()))
+        return _json((await self._admin.state()).view())
 
     async def add_version(self, request: web.Request) -> web.Response:
         body = await parse_body(request, VersionIn, self._limit)

@@ -109,3 +109,11 @@ class RegistryState:
 
     def aliases_of(self, model: str) -> dict[str, str]:
         return {alias: version for (m, alias), version in self.aliases.items() if m == model}
+
+    def view(self) -> dict[str, Any]:
+        models = []
+        for model in self.models():
+            versions = [v.view() for (m, _), v in sorted(self.versions.items()) if m == model]
+            models.append({"model": model, "aliases": self.aliases_of(model), "versions": versions})
+        return {"object": "registry", "counter": self.counter, "models": models,
+                "experiments": [e.view() for e in self.experiments.values()]}
