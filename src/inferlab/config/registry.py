@@ -32,7 +32,8 @@ class JudgeSettings(StrictModel):
     min_requests: int = Field(30, ge=1, description="per variant, before any judgement")
     max_error_rate: float = Field(0.05, gt=0, le=1, description="guardrail: a variant above it is rolled back")
     min_errors: int = Field(3, ge=1, description="guardrail: errors seen before the error-rate guardrail trips")
-    max_ttft_ratio: float = Field(1.5, gt=1, description="guardrail: candidate mean TTFT over control's")
+    max_ttft_ratio: float = Field(1.5, gt=1, description="guardrail: candidate mean TTFT over control's...")
+    ttft_slack_s: float = Field(0.05, ge=0, description="...plus this (a few ms of noise is no regression)")
     promote_margin: float = Field(0.01, gt=0, description="promote once the error-rate difference's upper "
                                                           "confidence bound is below this")
     promote_min_requests: int = Field(500, ge=1, description="per variant, before promotion")

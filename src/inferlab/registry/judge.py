@@ -5,7 +5,7 @@ of the two variants' figures (summed over every gateway) and the judge's setting
    the candidate's error rate is above ``max_error_rate`` with confidence — the lower bound of its
    one-sided 99 % Wilson interval is (with at least ``min_errors`` errors, and above twice the
    control's rate, so that an outage of everything is not blamed on it); or its mean time to first
-   token is above ``max_ttft_ratio`` times the control's.
+   token is above ``max_ttft_ratio`` times the control's plus ``ttft_slack_s``.
 2. The always-valid test (``sequential``): the error rates differ at level ``alpha`` and the
    candidate's is the higher → roll back.
 3. Promotion: both variants have ``promote_min_requests`` requests and the confidence sequence's
@@ -56,9 +56,9 @@ def judge(control: Figures, candidate: Figures, settings: JudgeSettings) -> Verd
                                    f"{control.error_rate:.3f})", evidence)
     c_ttft, t_ttft = control.ttft_mean, candidate.ttft_mean
     if (c_ttft is not None and t_ttft is not None and c_ttft > 0 and candidate.ttft_n >= settings.min_requests
-            and t_ttft > settings.max_ttft_ratio * c_ttft):
+            and t_ttft > settings.max_ttft_ratio * c_ttft + settings.ttft_slack_s):
         return Verdict("rollback", f"guardrail: mean TTFT {t_ttft:.3f}s above {settings.max_ttft_ratio}x "
-                                   f"control's {c_ttft:.3f}s", evidence)
+                                   f"control's {c_ttft:.3f}s + {settings.ttft_slack_s}s", evidence)
     test = error_rate_test(control.errors, control.requests, candidate.errors, candidate.requests,
                            alpha=settings.alpha, mixture_sd=settings.mixture_sd)
     evidence["msprt"] = {**test.to_json(), "alpha": settings.alpha, "mixture_sd": settings.mixture_sd}

@@ -42,6 +42,7 @@ class RegistryService:
         self._prepare = prepare
         self._applied = -1
         self._refresh = asyncio.Lock()
+        self._flushing = asyncio.Lock()
 
     @property
     def judge_settings(self) -> JudgeSettings:
@@ -75,9 +76,6 @@ class RegistryService:
             state = await self.store.load()
             await self.served.apply(state)
             self._applied = state.counter
-            for experiment in state.experiments.values():
-                if experiment.state != "running":
-                    self.stats.forget(experiment.id)
 
     async def watch(self) -> None:
         while True:
@@ -89,7 +87,14 @@ class RegistryService:
                                   extra={"error": type(exc).__name__})
 
     async def flush(self) -> None:
-        await self.store.write_figures(self._gateway, self.stats.take_dirty())
+        """Write this gateway's changed figures (one writer at a time; kept dirty when the write fails)."""
+        async with self._flushing:
+            rows = self.stats.take_dirty()
+            try:
+                await self.store.write_figures(self._gateway, rows)
+            except BaseException:
+                self.stats.dirty.update((experiment, variant) for experiment, variant, _ in rows)
+                raise
 
     async def keep_flushing(self) -> None:
         while True:
@@ -97,7 +102,8 @@ class RegistryService:
             try:
                 await self.flush()
             except STORE_ERRORS as exc:
-                self._log.warning("registry: variant figures not written yet", extra={"error": type(exc).__name__})
+                self._log.warning("registry: variant figures not written yet", extra={"error": type(exc).__name__,
+                                                                                       "detail": str(exc)[:200]})
 
     async def judge_once(self) -> list[tuple[Experiment, Verdict]]:
         """Flush, then rule on every running experiment; returns the decisions this gateway made."""

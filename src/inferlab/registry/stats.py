@@ -81,7 +81,9 @@ class NullVariantObserver:
 
 
 class VariantStats:
-    """This gateway's cumulative figures per (experiment, variant)."""
+    """This gateway's cumulative figures per (experiment, variant). Never reset while the process
+    lives (its store row is replaced by them): requests of an experiment decided meanwhile still
+    add to the row they belong to. A handful of numbers per experiment ever run."""
 
     def __init__(self, observer: VariantObserver | None = None) -> None:
         self._figures: dict[tuple[str, Variant], Figures] = {}
@@ -124,8 +126,3 @@ class VariantStats:
         """The rows changed since the last call (to write to the store)."""
         dirty, self.dirty = self.dirty, set()
         return [(experiment, variant, self._figures[(experiment, variant)]) for experiment, variant in sorted(dirty)]
-
-    def forget(self, experiment: str) -> None:
-        for key in [key for key in self._figures if key[0] == experiment]:
-            del self._figures[key]
-            self.dirty.discard(key)

@@ -134,3 +134,76 @@ async def test_add_shift_remove_while_streaming(tmp_path: Path) -> None:
                     await s.stop()
             assert [s.failures for s in streams] == [[], []]
             assert all(s.done > 20 for s in streams)
+
+
+async def test_errors_experiments_feedback_and_automatic_rollback(tmp_path: Path) -> None:
+    """Bad input answers OpenAI-shaped errors; an experiment is sticky per user and says so in
+    headers; feedback is counted; a candidate erroring 10 % is rolled back by the judge alone."""
+    good, bad = SimulatorScript(completion_tokens=2), SimulatorScript(completion_tokens=2, fail_rate=0.1)
+    async with (EngineSimulator(good, model=MODEL) as stable, EngineSimulator(bad, model=MODEL) as flaky):
+        settings = load_settings(overrides={
+            "data_dir": str(tmp_path), "features": {"registry": True},
+            "models": [{"name": MODEL, "backend": "openai", "url": f"{stable.base_url}/v1", "engine": "vllm"}],
+            "registry": {"poll_interval_s": 0.05, "flush_interval_s": 0.05,
+                         "judge": {"interval_s": 0.1, "min_requests": 30, "drain_s": 1.0}},
+        })
+        server = TestServer(await create_app(settings))
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
+                async def status(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+                    async with http.request(method, path, json=body) as response:
+                        return response.status, await response.json()
+
+                hello = [{"role": "user", "content": "hi"}]
+                code, body = await status("POST", "/v1/chat/completions", {"model": f"{MODEL}@nope", "messages": hello})
+                assert code == 404 and body["error"]["code"] == "model_not_found"
+                code, body = await status("POST", f"/admin/registry/models/{MODEL}/versions",
+                                          {"version": "bad version", "spec": {}})
+                assert code == 400 and body["error"]["type"] == "invalid_request_error"
+                code, body = await status("POST", f"/admin/registry/models/{MODEL}/versions",
+                                          {"version": "v2", "spec": {"backend": "nope"}})
+                assert code == 400 and "backend" in body["error"]["message"]
+                spec = {"backend": "openai", "url": f"{flaky.base_url}/v1", "engine": "vllm",
+                        "retry": {"max_attempts": 1}, "health": {"failure_threshold": 1000}}
+                assert (await status("POST", f"/admin/registry/models/{MODEL}/versions",
+                                     {"version": "v2", "spec": spec}))[0] == 201
+                code, body = await status("POST", f"/admin/registry/models/{MODEL}/versions",
+                                          {"version": "v2", "spec": {**spec, "url": f"{stable.base_url}/v1"}})
+                assert code == 409 and body["error"]["type"] == "conflict_error"  # versions are immutable
+                assert (await status("DELETE", f"/admin/registry/models/{MODEL}/aliases/stable"))[0] == 400
+                code, experiment = await status("POST", "/admin/registry/experiments", {
+                    "model": MODEL, "candidate": "v2", "weight": 0.5, "unit": "user", "salt": "it"})
+                assert code == 201, experiment
+
+                seen: dict[str, set[str]] = {}
+                for i in range(2000):
+                    user = f"user-{i % 40}"
+                    async with http.post("/v1/chat/completions", json={
+                            "model": MODEL, "user": user, "max_tokens": 2,
+                            "messages": [{"role": "user", "content": "hi"}]}) as response:
+                        await response.read()
+                        variant = response.headers.get("x-inferlab-variant")
+                    if variant is not None:
+                        seen.setdefault(user, set()).add(variant)
+                    if i == 0:
+                        code, _ = await status("POST", "/v1/feedback", {"experiment": experiment["id"],
+                                                                         "variant": variant, "score": 1})
+                        assert code == 200
+                    if i % 50 == 49 and (await status("GET", f"/admin/registry/experiments/{experiment['id']}")
+                                         )[1]["state"] != "running":
+                        break  # decided: everyone is on stable
+                assert all(len(variants) == 1 for variants in seen.values())  # sticky per user
+                code, shown = await status("GET", f"/admin/registry/experiments/{experiment['id']}")
+                assert shown["state"] == "rolled_back", (shown["figures"], len(seen))
+                decision = shown["decision"]
+                assert decision["by"] == "judge" and decision["reason"].startswith(("guardrail: error", "mSPRT"))
+                assert decision["evidence"]["candidate"]["errors"] >= 3
+                assert sum(f["feedback_up"] for f in shown["figures"].values()) == 1
+                _, state = await status("GET", "/admin/registry")
+                assert state["models"][0]["aliases"]["stable"].startswith("cfg-")
+                async with http.get("/metrics") as response:
+                    metrics = await response.text()
+                assert f'inferlab_variant_requests_total{{experiment="{experiment["id"]}"' in metrics
+        finally:
+            await server.close()
