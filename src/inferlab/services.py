@@ -98,7 +98,8 @@ class Services:
 
     @property
     def engines(self) -> list[ManagedEngine]:
-        return self.replicas.engines
+        """The configured models' managed engines, and the served registry versions'."""
+        return self.replicas.engines + (self.registry.served.engines() if self.registry is not None else [])
 
     def engine_states(self) -> dict[str, str]:
         states = {engine.name: engine.state.value for engine in self.engines}

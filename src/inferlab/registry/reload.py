@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferlab.config import ModelConfig
+from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.locate import EngineUnavailable
 from inferlab.coordinator.replicas import Replicas
 from inferlab.errors import InferLabError
@@ -59,6 +60,10 @@ class ServedVersions:
         self._retiring: list[_Built] = []  # being drained
         self._draining: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+
+    def engines(self) -> list[ManagedEngine]:
+        """The managed engines of the served versions and of those being drained."""
+        return [engine for built in [*self.built.values(), *self._retiring] for engine in built.replicas.engines]
 
     async def apply(self, state: RegistryState) -> None:
         async with self._lock:
