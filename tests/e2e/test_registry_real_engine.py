@@ -5,6 +5,7 @@ configured model — by alias and by a sticky 50/50 experiment — through the o
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,13 @@ def test_requantised_version_served_beside_the_configured_one(gateway: GatewayPr
             sdk.chat.completions.create(model=f"{MODEL}@nope", messages=HELLO, max_tokens=1)
     metrics = admin.get("/metrics").text
     assert "inferlab_variant_requests_total" in metrics
+
+    engine = f"{MODEL}@q4_0"
+    assert engine in gateway.ready_status()["engines"]  # the version's llama-server, started by hot reload
+    assert admin.post(f"/admin/registry/experiments/{experiment}/decision", json={"action": "stop"}).status_code == 200
+    assert admin.delete(f"/admin/registry/models/{MODEL}/aliases/canary").status_code == 200
+    assert admin.delete(f"/admin/registry/models/{MODEL}/versions/q4_0").status_code == 200
+    deadline = time.monotonic() + 30
+    while engine in gateway.ready_status()["engines"]:  # drained, then its engine stopped
+        assert time.monotonic() < deadline, gateway.ready_status()
+        time.sleep(0.2)

@@ -21,6 +21,7 @@ from inferlab.config import JudgeSettings, RegistrySettings
 from inferlab.registry.assignment import assign
 from inferlab.registry.judge import judge
 from inferlab.registry.stats import Figures, Outcome, VariantStats
+from tests.unit.registry.harness import registry_service
 
 USERS = [f"user-{i}" for i in range(20_000)]
 
@@ -81,11 +82,7 @@ def test_the_msprt_catches_a_small_regression_the_guardrail_lets_through() -> No
 
 async def test_a_bad_canary_is_rolled_back_within_three_intervals(tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    from inferlab.registry.service import RegistryService
-    from tests.unit.registry.harness import registry_service
-
     per_minute, hour = 600, 60
-    service: RegistryService
     async with registry_service(tmp_path, RegistrySettings(judge=JudgeSettings(interval_s=60))) as service:
         experiment = await service.admin.start_experiment("m", "v2", weight=0.10, salt="canary")
         rng = random.Random(11)
