@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 MODEL = "sim-model"
 WORKTREE = "WORKTREE"
-FEATURE_SETS = ("off", "on", "platform")
+FEATURE_SETS = ("off", "default", "on", "platform", "tenants")
 PASSTHROUGH = "passthrough"
 _RESERVED_NAMES = frozenset({"direct", PASSTHROUGH, "litellm"})
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -225,24 +225,34 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def inferlab_settings(sim_port: int, data_dir: Path, features: str) -> dict[str, Any]:
-    """``off``: the default configuration. ``on``: auth, limits and quota nobody reaches, memory cache.
-    ``platform``: ``on`` plus the per-tenant resource allocator (a pool capacity nobody reaches); a
-    tree that predates the allocator runs it as ``on``."""
+def inferlab_settings(sim_port: int, data_dir: Path, features: str, tree: Path = ROOT) -> dict[str, Any]:
+    """``off``: every optional step off — the default configuration, less usage metering and SLO
+    tracking where the tree has them (both on by default since v0.3; neither existed when the
+    pipeline's goals against the pass-through were set). ``default``: the tree's defaults as shipped.
+    ``on``: auth, limits and quota nobody reaches, memory cache. ``platform``: ``on`` plus the
+    per-tenant resource allocator (a pool capacity nobody reaches); a tree that predates the
+    allocator runs it as ``on``. ``on`` and ``platform`` keep the tree's defaults otherwise.
+    ``tenants``: ``platform`` with metering and SLO tracking off — what the tenants issue put on v0.2's
+    production path (``on``), and nothing of the later issues."""
     settings: dict[str, Any] = {
         "data_dir": str(data_dir),
         "models": [{"name": MODEL, "backend": "openai", "url": f"http://{LOOPBACK}:{sim_port}/v1"}],
     }
-    if features in ("on", "platform"):
+    optional = {name: False for name in ("metering", "slo") if (tree / f"src/inferlab/{name}").is_dir()}
+    if features == "off" and optional:
+        settings["features"] = optional
+    if features in ("on", "platform", "tenants"):
         settings |= {
             "features": {"auth": True, "ratelimit": True, "cache": True},
             "ratelimit": {"backend": "memory", "limits": [{"scope": "key", "rpm": 10**9, "tpm": 10**12}]},
             "quota": {"limits": [{"scope": "key", "daily_tokens": 10**12}]},
             "cache": {"backend": "memory"},
         }
-    if features == "platform":
+    if features in ("platform", "tenants"):
         settings["features"]["resources"] = True
         settings["resources"] = {"pools": {MODEL: {"sequences": 10**6, "kv_tokens": 10**12}}}
+    if features == "tenants":
+        settings["features"] |= optional
     return settings
 
 
@@ -384,14 +394,15 @@ def _start_one(launcher: Launcher, name: str, path: Path, env: dict[str, str], f
     data_dir = launcher.logs / f"data-{slug(name)}"
     data_dir.mkdir()
     config = launcher.logs / f"{slug(name)}.yaml"
-    if feature_set == "platform" and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
+    if feature_set in ("platform", "tenants") and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
         feature_set = "on"  # a tree that predates the allocator: its production path is "on"
-    settings = inferlab_settings(sim_port, data_dir, feature_set)
-    if launcher.callgrind is not None and "store_timeout_s" in (path / "src/inferlab/config/auth.py").read_text():
+    settings = inferlab_settings(sim_port, data_dir, feature_set, path)
+    auth_config = path / "src/inferlab/config/auth.py"
+    if launcher.callgrind is not None and auth_config.exists() and "store_timeout_s" in auth_config.read_text():
         settings["auth"] = {"store_timeout_s": 60}  # ~50× slower under callgrind: no store call may time out
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     try:
-        key = create_key(name, config, env, path, launcher.logs) if feature_set != "off" else None
+        key = create_key(name, config, env, path, launcher.logs) if feature_set not in ("off", "default") else None
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"{name}: skipped ({exc})")
         return None
