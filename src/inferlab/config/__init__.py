@@ -9,12 +9,14 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``,
+  ``responses``, ``batches``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
 
 from inferlab.config.auth import AuthSettings, JwtSettings, Role
+from inferlab.config.batches import BatchSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings, RepoContextSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -52,6 +54,7 @@ from inferlab.config.models import (
 from inferlab.config.pricing import Price, PricingSettings
 from inferlab.config.registry import JudgeSettings, RegistrySettings, VersionSeed
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
@@ -62,6 +65,7 @@ __all__ = [
     "EMBEDDED_MODEL",
     "PROFILES",
     "AuthSettings",
+    "BatchSettings",
     "CacheSettings",
     "ClassQueueSettings",
     "CodeLabSettings",
@@ -90,6 +94,7 @@ __all__ = [
     "RegistrySettings",
     "RepoContextSettings",
     "ResourceSettings",
+    "ResponsesSettings",
     "RetrySettings",
     "Role",
     "RoutingSettings",

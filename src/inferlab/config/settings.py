@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
+from inferlab.config.batches import BatchSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -27,6 +28,7 @@ from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.registry import RegistrySettings
 from inferlab.config.resources import ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @field_validator("redis_url")
@@ -100,6 +104,13 @@ class Settings(BaseSettings):
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.scheduler.shared_counters == "redis" and self.redis_url is None:
             raise ValueError("scheduler.shared_counters 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _registry_with_one_worker(self) -> Settings:
+        if self.features.registry and self.server.workers > 1:
+            raise ValueError("features.registry needs server.workers: 1 for now (each worker would start a "
+                             "version's engines of its own); scale with more gateway processes or pods instead")
         return self
 
     @field_validator("models")

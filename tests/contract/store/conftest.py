@@ -13,12 +13,16 @@ from inferlab.store import Database, SqlIdentityStore, upgrade
 from inferlab.store.models import (
     ApiKeyRow,
     AuditRow,
+    BatchLineRow,
+    BatchRow,
     ExperimentRow,
     ExperimentStatsRow,
+    FileRow,
     LimitRow,
     ModelAliasRow,
     ModelVersionRow,
     ReservationRow,
+    ResponseRow,
     TenantRow,
     TierRow,
     UsageDailyRow,
@@ -57,6 +61,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(AuditRow))
             await session.execute(delete(UserRow))
             await session.execute(delete(ReservationRow))
+            for row in (ResponseRow, FileRow, BatchRow, BatchLineRow):
+                await session.execute(delete(row))
             await session.execute(delete(TierRow))
             for registry in (ExperimentStatsRow, ExperimentRow, ModelAliasRow, ModelVersionRow):
                 await session.execute(delete(registry))
