@@ -22,9 +22,6 @@ from inferlab.testing.needs import require
 
 pytestmark = pytest.mark.engine
 MODEL = "smollm2-135m"
-# llama.cpp's weight repacking uses AMX tiles on CPUs that have them, which a VM may not permit (the
-# engine dies with a protection fault): this test does not measure speed, so it turns repacking off.
-ENGINE_ARGS = ["--no-repack"]
 HELLO = [{"role": "user", "content": "Say hello in one word."}]
 
 
@@ -54,7 +51,7 @@ def requantised(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path,
 @pytest.fixture(scope="module")
 def gateway(llama_server_path: Path, requantised: tuple[ModelStore, str]) -> Iterator[GatewayProcess]:
     config = {"models": [{"name": MODEL, "backend": "llamacpp", "path": "embedded:smollm2", "context_size": 1024,
-                          "parallel": 2, "embeddings": False, "engine_args": ENGINE_ARGS}],
+                          "parallel": 2, "embeddings": False}],
               "features": {"registry": True}, "engines": {"prefer": "llama-server"},
               "registry": {"poll_interval_s": 0.2}, "logging": {"level": "INFO"}}
     process = GatewayProcess(config).start()
@@ -72,7 +69,7 @@ def test_requantised_version_served_beside_the_configured_one(gateway: GatewayPr
 def _side_by_side(gateway: GatewayProcess, admin: httpx.Client, store: ModelStore, digest: str) -> None:
     started_at = time.monotonic()
     spec = {"backend": "llamacpp", "path": str(store.blob_path(digest)), "context_size": 1024, "parallel": 2,
-            "embeddings": False, "engine_args": ENGINE_ARGS}
+            "embeddings": False}
     created = admin.post(f"/admin/registry/models/{MODEL}/versions", json={"version": "q4_0", "spec": spec,
                                                                            "digest": digest})
     assert created.status_code == 201, created.text
