@@ -48,6 +48,7 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.batches.service import BatchService
+    from inferlab.billing.build import BillingServices
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
     from inferlab.metering.cost import CostTracker
@@ -97,6 +98,7 @@ class Services:
     batches: BatchService | None
     chain: Chain
     lifecycle: Lifecycle
+    billing: BillingServices | None = None
     registry: RegistryService | None = None
 
     @property
@@ -414,6 +416,14 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                         logger=logger.getChild("usage"), sink=sink, tracker=costs,
                         budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
 
+    billing = None
+    if settings.billing.enabled and database is not None:  # invoices from the usage ledger in the same store
+        from inferlab.billing.build import build_billing
+
+        billing = build_billing(settings, database, costs.book, session=session, lifecycle=lifecycle,
+                                tenant_admin=admin.tenant_admin if admin is not None else None,
+                                directory=tenants if admin is not None else None, logger=logger.getChild("billing"))
+
     code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
     responses = None
@@ -460,6 +470,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
         tokens=TokenService(router, session), batches=batches,
-        chain=chain, lifecycle=lifecycle, registry=registry.service if registry is not None else None,
+        chain=chain, lifecycle=lifecycle, billing=billing,
+        registry=registry.service if registry is not None else None,
     )
 

@@ -1,7 +1,7 @@
 """registry: model versions, aliases, experiments, per-variant figures and the change counter
 
-Revision ID: 0010_registry
-Revises: 0009_batches
+Revision ID: 0011_registry
+Revises: 0010_billing
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_registry"
-down_revision = "0009_batches"
+revision = "0011_registry"
+down_revision = "0010_billing"
 branch_labels = None
 depends_on = None
 
