@@ -93,6 +93,14 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     if services.slo is not None:
         declared += SloRoutes(services.slo, settings.slo.windows_s).add_to(app)
     declared += EnginesAdminRoutes(services.engines_report).add_to(app)
+    if services.registry is not None:
+        from inferlab.api.registry_routes import RegistryRoutes
+        from inferlab.registry.admin import RegistryAdmin
+
+        registry = services.registry
+        admin = RegistryAdmin(registry.store, stats=registry.stats, changed=registry.refresh,
+                              default_unit=settings.registry.unit)
+        declared += RegistryRoutes(admin, settings.server.max_body_bytes).add_to(app)
     if services.admin is not None:
         declared += _add_admin(app, services.admin, settings, services.resources)
     if services.usage is not None:

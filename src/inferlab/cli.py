@@ -222,7 +222,9 @@ def _register_plugins() -> None:
     from inferlab.coordinator import cli as deploy_cli
     from inferlab.evaluation import cli as eval_cli
     from inferlab.metering import cli as usage_cli
+    from inferlab.modelstore import cli as models_cli
     from inferlab.planning import cli as planning_cli
+    from inferlab.registry import cli as registry_cli
     from inferlab.resources import cli as resources_cli
     from inferlab.slo import cli as slo_cli
 
@@ -234,6 +236,8 @@ def _register_plugins() -> None:
     resources_cli.register(app)
     slo_cli.register(app)
     usage_cli.register(app)  # usage report, forecast
+    models_cli.register(app)  # the local model store
+    registry_cli.register(app)  # versions, aliases, experiments
 
 
 def main() -> None:

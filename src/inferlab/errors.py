@@ -14,6 +14,7 @@ and only a request's 4xx verdict (context too long...) is passed on, redacted (`
     ├── PermissionDenied               403 permission_error
     ├── NotFound                       404 not_found_error
     │   └── ModelNotFound              404 not_found_error / model_not_found
+    ├── Conflict                       409 conflict_error (the change contradicts what is stored)
     ├── RequestTimeout                 408 timeout_error
     ├── PayloadTooLarge                413 invalid_request_error / payload_too_large
     ├── UnsupportedContentEncoding     415 invalid_request_error / unsupported_content_encoding
@@ -104,6 +105,11 @@ class NotFound(InferLabError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class Conflict(InferLabError):
+    status = 409
+    error_type = "conflict_error"
 
 
 class RequestTimeout(InferLabError):

@@ -21,7 +21,7 @@ from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.token_service import TokenService
 from inferlab.code.build import CodeLab, build_codelab, fim_policy
 from inferlab.code.step import FillInTheMiddle
-from inferlab.config import Settings, UpstreamSettings
+from inferlab.config import ModelConfig, Settings, UpstreamSettings
 from inferlab.coordinator.attached import EngineHandoff
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.grants import LimitAdmin
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
+    from inferlab.registry.build import Registry
+    from inferlab.registry.service import RegistryService
     from inferlab.resources.service import ResourceService
     from inferlab.responses.service import Responses
 
@@ -97,6 +99,7 @@ class Services:
     chain: Chain
     lifecycle: Lifecycle
     billing: BillingServices | None = None
+    registry: RegistryService | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -104,7 +107,8 @@ class Services:
 
     @property
     def engines(self) -> list[ManagedEngine]:
-        return self.replicas.engines
+        """The configured models' managed engines, and the served registry versions'."""
+        return self.replicas.engines + (self.registry.served.engines() if self.registry is not None else [])
 
     def engine_states(self) -> dict[str, str]:
         states = {engine.name: engine.state.value for engine in self.engines}
@@ -216,6 +220,32 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
                           hardware=hardware_of(settings), sink=sink)
 
 
+def _registry(settings: Settings, admin: AdminServices | None, router: ModelRouter, health: HealthMonitor,
+              scraper: LoadScraper, queues: WaitQueues, session: aiohttp.ClientSession, client: EngineClient,
+              metrics: GatewayMetrics | None, logger: logging.Logger, lifecycle: Lifecycle) -> Registry | None:
+    """features.registry: versions and aliases from the store, hot-reloaded; the store's database
+    is the identity store's when authentication is on, else one of its own (SQLite by default)."""
+    if not settings.features.registry:
+        return None
+    from inferlab.auth.stack import open_database
+    from inferlab.registry.build import build_registry
+
+    if admin is not None:
+        database = admin.auth.database
+    else:
+        database = open_database(settings.auth, settings.data_dir, settings.database_url)
+        lifecycle.on_stop(database.close)
+
+    def build(config: ModelConfig) -> Replicas:
+        return build_replicas([config], settings.engines, session, client=client,
+                              max_line_bytes=settings.upstream.max_stream_line_bytes, pool_observer=metrics,
+                              engine_observer=metrics, logger=logger)
+
+    return build_registry(settings, database, router, build, health=health, scraper=scraper, queues=queues,
+                          observer=metrics.variants if metrics is not None else None,
+                          logger=logger.getChild("registry"))
+
+
 def _batches(settings: Settings, database: Any, chain: Chain, router: ModelRouter,
              logger: logging.Logger) -> BatchService:
     """The Batch API: files in the data directory, records in the store, the runner over the chain."""
@@ -325,6 +355,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
             if replicas.coordinator is not None:
                 await replicas.coordinator.stop()
 
+    registry = _registry(settings, admin, router, health, scraper, queues, session, client, metrics, logger, lifecycle)
+    if registry is not None:  # its schema and seed before metering's shipper migrates in the background
+        lifecycle.add(registry.service.preparing)
+
     limits = None
     if settings.features.ratelimit:
         from inferlab.ratelimit.build import build_rate_limits  # redis is imported only when configured
@@ -354,6 +388,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
+    if registry is not None:  # after the engines: a version's engines start once the configured ones have
+        lifecycle.add(registry.service.running)
+        for loop in (registry.service.watch, registry.service.keep_flushing, registry.service.keep_judging):
+            lifecycle.background(loop)
     if admin is not None:
         tenants = admin.tenants
         lifecycle.background(tenants.keep_sweeping)
@@ -397,7 +435,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         steps.append(responses.step)
     if code is not None:
         steps += [code.completions, code.assist]
-    steps.append(ResolveModel(router))
+    steps.append(ResolveModel(router) if registry is None else registry.step)
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
@@ -433,5 +471,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
         tokens=TokenService(router, session), batches=batches,
         chain=chain, lifecycle=lifecycle, billing=billing,
+        registry=registry.service if registry is not None else None,
     )
 

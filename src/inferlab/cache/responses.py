@@ -31,15 +31,16 @@ class ResponseCache:
         self._on_result = on_result or (lambda result: None)
         self._failing = False
 
-    def key(self, tenant: str, mode: str, route: str, body: dict[str, Any]) -> str | None:
+    def key(self, tenant: str, mode: str, route: str, body: dict[str, Any], *, pool: str | None = None) -> str | None:
         """The request's cache key, or None when it is not cacheable (``mode``: the client's
-        ``x-inferlab-cache`` choice: auto, use or bypass)."""
+        ``x-inferlab-cache`` choice: auto, use or bypass; ``pool``: the registry version's pool,
+        which versions the key instead of the configured model's version)."""
         if not is_cacheable(body, None if mode == "auto" else mode):
             if mode == "bypass":
                 self._on_result("bypass")
             return None
         model = body["model"]
-        return cache_key(tenant, model, self._versions.get(model, ""), route, body)
+        return cache_key(tenant, model, pool if pool is not None else self._versions.get(model, ""), route, body)
 
     async def get(self, key: str) -> CachedResponse | None:
         try:

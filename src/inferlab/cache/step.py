@@ -15,7 +15,7 @@ class CacheResponses:
         self.cache = cache
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
-        key = self.cache.key(call.caller.tenant_id, call.cache_mode, call.route, call.body)
+        key = self.cache.key(call.caller.tenant_id, call.cache_mode, call.route, call.body, pool=call.pool)
         if key is None:
             call.headers[HEADER] = "bypass"
             return await call_next(call)

@@ -52,6 +52,7 @@ from inferlab.config.models import (
     RoutingSettings,
 )
 from inferlab.config.pricing import Price, PricingSettings
+from inferlab.config.registry import JudgeSettings, RegistrySettings, VersionSeed
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
 from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
@@ -73,6 +74,7 @@ __all__ = [
     "FailurePolicy",
     "FeatureFlags",
     "HealthSettings",
+    "JudgeSettings",
     "JwtSettings",
     "LimitScope",
     "LimitSpec",
@@ -89,6 +91,7 @@ __all__ = [
     "QuotaSpec",
     "RateLimitFailure",
     "RateLimitSettings",
+    "RegistrySettings",
     "RepoContextSettings",
     "ResourceSettings",
     "ResponsesSettings",
@@ -102,6 +105,7 @@ __all__ = [
     "TenantSettings",
     "TierSpec",
     "UpstreamSettings",
+    "VersionSeed",
     "deep_merge",
     "format_validation_error",
     "is_loopback",

@@ -19,3 +19,5 @@ class FeatureFlags(StrictModel):
                                         "inferlab_slo_* metrics")
     metering: bool = Field(True, description="one usage event per request, made durable and shipped to the store "
                                              "(metering:)")
+    registry: bool = Field(False, description="model registry (registry:): versions, aliases, experiments, "
+                                              "hot reload from the store")

@@ -27,6 +27,7 @@ from inferlab.config.logs import LoggingSettings
 from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
+from inferlab.config.registry import RegistrySettings
 from inferlab.config.resources import ResourceSettings
 from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     billing: BillingSettings = Field(default_factory=BillingSettings)
 
@@ -105,6 +107,13 @@ class Settings(BaseSettings):
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.scheduler.shared_counters == "redis" and self.redis_url is None:
             raise ValueError("scheduler.shared_counters 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _registry_with_one_worker(self) -> Settings:
+        if self.features.registry and self.server.workers > 1:
+            raise ValueError("features.registry needs server.workers: 1 for now (each worker would start a "
+                             "version's engines of its own); scale with more gateway processes or pods instead")
         return self
 
     @field_validator("models")

@@ -7,6 +7,10 @@ the requested CMake targets, and keep the binaries in the cache directory, so th
 nothing and building one tool never rebuilds or replaces another. Nothing is fetched at build time
 (the web UI's prebuilt download is switched off).
 
+A fresh ``llama-server`` build also makes ``llama-quantize`` (``inferlab models quantize``): it
+links the libraries just built, so it costs about a minute more there, against several on its own.
+A cached llama-server is never rebuilt for it: ``--tool llama-quantize`` then builds it alone.
+
 The ``rpc`` variant is one more CMake configuration (``GGML_RPC=ON``) built once for two programs:
 ``rpc-server`` (a worker that lends its memory and compute to a leader over TCP) and a
 ``llama-server`` that accepts ``--rpc host:port,...``. It lives in a directory of its own
@@ -62,6 +66,9 @@ class BuildVariant:
     flags: tuple[str, ...]
     programs: tuple[tuple[str, str], ...]  # (the name InferLab keeps it under, its CMake target)
     duration: str  # roughly, on 2 cores
+    # built too, when missing, whenever this configuration compiles anyway: a minute more, since they
+    # link the libraries already built (a cached build is never redone for them)
+    extras: tuple[tuple[str, str], ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -70,7 +77,8 @@ class BuildVariant:
 
 #: the llama.cpp programs this command builds; each tool names the build that makes it
 TOOLS = {
-    "llama-server": BuildVariant("", (), (("llama-server", "llama-server"),), "about 10 minutes"),
+    "llama-server": BuildVariant("", (), (("llama-server", "llama-server"),), "about 10 minutes",
+                                 extras=(("llama-quantize", "llama-quantize"),)),
     "llama-quantize": BuildVariant("", (), (("llama-quantize", "llama-quantize"),), "about 6 minutes"),
     # llama.cpp names the worker's target ggml-rpc-server (it was rpc-server before); we keep it as rpc-server
     "rpc-server": BuildVariant("rpc", ("-DGGML_RPC=ON",),
@@ -112,14 +120,20 @@ def build_llama_tool(cache_dir: Path, tool: str, *, jobs: int | None = None, for
     for program in ("cmake", "c++"):
         if shutil.which(program) is None:
             raise BuildError(f"{program} is needed to build {tool} (Debian/Ubuntu: apt-get install cmake g++)")
+    programs = list(variant.programs)
+    for name, cmake_target in variant.extras:
+        extra = built_llama_tool(cache_dir, name, variant=variant.name)
+        if not extra.is_file():
+            programs.append((name, cmake_target))
+            targets[name] = extra
     with tempfile.TemporaryDirectory(prefix="inferlab-llama-build-") as tmp:
-        _compile(Path(tmp), variant, targets, jobs or os.cpu_count() or 2, say)
+        _compile(Path(tmp), variant, programs, targets, jobs or os.cpu_count() or 2, say)
     say(f"built {', '.join(str(path) for path in targets.values())}")
     return targets[tool]
 
 
-def _compile(work: Path, variant: BuildVariant, targets: dict[str, Path], jobs: int,
-             say: Callable[[str], None]) -> None:
+def _compile(work: Path, variant: BuildVariant, programs: list[tuple[str, str]], targets: dict[str, Path],
+             jobs: int, say: Callable[[str], None]) -> None:
     _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
           f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(work)], None, say)
     sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
@@ -128,9 +142,9 @@ def _compile(work: Path, variant: BuildVariant, targets: dict[str, Path], jobs: 
     source = work / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
     build = work / "build"
     _run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS, *_cpu_flags(), *variant.flags], None, say)
-    say(f"compiling {', '.join(name for name, _ in variant.programs)} with {jobs} jobs ({variant.duration} on 2 cores)...")
-    _run(["cmake", "--build", str(build), "--target", *variant.targets, "-j", str(jobs)], None, say)
-    for name, cmake_target in variant.programs:
+    say(f"compiling {', '.join(name for name, _ in programs)} with {jobs} jobs ({variant.duration} on 2 cores)...")
+    _run(["cmake", "--build", str(build), "--target", *(target for _, target in programs), "-j", str(jobs)], None, say)
+    for name, cmake_target in programs:
         target = targets[name]
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_suffix(".tmp")

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from inferlab.metrics.metering import MeteringMetrics
+from inferlab.metrics.registry import RegistryMetrics
 from inferlab.metrics.slo import SloMetrics
 from inferlab.metrics.tenants import TenantMetrics
 
@@ -98,6 +99,7 @@ class GatewayMetrics:
         self.tenants = TenantMetrics(r, top_tenants)
         self.slo = SloMetrics(r)
         self.metering = MeteringMetrics(r)
+        self.variants = RegistryMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}

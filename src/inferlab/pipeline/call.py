@@ -65,7 +65,7 @@ class Call:
     request_id: str
     kind: RequestKind
     route: str  # the OpenAI route, e.g. "/v1/chat/completions"
-    model: str  # the public model name the client asked for
+    model: str  # the public model name the client asked for (the registry's step strips its @version)
     body: dict[str, Any]
     caller: Caller
     stream: bool = False
@@ -88,6 +88,7 @@ class Call:
     usage_resolver: UsageResolver | None = None  # fills ``usage`` when the engine gave none (see ``end``)
     finishers: list[Finisher] = field(default_factory=list)  # run by ``finish``, before the last bytes
     notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one, by name
+    pool: str | None = None  # the pool that serves it, when the model registry chose one (else ``model``'s)
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
     _finished: bool = False

@@ -42,6 +42,16 @@ class HealthMonitor:
         self._probing: set[int] = set()  # id() of replicas being probed
         self._inflight: set[asyncio.Task[None]] = set()
 
+    def add_pool(self, pool: BackendPool, policy: HealthPolicy | None = None) -> None:
+        """Probe one more pool from now on (hot reload)."""
+        self.pools = (*self.pools, pool)
+        if policy is not None:
+            self._policies[id(pool)] = policy
+
+    def remove_pool(self, pool: BackendPool) -> None:
+        self.pools = tuple(p for p in self.pools if p is not pool)
+        self._policies.pop(id(pool), None)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="router-health")

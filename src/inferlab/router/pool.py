@@ -215,6 +215,17 @@ class ModelRouter:
             return self.embedding_pools.get(model, pool)
         return pool
 
+    def add(self, pool: BackendPool, embeddings: BackendPool | None = None) -> None:
+        """Serve a pool (hot reload: a registry version whose engines are up)."""
+        self.pools[pool.model] = pool
+        if embeddings is not None:
+            self.embedding_pools[pool.model] = embeddings
+
+    def remove(self, name: str) -> None:
+        """Stop serving a pool (hot reload: after its version was drained)."""
+        self.pools.pop(name, None)
+        self.embedding_pools.pop(name, None)
+
     def all_pools(self) -> list[tuple[str, BackendPool]]:
         """Every pool with its role ("generate" or "embeddings")."""
         return [("generate", p) for p in self.pools.values()] + [("embeddings", p) for p in self.embedding_pools.values()]

@@ -31,6 +31,13 @@ class LoadScraper:
         self._session = session
         self._task: asyncio.Task[None] | None = None
 
+    def add_pool(self, pool: BackendPool) -> None:
+        """Scrape one more pool from now on (hot reload)."""
+        self.pools = (*self.pools, pool)
+
+    def remove_pool(self, pool: BackendPool) -> None:
+        self.pools = tuple(p for p in self.pools if p is not pool)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="router-load-scraper")

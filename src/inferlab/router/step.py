@@ -63,7 +63,7 @@ class RouteToReplica:
         self._failover = failover
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
-        pool = self._router.pool(call.model, call.kind)
+        pool = self._router.pool(call.pool or call.model, call.kind)
         routing = routing_request(call)
         finished = _Finished(self._failover.queues, pool, routing, call)
         call.defer(finished)  # a call that ends without an answer (error, client gone)

@@ -367,6 +367,15 @@ class WaitQueues:
             pool.subscribe(queue.serve)
         return queue
 
+    def set_policy(self, model: str, policy: QueuePolicy) -> None:
+        """The policy of a pool added later (hot reload); used when its queue is first made."""
+        self._policies[model] = policy
+
+    def forget(self, pool: BackendPool) -> None:
+        """Drop a removed pool's queue (hot reload, once drained) and its policy."""
+        self._queues.pop(pool, None)
+        self._policies.pop(pool.model, None)
+
     async def acquire(self, pool: BackendPool, request: RoutingRequest,
                       exclude: frozenset[str] = frozenset()) -> Lease:
         return await self.queue(pool).acquire(request, exclude)

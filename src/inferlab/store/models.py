@@ -524,3 +524,68 @@ class BillingLogRow(Base):
     invoice_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
     action: Mapped[str] = mapped_column(String(48))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RegistryCounterRow(Base):
+    """The model registry's change counter: bumped by every change, polled by every gateway."""
+
+    __tablename__ = "registry_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelVersionRow(Base):
+    """An immutable model version (``inferlab.registry``): what serves it, its artefact, its defaults."""
+
+    __tablename__ = "model_versions"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    digest: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ModelAliasRow(Base):
+    """A movable alias (``model@stable``) onto one version of the model."""
+
+    __tablename__ = "model_aliases"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ExperimentRow(Base):
+    """An A/B test or canary of a model: control and candidate versions, the candidate's weight,
+    the assignment unit and salt, its state, and the decision with its evidence once judged."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    control: Mapped[str] = mapped_column(String(64))
+    candidate: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    salt: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class ExperimentStatsRow(Base):
+    """One gateway's cumulative figures for one variant of one experiment (summed when judged)."""
+
+    __tablename__ = "experiment_stats"
+
+    experiment: Mapped[str] = mapped_column(String(32), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(16), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(64), primary_key=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ _SCRIPT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "prefill_token_delay_s": (int, float),
     "fail_status": (int, type(None)),
     "fail_next": (int,),
+    "fail_rate": (int, float),
     "fail_message": (str, type(None)),
     "fail_retry_after_s": (int, type(None)),
     "hang": (bool,),
@@ -66,6 +68,7 @@ class SimulatorScript:
     prefill_token_delay_s: float = 0.0  # more prefill per prompt token (a prompt's words)
     fail_status: int | None = None
     fail_next: int = 0
+    fail_rate: float = 0.0  # besides fail_next: each request fails (fail_status, else 500) with this probability
     fail_message: str | None = None
     fail_retry_after_s: int | None = None
     hang: bool = False
@@ -138,6 +141,7 @@ class SimulatorState:
     def __init__(self, script: SimulatorScript) -> None:
         self.script = script
         self.stats = SimulatorStats()
+        self._random = random.Random(0)  # fail_rate: the same failures run after run
         self._slot_freed = asyncio.Condition()
         self._closing = asyncio.Event()
         self.last_request: dict[str, Any] | None = None  # the last body a front end received
@@ -151,6 +155,8 @@ class SimulatorState:
             fail_status = script.fail_status
             if script.fail_next > 0:
                 script.fail_next -= 1
+        elif script.fail_rate > 0 and self._random.random() < script.fail_rate:
+            fail_status = script.fail_status or 500
         return RequestPlan(
             fail_status=fail_status,
             hang=script.hang,

@@ -24,8 +24,12 @@ from inferlab.store.models import (
     BillingPaymentRow,
     BillingPlanRow,
     BillingWebhookRow,
+    ExperimentRow,
+    ExperimentStatsRow,
     FileRow,
     LimitRow,
+    ModelAliasRow,
+    ModelVersionRow,
     ReservationRow,
     ResponseRow,
     TenantRow,
@@ -71,6 +75,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             for row in (ResponseRow, FileRow, BatchRow, BatchLineRow):
                 await session.execute(delete(row))
             await session.execute(delete(TierRow))
+            for registry in (ExperimentStatsRow, ExperimentRow, ModelAliasRow, ModelVersionRow):
+                await session.execute(delete(registry))
             for usage in (UsageEventRow, UsageHourlyRow, UsageDailyRow):
                 await session.execute(delete(usage))
             for billing in BILLING_TABLES:

@@ -48,3 +48,16 @@ def test_a_cached_tool_is_returned_without_building(tmp_path: Path) -> None:
 def test_an_unknown_tool_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="choose one of llama-server, llama-quantize, rpc-server"):
         build_llama_tool(tmp_path, "llama-cli")
+
+
+def test_llama_quantize_comes_with_a_llama_server_build_but_never_forces_one(tmp_path: Path) -> None:
+    """Built beside llama-server when that compiles anyway (it links the same libraries); a cached
+    llama-server is returned as it is, without llama-quantize."""
+    assert TOOLS["llama-server"].extras == (("llama-quantize", "llama-quantize"),)
+    server = built_llama_server(tmp_path)
+    server.parent.mkdir(parents=True)
+    server.write_text("#!/bin/sh\n")
+    said: list[str] = []
+    assert build_llama_tool(tmp_path, "llama-server", say=said.append) == server
+    assert said == [f"llama-server is already built: {server}"]
+    assert not built_llama_tool(tmp_path, "llama-quantize").exists()
