@@ -45,6 +45,7 @@ from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
+    from inferlab.browser.build import Browser
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
     from inferlab.metering.cost import CostTracker
@@ -86,6 +87,7 @@ class Services:
     metering: Metering | None
     usage: UsageServices | None
     code: CodeLab | None
+    browser: Browser | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -334,6 +336,14 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                         logger=logger.getChild("usage"), sink=sink, tracker=costs,
                         budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
 
+    browser = None
+    if settings.features.browser:
+        from inferlab.browser.build import build_browser
+
+        browser = build_browser(settings, recorder=metering.outbox if metering is not None else None,
+                                tenants=tenants)
+        lifecycle.add(browser.running)
+
     code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
     if code is not None:
@@ -342,6 +352,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
+    if browser is not None:
+        steps.append(browser.policy)  # after the tier step: a fallback is refused by the caller's tier
     slo = None
     if settings.features.slo:
         slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
@@ -365,6 +377,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code,
-        chain=chain, lifecycle=lifecycle,
+        browser=browser, chain=chain, lifecycle=lifecycle,
     )
 

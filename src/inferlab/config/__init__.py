@@ -9,12 +9,14 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - ``base``: ``StrictModel`` and the URL checks every section may use.
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
-  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``.
+  ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``,
+  ``browser``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
 
 from inferlab.config.auth import AuthSettings, JwtSettings, Role
+from inferlab.config.browser import BrowserModelSettings, BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings, RepoContextSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -61,6 +63,8 @@ __all__ = [
     "EMBEDDED_MODEL",
     "PROFILES",
     "AuthSettings",
+    "BrowserModelSettings",
+    "BrowserSettings",
     "CacheSettings",
     "ClassQueueSettings",
     "CodeLabSettings",

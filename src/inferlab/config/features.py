@@ -19,3 +19,5 @@ class FeatureFlags(StrictModel):
                                         "inferlab_slo_* metrics")
     metering: bool = Field(True, description="one usage event per request, made durable and shipped to the store "
                                              "(metering:)")
+    browser: bool = Field(False, description="the browser hybrid (browser:): the browser model catalogue and its GGUF "
+                                             "files, local usage reports, the server-fallback policy, /playground")

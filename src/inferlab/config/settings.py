@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
+from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -128,6 +130,18 @@ class Settings(BaseSettings):
                 f"server.host {self.server.host!r} is not a loopback address and authentication is off: turn on "
                 "features.auth, or pass --insecure-allow-remote (server.insecure_allow_remote) to accept that"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _browser_server_models_exist(self) -> Settings:
+        if not self.features.browser:
+            return self
+        names = {m.name for m in self.models}
+        for model in self.browser.models:
+            server = model.server_model or model.name
+            if model.server_model is not None and server not in names:
+                raise ValueError(f"browser.models: {model.name!r} falls back to {server!r}, which is not a configured "
+                                 "model")
         return self
 
     def model(self, name: str) -> ModelConfig | None:
