@@ -26,9 +26,9 @@ export interface Capabilities {
 // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt))
 const SIMD: Uint8Array<ArrayBuffer> = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0,
   253, 15, 253, 98, 11]);
-// (module (tag) (func try catch_all end))
-const EXCEPTIONS: Uint8Array<ArrayBuffer> = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 13, 3, 1, 0, 0, 10, 7, 1,
-  5, 0, 6, 64, 25, 11, 11]);
+// (module (func try catch_all end)): the exception handling wllama's build is compiled with
+const EXCEPTIONS: Uint8Array<ArrayBuffer> = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0,
+  10, 8, 1, 6, 0, 6, 64, 25, 11, 11]);
 
 function validates(bytes: Uint8Array<ArrayBuffer>): boolean {
   try {
@@ -41,7 +41,7 @@ function validates(bytes: Uint8Array<ArrayBuffer>): boolean {
 function memory64(): boolean {
   try {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    new WebAssembly.Memory({ initial: 1, maximum: 1, address: 'i64' } as any);
+    new WebAssembly.Memory({ address: 'i64', initial: BigInt(1) } as any); // an i64 memory takes BigInt sizes
     return true;
   } catch {
     return false;
@@ -60,12 +60,16 @@ function threads(): boolean {
   }
 }
 
+const GPU_PROBE_MS = 250;
+
 async function gpu(): Promise<{ present: boolean; storage: number | null }> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const nav = globalThis.navigator as any;
   if (!nav?.gpu) return { present: false, storage: null };
   try {
-    const adapter = await nav.gpu.requestAdapter();
+    // a browser without a usable GPU may take seconds to say so: WebGPU is not worth the wait
+    const adapter = await Promise.race([nav.gpu.requestAdapter(),
+      new Promise((resolve) => setTimeout(() => resolve(null), GPU_PROBE_MS))]);
     if (!adapter) return { present: false, storage: null };
     return { present: true, storage: Number(adapter.limits?.maxStorageBufferBindingSize ?? 0) || null };
   } catch {

@@ -84,6 +84,7 @@ export class InferLabBrowser {
   private readonly options: ClientOptions;
   private catalogueP: Promise<Catalogue> | null = null;
   private capabilitiesP: Promise<Capabilities> | null = null;
+  private benchmark: Benchmark | null = null;
   private localBroken: string | null = null;
   private loading: Promise<void> | null = null;
   private readonly reports = new Set<Promise<void>>();
@@ -103,9 +104,14 @@ export class InferLabBrowser {
     return this.catalogueP;
   }
 
-  /** The probed capabilities (once), with the options' overrides. */
+  /** The probed capabilities (once), with the options' overrides; the benchmark is run (or read
+   * from its cache) with them, so that a decision only reads what is already known. */
   capabilities(): Promise<Capabilities> {
-    this.capabilitiesP ??= probeCapabilities().then((found) => ({ ...found, ...this.options.capabilities }));
+    this.capabilitiesP ??= probeCapabilities().then((found) => {
+      const caps = { ...found, ...this.options.capabilities };
+      if ((this.options.policy ?? 'local-first') !== 'server-only' && caps.wasm) this.benchmark = cachedBenchmark();
+      return caps;
+    });
     return this.capabilitiesP;
   }
 
@@ -115,9 +121,8 @@ export class InferLabBrowser {
     const started = performance.now();
     const browserModel = catalogue.data.find((m) => m.id === model) ?? null;
     const policy = this.options.policy ?? 'local-first';
-    const benchmark: Benchmark | null = policy !== 'server-only' && caps.wasm ? cachedBenchmark() : null;
     const decision = decide({
-      policy, capabilities: caps, model: browserModel, benchmark, serverFallback: catalogue.policy.server_fallback,
+      policy, capabilities: caps, model: browserModel, benchmark: this.benchmark, serverFallback: catalogue.policy.server_fallback,
       localBroken: this.localBroken, minMflops: this.options.minMflops,
     });
     return { ...decision, decisionMs: performance.now() - started, browserModel };
@@ -251,6 +256,7 @@ export class InferLabBrowser {
     const outcome: LocalOutcome = { prompt: 0, completion: 0, ttftMs: null, durationMs: 0 };
     let text = '';
     let finished = false;
+    let sawUsage = false;
     const iterator = this.local.stream(params)[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -268,13 +274,21 @@ export class InferLabBrowser {
           }
           if (choice.finish_reason) finished = true;
         }
+        const timings = (chunk as { timings?: { prompt_n?: number; predicted_n?: number } }).timings;
+        if (timings?.prompt_n) outcome.prompt = timings.prompt_n;
         if (chunk.usage) {
           outcome.prompt = chunk.usage.prompt_tokens;
           outcome.completion = chunk.usage.completion_tokens;
+          sawUsage = true;
         }
         yield chunk;
       }
       if (!finished) throw new Error('the local stream ended without a finish reason');
+      if (!sawUsage) { // the engine gave none: what it generated, counted
+        yield { id: '', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: model.id,
+          choices: [], usage: { prompt_tokens: outcome.prompt, completion_tokens: outcome.completion,
+            total_tokens: outcome.prompt + outcome.completion } };
+      }
       outcome.durationMs = performance.now() - started;
       info.ran = 'local';
       const decoding = outcome.durationMs - (outcome.ttftMs ?? 0);
@@ -301,9 +315,22 @@ export class InferLabBrowser {
         ...params, model: serverModel, messages: [...params.messages, { role: 'assistant', content: text }],
         ...(params.max_tokens !== undefined ? { max_tokens: Math.max(1, params.max_tokens - outcome.completion) } : {}),
       };
+      let echo = text; // llama.cpp's server repeats the assistant text it continues; others do not
       for await (const chunk of this.timedServer(rest, info, reason)) {
-        chunk.choices = chunk.choices.map((c) => ({ ...c, delta: { content: c.delta.content } }))
-          .filter((c) => c.delta.content || c.finish_reason);
+        chunk.choices = chunk.choices.map((c) => {
+          let content = c.delta.content ?? '';
+          if (echo && content) {
+            if (content.startsWith(echo)) [content, echo] = [content.slice(echo.length), ''];
+            else if (echo.startsWith(content)) [content, echo] = ['', echo.slice(content.length)];
+            else echo = '';
+          }
+          return { ...c, delta: { content } };
+        }).filter((c) => c.delta.content || c.finish_reason);
+        if (chunk.usage) { // the whole answer's usage: the local part and the server's
+          const completion = outcome.completion + chunk.usage.completion_tokens;
+          const prompt = outcome.prompt || chunk.usage.prompt_tokens;
+          chunk.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+        }
         if (chunk.choices.length || chunk.usage) yield chunk;
       }
     }

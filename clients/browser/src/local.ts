@@ -46,12 +46,19 @@ export class LocalEngine {
         messages: params.messages, stream: true, abortSignal: abort.signal,
         max_tokens: params.max_tokens, temperature: params.temperature ?? 0.8, top_p: params.top_p,
         seed: params.seed, ...(params.stop !== undefined ? { stop: params.stop } : {}),
+        stream_options: { include_usage: true }, timings_per_token: true,
       } as Parameters<Wllama['createChatCompletion']>[0] & { stream: true });
-      for await (const chunk of chunks) {
-        if (abort.signal.aborted) throw new Error('the local engine was stopped');
-        yield chunk as unknown as ChatCompletionChunk;
+      // a killed worker may leave the engine's stream pending forever: the abort ends it at once
+      const stopped = new Promise<never>((_, reject) => {
+        abort.signal.addEventListener('abort', () => reject(new Error('the local engine was stopped')), { once: true });
+      });
+      stopped.catch(() => {});
+      const iterator = (chunks as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([iterator.next(), stopped]);
+        if (next.done) break;
+        yield next.value as ChatCompletionChunk;
       }
-      if (abort.signal.aborted) throw new Error('the local engine was stopped');
     } finally {
       if (this.generating === abort) this.generating = null;
     }
