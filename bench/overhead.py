@@ -155,8 +155,10 @@ def _parse_args() -> argparse.Namespace:
                         help=f"an InferLab to run: a git ref, a directory or {WORKTREE} (repeat; "
                              f"default: inferlab={WORKTREE}, the tree this script is in)")
     parser.add_argument("--features", action="append", metavar="off,on",
-                        help="feature sets, comma-separated or repeated: off (default: no auth, limits or "
-                             "cache) and/or on (API key, rate limits and quota, response cache)")
+                        help="feature sets, comma-separated or repeated: off (every optional step off), "
+                             "default (the tree's defaults), on (API key, rate limits and quota, response "
+                             "cache), platform (on + the resource allocator), tenants (platform without "
+                             "metering and SLO tracking); see bench/overhead_targets.py")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
                         help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS))
     parser.add_argument("--rounds", type=int, default=1,

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 MODEL = "sim-model"
 WORKTREE = "WORKTREE"
-FEATURE_SETS = ("off", "on", "platform")
+FEATURE_SETS = ("off", "default", "on", "platform", "tenants")
 PASSTHROUGH = "passthrough"
 _RESERVED_NAMES = frozenset({"direct", PASSTHROUGH, "litellm"})
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -225,24 +225,34 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def inferlab_settings(sim_port: int, data_dir: Path, features: str) -> dict[str, Any]:
-    """``off``: the default configuration. ``on``: auth, limits and quota nobody reaches, memory cache.
-    ``platform``: ``on`` plus the per-tenant resource allocator (a pool capacity nobody reaches); a
-    tree that predates the allocator runs it as ``on``."""
+def inferlab_settings(sim_port: int, data_dir: Path, features: str, tree: Path = ROOT) -> dict[str, Any]:
+    """``off``: every optional step off — the default configuration, less usage metering and SLO
+    tracking where the tree has them (both on by default since v0.3; neither existed when the
+    pipeline's goals against the pass-through were set). ``default``: the tree's defaults as shipped.
+    ``on``: auth, limits and quota nobody reaches, memory cache. ``platform``: ``on`` plus the
+    per-tenant resource allocator (a pool capacity nobody reaches); a tree that predates the
+    allocator runs it as ``on``. ``on`` and ``platform`` keep the tree's defaults otherwise.
+    ``tenants``: ``platform`` with metering and SLO tracking off — what the tenants issue put on v0.2's
+    production path (``on``), and nothing of the later issues."""
     settings: dict[str, Any] = {
         "data_dir": str(data_dir),
         "models": [{"name": MODEL, "backend": "openai", "url": f"http://{LOOPBACK}:{sim_port}/v1"}],
     }
-    if features in ("on", "platform"):
+    optional = {name: False for name in ("metering", "slo") if (tree / f"src/inferlab/{name}").is_dir()}
+    if features == "off" and optional:
+        settings["features"] = optional
+    if features in ("on", "platform", "tenants"):
         settings |= {
             "features": {"auth": True, "ratelimit": True, "cache": True},
             "ratelimit": {"backend": "memory", "limits": [{"scope": "key", "rpm": 10**9, "tpm": 10**12}]},
             "quota": {"limits": [{"scope": "key", "daily_tokens": 10**12}]},
             "cache": {"backend": "memory"},
         }
-    if features == "platform":
+    if features in ("platform", "tenants"):
         settings["features"]["resources"] = True
         settings["resources"] = {"pools": {MODEL: {"sequences": 10**6, "kv_tokens": 10**12}}}
+    if features == "tenants":
+        settings["features"] |= optional
     return settings
 
 
@@ -270,7 +280,7 @@ async def probe(target: Target) -> dict[str, str]:
     body = {"model": MODEL, "max_tokens": 16, "temperature": 0.0,
             "messages": [{"role": "user", "content": f"overhead probe {target.name} {time.time_ns()}"}]}
     url = f"{target.base_url}/chat/completions"
-    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
                 session.post(url, json=body, headers=headers) as response):
         text = await response.text()
         if response.status != 200:
@@ -282,7 +292,7 @@ async def probe(target: Target) -> dict[str, str]:
 async def gateway_counters(target: Target) -> dict[str, float]:
     """Response-cache lookups by result and rate-limit refusals so far, from the gateway's /metrics."""
     url = target.base_url.removesuffix("/v1") + "/metrics"
-    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
                 session.get(url) as response):
         text = await response.text() if response.status == 200 else ""
     counters = {"cache_hit": 0.0, "cache_miss": 0.0, "ratelimit_rejections": 0.0}
@@ -304,12 +314,17 @@ class Launcher:
     logs: Path
     pinning: Pinning
     started: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    callgrind: Path | None = None  # proxies run under valgrind's callgrind, their dumps here (bench/instructions.py)
 
     def start(self, name: str, argv: list[str], env: dict[str, str], *, port: int, health: str,
-              wait_s: float, cpu: str | None, cwd: Path = ROOT) -> subprocess.Popen[bytes] | None:
+              wait_s: float, cpu: str | None, cwd: Path = ROOT, proxy: bool = False) -> subprocess.Popen[bytes] | None:
         if not port_free(port):
             print(f"{name}: skipped (port {port} on {LOOPBACK} is in use: another server must not answer for it)")
             return None
+        if proxy and self.callgrind is not None:
+            argv = ["valgrind", "--tool=callgrind", "--quiet",
+                    f"--callgrind-out-file={self.callgrind / slug(name)}.%p", *argv]
+            wait_s *= 30  # about 50× slower under callgrind: imports take minutes
         proc = self.stack.enter_context(process(name, self.pinning.argv(cpu, argv), self.logs, env, cwd))
         if not asyncio.run(wait_healthy(f"http://{LOOPBACK}:{port}{health}", wait_s, proc)):
             print(f"{name}: skipped (no healthy answer within {wait_s:.0f} s; see its log below)")
@@ -333,7 +348,8 @@ def start_baselines(launcher: Launcher, args: Any, sim_url: str) -> list[Target]
     env, cpu, targets = child_env(ROOT / "src"), launcher.pinning.gateway, []
     argv = [sys.executable, "bench/passthrough_proxy.py", "--host", LOOPBACK, "--port", str(args.passthrough_port),
             "--upstream", sim_url]
-    proc = launcher.start(PASSTHROUGH, argv, env, port=args.passthrough_port, health="/health", wait_s=15, cpu=cpu)
+    proc = launcher.start(PASSTHROUGH, argv, env, port=args.passthrough_port, health="/health", wait_s=15, cpu=cpu,
+                          proxy=True)
     if proc is not None:
         targets.append(Target(PASSTHROUGH, f"http://{LOOPBACK}:{args.passthrough_port}/v1", proc.pid))
     if args.no_litellm or not (ROOT / "bench/.venv-litellm/bin/litellm").exists():
@@ -378,18 +394,22 @@ def _start_one(launcher: Launcher, name: str, path: Path, env: dict[str, str], f
     data_dir = launcher.logs / f"data-{slug(name)}"
     data_dir.mkdir()
     config = launcher.logs / f"{slug(name)}.yaml"
-    if feature_set == "platform" and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
+    if feature_set in ("platform", "tenants") and not (path / "src" / "inferlab" / "resources" / "step.py").exists():
         feature_set = "on"  # a tree that predates the allocator: its production path is "on"
-    config.write_text(yaml.safe_dump(inferlab_settings(sim_port, data_dir, feature_set), sort_keys=False))
+    settings = inferlab_settings(sim_port, data_dir, feature_set, path)
+    auth_config = path / "src/inferlab/config/auth.py"
+    if launcher.callgrind is not None and auth_config.exists() and "store_timeout_s" in auth_config.read_text():
+        settings["auth"] = {"store_timeout_s": 60}  # ~50× slower under callgrind: no store call may time out
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
     try:
-        key = create_key(name, config, env, path, launcher.logs) if feature_set != "off" else None
+        key = create_key(name, config, env, path, launcher.logs) if feature_set not in ("off", "default") else None
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"{name}: skipped ({exc})")
         return None
     argv = [sys.executable, "-m", "inferlab", "serve", "--config", str(config), "--host", LOOPBACK,
             "--port", str(port)]
     proc = launcher.start(name, argv, env, port=port, health="/health", wait_s=60, cpu=launcher.pinning.gateway,
-                          cwd=path)
+                          cwd=path, proxy=True)
     if proc is None:
         return None
     target = Target(name, f"http://{LOOPBACK}:{port}/v1", proc.pid, key)

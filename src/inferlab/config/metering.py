@@ -21,9 +21,11 @@ class MeteringSettings(StrictModel):
         50.0, gt=0, le=10_000, description="fsync the outbox at most this often: the power-loss window")
     flush_max_events: int = Field(1000, ge=1, description="...or as soon as this many events are not fsynced")
     acknowledge: bool = Field(
-        True, description="a successful answer's last bytes wait until its event is written to the outbox (so a "
-                          "killed gateway never loses the event of an answer its client saw end)")
-    ack_timeout_s: float = Field(1.0, gt=0, description="longest such wait; then the answer ends anyway")
+        True, description="a successful answer's last bytes follow its event into the outbox's journal (so a "
+                          "killed gateway never loses the event of an answer its client saw end); they wait for "
+                          "the outbox's commit only when the journal refuses writes")
+    ack_timeout_s: float = Field(
+        1.0, gt=0, description="longest such wait (a journal refusing writes); then the answer ends anyway")
     max_buffered_events: int = Field(
         1_000_000, ge=1000, description="events waiting for the outbox's writer; beyond, new ones are dropped (counted)")
     tokenize_timeout_s: float = Field(

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Literal, Protocol
+
+from inferlab.store.usage_rollup import UsageSums
 
 Dimension = Literal["day", "hour", "tenant", "tier", "model", "key", "replica", "status"]
 DIMENSIONS: tuple[Dimension, ...] = ("day", "hour", "tenant", "tier", "model", "key", "replica", "status")
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,30 +68,6 @@ COLUMN: dict[Dimension, str] = {"day": "bucket", "hour": "bucket", "tenant": "te
                                 "model": "model", "key": "key_id", "replica": "replica", "status": "status"}
 
 
-@dataclass(slots=True)
-class UsageTotals:
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    price: Decimal = ZERO
-    hardware_cost: Decimal = ZERO
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def margin(self) -> Decimal:
-        return self.price - self.hardware_cost
-
-    def merge(self, other: UsageTotals) -> None:
-        self.requests += other.requests
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.cached_tokens += other.cached_tokens
-        self.price += other.price
-        self.hardware_cost += other.hardware_cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +75,7 @@ class UsageRow:
     """One group: its dimension values (``day`` as ``YYYY-MM-DD``, ``hour`` as ISO 8601 UTC) and sums."""
 
     group: tuple[tuple[str, str], ...]
-    totals: UsageTotals = field(default_factory=UsageTotals)
+    totals: UsageSums = field(default_factory=UsageSums)
 
     def value(self, dimension: Dimension) -> str:
         return dict(self.group)[dimension]

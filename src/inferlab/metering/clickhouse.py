@@ -32,8 +32,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from inferlab.metering.analytics import COLUMN, UsageQuery, UsageRow, UsageTotals, bucket_label, sort_rows
+from inferlab.metering.analytics import COLUMN, UsageQuery, UsageRow, bucket_label, sort_rows
 from inferlab.metering.event import UsageEvent
+from inferlab.store.usage_rollup import UsageSums
 
 ROLLUP_KEY = "tenant, bucket, tier, model, key_id, replica, status"
 SUMMED = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens")
@@ -163,7 +164,7 @@ class ClickHouseUsage:
             if int(found["requests"]) == 0:
                 continue
             group = tuple((d, _label(d, found[d])) for d in query.group_by)
-            rows.append(UsageRow(group, UsageTotals(
+            rows.append(UsageRow(group, UsageSums(
                 int(found["requests"]), int(found["prompt_tokens"]), int(found["completion_tokens"]),
                 int(found["cached_tokens"]), Decimal(found["price"]), Decimal(found["hardware_cost"]))))
         return sort_rows(rows)

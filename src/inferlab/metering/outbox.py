@@ -1,20 +1,21 @@
 """The local outbox: usage events made durable on this machine before they are shipped.
 
-The request path never touches the disk: ``append`` puts the event in an in-process buffer (a
-deque; no lock, no I/O) and, when the caller waits for it (``append_durably``, a successful
-answer's last bytes) or the buffer holds ``flush_max_events``, wakes the writer.
+On the request path ``append`` encodes the event, appends it to the journal (``journal.py``: one
+``os.write`` to a file opened ``O_APPEND``, into the kernel's page cache — from then on the event
+survives the process being killed, ``kill -9``) and puts it in an in-process buffer (a deque; no
+lock). ``append_durably`` (a successful answer's last bytes, with ``metering.acknowledge``) is then
+already done: it waits only when the journal refused the write (a full disk), for the writer's
+commit, bounded.
 
 Two threads of their own (``outbox_writer.py``) do the rest. The writer takes everything buffered
 and commits it to a SQLite file in WAL mode in one transaction (written to the WAL, not fsynced),
-then tells the waiters: from then on the events survive the process being killed (``kill -9``),
-the data is in the operating system's hands. The syncer fsyncs the WAL at most every
-``flush_interval_s`` (or once ``flush_max_events`` are not fsynced): from then on they survive a
-power cut too. So:
+then retires the journal segments it has wholly copied. The syncer fsyncs the WAL at most every
+``flush_interval_s`` (or once ``flush_max_events`` are not fsynced): from then on the events
+survive a power cut too. So:
 
-- a killed gateway loses the events still in the buffer: at most ``flush_interval_s`` of them
-  (writes of events nobody waits for are batched), and never the event of an answer whose end
-  the client saw (that answer waited for its event, when ``metering.acknowledge`` is on);
-- a power cut, or a kernel crash, also loses what was committed but not fsynced: at most
+- a killed gateway loses no event: what the writer had not committed is in the journal, read back
+  into the outbox at the next start (``start``);
+- a power cut, or a kernel crash, loses what was written but not fsynced: at most
   ``flush_interval_s`` (+ one fsync) of events.
 
 The shipper reads pending rows, marks them shipped once the store has them, and prunes shipped
@@ -35,8 +36,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from inferlab.metering.codec import encode
 from inferlab.metering.event import UsageEvent
-from inferlab.metering.outbox_writer import FSYNC, NullOutboxObserver, OutboxObserver, OutboxWriter, connect
+from inferlab.metering.journal import SEGMENT_BYTES, Completed, Journal
+from inferlab.metering.outbox_writer import (
+    COMPLETED,
+    FSYNC,
+    Entry,
+    NullOutboxObserver,
+    OutboxObserver,
+    OutboxWriter,
+    connect,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("inferlab.metering")
@@ -60,13 +71,19 @@ def _settle(waiters: list[Waiter], written: bool) -> None:
 
 class Outbox:
     def __init__(self, path: Path, *, flush_interval_s: float = 0.05, flush_max_events: int = 1000,
-                 max_buffered: int = 1_000_000, observer: OutboxObserver | None = None) -> None:
+                 max_buffered: int = 1_000_000, observer: OutboxObserver | None = None,
+                 journal: bool = True, journal_segment_bytes: int = SEGMENT_BYTES) -> None:
+        """``journal=False``: no journal — acknowledgements wait for the writer's commit, and a killed
+        process loses what was buffered (the design before the journal; kept to compare them)."""
         self.path = Path(path).expanduser()
         self._interval = flush_interval_s
         self._flush_max = flush_max_events
         self._max_buffered = max_buffered
         self._observer = observer or NullOutboxObserver()
-        self._buffer: deque[tuple[UsageEvent, Waiter | None]] = deque()
+        self._buffer: deque[Entry] = deque()
+        self._journal = Journal(self.path.with_name(self.path.name + ".journal"), segment_bytes=journal_segment_bytes)
+        self._journaled = journal
+        self._journaling = False
         self._wake = threading.Event()
         self._writer: OutboxWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,25 +94,44 @@ class Outbox:
     # -- the request path (the event loop's thread) ------------------------------------------------
 
     def append(self, event: UsageEvent, waiter: Waiter | None = None) -> bool:
-        """Buffer ``event``; False (and counted) when the buffer is full. Never blocks."""
+        """Journal and buffer ``event``; False (and counted) when it could be neither buffered nor
+        journaled. Never blocks."""
+        return self._append(event, waiter) is not None
+
+    def _append(self, event: UsageEvent, waiter: Waiter | None) -> bool | None:
+        """None: lost; True: journaled (survives kill -9 now); False: buffered only."""
+        payload = encode(event)
+        journaled = self._journaling and self._journal.append(payload)
         buffer = self._buffer
         if len(buffer) >= self._max_buffered:
             self.dropped += 1
             self._observer.dropped()
+            if journaled:
+                self._journal.kept()  # the next start reads it back from the journal
+                log.error("usage event kept in the journal only: the outbox's buffer is full", extra={
+                    "event_id": event.id})
+                return True
             log.error("usage event dropped: the outbox's buffer is full", extra={"event_id": event.id})
-            return False
-        buffer.append((event, waiter))
-        if waiter is not None or len(buffer) >= self._flush_max:
+            return None
+        buffer.append((event.id, payload, None if journaled else waiter))
+        if journaled:
+            completed = self._journal.rotate_if_due()
+            if completed is not None:
+                buffer.append((COMPLETED, b"", completed))
+        if (waiter is not None and not journaled) or len(buffer) >= self._flush_max:
             self._wake.set()
-        return True
+        return journaled
 
     async def append_durably(self, event: UsageEvent, timeout_s: float) -> bool:
-        """Buffer ``event`` and wait until it is committed to the outbox (at most ``timeout_s``):
-        True once it would survive the process being killed."""
+        """Keep ``event``; True once it would survive the process being killed: at once when the
+        journal took it, else when the writer has committed it (waiting at most ``timeout_s``)."""
         loop = asyncio.get_running_loop()
         waiter: Waiter = loop.create_future()
-        if not self.append(event, waiter):
+        kept = self._append(event, waiter)
+        if kept is None:
             return False
+        if kept:
+            return True
         timer = loop.call_later(timeout_s, _settle, [waiter], False)
         try:
             return await waiter
@@ -112,15 +148,18 @@ class Outbox:
         """Create the file and its table, then start the writer and the syncer."""
         self._loop = asyncio.get_running_loop()
         await self._read(self._open_reader)
+        await self._read(self._recover_journal)
+        self._journaling = self._journaled
         self._writer = OutboxWriter(self.path, self._buffer, self._wake, self._tell, interval_s=self._interval,
-                                    flush_max_events=self._flush_max, observer=self._observer)
+                                    flush_max_events=self._flush_max, observer=self._observer,
+                                    retire=self._retire)
         self._writer.start()
 
     async def flush(self, timeout_s: float) -> bool:
         """Wait until everything buffered now is committed and fsynced (at most ``timeout_s``)."""
         loop = asyncio.get_running_loop()
         waiter: Waiter = loop.create_future()
-        self._buffer.append((FSYNC, waiter))
+        self._buffer.append((FSYNC, b"", waiter))
         self._wake.set()
         timer = loop.call_later(timeout_s, _settle, [waiter], False)
         try:
@@ -131,10 +170,43 @@ class Outbox:
     async def close(self, timeout_s: float) -> None:
         """Stop the threads once the buffer is committed and fsynced (at most ``timeout_s``)."""
         writer, self._writer = self._writer, None
-        if writer is not None and not await asyncio.get_running_loop().run_in_executor(None, writer.stop, timeout_s):
-            log.error("the outbox's writer did not finish in time: usage events lost", extra={"events": len(self._buffer)})
+        self._journaling = False
+        stopped = writer is not None and await asyncio.get_running_loop().run_in_executor(None, writer.stop, timeout_s)
+        if writer is not None and not stopped:
+            log.error("the outbox's writer did not finish in time: the next start reads the events back from the "
+                      "journal", extra={"events": len(self._buffer)})
+        await self._read(self._journal.close, stopped)
         await self._read(self._close_reader)
         self._reads.shutdown(wait=False)
+
+    def _retire(self, completed: Completed) -> None:
+        """From the writer: everything queued before ``completed`` is committed."""
+        if not completed.keep:
+            self._journal.remove(completed.number)
+
+    def _recover_journal(self) -> None:
+        """Read what a previous process journaled back into the outbox (the store skips events it
+        already has), then remove those segments; start a new one."""
+        connection = self._connection()
+        recovered = 0
+        for segment in self._journal.leftovers():
+            rows = [(event_id, payload, time.time()) for event_id, payload in Journal.read(segment)]
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany("INSERT INTO usage_outbox (event_id, payload, created_at) VALUES (?, ?, ?)", rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            segment.unlink()
+            recovered += len(rows)
+        if recovered:
+            log.info("usage events read back from the journal", extra={"events": recovered})
+        self._journal.open()
+
+    @property
+    def journal_failures(self) -> int:
+        return self._journal.failures
 
     @property
     def write_failures(self) -> int:

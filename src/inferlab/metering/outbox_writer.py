@@ -23,9 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from inferlab.metering.codec import encode
-from inferlab.metering.event import UsageEvent
-
 log = logging.getLogger("inferlab.metering")
 MAX_PER_COMMIT = 10_000
 CHECKPOINT_EVERY_S = 1.0
@@ -55,19 +52,18 @@ def connect(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
     return connection
 
 
-class _FsyncMarker:
-    """In the buffer: "tell my waiter once everything before me is committed and fsynced"."""
+FSYNC = "\x00fsync"  # an event id no event has: "tell my waiter once everything before me is fsynced"
+COMPLETED = "\x00completed"  # "...committed, then retire this journal segment" (its tag: a ``Completed``)
 
-    id = "fsync"
-
-
-FSYNC: UsageEvent = _FsyncMarker()  # type: ignore[assignment]  # a sentinel, never written
+Entry = tuple[str, bytes, Any]  # (event id, encoded event, a waiter / None / the marker's argument)
 
 
 class OutboxWriter:
-    def __init__(self, path: Path, buffer: deque[tuple[UsageEvent, Any]], wake: threading.Event, tell: Tell, *,
-                 interval_s: float, flush_max_events: int, observer: OutboxObserver) -> None:
+    def __init__(self, path: Path, buffer: deque[Entry], wake: threading.Event, tell: Tell, *,
+                 interval_s: float, flush_max_events: int, observer: OutboxObserver,
+                 retire: Callable[[Any], None] = lambda completed: None) -> None:
         self._path = path
+        self._retire = retire
         self._buffer = buffer
         self._wake = wake
         self._tell = tell
@@ -121,23 +117,28 @@ class OutboxWriter:
             self._sync_wake.set()
 
     def _commit_some(self, connection: sqlite3.Connection) -> bool:
-        events: list[UsageEvent] = []
+        rows: list[tuple[str, bytes]] = []
         acks: list[Any] = []
         syncs: list[Any] = []
+        completed: list[Any] = []
         buffer = self._buffer
-        while buffer and len(events) < MAX_PER_COMMIT:
-            event, waiter = buffer.popleft()
-            if event is FSYNC:
-                syncs.append(waiter)
+        while buffer and len(rows) < MAX_PER_COMMIT:
+            event_id, payload, tag = buffer.popleft()
+            if event_id is FSYNC:
+                syncs.append(tag)
+            elif event_id is COMPLETED:
+                completed.append(tag)
             else:
-                events.append(event)
-                if waiter is not None:
-                    acks.append(waiter)
-        if events and not self._insert(connection, events, acks, syncs):
+                rows.append((event_id, payload))
+                if tag is not None:
+                    acks.append(tag)
+        if rows and not self._insert(connection, rows, acks, syncs, completed):
             return False
         self._committed += 1
-        self._unsynced += len(events)
+        self._unsynced += len(rows)
         self._tell(acks, True)
+        for segment in completed:
+            self._retire(segment)
         if syncs:
             with self._lock:
                 self._sync_waiters += [(self._committed, waiter) for waiter in syncs]
@@ -145,24 +146,25 @@ class OutboxWriter:
             self._sync_wake.set()
         return True
 
-    def _insert(self, connection: sqlite3.Connection, events: list[UsageEvent], acks: list[Any],
-                syncs: list[Any]) -> bool:
+    def _insert(self, connection: sqlite3.Connection, rows: list[tuple[str, bytes]], acks: list[Any],
+                syncs: list[Any], completed: list[Any]) -> bool:
         now = time.time()
-        rows = [(event.id, encode(event), now) for event in events]
         try:
             connection.execute("BEGIN IMMEDIATE")
-            connection.executemany("INSERT INTO usage_outbox (event_id, payload, created_at) VALUES (?, ?, ?)", rows)
+            connection.executemany("INSERT INTO usage_outbox (event_id, payload, created_at) VALUES (?, ?, ?)",
+                                   [(event_id, payload, now) for event_id, payload in rows])
             connection.execute("COMMIT")
         except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
             self.write_failures += 1
-            log.exception("the outbox refused a write; the events stay buffered", extra={"events": len(events)})
+            log.exception("the outbox refused a write; the events stay buffered", extra={"events": len(rows)})
             ack = iter(acks)
-            again = [(event, next(ack, None)) for event in events]  # waiters ride on the first events again
-            self._buffer.extendleft(reversed(again + [(FSYNC, waiter) for waiter in syncs]))
+            again: list[Entry] = [(event_id, payload, next(ack, None)) for event_id, payload in rows]
+            again += [(FSYNC, b"", waiter) for waiter in syncs] + [(COMPLETED, b"", tag) for tag in completed]
+            self._buffer.extendleft(reversed(again))  # waiters ride on the first events again
             return False
-        self._observer.written(len(events))
+        self._observer.written(len(rows))
         return True
 
     # -- the syncer --------------------------------------------------------------------------------

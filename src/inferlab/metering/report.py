@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from inferlab.errors import InvalidRequest
-from inferlab.metering.analytics import DIMENSIONS, Dimension, UsageQuery, UsageRow, UsageTotals
+from inferlab.metering.analytics import DIMENSIONS, Dimension, UsageQuery, UsageRow
+from inferlab.store.usage_rollup import UsageSums
 
 Audience = Literal["tenant", "admin"]
 Format = Literal["json", "csv"]
@@ -92,7 +93,7 @@ def parse_report(params: Mapping[str, str], audience: Audience, today: date | No
     return ReportRequest(query, fmt)  # type: ignore[arg-type]
 
 
-def _sums(totals: UsageTotals, audience: Audience) -> dict[str, Any]:
+def _sums(totals: UsageSums, audience: Audience) -> dict[str, Any]:
     found: dict[str, Any] = {
         "requests": totals.requests, "prompt_tokens": totals.prompt_tokens,
         "completion_tokens": totals.completion_tokens, "cached_tokens": totals.cached_tokens,
@@ -106,7 +107,7 @@ def _sums(totals: UsageTotals, audience: Audience) -> dict[str, Any]:
 
 def report_json(rows: Sequence[UsageRow], query: UsageQuery, audience: Audience, *,
                 tenant: str | None = None) -> dict[str, Any]:
-    total = UsageTotals()
+    total = UsageSums()
     for row in rows:
         total.merge(row.totals)
     body: dict[str, Any] = {"object": "usage.report"}
@@ -122,7 +123,7 @@ def report_json(rows: Sequence[UsageRow], query: UsageQuery, audience: Audience,
 def report_csv(rows: Sequence[UsageRow], query: UsageQuery, audience: Audience) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    sums = list(_sums(UsageTotals(), audience))
+    sums = list(_sums(UsageSums(), audience))
     writer.writerow([*query.group_by, *sums])
     for row in rows:
         values = _sums(row.totals, audience)

@@ -7,7 +7,8 @@ exists (401, 400 validation, 413) leave no event (``docs/architecture.md``).
 
 When does the event leave? For a successful answer whose usage is known (the engine's, or none
 at all: a cache hit), just before its last bytes (``Call.finish``), and with
-``metering.acknowledge`` the answer waits (bounded) until the event is written to the outbox: a
+``metering.acknowledge`` the answer's end follows the event's arrival in the outbox's journal (one
+append, no wait; a wait, bounded, for the outbox's commit only when the journal refuses writes): a
 client never sees the end of an answer whose ledger line could still die with the process.
 Otherwise (errors, disconnects, cancellations, an engine that gave no usage) at the end of the
 call, through the buffer, without waiting.

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from inferlab.metering.analytics import COLUMN, UsageQuery, UsageRow, UsageTotals, bucket_label, sort_rows
+from inferlab.metering.analytics import COLUMN, UsageQuery, UsageRow, bucket_label, sort_rows
 from inferlab.store.engine import Database
 from inferlab.store.guard import bounded
 from inferlab.store.models import Money, UsageDailyRow, UsageHourlyRow
+from inferlab.store.usage_rollup import UsageSums
 
 SUMS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens")
 
@@ -62,6 +63,6 @@ class SqlUsageAnalytics:
                         label = labels[value] = bucket_label(dim, value)
                     value = label
                 group.append((dim, value))
-            rows.append(UsageRow(tuple(group), UsageTotals(int(requests), int(prompt), int(completion), int(cached),
+            rows.append(UsageRow(tuple(group), UsageSums(int(requests), int(prompt), int(completion), int(cached),
                                                            price, hardware)))
         return sort_rows(rows)

@@ -54,6 +54,14 @@ class UsageSums:
     hardware_cost: Decimal = ZERO
     duration_ms: Decimal = ZERO
 
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def margin(self) -> Decimal:
+        return self.price - self.hardware_cost
+
     def add(self, event: UsageEvent) -> None:
         self.requests += 1
         self.prompt_tokens += event.prompt_tokens

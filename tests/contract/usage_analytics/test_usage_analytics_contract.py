@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from inferlab.metering import EventStatus, TokenSource, UsageEvent
-from inferlab.metering.analytics import Dimension, UsageQuery, UsageRow, UsageTotals, bucket_label, sort_rows
+from inferlab.metering.analytics import Dimension, UsageQuery, UsageRow, bucket_label, sort_rows
+from inferlab.store.usage_rollup import UsageSums
 
 from .conftest import Ledger
 
@@ -41,7 +42,7 @@ VALUE = {"tenant": lambda e: e.tenant, "tier": lambda e: e.tier, "model": lambda
 
 def expected(events: list[UsageEvent], query: UsageQuery) -> list[UsageRow]:
     """The answer, computed from the raw events."""
-    groups: dict[tuple[tuple[str, str], ...], UsageTotals] = {}
+    groups: dict[tuple[tuple[str, str], ...], UsageSums] = {}
     for event in events:
         if not query.start_at <= event.time < query.end_at:
             continue
@@ -50,8 +51,8 @@ def expected(events: list[UsageEvent], query: UsageQuery) -> list[UsageRow]:
                 ("replica", query.replicas), ("status", query.statuses)) if allowed is not None):
             continue
         group = tuple((d, VALUE[d](event)) for d in query.group_by)
-        totals = groups.setdefault(group, UsageTotals())
-        totals.merge(UsageTotals(1, event.prompt_tokens, event.completion_tokens, event.cached_tokens, event.price,
+        totals = groups.setdefault(group, UsageSums())
+        totals.merge(UsageSums(1, event.prompt_tokens, event.completion_tokens, event.cached_tokens, event.price,
                                  event.hardware_cost))
     return sort_rows([UsageRow(group, totals) for group, totals in groups.items()])
 
@@ -85,7 +86,7 @@ async def test_rollup_totals_equal_the_raw_totals_per_tenant(ledger: Ledger) -> 
     rows = await ledger.analytics.usage(UsageQuery(DAY0, DAY0 + timedelta(days=5), ("tenant",)))
     for row in rows:
         own = [e for e in events if e.tenant == row.value("tenant")]
-        assert row.totals == UsageTotals(len(own), sum(e.prompt_tokens for e in own),
+        assert row.totals == UsageSums(len(own), sum(e.prompt_tokens for e in own),
                                          sum(e.completion_tokens for e in own), sum(e.cached_tokens for e in own),
                                          sum((e.price for e in own), Decimal(0)),
                                          sum((e.hardware_cost for e in own), Decimal(0)))

@@ -2,9 +2,10 @@
 on the same data directory: every answer the load generator saw end has exactly one usage event in
 PostgreSQL, and no event is stored twice. The load generator counts for itself.
 
-Why it holds: a successful answer's last bytes wait until its event is committed to the outbox
-(``metering.acknowledge``), which a killed process cannot take back; the restarted gateway ships
-what the killed one left unshipped, idempotently.
+Why it holds: a successful answer's last bytes follow its event into the outbox's journal (one
+append to a file, in the kernel's hands once written), which a killed process cannot take back; the
+restarted gateway reads the journal back into the outbox and ships what the killed one left
+unshipped, idempotently.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""The outbox (a real SQLite file): appends never wait; a waited-for event is in the file — readable
-by another connection, as after ``kill -9`` — when the wait returns; close commits what is
-buffered; what was pending is there for the next process; shipped events are pruned."""
+"""The outbox (a real SQLite file and its journal): appends never wait; an appended event survives
+``kill -9`` of the process at once (the journal), and the next start reads it back; a journal that
+refuses writes (a full disk) makes a waited-for event wait for the SQLite commit instead; copied
+journal segments are retired; close commits what is buffered; what was pending is there for the
+next process; shipped events are pruned."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,12 +41,73 @@ def rows_on_disk(path: Path) -> list[str]:
         connection.close()
 
 
-async def test_a_waited_for_event_is_in_the_file_when_the_wait_returns(outbox: Outbox) -> None:
-    events = [usage_event() for _ in range(3)]
-    assert outbox.append(events[0]) and outbox.append(events[1])  # no wait: written within the interval
-    assert await outbox.append_durably(events[2], timeout_s=5.0)
-    assert rows_on_disk(outbox.path) == [event.id for event in events]  # in order, the earlier ones too
-    assert [decode(payload) for _, payload in await outbox.pending(10)] == events
+KILLED = textwrap.dedent("""
+    import asyncio, os, sys
+    from inferlab.metering.outbox import Outbox
+    sys.path.insert(0, sys.argv[2])
+    from events import usage_event
+
+    async def main() -> None:
+        box = Outbox(sys.argv[1], flush_interval_s=30.0, flush_max_events=100_000)  # the writer would wait 30 s
+        await box.start()
+        for number in range(50):
+            event = usage_event(event_id=f"killed-{number:03d}")
+            if number % 10 == 9:
+                assert await box.append_durably(event, timeout_s=0.001)  # no wait for the writer
+            else:
+                assert box.append(event)
+        os.kill(os.getpid(), 9)
+
+    asyncio.run(main())
+""")
+
+
+async def test_every_appended_event_survives_kill_9_and_is_read_back_at_the_next_start(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    killed = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", KILLED, str(path), str(Path(__file__).parent)], check=False, env=env,
+        capture_output=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert rows_on_disk(path) == []  # the writer never committed: everything is in the journal only
+    second = Outbox(path)
+    await second.start()
+    try:
+        pending = [decode(payload).id for _, payload in await second.pending(100)]
+        assert pending == [f"killed-{number:03d}" for number in range(50)]
+        assert list((tmp_path / "outbox.db.journal").iterdir()) != []  # the new process's own segment
+    finally:
+        await second.close(5.0)
+    assert list((tmp_path / "outbox.db.journal").iterdir()) == []  # all copied: nothing left to read back
+
+
+async def test_a_journal_that_refuses_writes_makes_the_wait_for_the_commit(outbox: Outbox) -> None:
+    full = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, as on a full disk
+    try:
+        os.dup2(full, outbox._journal._fd)  # type: ignore[arg-type]
+        event = usage_event()
+        assert await outbox.append_durably(event, timeout_s=5.0)
+        assert rows_on_disk(outbox.path) == [event.id]  # it waited until the writer committed it
+        assert outbox.journal_failures == 1
+    finally:
+        os.close(full)
+
+
+async def test_segments_are_retired_once_the_writer_copied_them(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db", flush_interval_s=0.01, flush_max_events=10, journal_segment_bytes=2000)
+    await box.start()
+    journal = tmp_path / "outbox.db.journal"
+    try:
+        for _ in range(40):  # several segments' worth
+            box.append(usage_event())
+        assert await box.flush(5.0)
+        box.append(usage_event())  # rotates again: the marker after everything committed
+        assert await box.flush(5.0)
+        assert len(list(journal.iterdir())) == 1  # only the segment being written
+        assert len(rows_on_disk(box.path)) == 41
+    finally:
+        await box.close(5.0)
+    assert list(journal.iterdir()) == []
 
 
 async def test_appends_are_batched_and_written_within_the_interval(outbox: Outbox) -> None:
