@@ -193,3 +193,15 @@ async def test_only_the_tiers_listed_may_fall_back_to_the_server(client: TestCli
     assert (await client.post("/v1/chat/completions", json=chat, headers=basic)).status == 200  # not a fallback
     bad = await client.post("/v1/chat/completions", json=chat, headers={**enterprise, "x-inferlab-fallback": "A B"})
     assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid_fallback"
+
+
+async def test_the_browser_routes_are_declared_with_their_rules(client: TestClient[Any, Any]) -> None:
+    from inferlab.api.routes import DECLARED
+
+    rules = {(spec.method, spec.canonical): spec.access.group for spec in client.app[DECLARED]
+             if "browser" in spec.tags}
+    assert rules == {("GET", "/v1/browser/models"): "inference", ("POST", "/v1/browser/usage"): "inference",
+                     ("GET", "/browser/models/{file}"): "public", ("GET", "/playground"): "public",
+                     ("GET", "/browser/client/{file}"): "public"}
+    documented = await (await client.get("/openapi.json")).json()
+    assert {"/v1/browser/models", "/v1/browser/usage", "/playground"} <= set(documented["paths"])
