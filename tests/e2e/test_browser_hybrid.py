@@ -206,7 +206,7 @@ def test_the_page_runs_smollm2_itself_and_its_usage_joins_the_ledger(page: Page,
 def test_a_local_generation_killed_mid_stream_is_continued_by_the_server(page: Page, gateway: GatewayProcess,
                                                                          key: str) -> None:
     before = len(page.inference_requests())
-    result = page.run(key, max_tokens=12, kill_after=2)
+    result = page.run(key, max_tokens=6, kill_after=2)
     info = result["info"]
     assert (info["ran"], info["fallback"]) == ("local+server", "local_failed_mid_stream"), info
     check_contract(result)
@@ -222,7 +222,7 @@ def test_a_local_generation_killed_mid_stream_is_continued_by_the_server(page: P
 
 def test_a_model_whose_hash_does_not_match_is_never_run_the_server_answers(page: Page, gateway: GatewayProcess,
                                                                            key: str) -> None:
-    result = page.run(key, BAD_HASH)
+    result = page.run(key, BAD_HASH, max_tokens=3)
     info = result["info"]
     assert (info["where"], info["ran"], info["fallback"]) == ("server", "server", "hash_mismatch"), info
     check_contract(result)
@@ -238,7 +238,7 @@ def test_too_little_device_memory_goes_to_the_server(chromium: Any, gateway: Gat
     small = Page(chromium, gateway, init_script="Object.defineProperty(Navigator.prototype, 'deviceMemory', "
                                                 "{ get: () => 0.25 })")
     try:
-        result = small.run(key)
+        result = small.run(key, max_tokens=3)
         assert len(small.inference_requests()) == 1
     finally:
         small.context.close()
@@ -256,7 +256,7 @@ def test_a_browser_without_webassembly_goes_to_the_server(playwright: Any, gatew
     try:
         page = Page(browser, gateway)
         assert page.page.evaluate("typeof WebAssembly") == "undefined"
-        result = page.run(key)
+        result = page.run(key, max_tokens=3)
     finally:
         browser.close()
     info = result["info"]

@@ -33,7 +33,7 @@ export interface Decision {
   webllm: boolean;
 }
 
-export const DEFAULT_MIN_MFLOPS = 50;
+export const DEFAULT_MIN_MFLOPS = 20; // a device below this is hopeless for even a 135M model
 const WEBLLM_MIN_STORAGE = 128 * 1024 * 1024;
 
 /** Why this browser cannot run `model` locally (empty: it can). */
