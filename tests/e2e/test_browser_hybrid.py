@@ -43,6 +43,7 @@ async ({key, model, messages, maxTokens, killAfter, options}) => {
   const { InferLabBrowser } = await import('/browser/client/inferlab-browser.js');
   window.hybrid ??= new InferLabBrowser({ apiKey: key, ...options });
   const client = window.hybrid;
+  client.setPolicy(options.policy ?? 'local-first');
   const stream = await client.chat.completions.create({ model, messages, stream: true,
     max_tokens: maxTokens, temperature: 0, stream_options: { include_usage: true } });
   const chunks = [];
@@ -201,6 +202,20 @@ def test_the_page_runs_smollm2_itself_and_its_usage_joins_the_ledger(page: Page,
             break
         time.sleep(0.2)
     assert local and local[0]["completion_tokens"] >= event.completion_tokens
+
+
+def test_server_first_answers_locally_when_the_server_cannot_be_reached(page: Page, gateway: GatewayProcess,
+                                                                       key: str) -> None:
+    page.page.route("**/v1/chat/completions", lambda route: route.abort("connectionrefused"))
+    try:
+        result = page.run(key, max_tokens=3, policy="server-first")
+    finally:
+        page.page.unroute("**/v1/chat/completions")
+    info = result["info"]
+    assert (info["where"], info["ran"], info["fallback"]) == ("local", "local", "server_unreachable"), info
+    check_contract(result)
+    [event] = events_of(gateway, info["requestId"], 1)
+    assert event.token_source is TokenSource.CLIENT
 
 
 def test_a_local_generation_killed_mid_stream_is_continued_by_the_server(page: Page, gateway: GatewayProcess,

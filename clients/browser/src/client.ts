@@ -128,6 +128,11 @@ export class InferLabBrowser {
     return { ...decision, decisionMs: performance.now() - started, browserModel };
   }
 
+  /** Change the policy of the next requests (the loaded model stays loaded). */
+  setPolicy(policy: Policy): void {
+    this.options.policy = policy;
+  }
+
   /** Reports of local usage still being sent. */
   async flushReports(): Promise<void> {
     while (this.reports.size) await Promise.allSettled([...this.reports]);
@@ -217,7 +222,24 @@ export class InferLabBrowser {
     if (decision.where === 'server') {
       const fallback = decision.fallback ? fallbackReason(decision.reasons) : null;
       info.fallback = fallback;
-      yield* this.timedServer({ ...params, model: serverModel }, info, fallback);
+      const backup = decision.reasons.includes('local_as_backup') ? decision.browserModel : null;
+      let started = false;
+      try {
+        for await (const chunk of this.timedServer({ ...params, model: serverModel }, info, fallback)) {
+          started = true;
+          yield chunk;
+        }
+      } catch (error) {
+        // server-first: a server that cannot answer (unreachable, 429, 5xx) before its first chunk
+        // leaves the answer to the browser when it can run the model
+        const status = error instanceof InferLabError ? error.status : 0;
+        if (started || backup === null || (status !== 0 && status !== 429 && status < 500)) throw error;
+        const reason = status ? `server_${status}` : 'server_unreachable';
+        Object.assign(info, { where: 'local', ran: 'local', fallback: reason });
+        info.reasons.push(reason);
+        await this.ensureLoaded(backup);
+        yield* this.localThenServer(params, info, { ...decision, fallback: false }, backup, serverModel);
+      }
       return;
     }
     const model = decision.browserModel!;
