@@ -39,10 +39,6 @@ class BrowserModel:
     def file_name(self) -> str:
         return f"{self.name}.gguf"  # wllama needs the URL to end in .gguf
 
-    @property
-    def etag(self) -> str:
-        return f'"{self.sha256}"'  # the content's hash: strong, and the same on every gateway replica
-
     def as_json(self) -> dict[str, Any]:
         return {"id": self.name, "object": "browser.model", "engine": self.engine,
                 "url": MODEL_FILES + self.file_name, "size_bytes": self.size_bytes, "sha256": self.sha256,
