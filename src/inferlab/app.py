@@ -10,7 +10,7 @@ the OpenAPI documents are built from those declarations. Tests build the app wit
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -30,6 +30,7 @@ from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config import Settings
 from inferlab.config.tenants import Feature
+from inferlab.coordinator.attached import EngineHandoff
 from inferlab.logs import prompt_log
 from inferlab.resources.service import ResourceService
 from inferlab.services import AdminServices, Services, build_services
@@ -37,10 +38,12 @@ from inferlab.services import AdminServices, Services, build_services
 SERVICES = web.AppKey("services", Services)
 
 
-async def create_app(settings: Settings, *, logger: logging.Logger | None = None) -> web.Application:
-    """Build the gateway. Call inside the event loop; engines start with the app, stop with it."""
+async def create_app(settings: Settings, *, logger: logging.Logger | None = None,
+                     attached: Mapping[str, EngineHandoff] | None = None) -> web.Application:
+    """Build the gateway. Call inside the event loop; engines start with the app, stop with it
+    (``attached``: a ``serve --workers`` worker's engines, run by its supervisor)."""
     logger = logger or logging.getLogger("inferlab")
-    services = await build_services(settings, logger=logger)
+    services = await build_services(settings, logger=logger, attached=attached)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[build_middleware(services.metrics, logger)],  # + auth, once the routes are declared
@@ -56,8 +59,9 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     app.cleanup_ctx.append(lifespan)
     declared: list[RouteSpec] = []  # each route family declares its routes with their access rules
     caller_of = CallerOf(settings.trusted_proxies)
+    validator = RequestValidator(settings.server.max_tokens_limit, settings.server.max_n)
     inference = OpenAIRoutes(
-        services.chain, services.router, RequestValidator(settings.server.max_tokens_limit, settings.server.max_n),
+        services.chain, services.router, validator,
         services.drain, caller_of, logger, max_body_bytes=settings.server.max_body_bytes,
         session_headers={model.name: model.routing.session_header for model in settings.models},
         prompts=prompt_log(settings.logging, logger),
@@ -68,6 +72,20 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
         declared += CodeRoutes(inference, services.code, caller_of, max_body_bytes=settings.server.max_body_bytes,
                                max_tokens=settings.codelab.max_tokens).add_to(app)
+    if services.responses is not None:
+        from inferlab.api.responses_routes import ResponsesRoutes
+
+        declared += ResponsesRoutes(inference, services.responses, caller_of,
+                                    max_body_bytes=settings.server.max_body_bytes,
+                                    max_tokens=settings.server.max_tokens_limit).add_to(app)
+    if services.batches is not None:
+        from inferlab.api.batch_routes import BatchRoutes
+
+        declared += BatchRoutes(services.batches, validator, caller_of,
+                                max_body_bytes=settings.server.max_body_bytes).add_to(app)
+    from inferlab.api.tokenize_routes import TokenizeRoutes
+
+    declared += TokenizeRoutes(services.tokens, caller_of, max_body_bytes=settings.server.max_body_bytes).add_to(app)
     declared += OpsRoutes(services.router, services.drain, services.metrics, services.engine_states,
                           services.dependencies).add_to(
         app, protect_metrics=services.admin is not None and settings.auth.protect_metrics)

@@ -40,8 +40,9 @@ def _settings(
         raise typer.Exit(2) from None
 
 
-def _server_overrides(host: str | None, port: int | None, data_dir: Path | None, remote: bool) -> dict[str, Any]:
-    server: dict[str, Any] = {}
+def _server_overrides(host: str | None, port: int | None, data_dir: Path | None, remote: bool,
+                      workers: int | None = None) -> dict[str, Any]:
+    server: dict[str, Any] = {} if workers is None else {"workers": workers}
     if host is not None:
         server["host"] = host
     if port is not None:
@@ -64,9 +65,10 @@ REMOTE = typer.Option(
 )
 
 
-def banner_lines(settings: Settings, engines: list[Any]) -> list[str]:
+def banner_lines(settings: Settings, engines: list[Any], *, workers: int = 1) -> list[str]:
     """What ``serve`` prints once it listens: the version, the address, where each model runs."""
-    lines = [f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1"]
+    processes = f" ({workers} workers)" if workers > 1 else ""
+    lines = [f"InferLab {__version__} listening on http://{settings.server.host}:{settings.server.port}/v1{processes}"]
     for engine in engines:
         lines.append(f"  engine {engine.name}: {engine.command.flavour} on {engine.url} (managed)")
     for model in settings.models:
@@ -99,24 +101,30 @@ def serve(
     port: int | None = PORT,
     data_dir: Path | None = DATA_DIR,
     insecure_allow_remote: bool = REMOTE,
+    workers: int | None = typer.Option(None, min=1, help="Gateway processes sharing the port (default 1); more "
+                                       "need rate limits on Redis and the store on PostgreSQL."),
 ) -> None:
     """Start the gateway and the engines it manages (with no config: SmolLM2-135M on llama.cpp)."""
     from inferlab.coordinator.locate import EngineUnavailable
     from inferlab.logs import configure_logging
     from inferlab.server import serve as run_server
-    from inferlab.services import Services
 
-    overrides = _server_overrides(host, port, data_dir, insecure_allow_remote)
+    overrides = _server_overrides(host, port, data_dir, insecure_allow_remote, workers)
     settings = _settings(config, profile, overrides, to_serve=True)
     logger = configure_logging(settings.logging.level, settings.logging.json_format)
     console = Console(stderr=True)
 
-    def announce(gateway: Services) -> None:
-        for line in banner_lines(settings, gateway.engines):
+    def announce(engines: list[Any]) -> None:
+        for line in banner_lines(settings, engines, workers=settings.server.workers):
             console.print(line, highlight=False)
 
     try:
-        _run(run_server(settings, logger, announce))
+        if settings.server.workers > 1:
+            from inferlab.workers import Supervisor
+
+            _run(Supervisor(settings, logger, announce).run())
+        else:
+            _run(run_server(settings, logger, lambda gateway: announce(gateway.engines)))
     except EngineUnavailable as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -44,5 +44,8 @@ def preflight(settings: Settings) -> None:
             json.loads(jwks_file.expanduser().read_text("utf-8"))
         except (OSError, ValueError) as exc:
             problems.append(f"auth.jwt.jwks_file: cannot read a JWKS document from {jwks_file}: {exc}")
+    from inferlab.workers.plan import multi_worker_problems
+
+    problems += [f"server.workers {settings.server.workers}: {problem}" for problem in multi_worker_problems(settings)]
     if problems:
         raise ConfigError("\n  ".join(["cannot serve this configuration:", *problems]))

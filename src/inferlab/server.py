@@ -7,20 +7,25 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
 from inferlab.api.http_server import GatewayRunner
 from inferlab.app import SERVICES, create_app
 from inferlab.config import Settings
+from inferlab.coordinator.attached import EngineHandoff
 from inferlab.services import Services
 
 ABORT_GRACE_S = 5.0
 
 
-async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[Services], None] | None = None) -> None:
-    app = await create_app(settings, logger=logger)
+async def serve(settings: Settings, logger: logging.Logger, on_listening: Callable[[Services], None] | None = None,
+                *, attached: Mapping[str, EngineHandoff] | None = None, sock: socket.socket | None = None) -> None:
+    """``attached`` and ``sock``: this is one of ``serve --workers``' workers (workers/supervisor.py):
+    its managed engines are the supervisor's, and it accepts on the supervisor's listening socket."""
+    app = await create_app(settings, logger=logger, attached=attached)
     gateway = app[SERVICES]
     # A client that disconnects cancels its handler, which closes the engine's request at once
     # (aiohttp's default is to let the handler run on); aiohttp's test server does the same.
@@ -29,7 +34,8 @@ async def serve(settings: Settings, logger: logging.Logger, on_listening: Callab
         handler_cancellation=True,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None else
+                          web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024, reuse_address=True))
     try:
         await site.start()
     except OSError as exc:

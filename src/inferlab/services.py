@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
+from inferlab.backends.token_service import TokenService
 from inferlab.code.build import CodeLab, build_codelab, fim_policy
 from inferlab.code.step import FillInTheMiddle
 from inferlab.config import Settings, UpstreamSettings
+from inferlab.coordinator.attached import EngineHandoff
 from inferlab.coordinator.engine_process import ManagedEngine
 from inferlab.coordinator.replicas import Replicas, build_replicas
 from inferlab.dependencies import Dependencies, DependencyCheck
@@ -45,6 +47,7 @@ from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
+    from inferlab.batches.service import BatchService
     from inferlab.browser.build import Browser
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from inferlab.ratelimit.overrides import OverrideCache
     from inferlab.ratelimit.step import RateLimits
     from inferlab.resources.service import ResourceService
+    from inferlab.responses.service import Responses
 
 
 @dataclass
@@ -88,6 +92,9 @@ class Services:
     usage: UsageServices | None
     code: CodeLab | None
     browser: Browser | None
+    responses: Responses | None
+    tokens: TokenService
+    batches: BatchService | None
     chain: Chain
     lifecycle: Lifecycle
 
@@ -209,12 +216,45 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
                           hardware=hardware_of(settings), sink=sink)
 
 
+def _batches(settings: Settings, database: Any, chain: Chain, router: ModelRouter,
+             logger: logging.Logger) -> BatchService:
+    """The Batch API: files in the data directory, records in the store, the runner over the chain."""
+    from inferlab.batches.files import FileService
+    from inferlab.batches.runner import ChainBatchRunner
+    from inferlab.batches.service import BatchService
+    from inferlab.store.batches import SqlBatchStore
+
+    store = SqlBatchStore(database)
+    files = FileService(store, settings.data_dir.expanduser() / "files", max_bytes=settings.batches.max_file_bytes)
+    runner = ChainBatchRunner(store, files, chain, router, settings.batches, logger)
+    return BatchService(store, files, runner, settings.batches)
+
+
+def _schema_ready(database: Any, auto_migrate: bool) -> Any:
+    """A lifecycle part: the schema at head (or checked) before anything after it starts."""
+
+    @contextlib.asynccontextmanager
+    async def part() -> AsyncIterator[None]:
+        from inferlab.auth.stack import migrate_or_check
+
+        try:  # a store down at start must not stop the gateway (metering buffers meanwhile; its connects are bounded)
+            await migrate_or_check(database, auto_migrate)
+        except Exception:  # the shipper migrates once the store answers
+            logging.getLogger("inferlab.store").warning("the schema could not be checked at start: stored "
+                                                        "responses and batches answer 503 until it is", exc_info=True)
+        yield
+
+    return part
+
+
 def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
     return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
 
-async def build_services(settings: Settings, *, logger: logging.Logger | None = None) -> Services:
-    """Build the gateway's components; ``running()`` starts them."""
+async def build_services(settings: Settings, *, logger: logging.Logger | None = None,
+                         attached: Mapping[str, EngineHandoff] | None = None) -> Services:
+    """Build the gateway's components; ``running()`` starts them. ``attached``: a worker of
+    ``serve --workers``, whose managed engines its supervisor runs (workers/supervisor.py)."""
     logger = logger or logging.getLogger("inferlab")
     lifecycle = Lifecycle()
     dependencies = Dependencies()
@@ -246,7 +286,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     try:
         replicas = build_replicas(
             settings.models, settings.engines, session, client=client, max_line_bytes=settings.upstream.max_stream_line_bytes,
-            pool_observer=metrics, engine_observer=metrics, logger=logger,
+            pool_observer=metrics, engine_observer=metrics, logger=logger, attached=attached,
         )
     except BaseException:
         await session.close()
@@ -309,6 +349,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     costs = cost_tracker(settings, logger.getChild("usage"))
     sink = analytics_sink(settings, session, lifecycle)  # ClickHouse's tables exist before the shipper ships
     metering = _metering(settings, router, session, metrics, costs, sink)
+    if admin is None and metering is not None:  # the shipper migrates in the background; stored objects
+        lifecycle.add(_schema_ready(metering.store.database, settings.auth.auto_migrate))  # need it at once
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
@@ -346,6 +388,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
     code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
+    responses = None
+    if settings.responses.enabled:  # /v1/responses: translated onto a chat call before anything reads it
+        from inferlab.responses.service import build_responses
+
+        responses = build_responses(settings.responses, database, logger.getChild("responses"))
+        lifecycle.background(responses.keep_purging)
+        steps.append(responses.step)
     if code is not None:
         steps += [code.completions, code.assist]
     steps.append(ResolveModel(router))
@@ -371,12 +420,20 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if resources is not None:
         steps.append(AllocateResources(resources.leases, resources.capacities, queue_timeout_s=settings.resources.queue_timeout_s,
                                        default_max_tokens=settings.resources.default_max_tokens))
+    from inferlab.completions.step import LegacyCompletions
+
+    steps.append(LegacyCompletions())  # echo and integer logprobs on /v1/completions, in the legacy shape
     steps.append(RouteToReplica(router, Failover(queues)))
     chain = Chain(steps)
+    batches = None
+    if settings.batches.enabled and database is not None:  # batches outlive the process: the store keeps them
+        batches = _batches(settings, database, chain, router, logger.getChild("batches"))
+        lifecycle.background(batches.runner.run)  # started last, stopped first: lines in flight end cleanly
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
-        resources=resources, slo=slo, metering=metering, usage=usage, code=code,
-        browser=browser, chain=chain, lifecycle=lifecycle,
+        resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
+        tokens=TokenService(router, session), batches=batches, browser=browser,
+        chain=chain, lifecycle=lifecycle,
     )
 

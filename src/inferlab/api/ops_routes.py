@@ -61,4 +61,6 @@ class OpsRoutes:
 
     async def metrics(self, request: web.Request) -> web.Response:
         assert self._metrics is not None
+        states = await self._dependencies.states()  # cached and bounded: a scrape never waits long
+        self._metrics.dependencies_checked({name: state["status"] == "up" for name, state in states.items()})
         return web.Response(body=self._metrics.render(), headers={"Content-Type": self._metrics.content_type})

@@ -23,6 +23,11 @@ def load_pepper(auth: AuthSettings, data_dir: Path) -> bytes:
     return _file_pepper(Path(data_dir).expanduser() / PEPPER_FILE)
 
 
+def previous_peppers(auth: AuthSettings) -> tuple[bytes, ...]:
+    """The peppers being rotated out (docs/operations.md#rotating-the-pepper-secret)."""
+    return tuple(p.get_secret_value().encode("utf-8") for p in auth.previous_peppers if p.get_secret_value())
+
+
 def pepper_configured(auth: AuthSettings) -> bool:
     return auth.pepper is not None and bool(auth.pepper.get_secret_value())
 

@@ -30,6 +30,9 @@ class KeyStore(Protocol):
     async def touch_last_used(self, used: dict[str, datetime]) -> None:
         """Write a batch of last-used times (one statement per batch, not per request)."""
 
+    async def rehash_key(self, key_id: str, old_hash: str, new_hash: str) -> bool:
+        """Pepper rotation: replace a key's hash if it still is ``old_hash``; False otherwise."""
+
 
 class UserManager(Protocol):
     async def add_tenant(self, tenant: Tenant) -> None: ...

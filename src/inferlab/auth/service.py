@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -96,9 +96,12 @@ class AuthService:
         last_used: LastUsedRecorder | None = None,
         jwt: JwtVerifier | None = None,
         outage_grace_s: float = 0.0,
+        previous_peppers: tuple[bytes, ...] = (),
     ) -> None:
+        """``previous_peppers``: being rotated out; a key they verify is re-hashed with ``pepper``."""
         self._store = store
         self._pepper = pepper
+        self._previous = previous_peppers
         self._ttl_s = ttl_s
         self._grace_s = outage_grace_s
         self._max_entries = max_entries
@@ -117,13 +120,32 @@ class AuthService:
         entry = self._cache.get(key_id)
         if entry is None or entry.fresh_until <= time.monotonic():
             entry = await self._refresh(key_id, entry)
-        if entry.principal is None or not keys.matches(self._pepper, key_id, secret, entry.key_hash):
+        principal = entry.principal
+        if principal is None:
             raise AuthenticationFailed(INVALID)
+        if not keys.matches(self._pepper, key_id, secret, entry.key_hash):
+            if not any(keys.matches(old, key_id, secret, entry.key_hash) for old in self._previous):
+                raise AuthenticationFailed(INVALID)
+            entry = await self._rehash(key_id, secret, entry)
         now = time.time()
         if entry.valid_until is not None and now >= entry.valid_until:
             raise AuthenticationFailed("This API key has expired", code="expired_api_key")
         self.last_used.record(key_id, now)
-        return entry.principal
+        return principal
+
+    async def _rehash(self, key_id: str, secret: str, entry: _Entry) -> _Entry:
+        """A key hashed with a pepper being rotated out: store its hash under the current pepper.
+        A store that cannot take the write now leaves the old hash; the next use tries again."""
+        new_hash = keys.hash_secret(self._pepper, key_id, secret)
+        try:
+            await self._store.rehash_key(key_id, entry.key_hash, new_hash)
+        except StoreUnavailable:
+            log.warning("pepper rotation: could not re-hash a key now", extra={"key_id": key_id})
+            return entry
+        log.info("pepper rotation: key re-hashed with the current pepper", extra={"key_id": key_id})
+        fresh = replace(entry, key_hash=new_hash)
+        self._cache[key_id] = fresh
+        return fresh
 
     def forget(self, key_id: str) -> None:
         """Drop a key from this process's cache at once (revocation here; other replicas wait ``ttl_s``)."""

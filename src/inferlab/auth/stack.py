@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from inferlab.auth.admin import IdentityAdmin, KeyCheck
 from inferlab.auth.audit import AuditLog
 from inferlab.auth.jwt import JwtVerifier
-from inferlab.auth.pepper import load_pepper, pepper_configured
+from inferlab.auth.pepper import load_pepper, pepper_configured, previous_peppers
 from inferlab.auth.service import AuthService, LastUsedRecorder
 from inferlab.config import AuthSettings
 from inferlab.errors import StoreUnavailable
@@ -114,9 +114,9 @@ def build_auth(auth: AuthSettings, database: Database, *, data_dir: Path, check_
     store = SqlIdentityStore(database)
     jwt = JwtVerifier(auth.jwt, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size) if auth.jwt.issuer else None
     pepper = load_pepper(auth, data_dir)
-    service = AuthService(store, pepper, ttl_s=auth.key_cache_ttl_s, max_entries=auth.key_cache_size,
-                          last_used=LastUsedRecorder(store, auth.last_used_flush_s), jwt=jwt,
-                          outage_grace_s=auth.outage_grace_s)
+    service = AuthService(store, pepper, previous_peppers=previous_peppers(auth), ttl_s=auth.key_cache_ttl_s,
+                          max_entries=auth.key_cache_size, last_used=LastUsedRecorder(store, auth.last_used_flush_s),
+                          jwt=jwt, outage_grace_s=auth.outage_grace_s)
     audit = AuditLog(SqlAuditStore(database), errors=(SQLAlchemyError, OSError, StoreUnavailable))
     admin = IdentityAdmin(store, pepper, forget=service.forget, audit=audit, check_key=check_key)
     return AuthStack(auth, database, store, service, admin, audit)

@@ -1,5 +1,6 @@
 """Counting tokens with an engine's own tokenizer: llama-server's ``POST /tokenize`` and
-``POST /apply-template`` (the engine simulator serves both too).
+``POST /apply-template`` (the engine simulator serves both too), and the gateway's own
+``/tokenize`` and ``/detokenize`` routes (``backends/token_service.py``) through the same client.
 
 Used when an engine gave no usage for a request (a stream cut short, an engine that does not
 report usage): the prompt is what the engine tokenized — a chat's messages through the model's
@@ -64,6 +65,20 @@ class LlamaServerTokenizer:
 
     async def text_tokens(self, text: str) -> int:
         return await self._count(text, special=False) if text else 0
+
+    async def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        """``text`` as the model's token ids (``POST /tokenize`` of the gateway)."""
+        tokens = (await self._post("/tokenize", {"content": text, "add_special": add_special})).get("tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise TokenizerUnavailable("/tokenize answered without tokens")
+        return tokens
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        """Token ids back to text (``POST /detokenize`` of the gateway)."""
+        content = (await self._post("/detokenize", {"tokens": tokens})).get("content")
+        if not isinstance(content, str):
+            raise TokenizerUnavailable("/detokenize answered without content")
+        return content
 
     async def prompt_tokens(self, kind: RequestKind, body: dict[str, Any]) -> int:
         if kind is RequestKind.CHAT:

@@ -11,11 +11,13 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
   ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``,
   ``browser``.
+  ``responses``, ``batches``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
 """
 
 from inferlab.config.auth import AuthSettings, JwtSettings, Role
+from inferlab.config.batches import BatchSettings
 from inferlab.config.browser import BrowserModelSettings, BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings, RepoContextSettings
@@ -53,6 +55,7 @@ from inferlab.config.models import (
 )
 from inferlab.config.pricing import Price, PricingSettings
 from inferlab.config.resources import PoolCapacitySettings, ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.settings import Settings
@@ -63,6 +66,7 @@ __all__ = [
     "EMBEDDED_MODEL",
     "PROFILES",
     "AuthSettings",
+    "BatchSettings",
     "BrowserModelSettings",
     "BrowserSettings",
     "CacheSettings",
@@ -91,6 +95,7 @@ __all__ = [
     "RateLimitSettings",
     "RepoContextSettings",
     "ResourceSettings",
+    "ResponsesSettings",
     "RetrySettings",
     "Role",
     "RoutingSettings",

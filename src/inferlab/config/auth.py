@@ -52,6 +52,9 @@ class AuthSettings(StrictModel):
     (config or ``INFERLAB_AUTH__PEPPER``); unset, one is generated into ``<data_dir>/secret.key``."""
 
     pepper: SecretStr | None = Field(None, description="server-side secret keyed into every API-key hash")
+    previous_peppers: list[SecretStr] = Field(
+        default_factory=list, description="peppers being rotated out: a key hashed with one still authenticates, "
+                                          "and its hash is rewritten with `pepper` on that first use")
     key_cache_ttl_s: float = Field(5.0, gt=0, le=60, description="how long a validated key is trusted in-process")
     key_cache_size: int = Field(10000, ge=16)
     last_used_flush_s: float = Field(30.0, gt=0, description="last-used times are written in batches")

@@ -120,7 +120,7 @@ class DistributedSettings(StrictModel):
 
 class ModelConfig(StrictModel):
     name: str = Field(min_length=1, max_length=256)
-    backend: Literal["llamacpp", "openai", "ollama"]
+    backend: Literal["llamacpp", "openai", "ollama", "jetstream"]
     url: str | None = Field(None, description="base URL of an engine you run (openai: .../v1)")
     path: str | None = Field(None, description="llamacpp: GGUF path, or embedded:smollm2")
     served_name: str | None = Field(None, description="the engine's own name for the model")
@@ -131,6 +131,8 @@ class ModelConfig(StrictModel):
     embeddings: bool = Field(True, description="llamacpp: also serve /v1/embeddings")
     engine_args: list[str] = Field(default_factory=list)
     fim_template: str | None = None
+    chat_template: Literal["llama3", "gemma", "chatml", "plain"] = Field(
+        "plain", description="jetstream: how chat messages become its one text prompt (JetStream takes text only)")
     version: str | None = Field(
         None, description="the response cache's model version; default: a hash of what serves the model"
     )
@@ -184,7 +186,7 @@ class ModelConfig(StrictModel):
     def _backend_needs(self) -> ModelConfig:
         if self.url and self.urls:
             raise ValueError("give either 'url' or 'urls', not both")
-        if self.backend in ("openai", "ollama") and not self.url and not self.urls:
+        if self.backend in ("openai", "ollama", "jetstream") and not self.url and not self.urls:
             raise ValueError(f"backend {self.backend!r} needs 'url' (or 'urls')")
         if self.backend == "llamacpp" and not self.path and not self.url and not self.urls:
             raise ValueError("backend 'llamacpp' needs 'path' (a GGUF file or embedded:smollm2)")

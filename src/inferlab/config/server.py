@@ -12,6 +12,8 @@ from inferlab.config.base import StrictModel
 class ServerSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=256, description="gateway processes sharing the port (SO_REUSEPORT); more "
+                                                      "than 1 needs every shared state in Redis/PostgreSQL")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="413 above this")
     drain_timeout_s: float = Field(30.0, ge=0, description="SIGTERM: how long in-flight work may finish")
     insecure_allow_remote: bool = False

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
+from inferlab.config.batches import BatchSettings
 from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
@@ -27,6 +28,7 @@ from inferlab.config.metering import MeteringSettings
 from inferlab.config.models import ModelConfig
 from inferlab.config.pricing import PricingSettings
 from inferlab.config.resources import ResourceSettings
+from inferlab.config.responses import ResponsesSettings
 from inferlab.config.scheduler import SchedulerSettings
 from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
@@ -69,6 +71,8 @@ class Settings(BaseSettings):
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -16,6 +16,7 @@ The ``rpc`` variant is one more CMake configuration (``GGML_RPC=ON``) built once
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,17 @@ CMAKE_FLAGS = (
     "-DLLAMA_OPENSSL=OFF",
     "-DGGML_NATIVE=ON",
 )
+# Intel AMX off on x86-64 (GCC and Clang: an explicit -mno-* wins over -march=native's choice). Some
+# virtual machines advertise AMX in /proc/cpuinfo without supporting its tile state: ggml's AMX
+# matrix multiply then dies of a general protection fault while loading the model (seen on this
+# project's 2-core Firecracker VMs). The other x86 kernels (AVX2, AVX-512, VNNI) stay native.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
+def _cpu_flags() -> tuple[str, ...]:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ()
+    return (f"-DCMAKE_C_FLAGS={NO_AMX}", f"-DCMAKE_CXX_FLAGS={NO_AMX}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +127,7 @@ def _compile(work: Path, variant: BuildVariant, targets: dict[str, Path], jobs: 
         archive.extractall(work, filter="data")
     source = work / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
     build = work / "build"
-    _run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS, *variant.flags], None, say)
+    _run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS, *_cpu_flags(), *variant.flags], None, say)
     say(f"compiling {', '.join(name for name, _ in variant.programs)} with {jobs} jobs ({variant.duration} on 2 cores)...")
     _run(["cmake", "--build", str(build), "--target", *variant.targets, "-j", str(jobs)], None, say)
     for name, cmake_target in variant.programs:

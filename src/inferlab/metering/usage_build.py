@@ -131,7 +131,7 @@ def build_usage(settings: Settings, *, database: Database | None, session: Any, 
         from inferlab.store.costs import SqlCostLedger
 
         costing = HardwareCostJob(tracker, SqlCostLedger(database), grace_s=settings.pricing.hardware.grace_s,
-                                  logger=logger.getChild("costs"))
+                                  logger=logger.getChild("costs"), sink=sink)  # ClickHouse's rollups get the costs
         lifecycle.background(costing.run)
     return UsageServices(analytics, forecaster, tracker, sink, alerts, costing)
 

@@ -91,6 +91,10 @@ class GatewayMetrics:
             "inferlab_code_completion_events", "CodeLab completions shown, accepted and rejected in editors",
             ["model", "language", "event"], registry=r,
         )
+        self.dependency_up = Gauge(
+            "inferlab_dependency_up", "1 when a dependency (database, redis) passed its last health check, "
+            "refreshed at each scrape", ["dependency"], registry=r,
+        )
         self.tenants = TenantMetrics(r, top_tenants)
         self.slo = SloMetrics(r)
         self.metering = MeteringMetrics(r)
@@ -155,6 +159,10 @@ class GatewayMetrics:
 
     def group_recovered(self, group: str, seconds: float) -> None:
         self.group_recovery.labels(group).observe(seconds)
+
+    def dependencies_checked(self, up: dict[str, bool]) -> None:
+        for name, healthy in up.items():
+            self.dependency_up.labels(name).set(1 if healthy else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -72,6 +72,7 @@ class Call:
     include_usage: bool = False
     cache_mode: CacheMode = "auto"
     priority: int = 0  # the priority class (0 low … 3 critical), from the tier
+    batch: bool = False  # a Batch API line: the lowest (sheddable) class, whatever the tier
     deadline: float | None = None  # time.monotonic() by which it must start (x-inferlab-deadline-ms or the tier's)
     session_key: str | None = None
     fallback: str | None = None  # x-inferlab-fallback: why a browser hybrid client sent this to the server

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EngineKind = Literal["llamacpp", "vllm", "sglang", "ollama", "tgi", "generic"]
+EngineKind = Literal["llamacpp", "vllm", "sglang", "ollama", "tgi", "jetstream", "generic"]
 
 # metric name → EngineLoad field, per dialect; the first dialect that matches wins.
 _DIALECTS: tuple[dict[str, str], ...] = (

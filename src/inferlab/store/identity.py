@@ -127,6 +127,13 @@ class SqlIdentityStore:
         async with self._db.sessions.begin() as session:
             await session.execute(statement)
 
+    @bounded
+    async def rehash_key(self, key_id: str, old_hash: str, new_hash: str) -> bool:
+        statement = (update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.key_hash == old_hash)
+                     .values(key_hash=new_hash))
+        async with self._db.sessions.begin() as session:
+            return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
     # ---- tenants and users ------------------------------------------------------------------
     @bounded
     async def add_tenant(self, tenant: Tenant) -> None:

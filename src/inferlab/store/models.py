@@ -309,3 +309,80 @@ class BudgetAlertRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ResponseRow(Base):
+    """One stored Responses API response (``inferlab.responses``), readable by its tenant until
+    ``expires_at``."""
+
+    __tablename__ = "responses"
+    __table_args__ = (Index("ix_responses_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    response: Mapped[dict[str, Any]] = mapped_column(JSON())
+    input_items: Mapped[list[Any]] = mapped_column(JSON())
+    history: Mapped[list[Any]] = mapped_column(JSON())
+
+
+class FileRow(Base):
+    """A Batch API file's record (``inferlab.batches``); its bytes are in the data directory."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BatchRow(Base):
+    """A batch (``inferlab.batches``): its state, counts, and which runner holds it until when."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_tenant_id_created_at", "tenant_id", "created_at"),
+                      Index("ix_batches_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    input_file_id: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    total: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    caller: Mapped[dict[str, Any]] = mapped_column(JSON())
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON(none_as_null=True), nullable=True)
+    errors: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    output_file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    in_progress_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finalizing_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    cancelling_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the runner holding it
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class BatchLineRow(Base):
+    """One answered line of a batch, written before the runner moves on: never answered twice."""
+
+    __tablename__ = "batch_lines"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    custom_id: Mapped[str] = mapped_column(String(512))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON())
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())

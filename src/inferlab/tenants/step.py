@@ -58,7 +58,7 @@ class EnforceTier:
         self._check_features(call, tier)
         if call.kind is not RequestKind.EMBEDDING:
             self._apply_caps(call, tier)
-        call.priority = tier.priority
+        call.priority = 0 if call.batch else tier.priority  # batch lines: the lowest, sheddable class
         if call.deadline is None and tier.spec.deadline_ms is not None:  # counted from the request's arrival
             call.deadline = time.monotonic() - (time.perf_counter() - call.started) + tier.spec.deadline_ms / 1000
         call.defer(self._directory.watch(context.tenant_id, call.interrupt))

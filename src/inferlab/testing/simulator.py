@@ -1,7 +1,7 @@
 """A scriptable inference-engine simulator for load and fault tests — not a model.
 
 ``EngineSimulator`` is an aiohttp server that speaks an engine's HTTP protocol (OpenAI-compatible,
-shaped like vLLM's server, or Ollama's native API) and answers with deterministic filler words, at
+shaped like vLLM's server, Ollama's native API, or JetStream's HTTP server) and answers with deterministic filler words, at
 scripted speed, failing on cue. Its behaviour is a ``SimulatorScript``, mutable while it runs, in
 process (``sim.script.hang = True``) or over HTTP from another process::
 
@@ -28,11 +28,12 @@ from typing import Any, Literal, Self
 import orjson
 from aiohttp import web
 
+from inferlab.testing._jetstream import JetStreamFrontEnd
 from inferlab.testing._ollama import OllamaFrontEnd
 from inferlab.testing._openai import OpenAIFrontEnd
 from inferlab.testing._state import ScriptError, SimulatorScript, SimulatorState, SimulatorStats
 
-Protocol = Literal["openai", "ollama"]
+Protocol = Literal["openai", "ollama", "jetstream"]
 
 __all__ = ["EngineSimulator", "Protocol", "ScriptError", "SimulatorScript", "main"]
 
@@ -53,8 +54,8 @@ class EngineSimulator:
         model: str = "sim-model",
         protocol: Protocol = "openai",
     ) -> None:
-        if protocol not in ("openai", "ollama"):
-            raise ValueError(f"unknown simulator protocol {protocol!r}; use 'openai' or 'ollama'")
+        if protocol not in ("openai", "ollama", "jetstream"):
+            raise ValueError(f"unknown simulator protocol {protocol!r}; use 'openai', 'ollama' or 'jetstream'")
         self.model = model
         self.protocol: Protocol = protocol
         self._initial_script = script if script is not None else SimulatorScript()
@@ -100,11 +101,13 @@ class EngineSimulator:
     def build_app(self) -> web.Application:
         """The aiohttp application, for callers that run it themselves (e.g. an aiohttp test client)."""
         state = self.state
-        front_end = (
-            OpenAIFrontEnd(state, self.model)
-            if self.protocol == "openai"
-            else OllamaFrontEnd(state, self.model)
-        )
+        front_end: OpenAIFrontEnd | OllamaFrontEnd | JetStreamFrontEnd
+        if self.protocol == "openai":
+            front_end = OpenAIFrontEnd(state, self.model)
+        elif self.protocol == "ollama":
+            front_end = OllamaFrontEnd(state, self.model)
+        else:
+            front_end = JetStreamFrontEnd(state)
         app = web.Application()
         app.add_routes(front_end.routes())
         app.add_routes([
@@ -197,7 +200,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9001)
-    parser.add_argument("--protocol", choices=["openai", "ollama"], default="openai")
+    parser.add_argument("--protocol", choices=["openai", "ollama", "jetstream"], default="openai")
     parser.add_argument("--model", default="sim-model")
     parser.add_argument("--tokens", type=int, default=16, help="completion tokens per request")
     parser.add_argument("--token-delay-ms", type=float, default=0.0)

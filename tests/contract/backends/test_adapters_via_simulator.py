@@ -1,5 +1,6 @@
 """The gateway in-process, in front of the engine simulator speaking each protocol: the openai SDK
-sees one API whatever engine protocol sits behind it, and engine faults map to the right errors."""
+sees one API whatever engine protocol sits behind it, and engine faults map to the right errors.
+What a protocol cannot do (JetStream: embeddings, a completion's suffix) is a 400 naming it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ HI = [{"role": "user", "content": "hello there"}]
 
 async def gateway_for(sim_url: str, backend: str, **model: object) -> TestServer:
     url = sim_url + "/v1" if backend == "openai" else sim_url
+    if backend == "jetstream":
+        model = {"chat_template": "llama3", **model}
     settings = load_settings(
         overrides={
             "models": [{"name": MODEL, "backend": backend, "url": url, **model}],
@@ -31,7 +34,11 @@ async def gateway_for(sim_url: str, backend: str, **model: object) -> TestServer
     return server
 
 
-@pytest.fixture(params=["openai", "ollama"])
+PROTOCOLS = ["openai", "ollama", "jetstream"]
+WITHOUT_EMBEDDINGS_OR_SUFFIX = {"jetstream"}
+
+
+@pytest.fixture(params=PROTOCOLS)
 async def setup(
     request: pytest.FixtureRequest, make_sim: MakeSim
 ) -> AsyncIterator[tuple[EngineSimulator, openai.AsyncOpenAI]]:
@@ -73,13 +80,21 @@ async def test_completion_and_stream(setup: tuple[EngineSimulator, openai.AsyncO
 
 
 async def test_suffix_passes_to_engines_that_take_it(setup: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
-    _, client = setup
+    sim, client = setup
+    if sim.protocol in WITHOUT_EMBEDDINGS_OR_SUFFIX:
+        with pytest.raises(openai.BadRequestError, match="suffix"):
+            await client.completions.create(model=MODEL, prompt="def f(", suffix="\n", max_tokens=2)
+        return
     reply = await client.completions.create(model=MODEL, prompt="def f(", suffix="\n", max_tokens=2)
     assert reply.choices[0].text
 
 
 async def test_embeddings(setup: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
-    _, client = setup
+    sim, client = setup
+    if sim.protocol in WITHOUT_EMBEDDINGS_OR_SUFFIX:
+        with pytest.raises(openai.BadRequestError, match="embeddings"):
+            await client.embeddings.create(model=MODEL, input=["a b", "c"])
+        return
     result = await client.embeddings.create(model=MODEL, input=["a b", "c"])
     assert len(result.data) == 2 and len(result.data[0].embedding) > 0
 

@@ -13,8 +13,12 @@ from inferlab.store import Database, SqlIdentityStore, upgrade
 from inferlab.store.models import (
     ApiKeyRow,
     AuditRow,
+    BatchLineRow,
+    BatchRow,
+    FileRow,
     LimitRow,
     ReservationRow,
+    ResponseRow,
     TenantRow,
     TierRow,
     UsageDailyRow,
@@ -53,6 +57,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(AuditRow))
             await session.execute(delete(UserRow))
             await session.execute(delete(ReservationRow))
+            for row in (ResponseRow, FileRow, BatchRow, BatchLineRow):
+                await session.execute(delete(row))
             await session.execute(delete(TierRow))
             for usage in (UsageEventRow, UsageHourlyRow, UsageDailyRow):
                 await session.execute(delete(usage))

@@ -123,3 +123,46 @@ async def test_two_gateways_cost_each_window_once(database: Database) -> None:
     stored = {e.id: e.hardware_cost for e in await store.events()}
     expected = _tracker().hardware_costs(before)
     assert {i: c for i, c in stored.items() if c} == {i: c for i, c in expected.items() if c}
+
+
+async def test_clickhouse_rollups_get_each_windows_costs_once(tmp_path: Path) -> None:
+    """With ClickHouse answering the reports, its rollups carry the same hardware cost as the
+    store's — and a window sent to it twice (the store refused to record it) counts once."""
+    pytest.importorskip("chdb", reason="chdb is not installed (pip install 'inferlab[analytics]')")
+    from inferlab.metering.analytics import UsageQuery
+    from inferlab.metering.clickhouse import ChdbClickHouse, ClickHouseUsage
+    from inferlab.metering.costing import CostPart
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await upgrade(database)
+    client = ChdbClickHouse()
+    clickhouse = ClickHouseUsage(client, f"t_{uuid.uuid4().hex[:12]}")
+    try:
+        await clickhouse.create()
+        store = SqlUsageStore(database)
+        events = _events(600, 4)
+        await store.insert_batch(events)
+        await clickhouse.write(events)
+        job = HardwareCostJob(_tracker(), SqlCostLedger(database), grace_s=GRACE_S, logger=logging.getLogger("test"),
+                              sink=clickhouse)
+        assert await job.run_once(T0 + timedelta(hours=5)) >= 3
+        stored = await store.events()
+        query = UsageQuery(start=T0.date() - timedelta(days=1), end=T0.date() + timedelta(days=2), group_by=("tenant",))
+        by_tenant = {dict(row.group)["tenant"]: row.totals for row in await clickhouse.usage(query)}
+        for tenant in ("acme", "globex"):
+            assert by_tenant[tenant].hardware_cost == sum(
+                (e.hardware_cost for e in stored if e.tenant == tenant), Decimal(0)) > 0
+            assert by_tenant[tenant].requests == sum(1 for e in stored if e.tenant == tenant)
+        first = next(e for e in stored if e.hardware_cost)
+        extra = CostPart(first, 10**6)
+        await clickhouse.costed(T0 - timedelta(hours=1), [extra])  # the first window, already sent: dropped
+        after = {dict(row.group)["tenant"]: row.totals for row in await clickhouse.usage(query)}
+        assert after[first.tenant].hardware_cost == by_tenant[first.tenant].hardware_cost
+        await clickhouse.costed(T0 - timedelta(hours=7), [extra])  # a window never sent: added
+        after = {dict(row.group)["tenant"]: row.totals for row in await clickhouse.usage(query)}
+        assert after[first.tenant].hardware_cost > by_tenant[first.tenant].hardware_cost
+        assert after[first.tenant].requests == by_tenant[first.tenant].requests  # cost rows count no request
+    finally:
+        await client.execute(f"DROP DATABASE IF EXISTS {clickhouse.database}")
+        client.close()
+        await database.close()
