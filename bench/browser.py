@@ -5,8 +5,7 @@ llama-server, and the client's per-request decision overhead.
 
     python bench/browser.py [--runs 3] [--max-tokens 64]
 
-Starts llama-server (SmolLM2-135M Q4_1, weight repacking off: the natively built server's AMX
-repack crashes on this CPU) and `inferlab serve` with the browser catalogue, then drives the page
+Starts llama-server (SmolLM2-135M Q4_1) and `inferlab serve` with the browser catalogue, then drives the page
 through Playwright (Chromium at /usr/bin/chromium; the client built by ./dev setup test).
 """
 
@@ -110,7 +109,6 @@ def main() -> None:
     server = find_llama_server(EngineSettings())
     assert server is not None, "llama-server is not built: inferlab engines build"
     gguf = resolve_model_path("embedded:smollm2")
-    os.environ["LLAMA_ARG_REPACK"] = "0"
     os.environ["PYTHONPATH"] = str(ROOT / "src")  # the gateway process runs this checkout's InferLab
     results: dict[str, Any] = {"time": datetime.now(UTC).isoformat(), "load": os.getloadavg(), "runs": args.runs,
                                "max_tokens": args.max_tokens}

@@ -69,12 +69,8 @@ def browser_client() -> Path:
 
 @pytest.fixture(scope="module")
 def engine(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[str]:
-    # Weight repacking off: the natively built llama-server's AMX repack path crashes (SIGSEGV in
-    # ggml_backend_amx_mul_mat) on CPUs that have AMX, as this machine's do.
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("LLAMA_ARG_REPACK", "0")
-        with llama_server(llama_server_path, smollm2_gguf, ctx_size=4096, parallel=2) as url:
-            yield url
+    with llama_server(llama_server_path, smollm2_gguf, ctx_size=4096, parallel=2) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
