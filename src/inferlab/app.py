@@ -104,6 +104,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         from inferlab.api.browser_routes import BrowserRoutes
 
         declared += BrowserRoutes(services.browser, caller_of).add_to(app)
+    if services.billing is not None:
+        from inferlab.api.billing_routes import BillingRoutes
+
+        declared += BillingRoutes(services.billing, settings.server.max_body_bytes,
+                                  admin=services.admin is not None).add_to(app)
     if settings.features.planning_api:
         from inferlab.api.planning import add_planning_routes
         from inferlab.planning.catalogue import load_catalogue

@@ -218,6 +218,7 @@ def _register_plugins() -> None:
 
     tenants_cli.register(app)
     from inferlab.benchmark import cli as bench_cli
+    from inferlab.billing import cli as billing_cli
     from inferlab.coordinator import cli as deploy_cli
     from inferlab.evaluation import cli as eval_cli
     from inferlab.metering import cli as usage_cli
@@ -226,6 +227,7 @@ def _register_plugins() -> None:
     from inferlab.slo import cli as slo_cli
 
     bench_cli.register(app)
+    billing_cli.register(app)  # invoices, payments, dunning
     deploy_cli.register(app)
     eval_cli.register(app)
     planning_cli.register(app)

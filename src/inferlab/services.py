@@ -48,6 +48,7 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.batches.service import BatchService
+    from inferlab.billing.build import BillingServices
     from inferlab.browser.build import Browser
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
@@ -97,6 +98,7 @@ class Services:
     batches: BatchService | None
     chain: Chain
     lifecycle: Lifecycle
+    billing: BillingServices | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -385,6 +387,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         browser = build_browser(settings, recorder=metering.outbox if metering is not None else None,
                                 tenants=tenants)
         lifecycle.add(browser.running)
+    billing = None
+    if settings.billing.enabled and database is not None:  # invoices from the usage ledger in the same store
+        from inferlab.billing.build import build_billing
+
+        billing = build_billing(settings, database, costs.book, session=session, lifecycle=lifecycle,
+                                tenant_admin=admin.tenant_admin if admin is not None else None,
+                                directory=tenants if admin is not None else None, logger=logger.getChild("billing"))
 
     code = build_codelab(settings, metrics, lambda: chain)
     steps: list[Step] = [metering.step] if metering is not None else []  # first: every call leaves an event
@@ -434,6 +443,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
         tokens=TokenService(router, session), batches=batches, browser=browser,
-        chain=chain, lifecycle=lifecycle,
+        chain=chain, lifecycle=lifecycle, billing=billing,
     )
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.batches import BatchSettings
+from inferlab.config.billing import BillingSettings
 from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
+
+    billing: BillingSettings = Field(default_factory=BillingSettings)
 
     @field_validator("redis_url")
     @classmethod

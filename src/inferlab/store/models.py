@@ -386,3 +386,141 @@ class BatchLineRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     result: Mapped[dict[str, Any]] = mapped_column(JSON())
     finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+class BillingAccountRow(Base):
+    """A tenant's billing settings (``inferlab.billing``): its plan, time zone, provider customer."""
+
+    __tablename__ = "billing_accounts"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    provider_customer: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BillingPlanRow(Base):
+    """A plan version added through the admin API (configured versions are not stored)."""
+
+    __tablename__ = "billing_plans"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    effective: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BillingInvoiceRow(Base):
+    """An invoice: its lines as JSON (frozen once finalized), its money exact."""
+
+    __tablename__ = "billing_invoices"
+    __table_args__ = (UniqueConstraint("tenant", "period_start", name="uq_billing_invoices_tenant_period"),
+                      Index("ix_billing_invoices_state_next", "state", "next_attempt_at"))
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    plan: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    subtotal: Mapped[Decimal] = mapped_column(Money())
+    credits_applied: Mapped[Decimal] = mapped_column(Money())
+    amount_paid: Mapped[Decimal] = mapped_column(Money())
+    amount_refunded: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finalized_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    dunning: Mapped[str] = mapped_column(String(16))
+
+
+class BillingCreditRow(Base):
+    """A credit grant; ``remaining`` falls as invoices consume it."""
+
+    __tablename__ = "billing_credits"
+    __table_args__ = (Index("ix_billing_credits_tenant", "tenant"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    remaining: Mapped[Decimal] = mapped_column(Money())
+    reason: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BillingCreditUseRow(Base):
+    """A credit consumed by an invoice: the key makes the consumption happen once."""
+
+    __tablename__ = "billing_credit_uses"
+
+    invoice_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    credit_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class BillingCreditNoteRow(Base):
+    """A refund or credit note against a paid invoice (their sum never exceeds what was paid)."""
+
+    __tablename__ = "billing_credit_notes"
+    __table_args__ = (Index("ix_billing_credit_notes_invoice_id", "invoice_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(96))
+    tenant: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # refund | credit
+    amount: Mapped[Decimal] = mapped_column(Money())
+    reason: Mapped[str] = mapped_column(String(256))
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BillingPaymentRow(Base):
+    """One payment attempt, keyed by its idempotency key (invoice and attempt number)."""
+
+    __tablename__ = "billing_payments"
+    __table_args__ = (Index("ix_billing_payments_invoice_id", "invoice_id"),)
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(96))
+    attempt: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
+    amount: Mapped[Decimal] = mapped_column(Money())
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BillingWebhookRow(Base):
+    """A provider's webhook event, stored before it is answered; processed once."""
+
+    __tablename__ = "billing_webhook_events"
+    __table_args__ = (Index("ix_billing_webhook_events_processed_at", "processed_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class BillingLogRow(Base):
+    """Every billing transition (invoice states, payments, dunning, suspension), in order."""
+
+    __tablename__ = "billing_log"
+    __table_args__ = (Index("ix_billing_log_tenant_id", "tenant", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # time-ordered
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    tenant: Mapped[str] = mapped_column(String(64))
+    invoice_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    action: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -15,6 +15,15 @@ from inferlab.store.models import (
     AuditRow,
     BatchLineRow,
     BatchRow,
+    BillingAccountRow,
+    BillingCreditNoteRow,
+    BillingCreditRow,
+    BillingCreditUseRow,
+    BillingInvoiceRow,
+    BillingLogRow,
+    BillingPaymentRow,
+    BillingPlanRow,
+    BillingWebhookRow,
     FileRow,
     LimitRow,
     ReservationRow,
@@ -29,6 +38,8 @@ from inferlab.store.models import (
 from inferlab.testing.needs import migrated_postgres_database
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+BILLING_TABLES = (BillingAccountRow, BillingCreditNoteRow, BillingCreditRow, BillingCreditUseRow, BillingInvoiceRow,
+                  BillingLogRow, BillingPaymentRow, BillingPlanRow, BillingWebhookRow)
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -62,6 +73,8 @@ async def database(backend_url: str) -> AsyncIterator[Database]:
             await session.execute(delete(TierRow))
             for usage in (UsageEventRow, UsageHourlyRow, UsageDailyRow):
                 await session.execute(delete(usage))
+            for billing in BILLING_TABLES:
+                await session.execute(delete(billing))
             await session.execute(delete(TenantRow).where(TenantRow.id != "default"))
     yield db
     await db.close()
