@@ -135,7 +135,7 @@ def main() -> None:
                 context = browser.new_context()
                 page = context.new_page()
                 page.goto(gateway.url + "/playground")
-                runs: dict[str, list[dict[str, Any]]] = {"local-only": [], "server-only": []}
+                runs: dict[str, list[dict[str, Any]]] = {"server-only": [], "local-only": []}  # server first: no wllama loaded
                 for policy, found_runs in runs.items():
                     page.evaluate(GENERATE, {"policy": policy, "maxTokens": 4, "messages": PROMPT})  # warm
                     for _ in range(args.runs):
