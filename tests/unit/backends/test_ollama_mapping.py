@@ -154,7 +154,7 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
      "response_format.json_schema.schema"),
     ("chat", {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
      "messages[0].content[0].type"),
-    ("completion", {"echo": True}, "echo"),
+    # echo is not here: the gateway does it for every engine (completions/step.py)
     ("completion", {"best_of": 3}, "best_of"),
     ("completion", {"prompt": [1, 2, 3]}, "prompt"),
     ("completion", {"prompt": ["one", "two"]}, "prompt"),
@@ -177,6 +177,13 @@ async def test_what_ollama_cannot_do_is_refused_by_name(
     error = raised.value.body
     assert isinstance(error, dict) and error["param"] == param and error["type"] == "invalid_request_error"
     assert sim.requests_total == 0  # refused by the gateway, never half-done by the engine
+
+
+async def test_echo_is_done_by_the_gateway_for_ollama_too(ollama: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
+    sim, client = ollama
+    answer = await client.completions.create(model=MODEL, prompt="once upon", echo=True, max_tokens=3)
+    assert answer.choices[0].text.startswith("once upon") and len(answer.choices[0].text) > len("once upon")
+    assert "echo" not in sent(sim)  # the engine never saw it
 
 
 async def test_sampling_options_are_mapped(ollama: tuple[EngineSimulator, openai.AsyncOpenAI]) -> None:
