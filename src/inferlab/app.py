@@ -108,6 +108,10 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
         declared += UsageRoutes(services.usage.analytics, services.usage.forecaster,
                                 admin=services.admin is not None).add_to(app)
+    if services.browser is not None:
+        from inferlab.api.browser_routes import BrowserRoutes
+
+        declared += BrowserRoutes(services.browser, caller_of).add_to(app)
     if services.billing is not None:
         from inferlab.api.billing_routes import BillingRoutes
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from inferlab.auth.stack import AuthStack
     from inferlab.batches.service import BatchService
     from inferlab.billing.build import BillingServices
+    from inferlab.browser.build import Browser
     from inferlab.cache.step import CacheResponses
     from inferlab.metering.build import Metering
     from inferlab.metering.cost import CostTracker
@@ -93,6 +94,7 @@ class Services:
     metering: Metering | None
     usage: UsageServices | None
     code: CodeLab | None
+    browser: Browser | None
     responses: Responses | None
     tokens: TokenService
     batches: BatchService | None
@@ -416,6 +418,13 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                         logger=logger.getChild("usage"), sink=sink, tracker=costs,
                         budget_of=tenant_budgets(settings, database, tenants) if database is not None else None)
 
+    browser = None
+    if settings.features.browser:
+        from inferlab.browser.build import build_browser
+
+        browser = build_browser(settings, recorder=metering.outbox if metering is not None else None,
+                                tenants=tenants)
+        lifecycle.add(browser.running)
     billing = None
     if settings.billing.enabled and database is not None:  # invoices from the usage ledger in the same store
         from inferlab.billing.build import build_billing
@@ -439,6 +448,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metrics is not None:
         steps.append(CountRefusals(metrics))
     steps.append(EnforceTier(tenants))
+    if browser is not None:
+        steps.append(browser.policy)  # after the tier step: a fallback is refused by the caller's tier
     slo = None
     if settings.features.slo:
         slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
@@ -469,7 +480,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
         resources=resources, slo=slo, metering=metering, usage=usage, code=code, responses=responses,
-        tokens=TokenService(router, session), batches=batches,
+        tokens=TokenService(router, session), batches=batches, browser=browser,
         chain=chain, lifecycle=lifecycle, billing=billing,
         registry=registry.service if registry is not None else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -48,6 +49,18 @@ SHUTDOWN_RETRY_AFTER_S = 5.0
 DEADLINE_HEADER = "x-inferlab-deadline-ms"  # the request must start within this many milliseconds
 MAX_DEADLINE_MS = 86_400_000.0
 CACHE_MODES: dict[str | None, CacheMode] = {None: "auto", "use": "use", "bypass": "bypass"}
+FALLBACK_HEADER = "x-inferlab-fallback"  # a browser hybrid client's reason for sending this to the server
+_FALLBACK_REASON = re.compile(r"^[a-z0-9_.-]{1,64}$")
+
+
+def fallback_of(header: str | None) -> str | None:
+    """``x-inferlab-fallback``: why a browser client sent the request to the server (a short token)."""
+    if header is None:
+        return None
+    if not _FALLBACK_REASON.match(header):
+        raise InvalidRequest(f"{FALLBACK_HEADER} must be a short reason: lower-case letters, digits, '_', '.', '-'",
+                             code="invalid_fallback")
+    return header
 
 
 def deadline_of(header: str | None) -> float | None:
@@ -152,6 +165,7 @@ class OpenAIRoutes:
             session_key=self._session_key(request, model, body),
             usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
             deadline=deadline_of(request.headers.get(DEADLINE_HEADER)),
+            fallback=fallback_of(request.headers.get(FALLBACK_HEADER)),
             client_gone=lambda: request.transport is None or request.transport.is_closing(),
         )
 

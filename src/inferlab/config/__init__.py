@@ -10,6 +10,7 @@ Settings are validated once, at start-up, and passed down as an object; nothing 
 - one module per section: ``server``, ``features``, ``engines`` (with ``upstream``), ``models``
   (routing, queue, health, retry), ``auth`` (with ``jwt``), ``limits`` (rate limits and quotas),
   ``cache``, ``pricing``, ``logs``, ``tenants`` (tiers), ``resources``, ``metering``, ``scheduler``, ``slo``,
+  ``browser``.
   ``responses``, ``batches``.
 
 The sections import only ``base``; the package imports no other part of InferLab.
@@ -17,6 +18,7 @@ The sections import only ``base``; the package imports no other part of InferLab
 
 from inferlab.config.auth import AuthSettings, JwtSettings, Role
 from inferlab.config.batches import BatchSettings
+from inferlab.config.browser import BrowserModelSettings, BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings, RepoContextSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -66,6 +68,8 @@ __all__ = [
     "PROFILES",
     "AuthSettings",
     "BatchSettings",
+    "BrowserModelSettings",
+    "BrowserSettings",
     "CacheSettings",
     "ClassQueueSettings",
     "CodeLabSettings",

@@ -21,3 +21,5 @@ class FeatureFlags(StrictModel):
                                              "(metering:)")
     registry: bool = Field(False, description="model registry (registry:): versions, aliases, experiments, "
                                               "hot reload from the store")
+    browser: bool = Field(False, description="the browser hybrid (browser:): the browser model catalogue and its GGUF "
+                                             "files, local usage reports, the server-fallback policy, /playground")

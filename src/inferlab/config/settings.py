@@ -18,6 +18,7 @@ from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.batches import BatchSettings
 from inferlab.config.billing import BillingSettings
+from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = Field(default_factory=MeteringSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     codelab: CodeLabSettings = Field(default_factory=CodeLabSettings)
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
@@ -144,6 +146,18 @@ class Settings(BaseSettings):
                 f"server.host {self.server.host!r} is not a loopback address and authentication is off: turn on "
                 "features.auth, or pass --insecure-allow-remote (server.insecure_allow_remote) to accept that"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _browser_server_models_exist(self) -> Settings:
+        if not self.features.browser:
+            return self
+        names = {m.name for m in self.models}
+        for model in self.browser.models:
+            server = model.server_model or model.name
+            if model.server_model is not None and server not in names:
+                raise ValueError(f"browser.models: {model.name!r} falls back to {server!r}, which is not a configured "
+                                 "model")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

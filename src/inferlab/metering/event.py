@@ -27,6 +27,7 @@ class TokenSource(str, Enum):
     TOKENIZER = "tokenizer"  # counted with the model's tokenizer (the engine's /tokenize)
     ESTIMATE = "estimate"  # the fallback: the tokenizer did not answer in time (body size / 4, a token a chunk)
     NONE = "none"  # no engine work was done (refused, cache hit)
+    CLIENT = "client"  # generated on the client's own device (the browser hybrid) and reported by it
 
 
 ZERO = Decimal(0)

@@ -75,6 +75,7 @@ class Call:
     batch: bool = False  # a Batch API line: the lowest (sheddable) class, whatever the tier
     deadline: float | None = None  # time.monotonic() by which it must start (x-inferlab-deadline-ms or the tier's)
     session_key: str | None = None
+    fallback: str | None = None  # x-inferlab-fallback: why a browser hybrid client sent this to the server
     headers: dict[str, str] = field(default_factory=dict)  # added to the response
     usage: UsageMeter = field(default_factory=UsageMeter)
     taps: list[Tap] = field(default_factory=list)  # each SSE event's bytes, as sent
