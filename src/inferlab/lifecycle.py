@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 Part = Callable[[], AbstractAsyncContextManager[None]]
+STOP_GRACE_S = 5.0  # a background task cancelled at stop gets this long to finish, re-cancelled each second
+log = logging.getLogger("inferlab")
 
 
 class Lifecycle:
@@ -32,9 +35,7 @@ class Lifecycle:
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _stop(task)
 
         self._parts.append(part)
 
@@ -56,3 +57,17 @@ class Lifecycle:
             for part in self._parts:
                 await stack.enter_async_context(part())
             yield
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it, bounded: a task that swallows a cancellation (asyncio's own
+    ``wait_for`` could, before Python 3.12) is cancelled again each second, and after
+    ``STOP_GRACE_S`` left behind with an error logged, so that one part never holds up the stop."""
+    for _ in range(int(STOP_GRACE_S)):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    log.error("a background task did not stop when cancelled; left behind", extra={"task": task.get_name()})

@@ -115,7 +115,8 @@ class ChainBatchRunner:
                 batch = None
             if batch is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
+                    async with asyncio.timeout(self._settings.poll_s):
+                        await self._wake.wait()
                 continue
             try:
                 await self._run(batch)
@@ -187,7 +188,8 @@ class ChainBatchRunner:
         while pool.free_slots() <= reserve:
             self._capacity.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._capacity.wait(), self._settings.poll_s)
+                async with asyncio.timeout(self._settings.poll_s):
+                    await self._capacity.wait()
 
     async def _answer(self, batch: BatchRecord, line: BatchLine, caller: Caller) -> LineResult:
         model = str(line.body.get("model") or "")

@@ -132,5 +132,6 @@ class WebhookInbox:
             except Exception:  # noqa: BLE001 - the store down: the events wait in it, tried again
                 self._log.exception("webhook processing failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+                async with asyncio.timeout(interval_s):
+                    await self._wake.wait()
             self._wake.clear()
