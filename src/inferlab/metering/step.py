@@ -108,7 +108,7 @@ class MeterUsage:
         event = UsageEvent(
             id=event_id, time=datetime.now(UTC), tenant=call.caller.tenant_id, user=call.caller.user_id,
             key=call.caller.key_id, tier=call.tier.name if call.tier is not None else "", route=call.route,
-            model=call.model, model_version=None, replica=replica,
+            model=call.model, model_version=call.model_version, replica=replica,
             hardware=self.hardware(replica, call.model) if replica is not None else None,
             prompt_tokens=prompt, completion_tokens=completion, cached_tokens=usage.cached,
             token_source=SOURCES[usage.settled_source()],

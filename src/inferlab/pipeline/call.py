@@ -90,6 +90,7 @@ class Call:
     finishers: list[Finisher] = field(default_factory=list)  # run by ``finish``, before the last bytes
     notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one, by name
     pool: str | None = None  # the pool that serves it, when the model registry chose one (else ``model``'s)
+    model_version: str | None = None  # the registry's version that serves it (its usage event records it)
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
     _finished: bool = False

@@ -51,7 +51,7 @@ class ResolveVersion:
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
         resolution = self._resolver.resolve(call.model, unit_of(call))
-        call.model, call.pool = resolution.model, resolution.pool
+        call.model, call.pool, call.model_version = resolution.model, resolution.pool, resolution.version
         if resolution.version is not None:
             call.headers["x-inferlab-model-version"] = resolution.version
         self._resolver.hold(resolution.pool)

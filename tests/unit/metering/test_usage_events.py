@@ -224,3 +224,17 @@ async def test_a_stream_the_drain_ends_is_charged_what_was_generated(rig: Rig) -
     assert (event.status, event.http_status, event.token_source) == (EventStatus.ERROR, 503, TokenSource.TOKENIZER)
     assert (event.prompt_tokens, event.completion_tokens) == (5, rig.sim.stats.streamed_tokens_total)
     assert rig.settled == [(5, event.completion_tokens)]
+
+
+def test_the_event_records_the_registry_version_that_served_the_call() -> None:
+    from inferlab.metering.step import MeterUsage
+    from inferlab.pipeline import SUCCESS, Call
+    from inferlab.types import Caller, RequestKind
+
+    call = Call(request_id="r1", kind=RequestKind.CHAT, route="/v1/chat/completions", model="chat", body={},
+                caller=Caller())
+    call.model_version = "v-3f2a"  # as the registry's ResolveVersion step leaves it
+    step = MeterUsage(recorder=None, tokenizers={})  # type: ignore[arg-type]  # only the event is made here
+    assert step.event(call, "e1", SUCCESS).model_version == "v-3f2a"
+    call.model_version = None  # a configured model the registry does not know
+    assert step.event(call, "e2", SUCCESS).model_version is None
