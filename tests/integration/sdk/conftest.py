@@ -1,49 +1,16 @@
-"""A real ``inferlab serve`` process (auth, registry, resources, rate limits, billing on) in front of
-the engine simulator, and its bootstrap platform-admin key, for the Python SDK's live tests."""
+"""The ``live`` fixture: a gateway process in front of the engine simulator (``harness.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from inferlab_client import CallEvent
 
 from inferlab.testing import EngineSimulator, SimulatorScript
 from inferlab.testing.gateway_process import GatewayProcess
 
-PEPPER = "sdk-live-pepper-0123456789abcdef"
-
-
-@dataclass
-class Live:
-    gateway: GatewayProcess
-    root: str  # the bootstrap platform-admin key
-    events: list[CallEvent] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return self.gateway.url
-
-    def observe(self, event: CallEvent) -> None:
-        self.events.append(event)
-
-
-def live_config(sim: EngineSimulator, **extra: Any) -> dict[str, Any]:
-    assert sim.base_url is not None
-    return {
-        "features": {"auth": True, "registry": True, "resources": True, "ratelimit": True},
-        "auth": {"pepper": PEPPER, "bootstrap": True},
-        "ratelimit": {"window_s": 2.0},
-        "billing": {"enabled": True, "jobs": False, "plans": {"payg": [{}], "pro": [{"flat_fee": "10"}]}},
-        "pricing": {"models": {"sim-model": {"input_per_million": "1", "output_per_million": "3"}}},
-        "resources": {"pools": {"sim-model": {"sequences": 8, "kv_tokens": 16384}}},
-        "models": [{"name": "sim-model", "backend": "openai", "url": f"{sim.base_url}/v1"}],
-        "logging": {"level": "INFO"},
-        **extra,
-    }
+from .harness import Live, live_config
 
 
 @pytest.fixture
@@ -57,6 +24,7 @@ async def live(sim: EngineSimulator) -> AsyncIterator[Live]:
     await asyncio.to_thread(gateway.start)  # the simulator answers on this loop meanwhile
     try:
         root = next(word for line in gateway.logs().splitlines() for word in line.split() if word.startswith("il-"))
-        yield Live(gateway, root.strip("\"',"))
+        assert sim.base_url is not None
+        yield Live(gateway, root.strip("\"',"), sim.base_url)
     finally:
         await asyncio.to_thread(gateway.stop)

@@ -31,7 +31,8 @@ class CallEvent:
     path: str
     status: int | None  # None: no answer
     attempts: int
-    seconds: float
+    seconds: float  # the whole call, retries and waits included
+    waited: float  # of which spent waiting between attempts (Retry-After or backoff)
 
 
 Observer = Callable[[CallEvent], None]
@@ -114,7 +115,7 @@ class SyncTransport:
     def call(self, operation_id: str, method: str, path: str, *, query: Mapping[str, Any] | None = None,
              body: Any = None, idempotency_key: str | None = None, expect: str = "json") -> Any:
         headers = {**self._headers, **_call_headers(method, idempotency_key)}
-        started, attempt = time.monotonic(), 0
+        started, attempt, waited = time.monotonic(), 0, 0.0
         while True:
             try:
                 response = self._http.request(method, path, params=_query(query), headers=headers,
@@ -122,26 +123,28 @@ class SyncTransport:
             except httpx2.TransportError as exc:
                 delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc))
                 if delay is None:
-                    self._report(operation_id, method, path, None, attempt + 1, started)
+                    self._report(operation_id, method, path, None, attempt + 1, started, waited)
                     raise _connection_error(exc) from exc
                 time.sleep(delay)
+                waited += delay
                 attempt += 1
                 continue
             if response.status_code < 400:
-                self._report(operation_id, method, path, response.status_code, attempt + 1, started)
+                self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 return _result(response, expect)
             error_body = _body(response)
             delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body)
             if delay is None:
-                self._report(operation_id, method, path, response.status_code, attempt + 1, started)
+                self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 raise _error(response, error_body)
             time.sleep(delay)
+            waited += delay
             attempt += 1
 
     def _report(self, operation_id: str, method: str, path: str, status: int | None, attempts: int,
-                started: float) -> None:
+                started: float, waited: float) -> None:
         if self.observer is not None:
-            self.observer(CallEvent(operation_id, method, path, status, attempts, time.monotonic() - started))
+            self.observer(CallEvent(operation_id, method, path, status, attempts, time.monotonic() - started, waited))
 
 
 class AsyncTransport:
@@ -159,7 +162,7 @@ class AsyncTransport:
     async def call(self, operation_id: str, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                    body: Any = None, idempotency_key: str | None = None, expect: str = "json") -> Any:
         headers = {**self._headers, **_call_headers(method, idempotency_key)}
-        started, attempt = time.monotonic(), 0
+        started, attempt, waited = time.monotonic(), 0, 0.0
         while True:
             try:
                 response = await self._http.request(method, path, params=_query(query), headers=headers,
@@ -167,23 +170,25 @@ class AsyncTransport:
             except httpx2.TransportError as exc:
                 delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc))
                 if delay is None:
-                    self._report(operation_id, method, path, None, attempt + 1, started)
+                    self._report(operation_id, method, path, None, attempt + 1, started, waited)
                     raise _connection_error(exc) from exc
                 await asyncio.sleep(delay)
+                waited += delay
                 attempt += 1
                 continue
             if response.status_code < 400:
-                self._report(operation_id, method, path, response.status_code, attempt + 1, started)
+                self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 return _result(response, expect)
             error_body = _body(response)
             delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body)
             if delay is None:
-                self._report(operation_id, method, path, response.status_code, attempt + 1, started)
+                self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 raise _error(response, error_body)
             await asyncio.sleep(delay)
+            waited += delay
             attempt += 1
 
     def _report(self, operation_id: str, method: str, path: str, status: int | None, attempts: int,
-                started: float) -> None:
+                started: float, waited: float) -> None:
         if self.observer is not None:
-            self.observer(CallEvent(operation_id, method, path, status, attempts, time.monotonic() - started))
+            self.observer(CallEvent(operation_id, method, path, status, attempts, time.monotonic() - started, waited))
