@@ -254,6 +254,11 @@ def return_kind(path: str, operation: dict[str, Any]) -> str:
 RETURNS = {"none": "None", "bytes": "bytes", "text": "str", "json_or_text": "JSONObject | str", "json": "JSONObject"}
 
 
+def _role(operation: dict[str, Any]) -> str:
+    role = operation.get("x-required-role")
+    return f", at least ``{role}``" if role else ""
+
+
 def method_source(op: dict[str, Any], types: Types, *, asynchronous: bool) -> list[str]:
     operation, path = op["operation"], op["path"]
     args = ["self"]
@@ -279,7 +284,7 @@ def method_source(op: dict[str, Any], types: Types, *, asynchronous: bool) -> li
     prefix = "async " if asynchronous else ""
     summary = (operation.get("summary") or op["name"]).strip().rstrip(".").replace('"""', "'''")
     lines = [f"    {prefix}def {op['name']}({', '.join(args)}) -> {RETURNS[kind]}:",
-             f'        """{summary}. ``{op["method"].upper()} {path}``"""']
+             f'        """{summary}. ``{op["method"].upper()} {path}``{_role(operation)}"""']
     path_expr = "f" + repr(re.sub(r"\{([^}]+)\}", lambda m: "{_q(" + python_name(m.group(1)) + ")}", path)) \
         if path_args else repr(path)
     call = [f"{op['id']!r}", repr(op["method"].upper()), path_expr]

@@ -406,55 +406,55 @@ class AdminAPI:
         self._transport = transport
 
     def get_backends(self) -> JSONObject:
-        """Every pool and replica: health, breaker, load, routing stats and the queue. ``GET /admin/backends``"""
+        """Every pool and replica: health, breaker, load, routing stats and the queue. ``GET /admin/backends``, at least ``platform-admin``"""
         return self._transport.call('get_admin_backends', 'GET', '/admin/backends', expect='json')  # type: ignore[no-any-return]
 
     def get_slo(self) -> JSONObject:
-        """SLO attainment and error-budget burn rate per tier and model, per window. ``GET /admin/slo``"""
+        """SLO attainment and error-budget burn rate per tier and model, per window. ``GET /admin/slo``, at least ``platform-admin``"""
         return self._transport.call('get_admin_slo', 'GET', '/admin/slo', expect='json')  # type: ignore[no-any-return]
 
     def get_engines(self) -> JSONObject:
-        """Engine groups: ranks, placement, state, restarts and recent transitions. ``GET /admin/engines``"""
+        """Engine groups: ranks, placement, state, restarts and recent transitions. ``GET /admin/engines``, at least ``platform-admin``"""
         return self._transport.call('get_admin_engines', 'GET', '/admin/engines', expect='json')  # type: ignore[no-any-return]
 
     def get_registry(self) -> JSONObject:
-        """Every model's versions, aliases and experiments. ``GET /admin/registry``"""
+        """Every model's versions, aliases and experiments. ``GET /admin/registry``, at least ``platform-admin``"""
         return self._transport.call('get_admin_registry', 'GET', '/admin/registry', expect='json')  # type: ignore[no-any-return]
 
     def create_registry_model_version(self, model: str, body: VersionIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Register an immutable version (its engines start on every gateway once aliased). ``POST /admin/registry/models/{model}/versions``"""
+        """Register an immutable version (its engines start on every gateway once aliased). ``POST /admin/registry/models/{model}/versions``, at least ``platform-admin``"""
         return self._transport.call('post_admin_registry_models_model_versions', 'POST', f'/admin/registry/models/{_q(model)}/versions', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def delete_registry_model_version(self, model: str, version: str) -> JSONObject:
-        """Remove a version no alias or running experiment uses. ``DELETE /admin/registry/models/{model}/versions/{version}``"""
+        """Remove a version no alias or running experiment uses. ``DELETE /admin/registry/models/{model}/versions/{version}``, at least ``platform-admin``"""
         return self._transport.call('delete_admin_registry_models_model_versions_version', 'DELETE', f'/admin/registry/models/{_q(model)}/versions/{_q(version)}', expect='json')  # type: ignore[no-any-return]
 
     def set_registry_model_alias(self, model: str, alias: str, body: AliasIn) -> JSONObject:
-        """Point an alias at a version. ``PUT /admin/registry/models/{model}/aliases/{alias}``"""
+        """Point an alias at a version. ``PUT /admin/registry/models/{model}/aliases/{alias}``, at least ``platform-admin``"""
         return self._transport.call('put_admin_registry_models_model_aliases_alias', 'PUT', f'/admin/registry/models/{_q(model)}/aliases/{_q(alias)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def delete_registry_model_alias(self, model: str, alias: str) -> JSONObject:
-        """Delete an alias (not stable). ``DELETE /admin/registry/models/{model}/aliases/{alias}``"""
+        """Delete an alias (not stable). ``DELETE /admin/registry/models/{model}/aliases/{alias}``, at least ``platform-admin``"""
         return self._transport.call('delete_admin_registry_models_model_aliases_alias', 'DELETE', f'/admin/registry/models/{_q(model)}/aliases/{_q(alias)}', expect='json')  # type: ignore[no-any-return]
 
     def create_registry_experiment(self, body: ExperimentIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Start an A/B test or canary between two versions of a model. ``POST /admin/registry/experiments``"""
+        """Start an A/B test or canary between two versions of a model. ``POST /admin/registry/experiments``, at least ``platform-admin``"""
         return self._transport.call('post_admin_registry_experiments', 'POST', '/admin/registry/experiments', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_registry_experiment(self, experiment_id: str) -> JSONObject:
-        """An experiment, its per-variant figures and its decision. ``GET /admin/registry/experiments/{experiment_id}``"""
+        """An experiment, its per-variant figures and its decision. ``GET /admin/registry/experiments/{experiment_id}``, at least ``platform-admin``"""
         return self._transport.call('get_admin_registry_experiments_experiment_id', 'GET', f'/admin/registry/experiments/{_q(experiment_id)}', expect='json')  # type: ignore[no-any-return]
 
     def update_registry_experiment(self, experiment_id: str, body: WeightIn) -> JSONObject:
-        """Change the candidate's weight (raising it only moves units to the candidate). ``PATCH /admin/registry/experiments/{experiment_id}``"""
+        """Change the candidate's weight (raising it only moves units to the candidate). ``PATCH /admin/registry/experiments/{experiment_id}``, at least ``platform-admin``"""
         return self._transport.call('patch_admin_registry_experiments_experiment_id', 'PATCH', f'/admin/registry/experiments/{_q(experiment_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def decide_registry_experiment(self, experiment_id: str, body: DecisionIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Promote, roll back or stop an experiment by hand. ``POST /admin/registry/experiments/{experiment_id}/decision``"""
+        """Promote, roll back or stop an experiment by hand. ``POST /admin/registry/experiments/{experiment_id}/decision``, at least ``platform-admin``"""
         return self._transport.call('post_admin_registry_experiments_experiment_id_decision', 'POST', f'/admin/registry/experiments/{_q(experiment_id)}/decision', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def list_users(self, *, limit: int | None = None, after: str | None = None, tenant_id: str | None = None) -> JSONObject:
-        """List users (tenant admins: their tenant). ``GET /admin/users``"""
+        """List users (tenant admins: their tenant). ``GET /admin/users``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_users', 'GET', '/admin/users', query={'limit': limit, 'after': after, 'tenant_id': tenant_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_users(self, *, limit: int | None = None, tenant_id: str | None = None) -> Iterator[JSONObject]:
@@ -462,23 +462,23 @@ class AdminAPI:
         return paginate(lambda after: self.list_users(limit=limit, tenant_id=tenant_id, after=after))
 
     def create_user(self, body: UserIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a user (role at most your own). ``POST /admin/users``"""
+        """Create a user (role at most your own). ``POST /admin/users``, at least ``tenant-admin``"""
         return self._transport.call('post_admin_users', 'POST', '/admin/users', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_user(self, user_id: str) -> JSONObject:
-        """Show a user. ``GET /admin/users/{user_id}``"""
+        """Show a user. ``GET /admin/users/{user_id}``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_users_user_id', 'GET', f'/admin/users/{_q(user_id)}', expect='json')  # type: ignore[no-any-return]
 
     def update_user(self, user_id: str, body: UserPatch) -> JSONObject:
-        """Change a user's role or status (never your own). ``PATCH /admin/users/{user_id}``"""
+        """Change a user's role or status (never your own). ``PATCH /admin/users/{user_id}``, at least ``tenant-admin``"""
         return self._transport.call('patch_admin_users_user_id', 'PATCH', f'/admin/users/{_q(user_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def delete_user(self, user_id: str) -> None:
-        """Delete a user and their keys. ``DELETE /admin/users/{user_id}``"""
+        """Delete a user and their keys. ``DELETE /admin/users/{user_id}``, at least ``tenant-admin``"""
         self._transport.call('delete_admin_users_user_id', 'DELETE', f'/admin/users/{_q(user_id)}', expect='none')
 
     def list_keys(self, *, limit: int | None = None, after: str | None = None, user_id: str | None = None) -> JSONObject:
-        """List keys (members: their own). ``GET /admin/keys``"""
+        """List keys (members: their own). ``GET /admin/keys``, at least ``member``"""
         return self._transport.call('get_admin_keys', 'GET', '/admin/keys', query={'limit': limit, 'after': after, 'user_id': user_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_keys(self, *, limit: int | None = None, user_id: str | None = None) -> Iterator[JSONObject]:
@@ -486,27 +486,27 @@ class AdminAPI:
         return paginate(lambda after: self.list_keys(limit=limit, user_id=user_id, after=after))
 
     def create_key(self, body: KeyIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a key; the response holds the key, shown once. ``POST /admin/keys``"""
+        """Create a key; the response holds the key, shown once. ``POST /admin/keys``, at least ``member``"""
         return self._transport.call('post_admin_keys', 'POST', '/admin/keys', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_key(self, key_id: str) -> JSONObject:
-        """Show a key (never its secret). ``GET /admin/keys/{key_id}``"""
+        """Show a key (never its secret). ``GET /admin/keys/{key_id}``, at least ``member``"""
         return self._transport.call('get_admin_keys_key_id', 'GET', f'/admin/keys/{_q(key_id)}', expect='json')  # type: ignore[no-any-return]
 
     def delete_key(self, key_id: str) -> JSONObject:
-        """Revoke a key. ``DELETE /admin/keys/{key_id}``"""
+        """Revoke a key. ``DELETE /admin/keys/{key_id}``, at least ``member``"""
         return self._transport.call('delete_admin_keys_key_id', 'DELETE', f'/admin/keys/{_q(key_id)}', expect='json')  # type: ignore[no-any-return]
 
     def revoke_key(self, key_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Revoke a key. ``POST /admin/keys/{key_id}/revoke``"""
+        """Revoke a key. ``POST /admin/keys/{key_id}/revoke``, at least ``member``"""
         return self._transport.call('post_admin_keys_key_id_revoke', 'POST', f'/admin/keys/{_q(key_id)}/revoke', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def rotate_key(self, key_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Replace a key by a new one with the same scopes; the old is revoked. ``POST /admin/keys/{key_id}/rotate``"""
+        """Replace a key by a new one with the same scopes; the old is revoked. ``POST /admin/keys/{key_id}/rotate``, at least ``member``"""
         return self._transport.call('post_admin_keys_key_id_rotate', 'POST', f'/admin/keys/{_q(key_id)}/rotate', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def list_tenants(self, *, limit: int | None = None, after: str | None = None) -> JSONObject:
-        """List tenants (tenant admins: their own). ``GET /admin/tenants``"""
+        """List tenants (tenant admins: their own). ``GET /admin/tenants``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_tenants', 'GET', '/admin/tenants', query={'limit': limit, 'after': after}, expect='json')  # type: ignore[no-any-return]
 
     def iter_tenants(self, *, limit: int | None = None) -> Iterator[JSONObject]:
@@ -514,71 +514,71 @@ class AdminAPI:
         return paginate(lambda after: self.list_tenants(limit=limit, after=after))
 
     def create_tenant(self, body: TenantIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a tenant on a tier. ``POST /admin/tenants``"""
+        """Create a tenant on a tier. ``POST /admin/tenants``, at least ``platform-admin``"""
         return self._transport.call('post_admin_tenants', 'POST', '/admin/tenants', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_tenant(self, tenant_id: str) -> JSONObject:
-        """Show a tenant. ``GET /admin/tenants/{tenant_id}``"""
+        """Show a tenant. ``GET /admin/tenants/{tenant_id}``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_tenants_tenant_id', 'GET', f'/admin/tenants/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     def update_tenant(self, tenant_id: str, body: TenantPatch) -> JSONObject:
-        """Rename a tenant; platform admins: change its tier and overrides. ``PATCH /admin/tenants/{tenant_id}``"""
+        """Rename a tenant; platform admins: change its tier and overrides. ``PATCH /admin/tenants/{tenant_id}``, at least ``tenant-admin``"""
         return self._transport.call('patch_admin_tenants_tenant_id', 'PATCH', f'/admin/tenants/{_q(tenant_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def delete_tenant(self, tenant_id: str) -> JSONObject:
-        """Close a tenant: its users are disabled and its keys revoked; its usage is kept. ``DELETE /admin/tenants/{tenant_id}``"""
+        """Close a tenant: its users are disabled and its keys revoked; its usage is kept. ``DELETE /admin/tenants/{tenant_id}``, at least ``platform-admin``"""
         return self._transport.call('delete_admin_tenants_tenant_id', 'DELETE', f'/admin/tenants/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     def suspend_tenant(self, tenant_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Suspend a tenant: 403 on every route, its streams in flight end. ``POST /admin/tenants/{tenant_id}/suspend``"""
+        """Suspend a tenant: 403 on every route, its streams in flight end. ``POST /admin/tenants/{tenant_id}/suspend``, at least ``platform-admin``"""
         return self._transport.call('post_admin_tenants_tenant_id_suspend', 'POST', f'/admin/tenants/{_q(tenant_id)}/suspend', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def resume_tenant(self, tenant_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Resume a suspended tenant. ``POST /admin/tenants/{tenant_id}/resume``"""
+        """Resume a suspended tenant. ``POST /admin/tenants/{tenant_id}/resume``, at least ``platform-admin``"""
         return self._transport.call('post_admin_tenants_tenant_id_resume', 'POST', f'/admin/tenants/{_q(tenant_id)}/resume', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_tiers(self) -> JSONObject:
-        """List the tiers. ``GET /admin/tiers``"""
+        """List the tiers. ``GET /admin/tiers``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_tiers', 'GET', '/admin/tiers', expect='json')  # type: ignore[no-any-return]
 
     def get_tier(self, tier: str) -> JSONObject:
-        """Show a tier. ``GET /admin/tiers/{tier}``"""
+        """Show a tier. ``GET /admin/tiers/{tier}``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_tiers_tier', 'GET', f'/admin/tiers/{_q(tier)}', expect='json')  # type: ignore[no-any-return]
 
     def set_tier(self, tier: str, body: TierSpec) -> JSONObject:
-        """Add a tier, or replace one (a stored tier shadows a shipped or configured one). ``PUT /admin/tiers/{tier}``"""
+        """Add a tier, or replace one (a stored tier shadows a shipped or configured one). ``PUT /admin/tiers/{tier}``, at least ``platform-admin``"""
         return self._transport.call('put_admin_tiers_tier', 'PUT', f'/admin/tiers/{_q(tier)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def delete_tier(self, tier: str) -> None:
-        """Delete a stored tier (not while tenants are on it). ``DELETE /admin/tiers/{tier}``"""
+        """Delete a stored tier (not while tenants are on it). ``DELETE /admin/tiers/{tier}``, at least ``platform-admin``"""
         self._transport.call('delete_admin_tiers_tier', 'DELETE', f'/admin/tiers/{_q(tier)}', expect='none')
 
     def get_limit(self, subject: Literal['key', 'user', 'tenant'], subject_id: str) -> JSONObject:
-        """Show the stored limits of a key, user or tenant. ``GET /admin/limits/{subject}/{subject_id}``"""
+        """Show the stored limits of a key, user or tenant. ``GET /admin/limits/{subject}/{subject_id}``, at least ``member``"""
         return self._transport.call('get_admin_limits_subject_subject_id', 'GET', f'/admin/limits/{_q(subject)}/{_q(subject_id)}', expect='json')  # type: ignore[no-any-return]
 
     def set_limit(self, subject: Literal['key', 'user', 'tenant'], subject_id: str, body: LimitsIn) -> JSONObject:
-        """Replace the stored limits (null: the configured default; at most your own). ``PUT /admin/limits/{subject}/{subject_id}``"""
+        """Replace the stored limits (null: the configured default; at most your own). ``PUT /admin/limits/{subject}/{subject_id}``, at least ``tenant-admin``"""
         return self._transport.call('put_admin_limits_subject_subject_id', 'PUT', f'/admin/limits/{_q(subject)}/{_q(subject_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def get_resources(self) -> JSONObject:
-        """Per pool and tenant: guaranteed, held, borrowed, refused, utilisation (tenant admins: their own tenant's rows). ``GET /admin/resources``"""
+        """Per pool and tenant: guaranteed, held, borrowed, refused, utilisation (tenant admins: their own tenant's rows). ``GET /admin/resources``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_resources', 'GET', '/admin/resources', expect='json')  # type: ignore[no-any-return]
 
     def get_reservations(self, *, pool: str | None = None) -> JSONObject:
-        """Reservations in force now or later. ``GET /admin/reservations``"""
+        """Reservations in force now or later. ``GET /admin/reservations``, at least ``platform-admin``"""
         return self._transport.call('get_admin_reservations', 'GET', '/admin/reservations', query={'pool': pool}, expect='json')  # type: ignore[no-any-return]
 
     def create_reservation(self, body: ReservationIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Reserve a pool's capacity for a tenant from start to end (refused when it conflicts). ``POST /admin/reservations``"""
+        """Reserve a pool's capacity for a tenant from start to end (refused when it conflicts). ``POST /admin/reservations``, at least ``platform-admin``"""
         return self._transport.call('post_admin_reservations', 'POST', '/admin/reservations', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def delete_reservation(self, reservation_id: str) -> None:
-        """Cancel a reservation. ``DELETE /admin/reservations/{reservation_id}``"""
+        """Cancel a reservation. ``DELETE /admin/reservations/{reservation_id}``, at least ``platform-admin``"""
         self._transport.call('delete_admin_reservations_reservation_id', 'DELETE', f'/admin/reservations/{_q(reservation_id)}', expect='none')
 
     def list_audit(self, *, limit: int | None = None, after: str | None = None, tenant_id: str | None = None, action: Literal['key.create', 'key.revoke', 'key.rotate', 'limits.set', 'tenant.create', 'tenant.delete', 'tenant.resume', 'tenant.suspend', 'tenant.update', 'tier.delete', 'tier.put', 'user.create', 'user.delete', 'user.update'] | None = None, target_id: str | None = None) -> JSONObject:
-        """List admin actions, newest first (tenant admins: their tenant). ``GET /admin/audit``"""
+        """List admin actions, newest first (tenant admins: their tenant). ``GET /admin/audit``, at least ``tenant-admin``"""
         return self._transport.call('get_admin_audit', 'GET', '/admin/audit', query={'limit': limit, 'after': after, 'tenant_id': tenant_id, 'action': action, 'target_id': target_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_audit(self, *, limit: int | None = None, tenant_id: str | None = None, action: Literal['key.create', 'key.revoke', 'key.rotate', 'limits.set', 'tenant.create', 'tenant.delete', 'tenant.resume', 'tenant.suspend', 'tenant.update', 'tier.delete', 'tier.put', 'user.create', 'user.delete', 'user.update'] | None = None, target_id: str | None = None) -> Iterator[JSONObject]:
@@ -586,91 +586,91 @@ class AdminAPI:
         return paginate(lambda after: self.list_audit(limit=limit, tenant_id=tenant_id, action=action, target_id=target_id, after=after))
 
     def get_usage(self, *, start: str | None = None, end: str | None = None, format_: Literal['json', 'csv'] | None = None, group_by: str | None = None, tenant: str | None = None, model: str | None = None, key: str | None = None, tier: str | None = None, replica: str | None = None, status: str | None = None) -> JSONObject | str:
-        """Usage of any tenant, by tenant, tier, model, key, replica, status, day or hour, with hardware cost and margin. ``GET /admin/usage``"""
+        """Usage of any tenant, by tenant, tier, model, key, replica, status, day or hour, with hardware cost and margin. ``GET /admin/usage``, at least ``platform-admin``"""
         return self._transport.call('get_admin_usage', 'GET', '/admin/usage', query={'start': start, 'end': end, 'format': format_, 'group_by': group_by, 'tenant': tenant, 'model': model, 'key': key, 'tier': tier, 'replica': replica, 'status': status}, expect='json_or_text')  # type: ignore[no-any-return]
 
     def get_usage_forecast(self, *, tenant: str | None = None) -> JSONObject:
-        """Every tenant's (or one's) month-end forecast. ``GET /admin/usage/forecast``"""
+        """Every tenant's (or one's) month-end forecast. ``GET /admin/usage/forecast``, at least ``platform-admin``"""
         return self._transport.call('get_admin_usage_forecast', 'GET', '/admin/usage/forecast', query={'tenant': tenant}, expect='json')  # type: ignore[no-any-return]
 
     def list_billing_invoices(self, *, tenant: str | None = None, status: Literal['draft', 'finalized', 'paid', 'void', 'uncollectible'] | None = None, limit: str | None = None) -> JSONObject:
-        """Invoices of any tenant. ``GET /admin/billing/invoices``"""
+        """Invoices of any tenant. ``GET /admin/billing/invoices``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_invoices', 'GET', '/admin/billing/invoices', query={'tenant': tenant, 'status': status, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
     def create_billing_drafts(self, body: DraftIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Rate a tenant's period now: its draft invoice (re-rated while a draft). ``POST /admin/billing/drafts``"""
+        """Rate a tenant's period now: its draft invoice (re-rated while a draft). ``POST /admin/billing/drafts``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_drafts', 'POST', '/admin/billing/drafts', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def close_billing(self, *, idempotency_key: str | None = None) -> JSONObject:
-        """Finalize every period past its grace window (the billing job, now). ``POST /admin/billing/close``"""
+        """Finalize every period past its grace window (the billing job, now). ``POST /admin/billing/close``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_close', 'POST', '/admin/billing/close', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def collect_billing(self, *, idempotency_key: str | None = None) -> JSONObject:
-        """Run payment collection and dunning now. ``POST /admin/billing/collect``"""
+        """Run payment collection and dunning now. ``POST /admin/billing/collect``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_collect', 'POST', '/admin/billing/collect', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_billing_invoice(self, invoice_id: str) -> JSONObject:
-        """One invoice. ``GET /admin/billing/invoices/{invoice_id}``"""
+        """One invoice. ``GET /admin/billing/invoices/{invoice_id}``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_invoices_invoice_id', 'GET', f'/admin/billing/invoices/{_q(invoice_id)}', expect='json')  # type: ignore[no-any-return]
 
     def get_billing_invoice_html(self, invoice_id: str) -> str:
-        """One invoice as HTML. ``GET /admin/billing/invoices/{invoice_id}/html``"""
+        """One invoice as HTML. ``GET /admin/billing/invoices/{invoice_id}/html``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_invoices_invoice_id_html', 'GET', f'/admin/billing/invoices/{_q(invoice_id)}/html', expect='text')  # type: ignore[no-any-return]
 
     def finalize_billing_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Finalize a draft now (its grace window need not be over). ``POST /admin/billing/invoices/{invoice_id}/finalize``"""
+        """Finalize a draft now (its grace window need not be over). ``POST /admin/billing/invoices/{invoice_id}/finalize``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_invoices_invoice_id_finalize', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/finalize', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def void_billing_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Void a finalized invoice. ``POST /admin/billing/invoices/{invoice_id}/void``"""
+        """Void a finalized invoice. ``POST /admin/billing/invoices/{invoice_id}/void``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_invoices_invoice_id_void', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/void', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def mark_billing_invoice_uncollectible(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Mark a finalized invoice uncollectible. ``POST /admin/billing/invoices/{invoice_id}/uncollectible``"""
+        """Mark a finalized invoice uncollectible. ``POST /admin/billing/invoices/{invoice_id}/uncollectible``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_invoices_invoice_id_uncollectible', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/uncollectible', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def mark_billing_invoice_paid(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Record a payment made outside the provider. ``POST /admin/billing/invoices/{invoice_id}/paid``"""
+        """Record a payment made outside the provider. ``POST /admin/billing/invoices/{invoice_id}/paid``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_invoices_invoice_id_paid', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/paid', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def refund_billing_invoice(self, invoice_id: str, body: RefundIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Refund or credit part of a paid invoice (never more than was paid). ``POST /admin/billing/invoices/{invoice_id}/refunds``"""
+        """Refund or credit part of a paid invoice (never more than was paid). ``POST /admin/billing/invoices/{invoice_id}/refunds``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_invoices_invoice_id_refunds', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/refunds', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_billing_account(self, tenant_id: str) -> JSONObject:
-        """A tenant's billing account. ``GET /admin/billing/accounts/{tenant_id}``"""
+        """A tenant's billing account. ``GET /admin/billing/accounts/{tenant_id}``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_accounts_tenant_id', 'GET', f'/admin/billing/accounts/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     def update_billing_account(self, tenant_id: str, body: AccountIn) -> JSONObject:
-        """Change a tenant's plan, time zone or e-mail. ``PATCH /admin/billing/accounts/{tenant_id}``"""
+        """Change a tenant's plan, time zone or e-mail. ``PATCH /admin/billing/accounts/{tenant_id}``, at least ``platform-admin``"""
         return self._transport.call('patch_admin_billing_accounts_tenant_id', 'PATCH', f'/admin/billing/accounts/{_q(tenant_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     def set_billing_account_payment_method(self, tenant_id: str, body: CardIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Make a card the tenant's default at the payment provider. ``POST /admin/billing/accounts/{tenant_id}/payment-method``"""
+        """Make a card the tenant's default at the payment provider. ``POST /admin/billing/accounts/{tenant_id}/payment-method``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_accounts_tenant_id_payment-method', 'POST', f'/admin/billing/accounts/{_q(tenant_id)}/payment-method', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def create_billing_credit(self, body: CreditIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Grant a tenant a credit (consumed by its next invoices, once). ``POST /admin/billing/credits``"""
+        """Grant a tenant a credit (consumed by its next invoices, once). ``POST /admin/billing/credits``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_credits', 'POST', '/admin/billing/credits', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_billing_plans(self) -> JSONObject:
-        """Plans and their versions. ``GET /admin/billing/plans``"""
+        """Plans and their versions. ``GET /admin/billing/plans``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_plans', 'GET', '/admin/billing/plans', expect='json')  # type: ignore[no-any-return]
 
     def create_billing_plan_version(self, plan: str, body: PlanVersion, *, idempotency_key: str | None = None) -> JSONObject:
-        """Add a plan version (effective from its instant). ``POST /admin/billing/plans/{plan}/versions``"""
+        """Add a plan version (effective from its instant). ``POST /admin/billing/plans/{plan}/versions``, at least ``platform-admin``"""
         return self._transport.call('post_admin_billing_plans_plan_versions', 'POST', f'/admin/billing/plans/{_q(plan)}/versions', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     def get_billing_reconciliation(self) -> JSONObject:
-        """Differences between our invoices and the payment provider's. ``GET /admin/billing/reconciliation``"""
+        """Differences between our invoices and the payment provider's. ``GET /admin/billing/reconciliation``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_reconciliation', 'GET', '/admin/billing/reconciliation', expect='json')  # type: ignore[no-any-return]
 
     def get_billing_margins(self, *, at: str | None = None, tenant: str | None = None) -> JSONObject:
-        """Revenue, hardware cost and margin per tenant and model. ``GET /admin/billing/margins``"""
+        """Revenue, hardware cost and margin per tenant and model. ``GET /admin/billing/margins``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_margins', 'GET', '/admin/billing/margins', query={'at': at, 'tenant': tenant}, expect='json')  # type: ignore[no-any-return]
 
     def list_billing_log(self, *, tenant: str | None = None, limit: str | None = None) -> JSONObject:
-        """The billing log, newest first. ``GET /admin/billing/log``"""
+        """The billing log, newest first. ``GET /admin/billing/log``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_log', 'GET', '/admin/billing/log', query={'tenant': tenant, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
 
@@ -681,55 +681,55 @@ class AsyncAdminAPI:
         self._transport = transport
 
     async def get_backends(self) -> JSONObject:
-        """Every pool and replica: health, breaker, load, routing stats and the queue. ``GET /admin/backends``"""
+        """Every pool and replica: health, breaker, load, routing stats and the queue. ``GET /admin/backends``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_backends', 'GET', '/admin/backends', expect='json')  # type: ignore[no-any-return]
 
     async def get_slo(self) -> JSONObject:
-        """SLO attainment and error-budget burn rate per tier and model, per window. ``GET /admin/slo``"""
+        """SLO attainment and error-budget burn rate per tier and model, per window. ``GET /admin/slo``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_slo', 'GET', '/admin/slo', expect='json')  # type: ignore[no-any-return]
 
     async def get_engines(self) -> JSONObject:
-        """Engine groups: ranks, placement, state, restarts and recent transitions. ``GET /admin/engines``"""
+        """Engine groups: ranks, placement, state, restarts and recent transitions. ``GET /admin/engines``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_engines', 'GET', '/admin/engines', expect='json')  # type: ignore[no-any-return]
 
     async def get_registry(self) -> JSONObject:
-        """Every model's versions, aliases and experiments. ``GET /admin/registry``"""
+        """Every model's versions, aliases and experiments. ``GET /admin/registry``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_registry', 'GET', '/admin/registry', expect='json')  # type: ignore[no-any-return]
 
     async def create_registry_model_version(self, model: str, body: VersionIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Register an immutable version (its engines start on every gateway once aliased). ``POST /admin/registry/models/{model}/versions``"""
+        """Register an immutable version (its engines start on every gateway once aliased). ``POST /admin/registry/models/{model}/versions``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_registry_models_model_versions', 'POST', f'/admin/registry/models/{_q(model)}/versions', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def delete_registry_model_version(self, model: str, version: str) -> JSONObject:
-        """Remove a version no alias or running experiment uses. ``DELETE /admin/registry/models/{model}/versions/{version}``"""
+        """Remove a version no alias or running experiment uses. ``DELETE /admin/registry/models/{model}/versions/{version}``, at least ``platform-admin``"""
         return await self._transport.call('delete_admin_registry_models_model_versions_version', 'DELETE', f'/admin/registry/models/{_q(model)}/versions/{_q(version)}', expect='json')  # type: ignore[no-any-return]
 
     async def set_registry_model_alias(self, model: str, alias: str, body: AliasIn) -> JSONObject:
-        """Point an alias at a version. ``PUT /admin/registry/models/{model}/aliases/{alias}``"""
+        """Point an alias at a version. ``PUT /admin/registry/models/{model}/aliases/{alias}``, at least ``platform-admin``"""
         return await self._transport.call('put_admin_registry_models_model_aliases_alias', 'PUT', f'/admin/registry/models/{_q(model)}/aliases/{_q(alias)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def delete_registry_model_alias(self, model: str, alias: str) -> JSONObject:
-        """Delete an alias (not stable). ``DELETE /admin/registry/models/{model}/aliases/{alias}``"""
+        """Delete an alias (not stable). ``DELETE /admin/registry/models/{model}/aliases/{alias}``, at least ``platform-admin``"""
         return await self._transport.call('delete_admin_registry_models_model_aliases_alias', 'DELETE', f'/admin/registry/models/{_q(model)}/aliases/{_q(alias)}', expect='json')  # type: ignore[no-any-return]
 
     async def create_registry_experiment(self, body: ExperimentIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Start an A/B test or canary between two versions of a model. ``POST /admin/registry/experiments``"""
+        """Start an A/B test or canary between two versions of a model. ``POST /admin/registry/experiments``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_registry_experiments', 'POST', '/admin/registry/experiments', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_registry_experiment(self, experiment_id: str) -> JSONObject:
-        """An experiment, its per-variant figures and its decision. ``GET /admin/registry/experiments/{experiment_id}``"""
+        """An experiment, its per-variant figures and its decision. ``GET /admin/registry/experiments/{experiment_id}``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_registry_experiments_experiment_id', 'GET', f'/admin/registry/experiments/{_q(experiment_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def update_registry_experiment(self, experiment_id: str, body: WeightIn) -> JSONObject:
-        """Change the candidate's weight (raising it only moves units to the candidate). ``PATCH /admin/registry/experiments/{experiment_id}``"""
+        """Change the candidate's weight (raising it only moves units to the candidate). ``PATCH /admin/registry/experiments/{experiment_id}``, at least ``platform-admin``"""
         return await self._transport.call('patch_admin_registry_experiments_experiment_id', 'PATCH', f'/admin/registry/experiments/{_q(experiment_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def decide_registry_experiment(self, experiment_id: str, body: DecisionIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Promote, roll back or stop an experiment by hand. ``POST /admin/registry/experiments/{experiment_id}/decision``"""
+        """Promote, roll back or stop an experiment by hand. ``POST /admin/registry/experiments/{experiment_id}/decision``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_registry_experiments_experiment_id_decision', 'POST', f'/admin/registry/experiments/{_q(experiment_id)}/decision', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def list_users(self, *, limit: int | None = None, after: str | None = None, tenant_id: str | None = None) -> JSONObject:
-        """List users (tenant admins: their tenant). ``GET /admin/users``"""
+        """List users (tenant admins: their tenant). ``GET /admin/users``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_users', 'GET', '/admin/users', query={'limit': limit, 'after': after, 'tenant_id': tenant_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_users(self, *, limit: int | None = None, tenant_id: str | None = None) -> AsyncIterator[JSONObject]:
@@ -737,23 +737,23 @@ class AsyncAdminAPI:
         return apaginate(lambda after: self.list_users(limit=limit, tenant_id=tenant_id, after=after))
 
     async def create_user(self, body: UserIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a user (role at most your own). ``POST /admin/users``"""
+        """Create a user (role at most your own). ``POST /admin/users``, at least ``tenant-admin``"""
         return await self._transport.call('post_admin_users', 'POST', '/admin/users', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_user(self, user_id: str) -> JSONObject:
-        """Show a user. ``GET /admin/users/{user_id}``"""
+        """Show a user. ``GET /admin/users/{user_id}``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_users_user_id', 'GET', f'/admin/users/{_q(user_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def update_user(self, user_id: str, body: UserPatch) -> JSONObject:
-        """Change a user's role or status (never your own). ``PATCH /admin/users/{user_id}``"""
+        """Change a user's role or status (never your own). ``PATCH /admin/users/{user_id}``, at least ``tenant-admin``"""
         return await self._transport.call('patch_admin_users_user_id', 'PATCH', f'/admin/users/{_q(user_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def delete_user(self, user_id: str) -> None:
-        """Delete a user and their keys. ``DELETE /admin/users/{user_id}``"""
+        """Delete a user and their keys. ``DELETE /admin/users/{user_id}``, at least ``tenant-admin``"""
         await self._transport.call('delete_admin_users_user_id', 'DELETE', f'/admin/users/{_q(user_id)}', expect='none')
 
     async def list_keys(self, *, limit: int | None = None, after: str | None = None, user_id: str | None = None) -> JSONObject:
-        """List keys (members: their own). ``GET /admin/keys``"""
+        """List keys (members: their own). ``GET /admin/keys``, at least ``member``"""
         return await self._transport.call('get_admin_keys', 'GET', '/admin/keys', query={'limit': limit, 'after': after, 'user_id': user_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_keys(self, *, limit: int | None = None, user_id: str | None = None) -> AsyncIterator[JSONObject]:
@@ -761,27 +761,27 @@ class AsyncAdminAPI:
         return apaginate(lambda after: self.list_keys(limit=limit, user_id=user_id, after=after))
 
     async def create_key(self, body: KeyIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a key; the response holds the key, shown once. ``POST /admin/keys``"""
+        """Create a key; the response holds the key, shown once. ``POST /admin/keys``, at least ``member``"""
         return await self._transport.call('post_admin_keys', 'POST', '/admin/keys', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_key(self, key_id: str) -> JSONObject:
-        """Show a key (never its secret). ``GET /admin/keys/{key_id}``"""
+        """Show a key (never its secret). ``GET /admin/keys/{key_id}``, at least ``member``"""
         return await self._transport.call('get_admin_keys_key_id', 'GET', f'/admin/keys/{_q(key_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def delete_key(self, key_id: str) -> JSONObject:
-        """Revoke a key. ``DELETE /admin/keys/{key_id}``"""
+        """Revoke a key. ``DELETE /admin/keys/{key_id}``, at least ``member``"""
         return await self._transport.call('delete_admin_keys_key_id', 'DELETE', f'/admin/keys/{_q(key_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def revoke_key(self, key_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Revoke a key. ``POST /admin/keys/{key_id}/revoke``"""
+        """Revoke a key. ``POST /admin/keys/{key_id}/revoke``, at least ``member``"""
         return await self._transport.call('post_admin_keys_key_id_revoke', 'POST', f'/admin/keys/{_q(key_id)}/revoke', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def rotate_key(self, key_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Replace a key by a new one with the same scopes; the old is revoked. ``POST /admin/keys/{key_id}/rotate``"""
+        """Replace a key by a new one with the same scopes; the old is revoked. ``POST /admin/keys/{key_id}/rotate``, at least ``member``"""
         return await self._transport.call('post_admin_keys_key_id_rotate', 'POST', f'/admin/keys/{_q(key_id)}/rotate', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def list_tenants(self, *, limit: int | None = None, after: str | None = None) -> JSONObject:
-        """List tenants (tenant admins: their own). ``GET /admin/tenants``"""
+        """List tenants (tenant admins: their own). ``GET /admin/tenants``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_tenants', 'GET', '/admin/tenants', query={'limit': limit, 'after': after}, expect='json')  # type: ignore[no-any-return]
 
     def iter_tenants(self, *, limit: int | None = None) -> AsyncIterator[JSONObject]:
@@ -789,71 +789,71 @@ class AsyncAdminAPI:
         return apaginate(lambda after: self.list_tenants(limit=limit, after=after))
 
     async def create_tenant(self, body: TenantIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Create a tenant on a tier. ``POST /admin/tenants``"""
+        """Create a tenant on a tier. ``POST /admin/tenants``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_tenants', 'POST', '/admin/tenants', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_tenant(self, tenant_id: str) -> JSONObject:
-        """Show a tenant. ``GET /admin/tenants/{tenant_id}``"""
+        """Show a tenant. ``GET /admin/tenants/{tenant_id}``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_tenants_tenant_id', 'GET', f'/admin/tenants/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def update_tenant(self, tenant_id: str, body: TenantPatch) -> JSONObject:
-        """Rename a tenant; platform admins: change its tier and overrides. ``PATCH /admin/tenants/{tenant_id}``"""
+        """Rename a tenant; platform admins: change its tier and overrides. ``PATCH /admin/tenants/{tenant_id}``, at least ``tenant-admin``"""
         return await self._transport.call('patch_admin_tenants_tenant_id', 'PATCH', f'/admin/tenants/{_q(tenant_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def delete_tenant(self, tenant_id: str) -> JSONObject:
-        """Close a tenant: its users are disabled and its keys revoked; its usage is kept. ``DELETE /admin/tenants/{tenant_id}``"""
+        """Close a tenant: its users are disabled and its keys revoked; its usage is kept. ``DELETE /admin/tenants/{tenant_id}``, at least ``platform-admin``"""
         return await self._transport.call('delete_admin_tenants_tenant_id', 'DELETE', f'/admin/tenants/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def suspend_tenant(self, tenant_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Suspend a tenant: 403 on every route, its streams in flight end. ``POST /admin/tenants/{tenant_id}/suspend``"""
+        """Suspend a tenant: 403 on every route, its streams in flight end. ``POST /admin/tenants/{tenant_id}/suspend``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_tenants_tenant_id_suspend', 'POST', f'/admin/tenants/{_q(tenant_id)}/suspend', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def resume_tenant(self, tenant_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Resume a suspended tenant. ``POST /admin/tenants/{tenant_id}/resume``"""
+        """Resume a suspended tenant. ``POST /admin/tenants/{tenant_id}/resume``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_tenants_tenant_id_resume', 'POST', f'/admin/tenants/{_q(tenant_id)}/resume', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_tiers(self) -> JSONObject:
-        """List the tiers. ``GET /admin/tiers``"""
+        """List the tiers. ``GET /admin/tiers``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_tiers', 'GET', '/admin/tiers', expect='json')  # type: ignore[no-any-return]
 
     async def get_tier(self, tier: str) -> JSONObject:
-        """Show a tier. ``GET /admin/tiers/{tier}``"""
+        """Show a tier. ``GET /admin/tiers/{tier}``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_tiers_tier', 'GET', f'/admin/tiers/{_q(tier)}', expect='json')  # type: ignore[no-any-return]
 
     async def set_tier(self, tier: str, body: TierSpec) -> JSONObject:
-        """Add a tier, or replace one (a stored tier shadows a shipped or configured one). ``PUT /admin/tiers/{tier}``"""
+        """Add a tier, or replace one (a stored tier shadows a shipped or configured one). ``PUT /admin/tiers/{tier}``, at least ``platform-admin``"""
         return await self._transport.call('put_admin_tiers_tier', 'PUT', f'/admin/tiers/{_q(tier)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def delete_tier(self, tier: str) -> None:
-        """Delete a stored tier (not while tenants are on it). ``DELETE /admin/tiers/{tier}``"""
+        """Delete a stored tier (not while tenants are on it). ``DELETE /admin/tiers/{tier}``, at least ``platform-admin``"""
         await self._transport.call('delete_admin_tiers_tier', 'DELETE', f'/admin/tiers/{_q(tier)}', expect='none')
 
     async def get_limit(self, subject: Literal['key', 'user', 'tenant'], subject_id: str) -> JSONObject:
-        """Show the stored limits of a key, user or tenant. ``GET /admin/limits/{subject}/{subject_id}``"""
+        """Show the stored limits of a key, user or tenant. ``GET /admin/limits/{subject}/{subject_id}``, at least ``member``"""
         return await self._transport.call('get_admin_limits_subject_subject_id', 'GET', f'/admin/limits/{_q(subject)}/{_q(subject_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def set_limit(self, subject: Literal['key', 'user', 'tenant'], subject_id: str, body: LimitsIn) -> JSONObject:
-        """Replace the stored limits (null: the configured default; at most your own). ``PUT /admin/limits/{subject}/{subject_id}``"""
+        """Replace the stored limits (null: the configured default; at most your own). ``PUT /admin/limits/{subject}/{subject_id}``, at least ``tenant-admin``"""
         return await self._transport.call('put_admin_limits_subject_subject_id', 'PUT', f'/admin/limits/{_q(subject)}/{_q(subject_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def get_resources(self) -> JSONObject:
-        """Per pool and tenant: guaranteed, held, borrowed, refused, utilisation (tenant admins: their own tenant's rows). ``GET /admin/resources``"""
+        """Per pool and tenant: guaranteed, held, borrowed, refused, utilisation (tenant admins: their own tenant's rows). ``GET /admin/resources``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_resources', 'GET', '/admin/resources', expect='json')  # type: ignore[no-any-return]
 
     async def get_reservations(self, *, pool: str | None = None) -> JSONObject:
-        """Reservations in force now or later. ``GET /admin/reservations``"""
+        """Reservations in force now or later. ``GET /admin/reservations``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_reservations', 'GET', '/admin/reservations', query={'pool': pool}, expect='json')  # type: ignore[no-any-return]
 
     async def create_reservation(self, body: ReservationIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Reserve a pool's capacity for a tenant from start to end (refused when it conflicts). ``POST /admin/reservations``"""
+        """Reserve a pool's capacity for a tenant from start to end (refused when it conflicts). ``POST /admin/reservations``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_reservations', 'POST', '/admin/reservations', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def delete_reservation(self, reservation_id: str) -> None:
-        """Cancel a reservation. ``DELETE /admin/reservations/{reservation_id}``"""
+        """Cancel a reservation. ``DELETE /admin/reservations/{reservation_id}``, at least ``platform-admin``"""
         await self._transport.call('delete_admin_reservations_reservation_id', 'DELETE', f'/admin/reservations/{_q(reservation_id)}', expect='none')
 
     async def list_audit(self, *, limit: int | None = None, after: str | None = None, tenant_id: str | None = None, action: Literal['key.create', 'key.revoke', 'key.rotate', 'limits.set', 'tenant.create', 'tenant.delete', 'tenant.resume', 'tenant.suspend', 'tenant.update', 'tier.delete', 'tier.put', 'user.create', 'user.delete', 'user.update'] | None = None, target_id: str | None = None) -> JSONObject:
-        """List admin actions, newest first (tenant admins: their tenant). ``GET /admin/audit``"""
+        """List admin actions, newest first (tenant admins: their tenant). ``GET /admin/audit``, at least ``tenant-admin``"""
         return await self._transport.call('get_admin_audit', 'GET', '/admin/audit', query={'limit': limit, 'after': after, 'tenant_id': tenant_id, 'action': action, 'target_id': target_id}, expect='json')  # type: ignore[no-any-return]
 
     def iter_audit(self, *, limit: int | None = None, tenant_id: str | None = None, action: Literal['key.create', 'key.revoke', 'key.rotate', 'limits.set', 'tenant.create', 'tenant.delete', 'tenant.resume', 'tenant.suspend', 'tenant.update', 'tier.delete', 'tier.put', 'user.create', 'user.delete', 'user.update'] | None = None, target_id: str | None = None) -> AsyncIterator[JSONObject]:
@@ -861,91 +861,91 @@ class AsyncAdminAPI:
         return apaginate(lambda after: self.list_audit(limit=limit, tenant_id=tenant_id, action=action, target_id=target_id, after=after))
 
     async def get_usage(self, *, start: str | None = None, end: str | None = None, format_: Literal['json', 'csv'] | None = None, group_by: str | None = None, tenant: str | None = None, model: str | None = None, key: str | None = None, tier: str | None = None, replica: str | None = None, status: str | None = None) -> JSONObject | str:
-        """Usage of any tenant, by tenant, tier, model, key, replica, status, day or hour, with hardware cost and margin. ``GET /admin/usage``"""
+        """Usage of any tenant, by tenant, tier, model, key, replica, status, day or hour, with hardware cost and margin. ``GET /admin/usage``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_usage', 'GET', '/admin/usage', query={'start': start, 'end': end, 'format': format_, 'group_by': group_by, 'tenant': tenant, 'model': model, 'key': key, 'tier': tier, 'replica': replica, 'status': status}, expect='json_or_text')  # type: ignore[no-any-return]
 
     async def get_usage_forecast(self, *, tenant: str | None = None) -> JSONObject:
-        """Every tenant's (or one's) month-end forecast. ``GET /admin/usage/forecast``"""
+        """Every tenant's (or one's) month-end forecast. ``GET /admin/usage/forecast``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_usage_forecast', 'GET', '/admin/usage/forecast', query={'tenant': tenant}, expect='json')  # type: ignore[no-any-return]
 
     async def list_billing_invoices(self, *, tenant: str | None = None, status: Literal['draft', 'finalized', 'paid', 'void', 'uncollectible'] | None = None, limit: str | None = None) -> JSONObject:
-        """Invoices of any tenant. ``GET /admin/billing/invoices``"""
+        """Invoices of any tenant. ``GET /admin/billing/invoices``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_invoices', 'GET', '/admin/billing/invoices', query={'tenant': tenant, 'status': status, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
     async def create_billing_drafts(self, body: DraftIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Rate a tenant's period now: its draft invoice (re-rated while a draft). ``POST /admin/billing/drafts``"""
+        """Rate a tenant's period now: its draft invoice (re-rated while a draft). ``POST /admin/billing/drafts``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_drafts', 'POST', '/admin/billing/drafts', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def close_billing(self, *, idempotency_key: str | None = None) -> JSONObject:
-        """Finalize every period past its grace window (the billing job, now). ``POST /admin/billing/close``"""
+        """Finalize every period past its grace window (the billing job, now). ``POST /admin/billing/close``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_close', 'POST', '/admin/billing/close', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def collect_billing(self, *, idempotency_key: str | None = None) -> JSONObject:
-        """Run payment collection and dunning now. ``POST /admin/billing/collect``"""
+        """Run payment collection and dunning now. ``POST /admin/billing/collect``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_collect', 'POST', '/admin/billing/collect', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_invoice(self, invoice_id: str) -> JSONObject:
-        """One invoice. ``GET /admin/billing/invoices/{invoice_id}``"""
+        """One invoice. ``GET /admin/billing/invoices/{invoice_id}``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_invoices_invoice_id', 'GET', f'/admin/billing/invoices/{_q(invoice_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_invoice_html(self, invoice_id: str) -> str:
-        """One invoice as HTML. ``GET /admin/billing/invoices/{invoice_id}/html``"""
+        """One invoice as HTML. ``GET /admin/billing/invoices/{invoice_id}/html``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_invoices_invoice_id_html', 'GET', f'/admin/billing/invoices/{_q(invoice_id)}/html', expect='text')  # type: ignore[no-any-return]
 
     async def finalize_billing_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Finalize a draft now (its grace window need not be over). ``POST /admin/billing/invoices/{invoice_id}/finalize``"""
+        """Finalize a draft now (its grace window need not be over). ``POST /admin/billing/invoices/{invoice_id}/finalize``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_invoices_invoice_id_finalize', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/finalize', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def void_billing_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Void a finalized invoice. ``POST /admin/billing/invoices/{invoice_id}/void``"""
+        """Void a finalized invoice. ``POST /admin/billing/invoices/{invoice_id}/void``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_invoices_invoice_id_void', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/void', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def mark_billing_invoice_uncollectible(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Mark a finalized invoice uncollectible. ``POST /admin/billing/invoices/{invoice_id}/uncollectible``"""
+        """Mark a finalized invoice uncollectible. ``POST /admin/billing/invoices/{invoice_id}/uncollectible``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_invoices_invoice_id_uncollectible', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/uncollectible', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def mark_billing_invoice_paid(self, invoice_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Record a payment made outside the provider. ``POST /admin/billing/invoices/{invoice_id}/paid``"""
+        """Record a payment made outside the provider. ``POST /admin/billing/invoices/{invoice_id}/paid``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_invoices_invoice_id_paid', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/paid', idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def refund_billing_invoice(self, invoice_id: str, body: RefundIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Refund or credit part of a paid invoice (never more than was paid). ``POST /admin/billing/invoices/{invoice_id}/refunds``"""
+        """Refund or credit part of a paid invoice (never more than was paid). ``POST /admin/billing/invoices/{invoice_id}/refunds``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_invoices_invoice_id_refunds', 'POST', f'/admin/billing/invoices/{_q(invoice_id)}/refunds', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_account(self, tenant_id: str) -> JSONObject:
-        """A tenant's billing account. ``GET /admin/billing/accounts/{tenant_id}``"""
+        """A tenant's billing account. ``GET /admin/billing/accounts/{tenant_id}``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_accounts_tenant_id', 'GET', f'/admin/billing/accounts/{_q(tenant_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def update_billing_account(self, tenant_id: str, body: AccountIn) -> JSONObject:
-        """Change a tenant's plan, time zone or e-mail. ``PATCH /admin/billing/accounts/{tenant_id}``"""
+        """Change a tenant's plan, time zone or e-mail. ``PATCH /admin/billing/accounts/{tenant_id}``, at least ``platform-admin``"""
         return await self._transport.call('patch_admin_billing_accounts_tenant_id', 'PATCH', f'/admin/billing/accounts/{_q(tenant_id)}', body=body, expect='json')  # type: ignore[no-any-return]
 
     async def set_billing_account_payment_method(self, tenant_id: str, body: CardIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Make a card the tenant's default at the payment provider. ``POST /admin/billing/accounts/{tenant_id}/payment-method``"""
+        """Make a card the tenant's default at the payment provider. ``POST /admin/billing/accounts/{tenant_id}/payment-method``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_accounts_tenant_id_payment-method', 'POST', f'/admin/billing/accounts/{_q(tenant_id)}/payment-method', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def create_billing_credit(self, body: CreditIn, *, idempotency_key: str | None = None) -> JSONObject:
-        """Grant a tenant a credit (consumed by its next invoices, once). ``POST /admin/billing/credits``"""
+        """Grant a tenant a credit (consumed by its next invoices, once). ``POST /admin/billing/credits``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_credits', 'POST', '/admin/billing/credits', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_plans(self) -> JSONObject:
-        """Plans and their versions. ``GET /admin/billing/plans``"""
+        """Plans and their versions. ``GET /admin/billing/plans``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_plans', 'GET', '/admin/billing/plans', expect='json')  # type: ignore[no-any-return]
 
     async def create_billing_plan_version(self, plan: str, body: PlanVersion, *, idempotency_key: str | None = None) -> JSONObject:
-        """Add a plan version (effective from its instant). ``POST /admin/billing/plans/{plan}/versions``"""
+        """Add a plan version (effective from its instant). ``POST /admin/billing/plans/{plan}/versions``, at least ``platform-admin``"""
         return await self._transport.call('post_admin_billing_plans_plan_versions', 'POST', f'/admin/billing/plans/{_q(plan)}/versions', body=body, idempotency_key=idempotency_key, expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_reconciliation(self) -> JSONObject:
-        """Differences between our invoices and the payment provider's. ``GET /admin/billing/reconciliation``"""
+        """Differences between our invoices and the payment provider's. ``GET /admin/billing/reconciliation``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_reconciliation', 'GET', '/admin/billing/reconciliation', expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_margins(self, *, at: str | None = None, tenant: str | None = None) -> JSONObject:
-        """Revenue, hardware cost and margin per tenant and model. ``GET /admin/billing/margins``"""
+        """Revenue, hardware cost and margin per tenant and model. ``GET /admin/billing/margins``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_margins', 'GET', '/admin/billing/margins', query={'at': at, 'tenant': tenant}, expect='json')  # type: ignore[no-any-return]
 
     async def list_billing_log(self, *, tenant: str | None = None, limit: str | None = None) -> JSONObject:
-        """The billing log, newest first. ``GET /admin/billing/log``"""
+        """The billing log, newest first. ``GET /admin/billing/log``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_log', 'GET', '/admin/billing/log', query={'tenant': tenant, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
 
@@ -956,27 +956,27 @@ class CustomerAPI:
         self._transport = transport
 
     def get_usage(self, *, start: str | None = None, end: str | None = None, format_: Literal['json', 'csv'] | None = None, group_by: str | None = None, model: str | None = None, key: str | None = None) -> JSONObject | str:
-        """Your tenant's usage by day, model and key (JSON or CSV). ``GET /v1/usage``"""
+        """Your tenant's usage by day, model and key (JSON or CSV). ``GET /v1/usage``, at least ``member``"""
         return self._transport.call('get_v1_usage', 'GET', '/v1/usage', query={'start': start, 'end': end, 'format': format_, 'group_by': group_by, 'model': model, 'key': key}, expect='json_or_text')  # type: ignore[no-any-return]
 
     def get_usage_forecast(self) -> JSONObject:
-        """Your tenant's month-end tokens and spend, forecast with a 95 % interval. ``GET /v1/usage/forecast``"""
+        """Your tenant's month-end tokens and spend, forecast with a 95 % interval. ``GET /v1/usage/forecast``, at least ``member``"""
         return self._transport.call('get_v1_usage_forecast', 'GET', '/v1/usage/forecast', expect='json')  # type: ignore[no-any-return]
 
     def list_billing_invoices(self, *, limit: str | None = None) -> JSONObject:
-        """Your tenant's invoices. ``GET /v1/billing/invoices``"""
+        """Your tenant's invoices. ``GET /v1/billing/invoices``, at least ``member``"""
         return self._transport.call('get_v1_billing_invoices', 'GET', '/v1/billing/invoices', query={'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
     def get_billing_invoice(self, invoice_id: str) -> JSONObject:
-        """One of your tenant's invoices. ``GET /v1/billing/invoices/{invoice_id}``"""
+        """One of your tenant's invoices. ``GET /v1/billing/invoices/{invoice_id}``, at least ``member``"""
         return self._transport.call('get_v1_billing_invoices_invoice_id', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}', expect='json')  # type: ignore[no-any-return]
 
     def get_billing_invoice_html(self, invoice_id: str) -> str:
-        """One of your tenant's invoices, rendered as HTML. ``GET /v1/billing/invoices/{invoice_id}/html``"""
+        """One of your tenant's invoices, rendered as HTML. ``GET /v1/billing/invoices/{invoice_id}/html``, at least ``member``"""
         return self._transport.call('get_v1_billing_invoices_invoice_id_html', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}/html', expect='text')  # type: ignore[no-any-return]
 
     def get_billing_invoice_pdf(self, invoice_id: str) -> bytes:
-        """One of your tenant's invoices as a PDF (needs the `pdf` extra: 501 without it). ``GET /v1/billing/invoices/{invoice_id}/pdf``"""
+        """One of your tenant's invoices as a PDF (needs the `pdf` extra: 501 without it). ``GET /v1/billing/invoices/{invoice_id}/pdf``, at least ``member``"""
         return self._transport.call('get_v1_billing_invoices_invoice_id_pdf', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}/pdf', expect='bytes')  # type: ignore[no-any-return]
 
 
@@ -987,25 +987,25 @@ class AsyncCustomerAPI:
         self._transport = transport
 
     async def get_usage(self, *, start: str | None = None, end: str | None = None, format_: Literal['json', 'csv'] | None = None, group_by: str | None = None, model: str | None = None, key: str | None = None) -> JSONObject | str:
-        """Your tenant's usage by day, model and key (JSON or CSV). ``GET /v1/usage``"""
+        """Your tenant's usage by day, model and key (JSON or CSV). ``GET /v1/usage``, at least ``member``"""
         return await self._transport.call('get_v1_usage', 'GET', '/v1/usage', query={'start': start, 'end': end, 'format': format_, 'group_by': group_by, 'model': model, 'key': key}, expect='json_or_text')  # type: ignore[no-any-return]
 
     async def get_usage_forecast(self) -> JSONObject:
-        """Your tenant's month-end tokens and spend, forecast with a 95 % interval. ``GET /v1/usage/forecast``"""
+        """Your tenant's month-end tokens and spend, forecast with a 95 % interval. ``GET /v1/usage/forecast``, at least ``member``"""
         return await self._transport.call('get_v1_usage_forecast', 'GET', '/v1/usage/forecast', expect='json')  # type: ignore[no-any-return]
 
     async def list_billing_invoices(self, *, limit: str | None = None) -> JSONObject:
-        """Your tenant's invoices. ``GET /v1/billing/invoices``"""
+        """Your tenant's invoices. ``GET /v1/billing/invoices``, at least ``member``"""
         return await self._transport.call('get_v1_billing_invoices', 'GET', '/v1/billing/invoices', query={'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_invoice(self, invoice_id: str) -> JSONObject:
-        """One of your tenant's invoices. ``GET /v1/billing/invoices/{invoice_id}``"""
+        """One of your tenant's invoices. ``GET /v1/billing/invoices/{invoice_id}``, at least ``member``"""
         return await self._transport.call('get_v1_billing_invoices_invoice_id', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}', expect='json')  # type: ignore[no-any-return]
 
     async def get_billing_invoice_html(self, invoice_id: str) -> str:
-        """One of your tenant's invoices, rendered as HTML. ``GET /v1/billing/invoices/{invoice_id}/html``"""
+        """One of your tenant's invoices, rendered as HTML. ``GET /v1/billing/invoices/{invoice_id}/html``, at least ``member``"""
         return await self._transport.call('get_v1_billing_invoices_invoice_id_html', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}/html', expect='text')  # type: ignore[no-any-return]
 
     async def get_billing_invoice_pdf(self, invoice_id: str) -> bytes:
-        """One of your tenant's invoices as a PDF (needs the `pdf` extra: 501 without it). ``GET /v1/billing/invoices/{invoice_id}/pdf``"""
+        """One of your tenant's invoices as a PDF (needs the `pdf` extra: 501 without it). ``GET /v1/billing/invoices/{invoice_id}/pdf``, at least ``member``"""
         return await self._transport.call('get_v1_billing_invoices_invoice_id_pdf', 'GET', f'/v1/billing/invoices/{_q(invoice_id)}/pdf', expect='bytes')  # type: ignore[no-any-return]
