@@ -159,6 +159,8 @@ def exercise_sync(live: Live) -> dict[str, str]:
     bad = expect(BadRequestError, lambda: admin.create_user({"name": ""}))
     assert bad.status == 400 and bad.param == "name"
     assert expect(PermissionDeniedError, customer.admin.list_tenants).status == 403
+    own = {k["id"] for k in customer.admin.list_keys()["data"]}  # a member sees its own keys only
+    assert key_id in own and own == {k["id"] for k in admin.list_keys(user_id=alice["id"])["data"]}
     with InferLab(live.url, "il-wrong") as stranger:
         assert expect(AuthenticationError, stranger.admin.list_keys).status == 401
 
