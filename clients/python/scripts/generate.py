@@ -83,7 +83,11 @@ def documents_in_process() -> tuple[dict[str, Any], dict[str, Any]]:
             admin = await (await client.get("/admin/openapi.json")).json()
         return api, admin
 
-    return asyncio.run(fetch())
+    try:
+        return asyncio.run(fetch())
+    except (ValueError, OSError, RuntimeError) as exc:  # a feature flag that needs more configuration
+        raise SystemExit(f"could not build an app with every feature flag on ({exc}); give the settings it needs "
+                         "in documents_in_process(), or pass --url of a gateway with every route family on") from exc
 
 
 def documents_from_url(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
