@@ -12,9 +12,15 @@ from types import ModuleType
 import httpx2
 import inferlab_client
 import pytest
-from inferlab_client import ConflictError, QuotaExhaustedError, RetryPolicy, ServiceUnavailableError
+from inferlab_client import (
+    APIConnectionError,
+    ConflictError,
+    QuotaExhaustedError,
+    RetryPolicy,
+    ServiceUnavailableError,
+)
 from inferlab_client._retry import parse_retry_after, retry_delay
-from inferlab_client._transport import CallEvent, SyncTransport
+from inferlab_client._transport import AsyncTransport, CallEvent, SyncTransport
 from mypy import api as mypy_api
 
 CLIENT = Path(__file__).resolve().parents[3] / "clients" / "python"
@@ -126,3 +132,29 @@ def test_mypy_strict_on_code_using_the_sdk() -> None:
     """The examples type-check strictly against the installed SDK (mypy's cache: the lint's, when warm)."""
     out, err, status = mypy_api.run(["--strict", "--config-file", "", str(CLIENT / "examples")])
     assert status == 0, out + err
+
+
+async def test_the_async_transport_retries_like_the_sync_one() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/down" and calls.count("GET /down") == 1:
+            raise httpx2.ConnectError("refused", request=request)  # never left: retried, POST or not
+        if request.url.path == "/lost":
+            raise httpx2.ReadError("reset", request=request)  # may have taken effect: a POST is not repeated
+        if request.url.path == "/busy" and calls.count("GET /busy") == 1:
+            return httpx2.Response(429, json=LIMITED, headers={"Retry-After": "0"})
+        return httpx2.Response(200, json={"ok": True})
+
+    events: list[CallEvent] = []
+    http = httpx2.AsyncClient(base_url="http://inferlab.test", transport=httpx2.MockTransport(handler))
+    transport = AsyncTransport("http://inferlab.test", "k", retry=NO_JITTER, timeout=5, http_client=http,
+                               observer=events.append)
+    assert await transport.call("busy", "GET", "/busy") == {"ok": True}
+    assert await transport.call("down", "GET", "/down") == {"ok": True}
+    with pytest.raises(APIConnectionError):
+        await transport.call("lost", "POST", "/lost", body={})
+    assert [(e.operation_id, e.status, e.attempts) for e in events] == [("busy", 200, 2), ("down", 200, 2),
+                                                                        ("lost", None, 1)]
+    await transport.close()
