@@ -219,7 +219,8 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
 
     observer = metrics.metering if metrics is not None else None
     return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
-                          hardware=hardware_of(settings), sink=sink)
+                          hardware=hardware_of(settings), sink=sink,
+                          usage_observer=metrics.tenants if metrics is not None else None)
 
 
 def _registry(settings: Settings, admin: AdminServices | None, router: ModelRouter, health: HealthMonitor,
