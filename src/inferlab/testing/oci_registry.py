@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -138,7 +139,7 @@ async def _push_blob(session: aiohttp.ClientSession, url: str, repository: str, 
         location = response.headers["Location"]
     target = location if location.startswith("http") else url + location
     separator = "&" if "?" in target else "?"
-    async with session.put(f"{target}{separator}digest={digest}", data=data,
+    async with session.put(f"{target}{separator}digest={digest}", data=io.BytesIO(data),
                            headers={**headers, "Content-Type": "application/octet-stream"}) as response:
         assert response.status == 201, f"PUT blob answered {response.status}: {await response.text()}"
     return digest

@@ -74,4 +74,4 @@ def test_cli_errors_keep_their_square_brackets(tmp_path: Path) -> None:
     app.command("noop")(lambda: None)
     result = CliRunner().invoke(app, ["models", "show", "Smol:[x]", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "is not a model reference (name[:tag], lower-case name)" in result.output
+    assert "'Smol:[x]' is not a model reference (name[:tag], lower-case name)" in result.output
