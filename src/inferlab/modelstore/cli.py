@@ -161,5 +161,29 @@ def models_add(path: str, ref: str, config: Path | None = ConfigOpt, profile: st
     _emit(_guard(run))
 
 
+@models_app.command("convert")
+def models_convert(source: Path = typer.Argument(..., help="a Hugging Face checkpoint directory (config.json, "
+                                                            "*.safetensors, tokenizer files)"),
+                   target: str = typer.Argument(..., help="name[:tag] of the result"),
+                   outtype: str = typer.Option("f16", help="f16, bf16, f32, q8_0 (quantize further with "
+                                                           "`inferlab models quantize`)"),
+                   python: str | None = typer.Option(None, help="a Python with torch (default: "
+                                                                "registry.convert_python)"),
+                   config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
+                   data_dir: Path | None = DataDirOpt) -> None:
+    """Convert safetensors to GGUF with llama.cpp's convert_hf_to_gguf.py (the `convert` extra: torch)."""
+    from inferlab.modelstore.convert import convert, ensure_converter, find_convert_python
+
+    store, settings = store_of(config, profile, data_dir)
+
+    def run() -> Any:
+        interpreter = find_convert_python(python or settings.registry.convert_python)
+        converter = ensure_converter(settings.engines.cache_dir)
+        return _manifest(store, asyncio.run(convert(store, source.expanduser(), target, python=interpreter,
+                                                    converter=converter, outtype=outtype)))
+
+    _emit(_guard(run))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")

@@ -61,5 +61,44 @@ def ensure_convert_python(cache_dir: Path) -> Path:
     return python
 
 
+# Run by the side venv's python (torch, transformers, sentencepiece): a tiny random Llama checkpoint in
+# Hugging Face's format — config.json, model.safetensors, a SentencePiece tokenizer trained here on a
+# few sentences. Its weights are random: it answers nonsense, which is all a conversion test needs.
+TINY_LLAMA = """
+import json, random, sys
+from pathlib import Path
+import sentencepiece as spm
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+rng = random.Random(7)
+words = "the a model small answers question engine token fast slow server local pull store tiny".split()
+lines = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) for _ in range(400)]
+spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_prefix=str(out / "tokenizer"),
+                               vocab_size=96, model_type="bpe", character_coverage=1.0, unk_id=0, bos_id=1,
+                               eos_id=2, pad_id=-1, hard_vocab_limit=False, minloglevel=2)
+vocab = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")).vocab_size()
+torch.manual_seed(7)
+config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                     bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+LlamaForCausalLM(config).to(torch.float32).save_pretrained(out, safe_serialization=True)
+(out / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<s>", "eos_token": "</s>",
+                                                       "unk_token": "<unk>", "add_bos_token": True}))
+(out / "tokenizer.vocab").unlink()
+print(vocab)
+"""
+
+
+def make_tiny_llama(python: Path, out_dir: Path) -> Path:
+    """A tiny random Llama checkpoint (safetensors + config.json + tokenizer.model) in ``out_dir``."""
+    done = subprocess.run([str(python), "-c", TINY_LLAMA, str(out_dir)], check=False, capture_output=True,
+                          text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not make the tiny checkpoint: {done.stderr.strip()[-800:]}")
+    return out_dir
+
+
 if __name__ == "__main__":
     print(ensure_convert_python(Path("~/.cache/inferlab")))
