@@ -1,6 +1,7 @@
 """A real OCI registry for tests: the Go distribution registry (Debian's ``docker-registry``
 package: ``./dev setup test`` extracts its one binary into the venv), started on a free port with a
-generated configuration — open, or with token auth against :class:`~inferlab.testing.oci_token.TokenService`.
+generated configuration — open, with Basic auth (htpasswd, bcrypt), or with token auth against
+:class:`~inferlab.testing.oci_token.TokenService`.
 
 - :func:`registry_binary`: the binary, or None (tests then skip, or fail under CI).
 - :class:`RegistryProcess`: one registry, its storage in a directory of the test's.
@@ -57,7 +58,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(root: Path, port: int, token: TokenService | None) -> dict[str, Any]:
+def bcrypt_hash(password: str) -> str:
+    """A bcrypt hash for the registry's htpasswd file, by the C library's crypt(3) (libxcrypt)."""
+    import ctypes
+    import ctypes.util
+
+    library = ctypes.util.find_library("crypt")
+    if library is None:
+        raise RuntimeError("no libcrypt to hash the htpasswd entry")
+    crypt = ctypes.CDLL(library).crypt
+    crypt.argtypes, crypt.restype = [ctypes.c_char_p, ctypes.c_char_p], ctypes.c_char_p
+    alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    salt = "$2b$05$" + "".join(secrets.choice(alphabet) for _ in range(21)) + "."
+    hashed = crypt(password.encode(), salt.encode())
+    if not hashed or not hashed.startswith(b"$2b$"):
+        raise RuntimeError("the C library's crypt(3) does not do bcrypt")
+    return str(hashed.decode())
+
+
+def _config(root: Path, port: int, token: TokenService | None, users: dict[str, str] | None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
@@ -67,6 +86,10 @@ def _config(root: Path, port: int, token: TokenService | None) -> dict[str, Any]
     if token is not None:
         config["auth"] = {"token": {"realm": token.realm, "service": SERVICE, "issuer": ISSUER,
                                     "rootcertbundle": str(token.write_certificate(root / "token.crt"))}}
+    elif users:
+        htpasswd = root / "htpasswd"
+        htpasswd.write_text("".join(f"{user}:{bcrypt_hash(password)}\n" for user, password in users.items()))
+        config["auth"] = {"htpasswd": {"realm": "inferlab-test", "path": str(htpasswd)}}
     return config
 
 
@@ -74,6 +97,7 @@ def _config(root: Path, port: int, token: TokenService | None) -> dict[str, Any]
 class RegistryProcess:
     root: Path
     token: TokenService | None = None
+    users: dict[str, str] | None = None  # Basic auth (htpasswd) when given, and no token service
     port: int = 0
     _process: asyncio.subprocess.Process | None = None
 
@@ -94,7 +118,7 @@ class RegistryProcess:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         path = self.root / "config.yml"
-        path.write_text(json.dumps(_config(self.root, self.port, self.token)), encoding="utf-8")  # JSON is YAML
+        path.write_text(json.dumps(_config(self.root, self.port, self.token, self.users)), encoding="utf-8")  # JSON is YAML
         log = (self.root / "registry.log").open("ab")
         self._process = await asyncio.create_subprocess_exec(str(binary), "serve", str(path), stdout=log, stderr=log)
         log.close()

@@ -188,6 +188,23 @@ async def test_token_auth_anonymous_and_with_credentials(token_registry: tuple[R
     assert token.requests[-1].user == "alice" and token.requests[-1].service == "inferlab-test-registry"
 
 
+async def test_basic_auth(binary: Path, model_file: Path, tmp_path: Path) -> None:
+    registry = await RegistryProcess(tmp_path / "registry", users={"bob": "hunter2"}).start(binary)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await push_model(session, registry.url, "team/smol", "q4", model_file,
+                             authorization=Credentials("bob", "hunter2").basic())
+        store = ModelStore(tmp_path / "store")
+        with pytest.raises(AuthError, match="wants a username and password"):
+            await pull_oci(store, f"{registry.host}/team/smol:q4")
+        with pytest.raises(AuthError, match="refused"):
+            await pull_oci(store, f"{registry.host}/team/smol:q4", credentials=Credentials("bob", "wrong"))
+        manifest = await pull_oci(store, f"{registry.host}/team/smol:q4", credentials=Credentials("bob", "hunter2"))
+    finally:
+        await registry.close()
+    assert manifest.model.size == MODEL_BYTES
+
+
 async def test_blob_redirects_never_carry_the_authorization_header(
         token_registry: tuple[RegistryProcess, TokenService], model_file: Path, tmp_path: Path) -> None:
     registry, token = token_registry
