@@ -7,6 +7,7 @@ storage server that never sees the ``Authorization`` header."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -205,7 +206,7 @@ async def test_basic_auth(binary: Path, model_file: Path, tmp_path: Path) -> Non
     assert manifest.model.size == MODEL_BYTES
 
 
-async def test_blob_redirects_never_carry_the_authorization_header(
+async def test_blob_redirects_never_carry_the_authorization_header_and_resume_there(
         token_registry: tuple[RegistryProcess, TokenService], model_file: Path, tmp_path: Path) -> None:
     registry, token = token_registry
     async with aiohttp.ClientSession() as session:
@@ -214,6 +215,9 @@ async def test_blob_redirects_never_carry_the_authorization_header(
     front = await BlobRedirector(registry).start()
     host = front.host
     store = ModelStore(tmp_path / "store")
+    partial = store.partial_path(f"blob:{pushed.model_digest}")  # an earlier pull stopped 5 MiB in
+    partial.parent.mkdir(parents=True)
+    await asyncio.to_thread(partial.write_bytes, (await asyncio.to_thread(model_file.read_bytes))[:5 << 20])
     try:
         async with aiohttp.ClientSession() as session:
             client = OciClient(session, parse_oci_ref(f"{host}/private/smol:q4"), Credentials("alice", "s3cret"))
@@ -224,4 +228,7 @@ async def test_blob_redirects_never_carry_the_authorization_header(
         await front.close()
     assert layer.digest == pushed.model_digest and store.has_blob(pushed.model_digest)
     assert client.redirected_to and all(target != f"http://{host}" for target in client.redirected_to)
-    assert front.storage_requests == [{"authorization": None, "range": None}]  # the token stayed home
+    # the token stayed home; the resumed GET's Range went to the storage
+    assert front.storage_requests == [{"authorization": None, "range": f"bytes={5 << 20}-"}]
+    stored = await asyncio.to_thread(store.blob_path(pushed.model_digest).read_bytes)
+    assert "sha256:" + hashlib.sha256(stored).hexdigest() == pushed.model_digest
