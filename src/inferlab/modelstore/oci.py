@@ -64,6 +64,7 @@ class OciClient:
         self.ref = ref
         self._session = session
         self._auth = RegistryAuth(session, credentials)
+        self._credentials = credentials
         self._scope = f"repository:{ref.repository}:pull"
         self._origin = URL(ref.base_url).origin()
         self.redirected_to: list[str] = []  # where blob GETs were sent (hosts of the storage)
@@ -92,7 +93,8 @@ class OciClient:
             response = await self._send(str(target), headers, with_auth=target.origin() == self._origin)
         try:
             if response.status == 401:
-                raise AuthError(f"{self.ref}: the registry refused the credentials (401)")
+                who = "the credentials" if self._credentials else "anonymous pulls (give --username)"
+                raise AuthError(f"{self.ref}: the registry refused {who} (401)")
             if response.status == 403:
                 raise AuthError(f"{self.ref}: access denied (403)")
             yield response
