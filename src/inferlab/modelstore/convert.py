@@ -67,7 +67,7 @@ def find_convert_python(configured: str | None) -> str:
     if configured:
         path = shutil.which(configured) or configured
         if not Path(path).is_file():
-            raise StoreError(f"registry.convert_python {configured!r} does not exist")
+            raise StoreError(f"the converter's python {configured!r} (--python, registry.convert_python) does not exist")
         return path
     if importlib.util.find_spec("torch") is not None:
         return sys.executable
