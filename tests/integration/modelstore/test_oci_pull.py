@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -102,13 +103,31 @@ async def test_pull_inferlab_artifact_through_the_cli(registry: RegistryProcess,
         "--data-dir", str(tmp_path / "data"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
-    import json
-
     row = json.loads(out)
     assert row["name"] == "smol" and row["tag"] == "v1" and row["size"] == MODEL_BYTES
     model = next(layer for layer in row["layers"] if layer["digest"] == pushed.model_digest)
     assert model["media_type"] == "application/vnd.inferlab.model.gguf" and model["filename"] == "smol.gguf"
     assert await asyncio.to_thread(Path(row["path"]).read_bytes) == await asyncio.to_thread(model_file.read_bytes)
+
+
+async def test_an_image_index_leads_to_the_model_manifest(registry: RegistryProcess, model_file: Path,
+                                                          tmp_path: Path) -> None:
+    async with aiohttp.ClientSession() as session:
+        pushed = await push_model(session, registry.url, "team/smol", "v1", model_file, style="inferlab")
+        async with session.get(f"{registry.url}/v2/team/smol/manifests/v1",
+                               headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}) as response:
+            size = len(await response.read())
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                           "digest": pushed.manifest_digest, "size": size,
+                                           "artifactType": "application/vnd.inferlab.model.v1"}]}).encode()
+        async with session.put(f"{registry.url}/v2/team/smol/manifests/all", data=index,
+                               headers={"Content-Type": "application/vnd.oci.image.index.v1+json"}) as response:
+            assert response.status == 201, await response.text()
+    store = ModelStore(tmp_path / "store")
+    manifest = await pull_oci(store, f"{registry.host}/team/smol:all")
+    assert manifest.model.digest == pushed.model_digest
+    assert manifest.annotations["oci.manifest"] == pushed.manifest_digest  # the index's entry, not the index
 
 
 async def test_a_pull_cut_mid_blob_resumes_with_range_and_verifies(registry: RegistryProcess, model_file: Path,
