@@ -120,12 +120,15 @@ class OciClient:
                     raise PullError(f"GET {url} answered {response.status}")
                 if (response.content_length or 0) > MAX_MANIFEST:
                     raise StoreError(f"{self.ref}: the manifest is larger than {MAX_MANIFEST} bytes")
-                body = await response.content.read(MAX_MANIFEST + 1)
+                chunks = bytearray()
+                async for block in response.content.iter_chunked(1 << 16):
+                    chunks += block
+                    if len(chunks) > MAX_MANIFEST:
+                        raise StoreError(f"{self.ref}: the manifest is larger than {MAX_MANIFEST} bytes")
+                body = bytes(chunks)
                 announced = response.headers.get("Docker-Content-Digest")
         except aiohttp.ClientError as exc:
             raise PullError(f"GET {url} broke off ({type(exc).__name__})") from None
-        if len(body) > MAX_MANIFEST:
-            raise StoreError(f"{self.ref}: the manifest is larger than {MAX_MANIFEST} bytes")
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
             raise DigestMismatch(f"{self.ref}: the manifest hashes to {digest}, not {reference}: rejected")

@@ -170,7 +170,8 @@ async def _push_blob(session: aiohttp.ClientSession, url: str, repository: str, 
 
 
 async def push_model(session: aiohttp.ClientSession, url: str, repository: str, tag: str, gguf: Path, *,
-                     style: str = "ollama", authorization: str | None = None) -> PushedModel:
+                     style: str = "ollama", authorization: str | None = None,
+                     annotations: dict[str, str] | None = None) -> PushedModel:
     """Push ``gguf`` as ``repository:tag``: Ollama's layout (``style="ollama"``) or InferLab's OCI artifact."""
     headers = {"Authorization": authorization} if authorization else {}
     data = await asyncio.to_thread(gguf.read_bytes)
@@ -186,6 +187,8 @@ async def push_model(session: aiohttp.ClientSession, url: str, repository: str, 
         "layers": [{"mediaType": OLLAMA_MODEL if ollama else INFERLAB_GGUF, "digest": model, "size": len(data),
                     **({} if ollama else {"annotations": {"org.opencontainers.image.title": gguf.name}})}],
     }
+    if annotations:
+        manifest["annotations"] = annotations
     if ollama:
         template = b"{{ .Prompt }}"
         manifest["layers"].append({"mediaType": "application/vnd.ollama.image.template",

@@ -130,6 +130,15 @@ async def test_an_image_index_leads_to_the_model_manifest(registry: RegistryProc
     assert manifest.annotations["oci.manifest"] == pushed.manifest_digest  # the index's entry, not the index
 
 
+async def test_a_large_manifest_is_read_whole(registry: RegistryProcess, model_file: Path, tmp_path: Path) -> None:
+    notes = {"org.opencontainers.image.description": "x" * 300_000}  # many TCP segments, several reads
+    async with aiohttp.ClientSession() as session:
+        pushed = await push_model(session, registry.url, "team/smol", "big", model_file, style="inferlab",
+                                  annotations=notes)
+    manifest = await pull_oci(ModelStore(tmp_path / "store"), f"{registry.host}/team/smol:big")
+    assert manifest.annotations["oci.manifest"] == pushed.manifest_digest
+
+
 async def test_a_pull_cut_mid_blob_resumes_with_range_and_verifies(registry: RegistryProcess, model_file: Path,
                                                                    tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as session:
