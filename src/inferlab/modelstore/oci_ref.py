@@ -19,7 +19,8 @@ from inferlab.modelstore.store import StoreError
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+# Docker wants lower-case names; Hugging Face's registry (hf.co/Org/Model-GGUF, as Ollama pulls it) does not.
+_COMPONENT = re.compile(r"^[A-Za-z0-9]+(?:(?:[._]|__|-+)[A-Za-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$")
@@ -47,8 +48,8 @@ class OciRef:
         return f"{self.registry}/{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
 
     def local_ref(self) -> str:
-        """The store's ``name:tag`` for it: the repository (``library/`` dropped on Ollama's registry)."""
-        name = self.repository
+        """The store's ``name:tag`` for it: the repository, lower-cased (``library/`` dropped on Ollama's registry)."""
+        name = self.repository.lower()
         if self.registry == DEFAULT_REGISTRY and name.startswith(DEFAULT_NAMESPACE + "/"):
             name = name.removeprefix(DEFAULT_NAMESPACE + "/")
         return f"{name}:{self.tag}"
@@ -77,8 +78,7 @@ def parse_oci_ref(text: str) -> OciRef:
     if colon and not _TAG.match(tag):
         raise StoreError(f"{text!r}: {tag!r} is not a tag")
     if not all(_COMPONENT.match(part) for part in parts):
-        raise StoreError(f"{text!r} is not a registry reference ([registry/][namespace/]name[:tag][@sha256:...], "
-                         "lower-case names)")
+        raise StoreError(f"{text!r} is not a registry reference ([registry/][namespace/]name[:tag][@sha256:...])")
     if registry == DEFAULT_REGISTRY and len(parts) == 1:
         parts = [DEFAULT_NAMESPACE, *parts]
     repository = "/".join(parts)

@@ -28,6 +28,7 @@ DIGEST = "sha256:" + "ab" * 32
     (f"ghcr.io/org/model:v2@{DIGEST}", OciRef("ghcr.io", "org/model", "v2", DIGEST)),
     ("oci+http://registry.lan:5000/m:t", OciRef("registry.lan:5000", "m", "t", scheme="http")),
     ("oci://localhost:5000/m", OciRef("localhost:5000", "m", "latest", scheme="http")),
+    ("hf.co/Org/Model-GGUF:Q4_K_M", OciRef("hf.co", "Org/Model-GGUF", "Q4_K_M")),
 ])
 def test_references(text: str, expected: OciRef) -> None:
     assert parse_oci_ref(text) == expected
@@ -38,9 +39,10 @@ def test_reference_parts() -> None:
     assert ref.reference == DIGEST and ref.base_url == "https://ghcr.io"
     assert parse_oci_ref("smollm2:135m").local_ref() == "smollm2:135m"  # library/ dropped on Ollama's registry
     assert parse_oci_ref("ghcr.io/org/model:v1").local_ref() == "org/model:v1"
+    assert parse_oci_ref("hf.co/Org/Model-GGUF:Q4_K_M").local_ref() == "org/model-gguf:Q4_K_M"
 
 
-@pytest.mark.parametrize("text", ["Smol", "a//b", "smol:", "smol:-x", "smol@sha256:12", "smol@md5:" + "0" * 32,
+@pytest.mark.parametrize("text", ["a//b", "sm ol", "smol_",  "smol:", "smol:-x", "smol@sha256:12", "smol@md5:" + "0" * 32,
                                   "ghcr.io/", "-smol", "smol/../etc", "r:5000000x/a"])
 def test_bad_references(text: str) -> None:
     with pytest.raises(StoreError):
