@@ -68,7 +68,8 @@ def parse_oci_ref(text: str) -> OciRef:
     parts = rest.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
         registry, parts = parts[0], parts[1:]
-        if not _HOST.match(registry):
+        port = registry.rpartition(":")[2] if not registry.endswith("]") else ""
+        if not _HOST.match(registry) or (port.isdigit() and not 0 < int(port) < 65536):
             raise StoreError(f"{text!r}: {registry!r} is not a registry host")
     else:
         registry = DEFAULT_REGISTRY

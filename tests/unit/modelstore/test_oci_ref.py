@@ -43,7 +43,8 @@ def test_reference_parts() -> None:
 
 
 @pytest.mark.parametrize("text", ["a//b", "sm ol", "smol_",  "smol:", "smol:-x", "smol@sha256:12", "smol@md5:" + "0" * 32,
-                                  "ghcr.io/", "-smol", "smol/../etc", "r:5000000x/a"])
+                                  "ghcr.io/", "-smol", "smol/../etc", "r:5000000x/a",
+                                  "ghcr.io:99999/a/b", "localhost:0/a"])
 def test_bad_references(text: str) -> None:
     with pytest.raises(StoreError):
         parse_oci_ref(text)
