@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inferlab.config.anomaly import AnomalySettings
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.batches import BatchSettings
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
 
     @field_validator("redis_url")
     @classmethod
