@@ -32,8 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 Direction = Literal["up", "down", "both"]
 Rule = Literal["spike", "level_shift", "drift"]
 MAD_TO_SD = 1.4826
@@ -91,7 +89,7 @@ class SeriesDetector:
         if not period:
             return None
         seen = [v for k in range(1, self.tuning.seasons + 1) if (v := self._clean.get(at - k * period)) is not None]
-        return float(np.median(seen)) if seen else None
+        return _median(sorted(seen)) if seen else None
 
     def update(self, at: int, value: float) -> Detection | None:
         """Judge ``value``, the series' value in interval number ``at`` (increasing; gaps allowed)."""
@@ -107,11 +105,10 @@ class SeriesDetector:
         if len(self._residuals) < t.min_history:
             self._accept(at, value, residual)
             return None
-        baseline = np.fromiter(self._residuals, float)
-        median = float(np.median(baseline))
+        median = _median(sorted(self._residuals))
         level = (profile or 0.0) + median
-        scale = max(MAD_TO_SD * float(np.median(np.abs(baseline - median))), t.floor_abs, t.floor_rel * abs(level),
-                    1e-12)
+        scale = max(MAD_TO_SD * _median(sorted(abs(r - median) for r in self._residuals)), t.floor_abs,
+                    t.floor_rel * abs(level), 1e-12)
         z = (residual - median) / scale
         self._recent_z.append(z)
         detection = self._judge(z, value, level, scale)
@@ -167,17 +164,17 @@ class SeriesDetector:
                 del self._clean[old]
 
 
+def _median(ordered: list[float]) -> float:
+    """The median of a sorted list (plain Python: on a hundred values, several times numpy's speed)."""
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
 def peer_residuals(values: Mapping[str, float], *, min_peers: int = 3) -> dict[str, float]:
     """Each replica's value minus the median of its peers' (empty under ``min_peers`` replicas)."""
     if len(values) < min_peers:
         return {}
-    names = list(values)
-    numbers = np.array([values[n] for n in names], dtype=float)
-    found = {}
-    for i, name in enumerate(names):
-        others = np.delete(numbers, i)
-        found[name] = float(numbers[i] - np.median(others))
-    return found
+    return {name: value - _median(sorted(v for n, v in values.items() if n != name)) for name, value in values.items()}
 
 
 def finite(value: float | None) -> bool:
