@@ -23,13 +23,13 @@ class SqlUsageWindows:
     @bounded
     async def window(self, start: datetime, end: datetime) -> list[WindowRow]:
         e = UsageEventRow
-        query = (select(e.model, func.coalesce(e.replica, ""), e.tenant, func.count(),
+        query = (select(e.model, e.replica, e.tenant, func.count(),
                         func.sum(case((e.status == "error", 1), else_=0)), func.sum(e.ttft_ms), func.count(e.ttft_ms),
                         func.sum(e.duration_ms), func.sum(e.prompt_tokens + e.completion_tokens), func.sum(e.price))
-                 .where(e.time >= start, e.time < end).group_by(e.model, func.coalesce(e.replica, ""), e.tenant))
+                 .where(e.time >= start, e.time < end).group_by(e.model, e.replica, e.tenant))
         async with self._db.sessions() as session:
             rows = (await session.execute(query)).all()
-        return [WindowRow(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4] or 0), float(r[5] or 0), int(r[6] or 0),
+        return [WindowRow(str(r[0]), str(r[1] or ""), str(r[2]), int(r[3]), int(r[4] or 0), float(r[5] or 0), int(r[6] or 0),
                           float(r[7] or 0), int(r[8] or 0), float(r[9] or 0)) for r in rows]
 
 
