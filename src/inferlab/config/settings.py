@@ -21,6 +21,7 @@ from inferlab.config.batches import BatchSettings
 from inferlab.config.billing import BillingSettings
 from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
+from inferlab.config.capacity import CapacitySettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
 
     billing: BillingSettings = Field(default_factory=BillingSettings)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
 
     @field_validator("redis_url")
     @classmethod
