@@ -65,6 +65,7 @@ class ModelPlan:
     needed: int
     deadline: datetime | None  # the first hour that needs more replicas than run now
     monthly_change_usd: Decimal | None
+    starts: datetime  # the forecast's first hour (the current one)
 
     @property
     def change(self) -> int:
@@ -72,18 +73,20 @@ class ModelPlan:
 
     @property
     def recommendation(self) -> str:
-        hardware = self.pool.hardware or "replica"
         noun = "replica" if abs(self.change) == 1 else "replicas"
+        what = f"× {self.pool.hardware} {noun}" if self.pool.hardware else noun
         cost = (f", cost ${abs(self.monthly_change_usd):,.0f}/month" if self.monthly_change_usd is not None
                 else ", cost unknown (set capacity.models.<model>.usd_per_hour or .hardware)")
         peak = f"peak {self.peak_requests_per_s:.2f} req/s forecast {_when(self.peak_at)}"
         if self.change > 0:
             assert self.deadline is not None
-            return f"{self.model}: add {self.change} × {hardware} {noun} before {_when(self.deadline)}{cost} ({peak})"
+            when = "now (short already this hour)" if self.deadline <= self.starts else f"before {_when(self.deadline)}"
+            return f"{self.model}: add {self.change} {what} {when}{cost} ({peak})"
         if self.change < 0:
             saving = cost.replace("cost", "saves", 1)
-            return f"{self.model}: remove {-self.change} × {hardware} {noun}{saving} ({peak})"
-        return f"{self.model}: keep {self.pool.replicas} × {hardware} {noun} ({peak})"
+            return f"{self.model}: remove {-self.change} {what}{saving} ({peak})"
+        kept = f"× {self.pool.hardware} " if self.pool.hardware else ""
+        return f"{self.model}: keep {self.pool.replicas} {kept}{'replica' if self.pool.replicas == 1 else 'replicas'} ({peak})"
 
     def as_json(self) -> dict[str, Any]:
         return {"object": "capacity.plan", "model": self.model, "recommendation": self.recommendation,
@@ -137,7 +140,7 @@ def plan_model(history: ModelHistory, pool: Pool, settings: CapacitySettings, no
     monthly = (pool.usd_per_hour * change * HOURS_PER_MONTH).quantize(Decimal("0.01")) \
         if pool.usd_per_hour is not None else None
     return ModelPlan(history.model, history.hours, model.method, len(model.season), tested, pool,
-                     settings.target_utilisation, peak, peak_at, needed, deadline, monthly)
+                     settings.target_utilisation, peak, peak_at, needed, deadline, monthly, start)
 
 
 class CapacityPlanner:
