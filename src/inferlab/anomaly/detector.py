@@ -41,12 +41,12 @@ MAD_TO_SD = 1.4826
 class Tuning:
     period: int = 0  # intervals in a season (a day of 15-min intervals: 96); 0: no seasonal removal
     seasons: int = 7  # previous periods the profile looks at
-    window: int = 96  # clean residuals in the baseline
+    window: int = 192  # clean residuals in the baseline (a larger one: a steadier MAD, fewer false alarms)
     min_history: int = 24  # residuals needed before anything is judged
     spike_z: float = 6.0
     shift_z: float = 3.5
     trend_window: int = 8  # the drift rule's window of recent z
-    trend_z: float = 3.7  # ... whose mean, × √window, passes this
+    trend_z: float = 3.9  # ... whose mean, × √window, passes this
     cusum_k: float = 0.5
     cusum_h: float = 10.0
     cusum_clip: float = 4.0

@@ -18,11 +18,11 @@ class AnomalySettings(StrictModel):
     season: Literal["daily", "weekly", "none"] = Field(
         "daily", description="the seasonal profile removed before judging a value")
     seasons: int = Field(7, ge=1, le=28, description="previous days (weeks) the profile looks at")
-    window: int = Field(96, ge=12, description="clean residuals in the baseline (median/MAD)")
+    window: int = Field(192, ge=12, description="clean residuals in the baseline (median/MAD)")
     min_history: int = Field(24, ge=6, description="residuals needed before a series is judged")
     spike_z: float = Field(6.0, gt=0)
     shift_z: float = Field(3.5, gt=0, description="two intervals of three at this robust z: a level shift")
-    drift_z: float = Field(3.7, gt=0, description="mean z of the last trend_window intervals × √window")
+    drift_z: float = Field(3.9, gt=0, description="mean z of the last trend_window intervals × √window")
     trend_window: int = Field(8, ge=3)
     cusum_h: float = Field(10.0, gt=0)
     min_requests: int = Field(5, ge=1, description="an interval with fewer requests says nothing of latency or "
