@@ -107,9 +107,10 @@ class AnomalyDetector:
         return found
 
     async def backfill(self, end: datetime) -> int:
-        """Judge the ``backfill_s`` before ``end`` (history after a restart); no incident comes of it."""
+        """Judge the intervals of the ``backfill_s`` that end at ``end`` (history after a restart),
+        silently: no incident comes of them; the open incidents in the store are carried on."""
         intervals = int(self._settings.backfill_s // self._settings.interval_s)
-        for i in range(intervals, 0, -1):
+        for i in range(intervals - 1, -1, -1):
             await self.judge(end - timedelta(seconds=i * self._settings.interval_s))
         for incident in await self._store.listing(open_only=True):
             self._tracker.adopt(incident)
