@@ -69,6 +69,11 @@ class AnomalyDetector:
     def settings(self) -> AnomalySettings:
         return self._settings
 
+    @property
+    def last_judged(self) -> int | None:
+        """The number of the last interval judged (``interval_of`` its end)."""
+        return self._last
+
     def interval_of(self, at: datetime) -> int:
         """The number of the interval that ends at ``at`` (``at`` on a boundary)."""
         return int(at.timestamp() // self._settings.interval_s)

@@ -5,10 +5,13 @@ alert); the Prometheus metrics follow."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -150,3 +153,19 @@ async def test_an_interval_already_judged_is_not_judged_again(database: Database
 def test_the_alerts_need_both_url_and_secret() -> None:
     with pytest.raises(ValueError, match="webhook_url and secret"):
         settings(alerts={"webhook_url": "http://127.0.0.1:9/hook"})
+
+
+async def test_the_service_runs_on_the_clock(database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """``run`` (what the Lifecycle starts): backfill, then one interval at each boundary of the clock."""
+    service = AnomalyDetector(SqlUsageWindows(database), SqlIncidentStore(database),
+                              settings(interval_s=1, backfill_s=3), logging.getLogger("test.anomaly"))
+    task = asyncio.get_running_loop().create_task(service.run())
+    try:
+        await asyncio.sleep(3.5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    now = service.interval_of(datetime.now(UTC))
+    assert service.last_judged is not None and now - 2 <= service.last_judged <= now
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
