@@ -1,4 +1,4 @@
-"""The ``AnomalyDetector`` service over a real SQLite ledger: a replica that slows down opens one
+"""The ``AnomalyDetector`` service over a real ledger (SQLite and PostgreSQL): a replica that slows down opens one
 incident per (kind, subject), alerted once by a signed webhook to a real local HTTP server; two
 gateways sharing the store alert once between them; the quiet period closes it (one "closed"
 alert); the Prometheus metrics follow."""
@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text
 
 from inferlab.anomaly.service import AnomalyDetector
 from inferlab.metering.alerts import WebhookSender, verify
@@ -27,6 +28,7 @@ from inferlab.metrics.anomaly import AnomalyMetrics
 from inferlab.store import Database, upgrade
 from inferlab.store.anomalies import SqlIncidentStore, SqlUsageWindows
 from inferlab.store.usage import SqlUsageStore
+from inferlab.testing.needs import migrated_postgres_database
 
 from .ledger import end_of, events, settings
 
@@ -55,10 +57,27 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield found
 
 
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with migrated_postgres_database("inferlab_anomaly_service") as name:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
-    await upgrade(db)
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    if db.dialect == "sqlite":
+        await upgrade(db)
+    else:
+        async with db.engine.begin() as connection:
+            await connection.execute(text("TRUNCATE usage_events, usage_hourly, usage_daily, anomaly_incidents"))
     await SqlUsageStore(db).insert_batch(events(range(50), slow=SLOW))
     yield db
     await db.close()
