@@ -37,12 +37,17 @@ def from_report(path: Path, slo_ttft_ms: float) -> ReplicaThroughput:
     return ReplicaThroughput(float(throughput), str(path))
 
 
-def replica_throughput(model: str, config: ModelCapacity | None) -> ReplicaThroughput:
+def replica_throughput(model: str, config: ModelCapacity | None, estimate: float | None = None,
+                       *, estimated: str = "estimated") -> ReplicaThroughput:
+    """The measured throughput; else the planning toolkit's ``estimate`` (labelled ``estimated``)."""
     if config is not None and config.replica_requests_per_s is not None:
         return ReplicaThroughput(config.replica_requests_per_s, "configured")
     if config is not None and config.benchmark_report is not None:
         return from_report(config.benchmark_report, config.slo_ttft_ms)
+    if estimate is not None:
+        return ReplicaThroughput(estimate, estimated)
     raise InvalidRequest(f"model {model!r} has no measured replica throughput: set "
                          f"capacity.models.{model}.replica_requests_per_s or .benchmark_report (an `inferlab bench` "
-                         f"report of one replica at the SLO), or pass --throughput {model}=<requests/s>",
+                         f"report of one replica at the SLO), or pass --throughput {model}=<requests/s> (or, for an "
+                         f"unmeasured estimate, .catalogue_model and .hardware)",
                          param="replica_requests_per_s")

@@ -34,7 +34,8 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def _overrides(throughput: list[str], benchmark: list[str], hardware: list[str], price: list[str],
-               replicas: list[str], slo_ttft_ms: float | None, base: dict[str, ModelCapacity]) -> dict[str, ModelCapacity]:
+               replicas: list[str], catalogue_model: list[str], slo_ttft_ms: float | None,
+               base: dict[str, ModelCapacity]) -> dict[str, ModelCapacity]:
     changes: dict[str, dict[str, object]] = {}
     try:
         for model, value in _pairs(throughput, "--throughput").items():
@@ -47,6 +48,8 @@ def _overrides(throughput: list[str], benchmark: list[str], hardware: list[str],
             changes.setdefault(model, {})["usd_per_hour"] = Decimal(value)
         for model, value in _pairs(replicas, "--replicas").items():
             changes.setdefault(model, {})["replicas"] = int(value)
+        for model, value in _pairs(catalogue_model, "--catalogue-model").items():
+            changes.setdefault(model, {})["catalogue_model"] = value
     except (ValueError, InvalidOperation) as exc:
         fail(f"bad option value: {exc}", 2)
     found = {}
@@ -72,6 +75,10 @@ def _text(plans: list[ModelPlan]) -> str:
         error = (f"backtest on the last {test.days} h: MAPE {test.mape:.1%}, WAPE {test.wape:.1%}, "
                  f"sMAPE {test.smape:.1%}" if test.mape is not None and test.wape is not None
                  and test.smape is not None else "backtest: no usage in the held-out hours")
+        calibration = plan.pool.calibration
+        if calibration is not None:
+            error += (f"; the planning toolkit estimates {plan.pool.estimated_requests_per_s:.3g} req/s a replica: "
+                      f"measured {calibration:.2f}× that")
         lines += [plan.recommendation,
                   (f"  {plan.pool.replicas} → {plan.needed} replicas at {plan.pool.throughput.requests_per_s:g} req/s "
                    f"each ({plan.pool.throughput.source}), planned at {plan.target_utilisation:.0%}; "
@@ -92,6 +99,9 @@ def register(app: typer.Typer) -> None:
         hardware: list[str] = typer.Option([], help="MODEL=ACCELERATOR: the planning catalogue's id (e.g. l4)."),
         usd_per_hour: list[str] = typer.Option([], "--usd-per-hour", help="MODEL=USD: one replica's hourly cost."),
         replicas: list[str] = typer.Option([], help="MODEL=N: replicas running now (default: the configuration)."),
+        catalogue_model: list[str] = typer.Option([], "--catalogue-model",
+                                                  help="MODEL=ID: the planning catalogue's model (e.g. llama-3.1-8b), "
+                                                       "for the toolkit's estimate beside the measurement."),
         slo_ttft_ms: float | None = typer.Option(None, help="The p95 TTFT a benchmark report must have met."),
         output: str = typer.Option("text", "--format", help="text or json (JSON lines)."),
         config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, data_dir: Path | None = DataDirOpt,
@@ -110,7 +120,7 @@ def register(app: typer.Typer) -> None:
             settings = load_settings(config, profile=profile, overrides={"data_dir": data_dir} if data_dir else None)
         except ConfigError as exc:
             fail(str(exc), 2)
-        overrides = _overrides(throughput, benchmark, hardware, usd_per_hour, replicas, slo_ttft_ms,
+        overrides = _overrides(throughput, benchmark, hardware, usd_per_hour, replicas, catalogue_model, slo_ttft_ms,
                                settings.capacity.models)
         models = tuple(m for m in model.split(",") if m) if model else None
 

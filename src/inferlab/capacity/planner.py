@@ -8,7 +8,9 @@ For each model with usage:
    held out, forecast from the rest and compared (MAPE, WAPE, sMAPE);
 2. its **replica throughput**: requests per second one replica serves within the SLO, measured
    (``inferlab.capacity.calibration``), sized at ``target_utilisation`` as the planning toolkit's
-   ``plan_capacity`` sizes replicas;
+   ``plan_capacity`` sizes replicas. With the model's catalogue id and hardware, the toolkit's own
+   estimate for the model's mean request sizes is shown beside it, and the ratio (the calibration);
+   with nothing measured, the estimate stands in, flagged as such;
 3. per forecast hour, the replicas the upper forecast (``forecast + z·σ``) needs; the plan is the
    most any hour needs, and the deadline the first hour that needs more than run today;
 4. its **cost**: the replica's hourly price (configured, else the planning catalogue's cheapest
@@ -34,6 +36,7 @@ from inferlab.errors import InvalidRequest
 from inferlab.metering.forecast import Backtest, backtest, fit
 
 HOURS_PER_MONTH = 730
+ESTIMATED = "planning estimate (not measured)"
 DAY, WEEK = 24, 168
 
 
@@ -49,6 +52,14 @@ class Pool:
     throughput: ReplicaThroughput
     hardware: str | None
     usd_per_hour: Decimal | None
+    estimated_requests_per_s: float | None = None  # the planning toolkit's, for this model's request sizes
+
+    @property
+    def calibration(self) -> float | None:
+        """Measured ÷ the toolkit's estimate (how far the roofline model is from this deployment)."""
+        if self.estimated_requests_per_s is None or self.throughput.source == ESTIMATED:
+            return None
+        return self.throughput.requests_per_s / self.estimated_requests_per_s
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ class ModelPlan:
                              "wape": self.backtest.wape, "smape": self.backtest.smape},
                 "replica_requests_per_s": self.pool.throughput.requests_per_s,
                 "throughput_source": self.pool.throughput.source, "target_utilisation": self.target_utilisation,
+                "estimated_requests_per_s": self.pool.estimated_requests_per_s,
+                "calibration": round(self.pool.calibration, 4) if self.pool.calibration is not None else None,
                 "peak_requests_per_s": round(self.peak_requests_per_s, 4), "peak_at": self.peak_at.isoformat(),
                 "replicas": self.pool.replicas, "needed": self.needed, "change": self.change,
                 "deadline": self.deadline.isoformat() if self.deadline else None, "hardware": self.pool.hardware,
@@ -145,7 +158,7 @@ def plan_model(history: ModelHistory, pool: Pool, settings: CapacitySettings, no
 
 class CapacityPlanner:
     def __init__(self, history: DemandHistory, settings: CapacitySettings,
-                 pool_of: Callable[[str], Pool]) -> None:
+                 pool_of: Callable[[ModelHistory], Pool]) -> None:
         self._history = history
         self._settings = settings
         self._pool_of = pool_of
@@ -166,7 +179,7 @@ class CapacityPlanner:
                                               f"{self._settings.history_days} days", param="model"))
                 continue
             try:
-                found.append(plan_model(history, self._pool_of(name), self._settings, now))
+                found.append(plan_model(history, self._pool_of(history), self._settings, now))
             except InvalidRequest as exc:
                 found.append(exc)
         return found

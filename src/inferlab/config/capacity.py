@@ -22,6 +22,12 @@ class ModelCapacity(StrictModel):
     devices: int = Field(1, ge=1, description="accelerators per replica")
     usd_per_hour: Decimal | None = Field(None, ge=0, description="one replica's hourly cost (wins over the catalogue)")
     replicas: int | None = Field(None, ge=0, description="replicas running now; default: the model's configuration")
+    catalogue_model: str | None = Field(
+        None, description="the planning catalogue's model id (e.g. llama-3.1-8b): with hardware, the planning "
+                          "toolkit's estimate of a replica's throughput at the SLO, which the measurement calibrates "
+                          "(or stands in for, flagged, when nothing was measured)")
+    engine: str = Field("llama.cpp", description="the planning toolkit's engine profile for the estimate")
+    min_tokens_per_s: float = Field(10.0, gt=0, description="the SLO's decode speed per stream, for the estimate")
 
     @model_validator(mode="after")
     def _one_measure(self) -> ModelCapacity:

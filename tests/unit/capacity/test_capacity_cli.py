@@ -82,6 +82,24 @@ def test_plan_end_to_end_on_a_seeded_store(tmp_path: Path) -> None:
     assert 0 <= (deadline - datetime.now(UTC)).total_seconds() <= 36 * 3600 and 8 <= deadline.hour <= 20
 
 
+def test_the_planning_toolkit_is_calibrated_by_the_measurement(tmp_path: Path) -> None:
+    asyncio.run(_seed(tmp_path, datetime.now(UTC)))
+    runner = CliRunner()
+    base = ["capacity", "plan", "--data-dir", str(tmp_path), "--model", "chat", "--hardware", "chat=l4",
+            "--catalogue-model", "chat=smollm2-135m", "--format", "json"]
+    measured = json.loads(runner.invoke(_app(), [*base, "--throughput", "chat=0.01"]).output)
+    assert measured["throughput_source"] == "configured" and measured["estimated_requests_per_s"] > 0.01
+    assert measured["calibration"] == round(0.01 / measured["estimated_requests_per_s"], 4)
+    estimated = json.loads(runner.invoke(_app(), base).output)  # nothing measured: the estimate, flagged
+    assert estimated["throughput_source"] == "planning estimate (not measured)" and estimated["calibration"] is None
+    assert estimated["replica_requests_per_s"] == measured["estimated_requests_per_s"]
+    result = runner.invoke(_app(), [*base[:-2], "--throughput", "chat=0.01"])
+    assert "the planning toolkit estimates" in result.output and "measured 0.0" in result.output
+    result = runner.invoke(_app(), [*base[:-4], "--catalogue-model", "chat=no-such-model"])
+    assert result.exit_code == 1 and "chat: the planning toolkit cannot estimate it: unknown model" in \
+        " ".join(result.output.split())
+
+
 def test_clear_errors_when_a_plan_cannot_be_made(tmp_path: Path) -> None:
     asyncio.run(_seed(tmp_path, datetime.now(UTC)))
     runner = CliRunner()
