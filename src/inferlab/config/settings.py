@@ -164,5 +164,12 @@ class Settings(BaseSettings):
                                  "model")
         return self
 
+    @model_validator(mode="after")
+    def _anomaly_needs_the_store(self) -> Settings:
+        if self.anomaly.enabled and not (self.features.metering or self.features.auth):
+            raise ValueError("anomaly.enabled needs the store: features.metering (the usage ledger it reads) "
+                             "or features.auth")
+        return self
+
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)

@@ -188,3 +188,12 @@ async def test_the_service_runs_on_the_clock(database: Database, caplog: pytest.
     now = service.interval_of(datetime.now(UTC))
     assert service.last_judged is not None and now - 2 <= service.last_judged <= now
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_the_detector_needs_the_store(tmp_path: Path) -> None:
+    from inferlab.config import Settings
+
+    with pytest.raises(ValueError, match=r"anomaly\.enabled needs the store"):
+        Settings(data_dir=tmp_path, features={"metering": False}, anomaly={"enabled": True})
+    Settings(data_dir=tmp_path, features={"metering": False, "auth": True}, auth={"pepper": "p" * 32},
+             anomaly={"enabled": True})
