@@ -159,8 +159,9 @@ class AnomalyDetector:
         return await self._store.listing(open_only=open_only, recent=self._settings.recent)
 
     def _boundary(self) -> datetime:
+        """The end of the last interval that can be read now (``lag_s`` after it ended)."""
         step = self._settings.interval_s
-        return datetime.fromtimestamp((self._clock() // step) * step, UTC)
+        return datetime.fromtimestamp(((self._clock() - self._settings.lag_s) // step) * step, UTC)
 
     async def run(self) -> None:
         try:
@@ -169,7 +170,7 @@ class AnomalyDetector:
             self._logger.exception("anomaly backfill failed")
         while True:
             next_end = self._boundary() + timedelta(seconds=self._settings.interval_s)
-            await self._sleep(max(0.0, next_end.timestamp() - self._clock()))
+            await self._sleep(max(0.0, next_end.timestamp() + self._settings.lag_s - self._clock()))
             try:
                 await self.tick(next_end)
             except Exception:  # a failed interval (store down...) is logged; the service carries on

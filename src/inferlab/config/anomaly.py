@@ -15,6 +15,8 @@ class AnomalySettings(StrictModel):
     enabled: bool = Field(False, description="sample the usage ledger every interval_s and detect anomalies "
                                              "(needs the store: features.metering or features.auth)")
     interval_s: float = Field(300.0, ge=1, description="one sample of every series per interval")
+    lag_s: float = Field(15.0, ge=0, description="an interval is read this long after it ends: the usage events "
+                                                 "of its last seconds are still being shipped to the store")
     season: Literal["daily", "weekly", "none"] = Field(
         "daily", description="the seasonal profile removed before judging a value")
     seasons: int = Field(7, ge=1, le=28, description="previous days (weeks) the profile looks at")

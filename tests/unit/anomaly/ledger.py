@@ -17,8 +17,8 @@ REPLICAS = ("r0", "r1", "r2")
 
 
 def settings(**changes: object) -> AnomalySettings:
-    base: dict[str, object] = {"enabled": True, "interval_s": INTERVAL_S, "season": "none", "min_history": 12,
-                               "window": 24, "quiet_intervals": 3, "backfill_s": 0}
+    base: dict[str, object] = {"enabled": True, "interval_s": INTERVAL_S, "lag_s": 0, "season": "none",
+                               "min_history": 12, "window": 24, "quiet_intervals": 3, "backfill_s": 0}
     return AnomalySettings.model_validate(base | changes)
 
 
