@@ -43,10 +43,10 @@ def test_after_the_quiet_period_a_new_detection_is_a_new_incident() -> None:
 def test_subjects_and_kinds_are_deduplicated_apart() -> None:
     tracker = IncidentTracker(quiet_intervals=1)
     events = run(tracker, [{SLOW, R2}, {SLOW, R2}, {R2}, set()])
-    assert [e for e in events if e[1] == "opened"] == [(0, "opened", "ttft_ms:model=m"),
-                                                         (0, "opened", "replica_ttft_ms:replica=m/r2")]
-    assert [e for e in events if e[1] == "closed"] == [(2, "closed", "ttft_ms:model=m"),
-                                                         (3, "closed", "replica_ttft_ms:replica=m/r2")]
+    assert sorted(e for e in events if e[1] == "opened") == [(0, "opened", "replica_ttft_ms:replica=m/r2"),
+                                                               (0, "opened", "ttft_ms:model=m")]
+    assert sorted(e for e in events if e[1] == "closed") == [(2, "closed", "ttft_ms:model=m"),
+                                                               (3, "closed", "replica_ttft_ms:replica=m/r2")]
 
 
 def test_the_incident_keeps_its_strongest_and_latest_evidence() -> None:
