@@ -190,7 +190,3 @@ def peer_residuals(values: Mapping[str, float], *, min_peers: int = 3) -> dict[s
     if len(values) < min_peers:
         return {}
     return {name: value - _median(sorted(v for n, v in values.items() if n != name)) for name, value in values.items()}
-
-
-def finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

@@ -15,8 +15,8 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -128,12 +128,7 @@ def peer_values(rows: Iterable[WindowRow], seconds: float, min_requests: int) ->
 
 
 def tuning_for(kind: str, base: Tuning, *, peer: bool) -> Tuning:
+    """The detector's tuning for a metric: its direction and floors; a peer series has no season."""
     spec = METRICS[kind]
-    from dataclasses import replace
-
     return replace(base, direction=spec.direction, floor_abs=spec.floor_abs, floor_rel=0.0 if peer else spec.floor_rel,
                    period=0 if peer else base.period)
-
-
-def rows_total(rows: Sequence[WindowRow]) -> int:
-    return sum(r.requests for r in rows)
