@@ -46,6 +46,7 @@ from inferlab.tenants.step import EnforceTier
 from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
+    from inferlab.anomaly.service import AnomalyDetector
     from inferlab.auth.stack import AuthStack
     from inferlab.batches.service import BatchService
     from inferlab.billing.build import BillingServices
@@ -102,6 +103,7 @@ class Services:
     lifecycle: Lifecycle
     billing: BillingServices | None = None
     registry: RegistryService | None = None
+    anomaly: AnomalyDetector | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -479,6 +481,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if settings.batches.enabled and database is not None:  # batches outlive the process: the store keeps them
         batches = _batches(settings, database, chain, router, logger.getChild("batches"))
         lifecycle.background(batches.runner.run)  # started last, stopped first: lines in flight end cleanly
+    from inferlab.anomaly.build import build_anomaly
+
+    anomaly = build_anomaly(settings, database, session, lifecycle, metrics, logger.getChild("anomaly"))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
@@ -486,5 +491,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         tokens=TokenService(router, session), batches=batches, browser=browser,
         chain=chain, lifecycle=lifecycle, billing=billing,
         registry=registry.service if registry is not None else None,
+        anomaly=anomaly,
     )
 
