@@ -12,7 +12,8 @@ desired = ceil((load + headroom·√load) · pressure / target): ``target`` is t
 takes at its SLO, the square-root headroom absorbs the Poisson noise of the arrivals (the
 "square-root staffing" rule), and ``pressure`` ≥ 1 when the engines say the replicas are slower
 than planned (KV cache near full, TTFT over the tier's SLO). A change within ``tolerance`` of
-the current count is not made (no flapping on noise); a scale-down takes the highest desired
+the current count is not made — up past ``current·(1 + tolerance)``, down below
+``(current − 1)·(1 − tolerance)``: a dead band on each side, so noise does not flap; a scale-down takes the highest desired
 count of the last ``scale_down_delay_s`` (stabilisation); the result is clamped to the bounds
 in force (``min``/``max``, and the scheduled windows'). A pool whose minimum is 0 goes to zero
 after ``idle_s`` without a request, and back to one at once when a request arrives.
@@ -40,8 +41,8 @@ class ScalePolicy:
     panic_window_s: float = 6.0
     panic_threshold: float = 2.0  # panic when the panic window needs this many times the current replicas
     tolerance: float = 0.1  # a change smaller than this fraction of the current count is not made
-    scale_down_delay_s: float = 30.0  # a scale-down takes the highest desired count of this long
-    headroom: float = 1.0  # × √load of spare room (0: none)
+    scale_down_delay_s: float = 15.0  # a scale-down takes the highest desired count of this long
+    headroom: float = 0.75  # × √load of spare room (0: none)
     idle_s: float = 300.0  # with min_replicas 0: scale to zero after this long without a request
 
     def __post_init__(self) -> None:
@@ -142,9 +143,13 @@ class ScaleDecider:
         self._panic = SlidingMean(policy.panic_window_s)
         self._recent = SlidingMax(policy.scale_down_delay_s)
         self._panic_until = -math.inf
+        self._started = False
 
     def decide(self, sample: Sample) -> Decision:
         policy, now, current = self.policy, sample.at, sample.current
+        if not self._started:  # no scale-down before one stabilisation delay has been watched
+            self._started = True
+            self._recent.add(now, current)
         self._stable.add(now, sample.load)
         self._panic.add(now, sample.load)
         stable, panic = self._stable.mean(), self._panic.mean()
@@ -156,8 +161,10 @@ class ScaleDecider:
         raw = max(want_panic, want_stable) if panicking else want_stable
         desired = math.ceil(raw - 1e-9)
         reason = "panic" if panicking else "stable"
-        if current > 0 and desired != current and abs(raw - current) <= policy.tolerance * current:
-            desired, reason = current, "within tolerance"
+        tolerance = policy.tolerance
+        if current > 0 and ((current < desired and raw <= current * (1 + tolerance))
+                            or (desired < current and raw > (current - 1) * (1 - tolerance))):
+            desired, reason = current, "within tolerance"  # a band on each side: noise does not flap
         if panicking:
             desired = max(desired, current)  # a burst: never scale down while panicking
         low, high = sample.bounds or (policy.min_replicas, policy.max_replicas)
@@ -165,7 +172,7 @@ class ScaleDecider:
         if desired < current and recent > desired:
             desired, reason = min(recent, current), "stabilising"
         idle_for = math.inf if sample.last_request_at is None else now - sample.last_request_at
-        if desired == 0 and low == 0 and sample.load <= 0 and idle_for < policy.idle_s:
+        if desired == 0 and current > 0 and sample.load <= 0 and idle_for < policy.idle_s:
             desired, reason = 1, "not idle long enough"
         if sample.load > 0 and desired == 0:
             desired, reason = 1, "activation"  # a request is waiting for a pool at zero

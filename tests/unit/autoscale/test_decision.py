@@ -30,8 +30,8 @@ def run(decider: ScaleDecider, loads: list[float], *, start: float = 0.0, step: 
 
 
 def test_steady_load_gets_load_over_target_plus_sqrt_headroom() -> None:
-    decisions = run(ScaleDecider(POLICY), [16.0] * 120, current=6)
-    assert decisions[-1].desired == math.ceil((16 + 4) / 4) == 5
+    decisions = run(ScaleDecider(POLICY), [16.0] * 120, current=8)
+    assert decisions[-1].desired == math.ceil((16 + 0.75 * 4) / 4) == 5
     assert decisions[-1].direction == "hold"
 
 
