@@ -84,7 +84,7 @@ class PoolAutoscaler:
             self.last_request_at = now
         load = reading.load
         if self._activations and self.actuator.replicas() == 0:
-            load = max(load, float(self._activations))  # requests on their way into the queue
+            load = max(load, 1.0)  # a request woke the pool (it is in the queue, counted there, by now)
         self._activations = 0
         current = self.actuator.replicas()
         sample = Sample(now, load, current, reading.pressure, self.last_request_at, self._bounds(), reading.signals)

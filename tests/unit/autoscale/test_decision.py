@@ -7,7 +7,15 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferlab.autoscale.decision import Decision, Sample, ScaleDecider, ScalePolicy, SlidingMax, SlidingMean, replicas_for
+from inferlab.autoscale.decision import (
+    Decision,
+    Sample,
+    ScaleDecider,
+    ScalePolicy,
+    SlidingMax,
+    SlidingMean,
+    replicas_for,
+)
 
 POLICY = ScalePolicy(target=4, min_replicas=1, max_replicas=10, stable_window_s=60, panic_window_s=6,
                      scale_down_delay_s=30, idle_s=120)
