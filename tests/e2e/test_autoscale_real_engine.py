@@ -17,12 +17,13 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from inferlab.testing.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.engine
 MODEL = "smollm2-135m"
-MESSAGES = [{"role": "user", "content": "Tell me a story about a lighthouse."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a story about a lighthouse."}]
 
 
 def gateway_with(pool: dict[str, Any], *, parallel: int = 2) -> GatewayProcess:
@@ -61,6 +62,7 @@ def scaling_gateway(llama_server_path: Path, smollm2_gguf: Path) -> Iterator[Gat
 async def _stream(client: openai.AsyncOpenAI, max_tokens: int) -> str:
     stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, max_tokens=max_tokens,
                                                   extra_body={"ignore_eos": True})
+    assert isinstance(stream, openai.AsyncStream)
     finish = None
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].finish_reason:

@@ -56,7 +56,8 @@ def arrivals(rate: Callable[[float], float], duration_s: float, seed: int) -> li
     """Poisson arrival times over ``duration_s`` at ``rate(t)`` per second (thinning)."""
     rng = random.Random(seed)
     peak = max(rate(t / 10) for t in range(int(duration_s * 10) + 1)) or 1.0
-    times, t = [], 0.0
+    times: list[float] = []
+    t = 0.0
     while True:
         t += rng.expovariate(peak)
         if t >= duration_s:

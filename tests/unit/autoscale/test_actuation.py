@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Self
 
 import aiohttp
 import pytest
@@ -82,7 +83,7 @@ class Harness:
         self.loop = Autoscaler([self.scaler], interval_s=0.05)
         self.scaler._wake = self.loop.wake
 
-    async def __aenter__(self) -> Harness:
+    async def __aenter__(self) -> Self:
         self.task = asyncio.create_task(self.loop.run())
         return self
 
