@@ -94,8 +94,7 @@ def build_autoscaler(settings: Settings, replicas: Replicas, queues: WaitQueues,
     config = settings.autoscale
     if not config.enabled or not config.pools:
         return None
-    pools: list[PoolAutoscaler] = []
-    autoscaler = Autoscaler(pools, interval_s=config.interval_s, mode=config.mode, logger=logger)
+    autoscaler = Autoscaler([], interval_s=config.interval_s, mode=config.mode, logger=logger)
     for built in replicas.models:
         pool_config = config.pools.get(built.model.name)
         if pool_config is None:
@@ -112,7 +111,7 @@ def build_autoscaler(settings: Settings, replicas: Replicas, queues: WaitQueues,
                           (policy.min_replicas, policy.max_replicas))
         signals = PoolSignals(pool, QueueDepth(queues, pool),
                               kv_target=pool_config.kv_target, ttft_slo_s=_ttft_slo_s(settings, pool_config))
-        pools.append(PoolAutoscaler(pool, ScaleDecider(policy), signals, actuator, mode=config.mode, bounds=bounds,
+        autoscaler.pools.append(PoolAutoscaler(pool, ScaleDecider(policy), signals, actuator, mode=config.mode, bounds=bounds,
                                     activation_timeout_s=config.activation_timeout_s, history=config.history,
                                     observer=observer, logger=logger, wake=autoscaler.wake))
     return autoscaler
