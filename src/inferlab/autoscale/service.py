@@ -59,17 +59,30 @@ class PoolAutoscaler:
         self.last_request_at: float | None = clock()  # the start counts as activity: no instant scale to zero
         self._activations = 0  # requests that found the pool at zero since the last decision
         self.desired: int | None = None
+        self._cold_since: float | None = None  # when a request first found the pool at zero
+        self.cold_starts: deque[float] = deque(maxlen=history)  # how long those first requests were held
+        self.cold_starts_total = 0
         if mode == "active" and policy.min_replicas == 0:
             pool.activator = self
+            pool.subscribe(self._capacity_changed)
 
     # -- Activator ------------------------------------------------------------------------------
 
     def activate(self, pool: BackendPool) -> bool:
         self.last_request_at = self._clock()
         self._activations += 1
+        if self._cold_since is None:
+            self._cold_since = self.last_request_at
         if self.actuator.replicas() == 0:
             self._wake()  # decide now rather than at the next tick
         return True
+
+    def _capacity_changed(self, pool: BackendPool) -> None:
+        """A replica joined (or a slot freed): the requests held since the pool was cold are served now."""
+        if self._cold_since is not None and pool.free_slots():
+            self.cold_starts.append(self._clock() - self._cold_since)
+            self.cold_starts_total += 1
+            self._cold_since = None
 
     def standby(self, pool: BackendPool) -> bool:
         return self._bounds()[0] == 0
@@ -113,6 +126,8 @@ class PoolAutoscaler:
                        "tolerance": policy.tolerance, "scale_down_delay_s": policy.scale_down_delay_s,
                        "headroom": policy.headroom, "idle_s": policy.idle_s},
             **self.actuator.snapshot(),
+            "cold_starts_total": self.cold_starts_total,
+            "cold_starts_s": [round(held, 3) for held in list(self.cold_starts)[-10:]],
             "decisions": [decision.to_dict() for decision in reversed(self.history)],
         }
 
