@@ -104,6 +104,11 @@ def reaction() -> dict[str, Any]:
     return found
 
 
+def first_content(data: bytes) -> bool:
+    choices = json.loads(data).get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
+
+
 async def engine_breakdown(runs: int) -> list[dict[str, float]]:
     """The engine alone: spawn → port open → /health 200 → first streamed token."""
     import socket
@@ -115,7 +120,7 @@ async def engine_breakdown(runs: int) -> list[dict[str, float]]:
     from inferlab.coordinator.locate import llama_engine_command
 
     model = ModelConfig(name="smollm2-135m", backend="llamacpp", path="embedded:smollm2", context_size=1024,
-                        parallel=1)
+                        parallel=1, embeddings=False)
     found = []
     async with aiohttp.ClientSession() as session:
         for _ in range(runs):
@@ -145,7 +150,7 @@ async def engine_breakdown(runs: int) -> list[dict[str, float]]:
             body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True}
             async with session.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, headers=auth) as r:
                 async for line in r.content:
-                    if b'"content"' in line:
+                    if line.startswith(b"data: {") and first_content(line[6:]):
                         break
             t_token = time.perf_counter()
             process.terminate()
@@ -163,17 +168,20 @@ def gateway_cold_starts(runs: int) -> list[dict[str, float]]:
     from inferlab.testing.gateway_process import GatewayProcess
     from tests.conftest import smollm2_config
 
-    config = smollm2_config(parallel=1, context_size=1024)
+    config = smollm2_config(parallel=1, context_size=1024, embeddings=False)
     config["autoscale"] = {"enabled": True, "interval_s": 0.2, "pools": {"smollm2-135m": {
         "min_replicas": 0, "max_replicas": 1, "target": 2, "stable_window_s": 2, "panic_window_s": 0.5,
         "scale_down_delay_s": 0.2, "idle_s": 0.6}}}
-    gateway = GatewayProcess(config).start()
+    gateway = GatewayProcess(config).start(wait_ready=False)  # its engine may go to zero before it is seen ready
     found = []
     try:
         with openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=60) as client:
             for _ in range(runs):
                 while True:
-                    state = httpx.get(gateway.url + "/admin/autoscaler").json()["data"][0]
+                    try:
+                        state = httpx.get(gateway.url + "/admin/autoscaler").json()["data"][0]
+                    except httpx.TransportError:  # not listening yet
+                        state = {"current": None}
                     if state["current"] == 0 and not state["draining"]:
                         break
                     time.sleep(0.05)
@@ -186,8 +194,8 @@ def gateway_cold_starts(runs: int) -> list[dict[str, float]]:
                         first = time.perf_counter()
                 done = time.perf_counter()
                 state = httpx.get(gateway.url + "/admin/autoscaler").json()["data"][0]
-                found.append({"first_token_s": (first or done) - t0, "done_s": done - t0,
-                              "engine_ready_s": state["recent_starts"][-1]["ready_s"]})
+                found.append({"held_s": state["cold_starts_s"][-1], "engine_ready_s": state["recent_starts"][-1]["ready_s"],
+                              "first_token_s": (first or done) - t0, "done_s": done - t0})
     finally:
         gateway.stop()
     return found
@@ -216,7 +224,8 @@ def main() -> None:
     print("engine start, llama-server + SmolLM2-135M:", json.dumps(summary(rows)))
     cold = gateway_cold_starts(args.cold)
     print("through the gateway from zero:", json.dumps(summary(cold)))
-    print("first token ≤ engine ready + 1 s:", all(r["first_token_s"] <= r["engine_ready_s"] + 1.0 for r in cold))
+    print("held in the queue ≤ engine ready + 1 s:", all(r["held_s"] <= r["engine_ready_s"] + 1.0 for r in cold))
+    print("each:", json.dumps([{k: round(v, 3) for k, v in r.items()} for r in cold]))
 
 
 if __name__ == "__main__":
