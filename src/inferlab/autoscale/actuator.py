@@ -23,6 +23,10 @@ class Actuator(Protocol):
         """Replicas serving now."""
         ...
 
+    def can_start(self) -> bool:
+        """False after its last attempt to start a replica failed (a pool at zero is then not "ready")."""
+        ...
+
     async def refresh(self) -> None:
         """Read back what the replicas are (before a decision; a no-op where state is local)."""
         ...

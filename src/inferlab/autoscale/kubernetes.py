@@ -66,6 +66,9 @@ class KubernetesActuator:
         self._spec = int(scale.get("spec", {}).get("replicas", 0) or 0)
         self._status = int(scale.get("status", {}).get("replicas", 0) or 0)
 
+    def can_start(self) -> bool:
+        return self.last_error is None
+
     async def refresh(self) -> None:
         """Read the Deployment's scale (at start and before each decision)."""
         try:

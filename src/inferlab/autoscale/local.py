@@ -63,6 +63,7 @@ class LocalActuator:
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._names = itertools.count(1)
         self.starts: deque[StartRecord] = deque(maxlen=100)
+        self.last_start_failed = False
 
     def _serving(self) -> list[Replica]:
         return [replica for replica in self.pool.replicas if not replica.cordoned]
@@ -76,6 +77,9 @@ class LocalActuator:
 
     def starting(self) -> int:
         return len(self._starting)
+
+    def can_start(self) -> bool:
+        return not self.last_start_failed
 
     async def refresh(self) -> None:
         return None
@@ -130,6 +134,7 @@ class LocalActuator:
             if not ok:
                 self._engines.pop(replica.name, None)
                 await engine.stop()
+        self.last_start_failed = not ok
         if not ok:
             self.starts.append(StartRecord(replica.name, None, time.time()))
             self._log.error("replica did not become ready", extra={"model": self.pool.model, "replica": replica.name})

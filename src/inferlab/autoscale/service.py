@@ -85,7 +85,8 @@ class PoolAutoscaler:
             self._cold_since = None
 
     def standby(self, pool: BackendPool) -> bool:
-        return self._bounds()[0] == 0
+        """At zero by design and able to wake: its last start did not fail."""
+        return self._bounds()[0] == 0 and self.actuator.can_start()
 
     # -- deciding -------------------------------------------------------------------------------
 

@@ -130,6 +130,8 @@ async def test_the_activation_bound_answers_503_cold_start_timeout() -> None:
         with pytest.raises(ColdStartTimeout) as refused:
             await h.queues.acquire(h.pool, RoutingRequest({}))
         assert refused.value.status == 503 and refused.value.code == "cold_start_timeout"
+        await until(lambda: not h.actuator.can_start(), 5)  # the engine gave up at its start-up timeout
+        assert not h.pool.is_ready()  # a pool at zero that cannot wake is not "ready" (standby)
 
 
 async def test_scale_down_cordons_drains_then_stops() -> None:
