@@ -30,7 +30,7 @@ from inferlab.drain import DrainController
 from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
 from inferlab.metrics.step import CountRefusals, CountRequests
-from inferlab.pipeline import Chain, Step
+from inferlab.pipeline import Chain, Step, only_for, routes
 from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
@@ -221,7 +221,8 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
 
     observer = metrics.metering if metrics is not None else None
     return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
-                          hardware=hardware_of(settings), sink=sink)
+                          hardware=hardware_of(settings), sink=sink,
+                          usage_observer=metrics.tenants if metrics is not None else None)
 
 
 def _registry(settings: Settings, admin: AdminServices | None, router: ModelRouter, health: HealthMonitor,
@@ -461,9 +462,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
         responses = build_responses(settings.responses, database, logger.getChild("responses"))
         lifecycle.background(responses.keep_purging)
-        steps.append(responses.step)
+        steps.append(only_for([routes.RESPONSES], responses.step))
     if code is not None:
-        steps += [code.completions, code.assist]
+        steps += [only_for([routes.CODE_COMPLETIONS], code.completions),
+                  only_for([routes.CODE_REVIEW, routes.CODE_DOCS], code.assist)]
     steps.append(ResolveModel(router) if registry is None else registry.step)
     if metrics is not None:
         steps.append(CountRefusals(metrics))
@@ -475,9 +477,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
         steps.append(TrackSlo(slo))
     if code is not None:
-        steps.append(code.context)
+        steps.append(only_for([routes.CODE_COMPLETIONS], code.context))
         lifecycle.background(code.keep_indexes_fresh)
-    steps.append(_fim_step(settings, logger.getChild("code")))
+    steps.append(only_for(routes.TEXT_COMPLETIONS, _fim_step(settings, logger.getChild("code"))))
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -489,7 +491,8 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                        default_max_tokens=settings.resources.default_max_tokens))
     from inferlab.completions.step import LegacyCompletions
 
-    steps.append(LegacyCompletions())  # echo and integer logprobs on /v1/completions, in the legacy shape
+    # echo and integer logprobs on /v1/completions, in the legacy shape
+    steps.append(only_for(routes.TEXT_COMPLETIONS, LegacyCompletions()))
     steps.append(RouteToReplica(router, Failover(queues)))
     chain = Chain(steps)
     batches = None
