@@ -126,6 +126,9 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         from inferlab.api.anomaly_routes import AnomalyRoutes
 
         declared += AnomalyRoutes(services.anomaly).add_to(app)
+    from inferlab.api.autoscale_routes import AutoscaleRoutes
+
+    declared += AutoscaleRoutes(services.autoscaler.snapshot if services.autoscaler is not None else None).add_to(app)
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
     app[DECLARED] = tuple(declared)
     policy = RoutePolicy(access_rules(declared))  # the union of the declared rules; an undeclared route has none

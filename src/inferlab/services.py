@@ -48,6 +48,7 @@ from inferlab.tenants.tier import TierCatalogue
 if TYPE_CHECKING:
     from inferlab.anomaly.service import AnomalyDetector
     from inferlab.auth.stack import AuthStack
+    from inferlab.autoscale.service import Autoscaler
     from inferlab.batches.service import BatchService
     from inferlab.billing.build import BillingServices
     from inferlab.browser.build import Browser
@@ -104,6 +105,7 @@ class Services:
     billing: BillingServices | None = None
     registry: RegistryService | None = None
     anomaly: AnomalyDetector | None = None
+    autoscaler: Autoscaler | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -282,6 +284,23 @@ def _schema_ready(database: Any, auto_migrate: bool) -> Any:
     return part
 
 
+def _autoscaler(settings: Settings, replicas: Replicas, queues: WaitQueues, session: aiohttp.ClientSession,
+                metrics: GatewayMetrics | None, logger: logging.Logger, lifecycle: Lifecycle) -> Autoscaler | None:
+    """autoscale.enabled: the pools' decisions in the background, started after the engines (its
+    registration follows theirs) and stopped before them: its own engines are drained and stopped."""
+    if not settings.autoscale.enabled:
+        return None
+    from inferlab.autoscale.build import build_autoscaler
+
+    autoscaler = build_autoscaler(settings, replicas, queues, session,
+                                  observer=metrics.autoscale if metrics is not None else None,
+                                  logger=logger.getChild("autoscale"))
+    if autoscaler is not None:
+        lifecycle.on_stop(autoscaler.close)
+        lifecycle.background(autoscaler.run)
+    return autoscaler
+
+
 def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
     return FillInTheMiddle({model.name: fim_policy(model, settings.engines, logger) for model in settings.models})
 
@@ -393,6 +412,7 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
     if metering is not None:  # stopped after the engines, before the store: the buffer shipped last
         lifecycle.add(metering.running)
     lifecycle.add(engines_running)
+    autoscaler = _autoscaler(settings, replicas, queues, session, metrics, logger, lifecycle)
     if registry is not None:  # after the engines: a version's engines start once the configured ones have
         lifecycle.add(registry.service.running)
         for loop in (registry.service.watch, registry.service.keep_flushing, registry.service.keep_judging):
@@ -492,5 +512,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         chain=chain, lifecycle=lifecycle, billing=billing,
         registry=registry.service if registry is not None else None,
         anomaly=anomaly,
+        autoscaler=autoscaler,
     )
 

@@ -35,7 +35,10 @@ def pool_state(pool: BackendPool) -> dict[str, Any]:
                                  "breaker": snapshot["breaker"]["state"]}
         entry.update((field, snapshot[field]) for field in _REPLICA_FIELDS if field in snapshot)
         replicas.append(entry)
-    return {"ready": any(r["routable"] for r in replicas), "replicas": replicas}
+    state: dict[str, Any] = {"ready": any(r["routable"] for r in replicas), "replicas": replicas}
+    if not state["ready"] and pool.is_ready():  # scaled to zero by design: the next request wakes it
+        state.update(ready=True, standby=True)
+    return state
 
 
 def model_state(router: ModelRouter, name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferlab.config.anomaly import AnomalySettings
 from inferlab.config.auth import AuthSettings
+from inferlab.config.autoscale import AutoscaleSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.batches import BatchSettings
 from inferlab.config.billing import BillingSettings
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = Field(default_factory=BillingSettings)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -113,6 +115,16 @@ class Settings(BaseSettings):
             raise ValueError("cache.backend 'redis' needs redis_url (INFERLAB_REDIS_URL)")
         if self.scheduler.shared_counters == "redis" and self.redis_url is None:
             raise ValueError("scheduler.shared_counters 'redis' needs redis_url (INFERLAB_REDIS_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _autoscaled_pools_exist(self) -> Settings:
+        names = {model.name for model in self.models}
+        unknown = sorted(set(self.autoscale.pools) - names)
+        if self.autoscale.enabled and unknown:
+            raise ValueError(f"autoscale.pools names models that are not configured: {', '.join(unknown)}")
+        if self.autoscale.enabled and self.server.workers > 1:
+            raise ValueError("autoscale needs server.workers: 1 (each worker would scale the engines on its own)")
         return self
 
     @model_validator(mode="after")

@@ -66,6 +66,13 @@ class Replicas:
     models: list[ModelPools]
     engines: list[ManagedEngine] = field(default_factory=list)
     coordinator: DistributedCoordinator | None = None  # the engine groups, when a model has `distributed:`
+    new_engine: NewEngine | None = None  # more managed engines of a model, on demand (the autoscaler)
+
+
+class NewEngine(Protocol):
+    def __call__(self, name: str, model: ModelConfig) -> tuple[ManagedEngine, InferenceBackend, ReplicaEndpoint]:
+        """A managed engine (not started) for one more replica of ``model``, its backend and endpoint."""
+        ...
 
 
 class _ManagedEngines:
@@ -86,6 +93,13 @@ class _ManagedEngines:
 
     def replica(self, name: str, model: ModelConfig, *, embedding: bool = False
                 ) -> tuple[InferenceBackend, ReplicaEndpoint]:
+        engine, backend, endpoint = self.build(name, model, embedding=embedding)
+        self.engines.append(engine)
+        return backend, endpoint
+
+    def build(self, name: str, model: ModelConfig, *, embedding: bool = False
+              ) -> tuple[ManagedEngine, InferenceBackend, ReplicaEndpoint]:
+        """One managed engine, remembered by nobody (``replica`` remembers the configured ones)."""
         settings = self._settings
         engine = self._attach(name) if self._attached is not None else ManagedEngine(
             name,
@@ -97,10 +111,9 @@ class _ManagedEngines:
             backoff_initial_s=settings.restart_backoff_initial_s,
             backoff_max_s=settings.restart_backoff_max_s,
         )
-        self.engines.append(engine)
         backend = ManagedLlamaCppBackend(engine, self._client, self._max_line_bytes)
         kind: EngineKind = "llamacpp" if engine.command.flavour == "llama-server" else "generic"
-        return backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
+        return engine, backend, ReplicaEndpoint(engine.url, kind, engine.command.api_key)
 
     def _attach(self, name: str) -> ManagedEngine:
         assert self._attached is not None
@@ -214,4 +227,4 @@ def build_replicas(
             embedder = managed.replica(f"{model.name}-embed", model, embedding=True)
             embeddings = build_pool(model, [embedder], limit=limit, observer=pool_observer)
         built.append(ModelPools(model, pool, embeddings))
-    return Replicas(built, managed.engines, coordinator)
+    return Replicas(built, managed.engines, coordinator, new_engine=managed.build if attached is None else None)

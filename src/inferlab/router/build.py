@@ -55,6 +55,14 @@ def build_pool(
     )
 
 
+def build_replica(model: ModelConfig, backend: InferenceBackend, endpoint: ReplicaEndpoint, *, limit: int) -> Replica:
+    """One more replica of ``model`` (the autoscaler's), configured like ``build_pool``'s."""
+    health = model.health
+    breaker = BreakerPolicy(failure_threshold=health.failure_threshold, ejection_base_s=health.ejection_base_s,
+                            ejection_max_s=health.ejection_max_s)
+    return Replica(backend, limit=limit, endpoint=endpoint, breaker=breaker)
+
+
 def health_policy(model: ModelConfig) -> HealthPolicy:
     health = model.health
     return HealthPolicy(health.probe_interval_s, health.probe_timeout_s, health.unhealthy_threshold)

@@ -65,6 +65,24 @@ class Lease:
         return self.replica.backend
 
 
+class Activator(Protocol):
+    """Brings replicas back to a pool scaled to zero (the autoscaler, ``inferlab.autoscale``).
+
+    While it answers ``activate`` with True, a pool with no routable replica is *cold*, not down:
+    requests wait in its queue (at most ``timeout_s``) instead of failing at once.
+    """
+
+    timeout_s: float
+
+    def activate(self, pool: BackendPool) -> bool:
+        """A request found nothing routable: start a replica if none is on its way; True when one is."""
+        ...
+
+    def standby(self, pool: BackendPool) -> bool:
+        """The pool is at zero replicas by design (ready to be woken), not broken."""
+        ...
+
+
 CapacityListener = Callable[["BackendPool"], None]
 """Called with the pool when a slot frees or routability changes (synchronously: keep it short)."""
 
@@ -84,8 +102,9 @@ class BackendPool:
         observer: PoolObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         listeners: Sequence[CapacityListener] = (),
+        allow_empty: bool = False,
     ) -> None:
-        if not replicas:
+        if not replicas and not allow_empty:
             raise ValueError(f"model {model!r} has no replicas")
         self.model = model
         self.replicas = tuple(r if isinstance(r, Replica) else Replica(r) for r in replicas)
@@ -96,6 +115,7 @@ class BackendPool:
         self.observer: PoolObserver = observer or NullPoolObserver()
         self.clock = clock
         self._listeners = list(listeners)
+        self.activator: Activator | None = None  # set by the autoscaler when it may scale this pool to zero
 
     # -- choosing -------------------------------------------------------------------------------
 
@@ -131,19 +151,49 @@ class BackendPool:
     def try_acquire(self, request: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Lease | None:
         """A lease at once, or None when every routable replica (outside ``exclude``) is full.
 
-        Raises ``NoReplicaAvailable`` when no replica (outside ``exclude``) is routable at all.
+        Raises ``NoReplicaAvailable`` when no replica (outside ``exclude``) is routable at all,
+        unless the pool is cold (its activator is bringing one): then None, the request waits.
         """
         now = self.clock()
         free, routable = self._scan(now, exclude)
         if not routable:
+            if self.cold():
+                return None
             raise self._unavailable(now)
         return self._dispatch(free, request, now) if free else None
 
     def ensure_routable(self, exclude: frozenset[str] = frozenset()) -> None:
-        """Raise ``NoReplicaAvailable`` when no replica (outside ``exclude``) is routable; take nothing."""
+        """Raise ``NoReplicaAvailable`` when no replica (outside ``exclude``) is routable and the
+        pool is not cold; take nothing."""
         now = self.clock()
-        if not any(replica.routable(now) for replica in self.replicas if replica.name not in exclude):
+        routable = any(replica.routable(now) for replica in self.replicas if replica.name not in exclude)
+        if not routable and not self.cold():
             raise self._unavailable(now)
+
+    def cold(self) -> bool:
+        """Nothing routable, and the activator is bringing a replica: wait rather than fail."""
+        if self.activator is None:
+            return False
+        now = self.clock()
+        if any(replica.routable(now) for replica in self.replicas):
+            return False
+        return self.activator.activate(self)
+
+    # -- membership (autoscaling) ----------------------------------------------------------------
+
+    def add_replica(self, replica: Replica) -> None:
+        """Serve one more replica (ready); waiters are served at once."""
+        self.replicas = (*self.replicas, replica)
+        self.capacity_changed()
+
+    def remove_replica(self, name: str) -> Replica | None:
+        """Stop routing to a replica (cordoned and drained first, by whoever removes it)."""
+        found = next((r for r in self.replicas if r.name == name), None)
+        if found is not None:
+            self.replicas = tuple(r for r in self.replicas if r is not found)
+            self.strategy.forget(name)
+            self.capacity_changed()
+        return found
 
     def slots(self) -> int:
         """Requests the routable replicas take at once (what a saturated pool frees in turn)."""
@@ -186,8 +236,11 @@ class BackendPool:
     # -- views -----------------------------------------------------------------------------------
 
     def is_ready(self) -> bool:
+        """A routable replica, or none by design (scaled to zero, woken by the next request)."""
         now = self.clock()
-        return any(replica.routable(now) for replica in self.replicas)
+        if any(replica.routable(now) for replica in self.replicas):
+            return True
+        return self.activator is not None and self.activator.standby(self)
 
     def snapshot(self) -> dict[str, Any]:
         now = self.clock()

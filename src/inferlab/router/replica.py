@@ -36,6 +36,7 @@ class Replica:
         "breaker",
         "config_error",
         "config_error_until",
+        "cordoned",
         "endpoint",
         "ewma_alpha",
         "ewma_s",
@@ -81,11 +82,12 @@ class Replica:
         self.next_probe_at = 0.0
         self.config_error: str | None = None  # the engine refused the gateway's configuration (credentials)
         self.config_error_until = 0.0
+        self.cordoned = False  # being drained before it stops (autoscaling down): no new requests
 
     def routable(self, now: float) -> bool:
         """Healthy enough to be sent a request now (ignoring its concurrency limit). A misconfigured
         replica is not, until its re-check time: then requests may show whether it was fixed."""
-        if self.config_error is not None and now < self.config_error_until:
+        if self.cordoned or (self.config_error is not None and now < self.config_error_until):
             return False
         return self.probe_healthy and self.backend.is_available() and self.breaker.allows(now)
 
@@ -140,6 +142,7 @@ class Replica:
             "healthy": self.healthy(),
             "available": self.backend.is_available(),
             "misconfigured": self.config_error is not None,
+            "cordoned": self.cordoned,
             "error": self.config_error,
             "probe": {"healthy": self.probe_healthy, "detail": self.probe_detail},
             "breaker": {

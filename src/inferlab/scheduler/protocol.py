@@ -41,6 +41,12 @@ class QueueTimeout(ServiceUnavailable):
     default_code = "queue_timeout"
 
 
+class ColdStartTimeout(ServiceUnavailable):
+    """The pool was scaled to zero and no replica of it became ready within the activation bound."""
+
+    default_code = "cold_start_timeout"
+
+
 class DeadlineUnreachable(ServiceUnavailable):
     default_code = "deadline_unreachable"
 

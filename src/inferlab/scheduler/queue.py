@@ -33,6 +33,7 @@ from inferlab.router.replica import Outcome
 from inferlab.scheduler.drain import DrainRate, retry_after
 from inferlab.scheduler.policies import CLASS_NAMES, make_policy
 from inferlab.scheduler.protocol import (
+    ColdStartTimeout,
     DeadlineExceeded,
     DeadlineUnreachable,
     QueueObserver,
@@ -79,6 +80,7 @@ class Waiter:
     queued: bool = True
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     expires_by_deadline: bool = False  # its timer is its deadline (else the queue's max_wait_s)
+    cold: bool = False  # it joined a pool scaled to zero: it waits for the activation, not max_wait_s
 
 
 class PoolQueue:
@@ -115,6 +117,8 @@ class PoolQueue:
         loop = asyncio.get_running_loop()
         waiter = Waiter(request, exclude, loop.create_future(), now, next(self._seq))
         expires_in = self.policy.max_wait_s
+        if pool.activator is not None and pool.cold():  # scaled to zero: wait while a replica starts
+            expires_in, waiter.cold = pool.activator.timeout_s, True
         if request.deadline is not None and request.deadline - now < expires_in:
             expires_in, waiter.expires_by_deadline = request.deadline - now, True
         waiter.timer = loop.call_later(expires_in, self._expire, waiter)
@@ -265,6 +269,11 @@ class PoolQueue:
             return
         self.totals["timed_out"] += 1
         self.observer.queue_left(pool.model, waited, "timeout")
+        if waiter.cold and not pool.slots():
+            self._fail(waiter, ColdStartTimeout(
+                f"model {pool.model!r} was scaled to zero and no replica of it was ready within {waited:.0f}s",
+                retry_after=self._retry_after(request)))
+            return
         self._fail(waiter, QueueTimeout(f"model {pool.model!r} stayed at capacity for {self.policy.max_wait_s:g}s",
                                         retry_after=self._retry_after(request)))
 

@@ -148,6 +148,23 @@ def _probes(rank: RankSpec) -> dict[str, Any]:
     }
 
 
+GRACE_S = 60  # terminationGracePeriodSeconds: the preStop drain below fits in it
+DRAIN_S = GRACE_S - 10
+
+
+def _drain_before_stop(rank: RankSpec) -> dict[str, Any]:
+    """A llama-server scaled down (the autoscaler's scale subresource, a rollout) finishes its
+    requests first: preStop waits for the endpoints controller to take the pod out of its Service,
+    then until the engine reports no request processing (``/metrics``), at most ``DRAIN_S``."""
+    if rank.role != "leader" or rank.readiness != "http" or not rank.port or "llama-server" not in rank.argv[0]:
+        return {}
+    idle = r"^llamacpp:requests_processing 0(\.0+)?$"
+    script = (f"sleep 5; end=$(( $(date +%s) + {DRAIN_S - 5} )); while [ $(date +%s) -lt $end ]; do "
+              f"curl -sf -H \"Authorization: Bearer ${{LLAMA_API_KEY:-}}\" http://127.0.0.1:{rank.port}/metrics "
+              f"| grep -Eq '{idle}' && exit 0; sleep 1; done")
+    return {"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", script]}}}}
+
+
 def _container(rank: RankSpec, name: str, image: str, options: RenderOptions) -> dict[str, Any]:
     port_name = "http" if rank.role == "leader" else "rpc"
     container: dict[str, Any] = {
@@ -156,6 +173,7 @@ def _container(rank: RankSpec, name: str, image: str, options: RenderOptions) ->
         "resources": _resources(rank.resources, options.gpu_resource),
         "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
         **_probes(rank),
+        **_drain_before_stop(rank),
     }
     if rank.port:
         container["ports"] = [{"name": port_name, "containerPort": rank.port, "protocol": "TCP"}]
@@ -170,7 +188,7 @@ def _pod(rank: RankSpec, plan: GroupPlan, name: str, image: str, options: Render
     if rank.resources.shm_gib:
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{rank.resources.shm_gib:g}Gi"}})
     spec: dict[str, Any] = {"containers": [_container(rank, name, image, options)], "volumes": volumes,
-                            "terminationGracePeriodSeconds": 60}
+                            "terminationGracePeriodSeconds": GRACE_S}
     peers = [worker for worker in plan.workers if worker.readiness == "tcp" and worker.port]
     if rank.role == "leader" and peers:
         spec["initContainers"] = [_wait_for_workers(plan, name, peers[0].port or 0)]
