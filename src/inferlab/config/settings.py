@@ -36,6 +36,7 @@ from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import TenantSettings
 from inferlab.config.usage import UsageSettings
+from inferlab.config.web import WebSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("redis_url")
     @classmethod
