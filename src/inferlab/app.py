@@ -168,6 +168,7 @@ def _add_web(app: web.Application, services: Services, admin: AdminServices,
     from inferlab.api.web_routes import WebRoutes
     from inferlab.api.web_session import WebAccessRoutes, WebSessions
     from inferlab.auth.pepper import load_pepper
+    from inferlab.web.cache import CachedAnalytics
     from inferlab.web.render import Renderer
     from inferlab.web.session import SessionSigner, session_secret
     from inferlab.web.sources import Sources
@@ -196,6 +197,8 @@ def _add_web(app: web.Application, services: Services, admin: AdminServices,
         forecaster=services.usage.forecaster if services.usage else None, budget_of=budget_of, slo=services.slo,
         registry=registry, billing=services.billing.engine if services.billing is not None else None,
         autoscaler=None, anomalies=None,  # the autoscaler's and the anomaly detector's providers, once built
+        platform_usage=CachedAnalytics(services.usage.analytics, settings.web.platform_cache_s)
+        if services.usage is not None else None,
     )
     declared = WebAccessRoutes(sessions, auth, renderer).add_to(app)
     declared += WebRoutes(sources, sessions, renderer, refresh_s=settings.web.refresh_s).add_to(app)

@@ -23,7 +23,7 @@ from inferlab.auth.model import Principal
 from inferlab.auth.policy import UI_ADMIN, UI_KEYS, UI_MEMBER
 from inferlab.errors import InferLabError, InvalidRequest
 from inferlab.metering.analytics import Dimension
-from inferlab.web.pages import AdminPages, PortalPages
+from inferlab.web.pages import ADMIN_GROUPS, AdminPages, PortalPages
 from inferlab.web.render import Renderer
 from inferlab.web.sources import Sources
 from inferlab.web.usage_view import page_query, usage_csv
@@ -105,7 +105,7 @@ class WebRoutes:
         analytics = self._sources.analytics
         if analytics is None:
             raise InvalidRequest("Metering is off: there is no usage to export", code="metering_off")
-        group: tuple[Dimension, ...] = ("day", "model", "key") if audience == "tenant" else ("day", "tenant", "model")
+        group: tuple[Dimension, ...] = ("day", "model", "key") if audience == "tenant" else ADMIN_GROUPS
         body, name = await usage_csv(analytics, page_query(request.query, audience, group, tenant), audience)
         return web.Response(text=body, content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}"',

@@ -22,3 +22,6 @@ class WebSettings(StrictModel):
     session_secret: SecretStr | None = Field(
         None, description="signs session cookies; default: derived from auth.pepper (replicas share it)")
     refresh_s: int = Field(15, ge=0, le=3600, description="how often live panels re-fetch (0: never)")
+    platform_cache_s: float = Field(
+        10.0, ge=0, le=3600, description="the admin pages' every-tenant usage figures are kept this long and shared "
+                                         "by concurrent viewers (0: a query per page load); tenants' figures never are")

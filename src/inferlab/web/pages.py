@@ -16,6 +16,7 @@ from inferlab.web.sources import Sources
 from inferlab.web.usage_view import last_days, page_query, usage_view
 
 LIST_LIMIT = 200
+ADMIN_GROUPS: tuple[Dimension, ...] = ("tenant", "model")  # the admin usage page and its CSV (the chart: by day)
 
 
 def today() -> date:
@@ -30,9 +31,11 @@ class AdminPages:
         """Traffic and errors per day (one rollup query), TTFT per tier against its SLO (in memory)."""
         chart: dict[str, list[Any]] = {}
         totals = {"requests": 0, "errors": 0, "tokens": 0}
-        if self._s.analytics is not None:
+        as_of = None
+        if self._s.platform_usage is not None:
             query = last_days(today(), 14)
-            rows = await self._s.analytics.usage(query)
+            rows = await self._s.platform_usage.usage(query)
+            as_of = self._s.platform_usage.age_s(query)
             per_day: dict[str, list[int]] = {}
             for row in rows:
                 counts = per_day.setdefault(row.value("day"), [0, 0])
@@ -54,7 +57,8 @@ class AdminPages:
                         "p95_ms": ttft.get("p95_ms"), "attainment": ttft.get("attainment"), "met": ttft.get("met"),
                         "requests": ttft.get("requests", 0), "window_s": window.get("window_s")})
         pools = self._pools()
-        return {"chart": chart, "totals": totals, "slo": slo, "metering": self._s.analytics is not None,
+        return {"chart": chart, "totals": totals, "slo": slo, "metering": self._s.platform_usage is not None,
+                "age_s": as_of,
                 "slo_on": self._s.slo is not None, "replicas": sum(len(p["replicas"]) for p in pools),
                 "healthy": sum(1 for p in pools for r in p["replicas"] if r["healthy"])}
 
@@ -94,11 +98,12 @@ class AdminPages:
         return {"tiers": tiers}
 
     async def usage(self, actor: Principal, params: Mapping[str, str]) -> dict[str, Any]:
-        if self._s.analytics is None:
+        cached = self._s.platform_usage
+        if cached is None:
             return {"metering": False, "params": dict(params)}
-        group: tuple[Dimension, ...] = ("day", "tenant", "model")
-        view = await usage_view(self._s.analytics, page_query(params, "admin", group, None), "admin", None)
-        return {"metering": True, "view": view, "params": dict(params)}
+        query = page_query(params, "admin", ADMIN_GROUPS, None)
+        view = await usage_view(cached, query, "admin", None)
+        return {"metering": True, "view": view, "params": dict(params), "age_s": cached.age_s(query)}
 
     async def anomalies(self, actor: Principal) -> dict[str, Any]:
         found = list(await self._s.anomalies.recent_anomalies(100)) if self._s.anomalies is not None else None

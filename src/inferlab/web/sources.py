@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from inferlab.web.cache import CachedAnalytics
+
 if TYPE_CHECKING:
     from inferlab.auth.admin import IdentityAdmin
     from inferlab.auth.audit import AuditLog
@@ -52,3 +54,4 @@ class Sources:
     billing: BillingEngine | None = None
     autoscaler: AutoscalerDecisions | None = None
     anomalies: AnomalyFeed | None = None
+    platform_usage: CachedAnalytics | None = None  # ``analytics`` for the every-tenant queries of the admin pages

@@ -14,6 +14,7 @@ from typing import Any
 from inferlab.metering.analytics import Dimension, UsageAnalytics, UsageQuery, UsageRow, days
 from inferlab.metering.report import Audience, parse_report, report_csv, report_json
 from inferlab.store.usage_rollup import UsageSums
+from inferlab.web.cache import CachedAnalytics
 
 PAGE_PARAMS = ("start", "end", "model", "key", "tenant")
 
@@ -56,12 +57,13 @@ def _chart(rows: Sequence[UsageRow], query: UsageQuery) -> dict[str, list[Any]]:
             "requests": [per_day[d.isoformat()].requests if d.isoformat() in per_day else 0 for d in span]}
 
 
-async def usage_view(analytics: UsageAnalytics, query: UsageQuery, audience: Audience,
+async def usage_view(analytics: UsageAnalytics | CachedAnalytics, query: UsageQuery, audience: Audience,
                      tenant: str | None) -> UsageView:
+    """One query; a second (by day, for the chart) when ``query`` is not grouped by day."""
     rows = await analytics.usage(query)
     folds: dict[str, list[dict[str, Any]]] = {dim: _fold(rows, dim, audience) for dim in query.group_by if dim != "day"}
-    return UsageView(query, report_json(rows, query, audience, tenant=tenant), folds,
-                     _chart(rows, query) if "day" in query.group_by else {})
+    by_day = rows if "day" in query.group_by else await analytics.usage(replace(query, group_by=("day",)))
+    return UsageView(query, report_json(rows, query, audience, tenant=tenant), folds, _chart(by_day, query))
 
 
 async def usage_csv(analytics: UsageAnalytics, query: UsageQuery, audience: Audience) -> tuple[str, str]:
