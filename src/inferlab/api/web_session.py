@@ -31,6 +31,7 @@ from inferlab.web.session import (
     Session,
     SessionSigner,
     login_token,
+    token_expiry,
 )
 
 SESSION = web.RequestKey("web_session", Session)
@@ -161,7 +162,8 @@ class WebAccessRoutes:
         except InferLabError as exc:
             return self._login_page(next_path, exc.message if exc.status != 401 else "That key or token is not valid.",
                                     exc.status if exc.status in (401, 403, 503) else 401)
-        value, session = self._sessions.signer.issue(principal)
+        not_after = token_expiry(credential) if principal.source == "jwt" else None
+        value, session = self._sessions.signer.issue(principal, not_after=not_after)
         landing = "/ui/admin/" if principal.role == "platform-admin" and "admin" in principal.scopes.groups else "/ui/"
         response = web.HTTPSeeOther(next_path or landing, headers=SECURITY_HEADERS)
         self._sessions.set_cookie(response, value, session.expires)

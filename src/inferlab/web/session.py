@@ -77,12 +77,16 @@ class SessionSigner:
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self._secret, data, hashlib.sha256).digest()
 
-    def issue(self, principal: Principal, now: float | None = None) -> tuple[str, Session]:
-        """A new session for a verified principal: the cookie value and what it says."""
+    def issue(self, principal: Principal, now: float | None = None, *,
+              not_after: float | None = None) -> tuple[str, Session]:
+        """A new session for a verified principal: the cookie value and what it says. It ends at the
+        TTL, the key's expiry, or ``not_after`` (a JWT's ``exp``), whichever comes first."""
         now = time.time() if now is None else now
         expires = now + self._ttl_s
         if principal.expires_at is not None:
             expires = min(expires, principal.expires_at.timestamp())
+        if not_after is not None:
+            expires = min(expires, not_after)
         nonce = secrets.token_urlsafe(16)
         body: dict[str, object] = {"e": expires, "n": nonce}
         if principal.key_id is not None:
@@ -128,6 +132,17 @@ class SessionSigner:
 
     def csrf_ok(self, session: Session, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_token(session.nonce).encode())
+
+
+def token_expiry(token: str) -> float | None:
+    """A JWT's ``exp`` (the token was verified already; this only reads the claim)."""
+    import jwt
+
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, (int, float)) else None
 
 
 def login_token() -> str:

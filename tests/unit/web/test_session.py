@@ -55,3 +55,9 @@ def test_the_secret_is_derived_from_the_pepper_unless_configured() -> None:
     derived = session_secret(None, b"pepper")
     assert derived != b"pepper" and len(derived) == 32 and derived == session_secret(None, b"pepper")
     assert session_secret(b"mine", b"pepper") == b"mine"
+
+
+def test_a_session_ends_with_the_jwt_it_came_from() -> None:
+    _, session = signer(ttl=10**6).issue(Principal("a", "u", "member", Scopes(), source="jwt"), now=1000.0,
+                                          not_after=1300.0)
+    assert session.expires == 1300.0
