@@ -203,6 +203,7 @@ async def test_keys_are_created_rotated_and_revoked_in_place(acme: Browsing, sit
     await expect(page.locator("#keys")).to_contain_text(name)
     secret = await page.locator("#new-secret").inner_text()
     assert secret.startswith("il-")
+    assert await page.input_value("form.new-key input[name=name]") == ""  # ready for the next key
     assert await page.locator("#keys i").count() == 0  # the name is text
     status, _ = await site.api(secret, "/v1/models")
     assert status == 200  # the new key works at once

@@ -27,4 +27,8 @@
   }
   document.addEventListener("DOMContentLoaded", function () { draw(document); document.body.dataset.ready = "1"; });
   document.addEventListener("htmx:afterSettle", function (event) { draw(event.detail.elt.parentNode || document); });
+  document.addEventListener("htmx:afterRequest", function (event) {  // a created key: the form is ready for the next
+    var form = event.detail.elt;
+    if (event.detail.successful && form.matches && form.matches("form[data-reset]")) form.reset();
+  });
 })();
