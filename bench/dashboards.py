@@ -7,7 +7,8 @@ overhead while dashboards refresh.
    (bench/usage_reports.py's SQL: the rows the shipper's maintenance would have left).
 2. Starts the engine simulator and ``inferlab serve`` on that database (auth, metering, SLOs on),
    signs in through the login form as the platform admin and as a member of ``t0``, and times every
-   page (``--repeat`` sequential loads after 3 warm-ups): p50 and p95 of the whole HTTP exchange.
+   page (``--repeat`` sequential loads after 3 warm-ups): p50 and p95 of the whole HTTP exchange,
+   and the first load (cold: nothing cached).
 3. Gateway overhead: chat completions (non-streamed, 16 tokens, ``--concurrency``) straight to the
    simulator and through the gateway, with and without ``--viewers`` dashboards refreshing (each
    reloads the overview, the usage page and the replicas panel every ``--refresh`` seconds, in a
