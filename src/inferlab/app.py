@@ -122,6 +122,10 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
         from inferlab.planning.catalogue import load_catalogue
 
         declared += add_planning_routes(app, load_catalogue())
+    if services.anomaly is not None:
+        from inferlab.api.anomaly_routes import AnomalyRoutes
+
+        declared += AnomalyRoutes(services.anomaly).add_to(app)
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
     sessions = None
     if services.admin is not None and settings.web.enabled:  # after the docs: the dashboards are no API

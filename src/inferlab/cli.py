@@ -238,6 +238,9 @@ def _register_plugins() -> None:
     usage_cli.register(app)  # usage report, forecast
     models_cli.register(app)  # the local model store
     registry_cli.register(app)  # versions, aliases, experiments
+    from inferlab.capacity import cli as capacity_cli
+
+    capacity_cli.register(app)  # capacity plan
 
 
 def main() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -20,16 +21,16 @@ class JsonFormatter(logging.Formatter):
         self._second = -1
         self._second_text = ""
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
+    def timestamp(self, created: float) -> str:
         """ISO 8601 UTC with milliseconds; the part up to the second formatted once a second."""
-        second = int(record.created)
+        second = int(created)
         if second != self._second:
             self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int(record.msecs):03d}Z"
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": self._timestamp(record),
+            "ts": self.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -62,6 +63,62 @@ def configure_logging(level: str, json_format: bool) -> logging.Logger:
     logger.setLevel(level)
     logger.propagate = False
     return logger
+
+
+class LineLog:
+    """One kind of INFO line written often (the access log): where the logger's records would only
+    reach one JSON stream handler, with no filter on the way, the line is made here directly — the
+    same JSON object ``JsonFormatter`` makes, without a ``LogRecord``, a caller lookup and the
+    handler's lock — and the lines of one event-loop turn are written together after the turn.
+    Any other set-up (text format, more handlers, filters, a level above INFO) gets ordinary records."""
+
+    def __init__(self, logger: logging.Logger, message: str) -> None:
+        self._log = logger
+        self._message = message
+        self._pending: list[bytes] = []
+
+    def _direct(self) -> tuple[TextIO, JsonFormatter] | None:
+        logger = self._log
+        if not logger.isEnabledFor(logging.INFO) or logger.filters:
+            return None
+        found: tuple[TextIO, JsonFormatter] | None = None
+        source: logging.Logger | None = logger
+        while source is not None:
+            if source is not logger and source.filters:
+                return None
+            for handler in source.handlers:
+                if (found is not None or type(handler) is not logging.StreamHandler or handler.filters
+                        or handler.level > logging.INFO or not isinstance(handler.formatter, JsonFormatter)):
+                    return None
+                found = (handler.stream, handler.formatter)
+            source = source.parent if source.propagate else None
+        return found
+
+    def write(self, fields: dict[str, Any]) -> None:
+        """Log ``fields`` as one line: after this event-loop turn when there is a running loop."""
+        direct = self._direct()
+        if direct is None:
+            if self._log.isEnabledFor(logging.INFO):
+                self._log.info(self._message, extra=fields)
+            return
+        stream, formatter = direct
+        entry = {"ts": formatter.timestamp(time.time()), "level": "info", "logger": self._log.name,
+                 "msg": self._message, **fields}
+        self._pending.append(orjson.dumps(entry, default=str))
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush, stream)
+            except RuntimeError:  # no loop: at once
+                self._flush(stream)
+
+    def _flush(self, stream: TextIO) -> None:
+        lines, self._pending = self._pending, []
+        text = b"\n".join(lines).decode() + "\n"
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: as logging.Handler.handleError would, go on
+            pass
 
 
 PROMPT_FIELDS = ("messages", "prompt", "input", "suffix")

@@ -30,7 +30,7 @@ from inferlab.drain import DrainController
 from inferlab.lifecycle import Lifecycle
 from inferlab.metrics import GatewayMetrics
 from inferlab.metrics.step import CountRefusals, CountRequests
-from inferlab.pipeline import Chain, Step
+from inferlab.pipeline import Chain, Step, only_for, routes
 from inferlab.resources.step import AllocateResources
 from inferlab.router import Failover, HealthMonitor, LoadScraper, ModelRouter
 from inferlab.router.build import health_policy
@@ -46,6 +46,7 @@ from inferlab.tenants.step import EnforceTier
 from inferlab.tenants.tier import TierCatalogue
 
 if TYPE_CHECKING:
+    from inferlab.anomaly.service import AnomalyDetector
     from inferlab.auth.stack import AuthStack
     from inferlab.batches.service import BatchService
     from inferlab.billing.build import BillingServices
@@ -102,6 +103,7 @@ class Services:
     lifecycle: Lifecycle
     billing: BillingServices | None = None
     registry: RegistryService | None = None
+    anomaly: AnomalyDetector | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -219,7 +221,8 @@ def _metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSe
 
     observer = metrics.metering if metrics is not None else None
     return build_metering(settings, router, session, observer=observer, shipper_observer=observer, pricing=costs,
-                          hardware=hardware_of(settings), sink=sink)
+                          hardware=hardware_of(settings), sink=sink,
+                          usage_observer=metrics.tenants if metrics is not None else None)
 
 
 def _registry(settings: Settings, admin: AdminServices | None, router: ModelRouter, health: HealthMonitor,
@@ -441,9 +444,10 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
 
         responses = build_responses(settings.responses, database, logger.getChild("responses"))
         lifecycle.background(responses.keep_purging)
-        steps.append(responses.step)
+        steps.append(only_for([routes.RESPONSES], responses.step))
     if code is not None:
-        steps += [code.completions, code.assist]
+        steps += [only_for([routes.CODE_COMPLETIONS], code.completions),
+                  only_for([routes.CODE_REVIEW, routes.CODE_DOCS], code.assist)]
     steps.append(ResolveModel(router) if registry is None else registry.step)
     if metrics is not None:
         steps.append(CountRefusals(metrics))
@@ -455,9 +459,9 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         slo = SloTracker(settings.slo, metrics.slo if metrics is not None else None)
         steps.append(TrackSlo(slo))
     if code is not None:
-        steps.append(code.context)
+        steps.append(only_for([routes.CODE_COMPLETIONS], code.context))
         lifecycle.background(code.keep_indexes_fresh)
-    steps.append(_fim_step(settings, logger.getChild("code")))
+    steps.append(only_for(routes.TEXT_COMPLETIONS, _fim_step(settings, logger.getChild("code"))))
     if metrics is not None:
         steps.append(CountRequests(metrics))
     if limits is not None:
@@ -469,13 +473,17 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
                                        default_max_tokens=settings.resources.default_max_tokens))
     from inferlab.completions.step import LegacyCompletions
 
-    steps.append(LegacyCompletions())  # echo and integer logprobs on /v1/completions, in the legacy shape
+    # echo and integer logprobs on /v1/completions, in the legacy shape
+    steps.append(only_for(routes.TEXT_COMPLETIONS, LegacyCompletions()))
     steps.append(RouteToReplica(router, Failover(queues)))
     chain = Chain(steps)
     batches = None
     if settings.batches.enabled and database is not None:  # batches outlive the process: the store keeps them
         batches = _batches(settings, database, chain, router, logger.getChild("batches"))
         lifecycle.background(batches.runner.run)  # started last, stopped first: lines in flight end cleanly
+    from inferlab.anomaly.build import build_anomaly
+
+    anomaly = build_anomaly(settings, database, session, lifecycle, metrics, logger.getChild("anomaly"))
     return Services(
         settings=settings, drain=DrainController(), metrics=metrics, router=router, queues=queues,
         replicas=replicas, dependencies=dependencies, admin=admin, limits=limits, cache=cache, tenants=tenants,
@@ -483,5 +491,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         tokens=TokenService(router, session), batches=batches, browser=browser,
         chain=chain, lifecycle=lifecycle, billing=billing,
         registry=registry.service if registry is not None else None,
+        anomaly=anomaly,
     )
 

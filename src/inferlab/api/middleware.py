@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import re
@@ -17,6 +16,7 @@ from inferlab.api.auth import PRINCIPAL
 from inferlab.api.body import read_body
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
+from inferlab.logs import LineLog
 from inferlab.metrics import GatewayMetrics
 from inferlab.pipeline import Call
 
@@ -95,7 +95,7 @@ class RequestIds:
 
 
 def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> Callable[..., Awaitable[web.StreamResponse]]:
-    access = logger.getChild("access")
+    access = LineLog(logger.getChild("access"), "request")
     ids = RequestIds()
 
     @web.middleware
@@ -120,21 +120,17 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
         model = request.get(MODEL, "")
         if metrics is not None:
             metrics.observe_request(model, route_label(request), response.status, elapsed)
-        if request.path not in _QUIET_PATHS and access.isEnabledFor(logging.INFO):
-            fields = {
+        if request.path not in _QUIET_PATHS:
+            # written after this loop turn, once the response is on its way (a whole response is sent
+            # after this returns)
+            access.write({
                 "request_id": request_id, "method": request.method, "path": request.path,
                 "status": response.status, "ms": round(elapsed * 1000, 2), "model": model,
                 **access_fields(request, response),
-            }
-            # written once the response is on its way: a whole response is sent after this returns
-            asyncio.get_running_loop().call_soon(_log_access, access, fields)
+            })
         return response
 
     return gateway_middleware
-
-
-def _log_access(access: logging.Logger, fields: dict[str, object]) -> None:
-    access.info("request", extra=fields)
 
 
 async def read_json(request: web.Request, limit: int) -> object:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from inferlab.auth.model import LOCAL_OPERATOR, ROLE_RANK, ROUTE_GROUPS, Role, Scopes, User
 from inferlab.errors import InferLabError
@@ -34,7 +35,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """A clear message on stderr and a non-zero exit, never a traceback."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

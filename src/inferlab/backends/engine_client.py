@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 256 * 1024  # bytes buffered for a reader before the socket is paused
+MAX_KNOWN_URLS = 256  # split URLs kept: an engine has a few (chat, completions, embeddings, health)
 _Origin = tuple[str, str, int]  # scheme, host, port
 
 
@@ -277,12 +278,18 @@ class EngineClient:
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
+        self._known_urls: dict[str, tuple[str, str, int, str]] = {}  # the engines' few URLs, split once
 
     async def request(
         self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> EngineResponse:
         """Send a request and wait for the answer's status and headers."""
-        scheme, host, port, target = _split(url)
+        parts = self._known_urls.get(url)
+        if parts is None:
+            parts = _split(url)
+            if len(self._known_urls) < MAX_KNOWN_URLS:
+                self._known_urls[url] = parts
+        scheme, host, port, target = parts
         origin = (scheme, host, port)
         head, close = _head(method, target, host, port, body, headers)
         connection = await self._checkout(origin)

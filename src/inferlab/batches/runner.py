@@ -102,7 +102,11 @@ class ChainBatchRunner:
         return self._clock() + timedelta(seconds=self._settings.lease_s)
 
     async def run(self) -> None:
-        """Claim and run batches until cancelled (the gateway stops)."""
+        """Claim and run batches until cancelled (the gateway stops). While there is nothing to
+        claim, the wait between looks doubles from ``poll_s`` to ``idle_poll_s`` (capped by the lease,
+        so a batch another gateway abandoned is taken over in time); a wake-up resets it."""
+        idle = self._settings.poll_s
+        longest = max(self._settings.poll_s, min(self._settings.idle_poll_s, self._settings.lease_s))
         while True:
             self._wake.clear()
             try:
@@ -114,10 +118,13 @@ class ChainBatchRunner:
                 self._log.exception("claiming a batch failed")
                 batch = None
             if batch is None:
+                woken = False
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._settings.poll_s):
-                        await self._wake.wait()
+                    async with asyncio.timeout(idle):
+                        woken = await self._wake.wait()
+                idle = self._settings.poll_s if woken else min(idle * 2, longest)
                 continue
+            idle = self._settings.poll_s
             try:
                 await self._run(batch)
             except Exception:  # noqa: BLE001 - logged; the lease runs out and the batch is taken again

@@ -19,6 +19,9 @@ class BatchSettings(StrictModel):
     lease_s: float = Field(30.0, gt=0, description="a runner's hold on a batch; another gateway takes the "
                                                    "batch over once it ran out (renewed every third of it)")
     poll_s: float = Field(1.0, gt=0, description="how often the runner looks for work without being told")
+    idle_poll_s: float = Field(15.0, gt=0, description="the longest wait between looks while no batch has come: "
+                                                       "the wait doubles from poll_s up to this (at most lease_s); "
+                                                       "a batch created on this gateway wakes the runner at once")
     max_attempts: int = Field(20, ge=1, description="tries of a line shed or refused for load (429/503)")
     retry_initial_s: float = Field(0.5, gt=0, description="the first wait before such a retry (doubling)")
     retry_max_s: float = Field(10.0, gt=0, description="the longest wait between retries")

@@ -52,6 +52,8 @@ class RegistrySettings(StrictModel):
     flush_interval_s: float = Field(5.0, gt=0, description="per-variant statistics written to the store")
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     store_dir: str | None = Field(None, description="the local model store (default: data_dir/models)")
+    convert_python: str | None = Field(None, description="`inferlab models convert`: a Python with torch (a venv "
+                                                         "with inferlab[convert]); default: this one, if it has torch")
 
     @field_validator("aliases")
     @classmethod

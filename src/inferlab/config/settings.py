@@ -14,12 +14,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inferlab.config.anomaly import AnomalySettings
 from inferlab.config.auth import AuthSettings
 from inferlab.config.base import check_database_url, check_redis_url
 from inferlab.config.batches import BatchSettings
 from inferlab.config.billing import BillingSettings
 from inferlab.config.browser import BrowserSettings
 from inferlab.config.cache import CacheSettings
+from inferlab.config.capacity import CapacitySettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
@@ -79,6 +81,8 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("redis_url")
@@ -160,6 +164,13 @@ class Settings(BaseSettings):
             if model.server_model is not None and server not in names:
                 raise ValueError(f"browser.models: {model.name!r} falls back to {server!r}, which is not a configured "
                                  "model")
+        return self
+
+    @model_validator(mode="after")
+    def _anomaly_needs_the_store(self) -> Settings:
+        if self.anomaly.enabled and not (self.features.metering or self.features.auth):
+            raise ValueError("anomaly.enabled needs the store: features.metering (the usage ledger it reads) "
+                             "or features.auth")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 import orjson
+from pydantic import SecretStr
 
 from inferlab.config.usage import AlertSettings
 from inferlab.metering.forecast import Forecaster, MonthForecast, TenantForecast
@@ -74,8 +75,23 @@ def verify(secret: bytes, body: bytes, header: str, *, now: float, tolerance_s: 
     return abs(now - at) <= tolerance_s and hmac.compare_digest(sign(secret, body, at), header)
 
 
+class WebhookTarget(Protocol):
+    """Where a ``WebhookSender`` posts (``usage.alerts``, ``anomaly.alerts``: config/webhook.py)."""
+
+    @property
+    def webhook_url(self) -> str | None: ...
+    @property
+    def secret(self) -> SecretStr | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def backoff_s(self) -> float: ...
+
+
 class WebhookSender:
-    def __init__(self, session: aiohttp.ClientSession, settings: AlertSettings, *,
+    def __init__(self, session: aiohttp.ClientSession, settings: WebhookTarget, *,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         assert settings.webhook_url is not None and settings.secret is not None
         self._session = session

@@ -14,7 +14,7 @@ import aiohttp
 
 from inferlab.config import Settings
 from inferlab.metering.outbox import Outbox, OutboxObserver
-from inferlab.metering.protocol import Pricing
+from inferlab.metering.protocol import Pricing, UsageObserver
 from inferlab.metering.shipper import Shipper, ShipperObserver
 from inferlab.metering.sink import TeeStore, UsageSink
 from inferlab.metering.step import HardwareOf, MeterUsage
@@ -72,7 +72,7 @@ async def _background(shipper: Shipper) -> AsyncIterator[None]:
 def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.ClientSession, *,
                    observer: OutboxObserver | None = None, shipper_observer: ShipperObserver | None = None,
                    hardware: HardwareOf | None = None, pricing: Pricing | None = None,
-                   sink: UsageSink | None = None) -> Metering:
+                   sink: UsageSink | None = None, usage_observer: UsageObserver | None = None) -> Metering:
     """The store's database (``database_url``, else SQLite in the data directory) through an
     engine and a guard of metering's own: a slow batch never makes the rest of the gateway think the
     database is down, and a pool of its own never takes connections authentication needs. The
@@ -104,5 +104,5 @@ def build_metering(settings: Settings, router: ModelRouter, session: aiohttp.Cli
                       retention_s=config.retention_h * 3600.0, prepare=prepare, observer=shipper_observer)
     step = MeterUsage(outbox, ReplicaTokenizers(router, session), tokenize_timeout_s=config.tokenize_timeout_s,
                       acknowledge=config.acknowledge, ack_timeout_s=config.ack_timeout_s, pricing=pricing,
-                      **({"hardware": hardware} if hardware is not None else {}))
+                      observer=usage_observer, **({"hardware": hardware} if hardware is not None else {}))
     return Metering(step, outbox, shipper, store, config.shutdown_timeout_s)

@@ -15,7 +15,8 @@ variance; the bounds are ± z·σ_sum (z = 1.96: 95 %) around the expected total
 the month has already used.
 
 ``backtest`` holds out the last days of a history, fits on the rest, forecasts them, and reports
-MAPE (over the held-out days with usage) and WAPE (Σ|error| ÷ Σ actual, defined with idle days).
+MAPE (over the held-out days with usage), WAPE (Σ|error| ÷ Σ actual, defined with idle days) and
+sMAPE (mean 2|error| ÷ (|actual| + |forecast|)).
 Pure numpy over plain lists: no I/O here (``Forecaster`` below reads the analytics).
 """
 
@@ -93,14 +94,16 @@ def _run(y: Any, alpha: Any, beta: Any, gamma: Any, m: int) -> tuple[Any, Any, A
     return level, trend, season, sse
 
 
-def fit(series: Sequence[float]) -> Fitted:
+def fit(series: Sequence[float], period: int = PERIOD) -> Fitted:
+    """``period``: the season's length in observations (7: a week of days; the capacity planner
+    fits hours with 24 or 168); the season is left out under two periods of history."""
     y = np.asarray(series, dtype=float)
     n = len(y)
     if n < 4:
         mean = float(y.mean()) if n else 0.0
         sigma = float(y.std(ddof=1)) if n > 1 else abs(mean)
         return Fitted("mean", 0.0, 0.0, 0.0, mean, 0.0, (), sigma, n)
-    m = PERIOD if n >= 2 * PERIOD else 0
+    m = period if period and n >= 2 * period else 0
     grid = np.array([(a, b, g) for a in GRID for b in TREND_GRID for g in (GRID if m else (0.0,))])
     level, trend, season, sse = _run(y, grid[:, 0], grid[:, 1], grid[:, 2], m)
     best = int(np.argmin(sse))
@@ -112,21 +115,25 @@ def fit(series: Sequence[float]) -> Fitted:
 
 @dataclass(frozen=True)
 class Backtest:
-    days: int
+    days: int  # observations held out (days here; hours for the capacity planner)
     mape: float | None  # mean |error| / actual over held-out days with usage
     wape: float | None  # Σ |error| / Σ actual
+    smape: float | None = None  # mean 2|error| / (|actual| + |forecast|), over points where either is non-zero
 
 
-def backtest(series: Sequence[float], holdout: int = 14) -> Backtest:
+def backtest(series: Sequence[float], holdout: int = 14, *, period: int = PERIOD) -> Backtest:
     if len(series) < holdout + 4:
         return Backtest(0, None, None)
     train, test = series[:-holdout], np.asarray(series[-holdout:], dtype=float)
-    predicted = np.clip(np.asarray(fit(train).forecast(holdout)), 0, None)
+    predicted = np.clip(np.asarray(fit(train, period).forecast(holdout)), 0, None)
     errors = np.abs(predicted - test)
     used = test > 0
     mape = float(np.mean(errors[used] / test[used])) if used.any() else None
     wape = float(errors.sum() / test.sum()) if test.sum() > 0 else None
-    return Backtest(holdout, mape, wape)
+    scale = np.abs(test) + np.abs(predicted)
+    either = scale > 0
+    smape = float(np.mean(2 * errors[either] / scale[either])) if either.any() else None
+    return Backtest(holdout, mape, wape, smape)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Protocol
 from inferlab.backends.tokenize import Tokenizer
 from inferlab.metering.event import UsageEvent
 
-__all__ = ["Pricing", "Tokenizers", "UsageRecorder"]
+__all__ = ["Pricing", "Tokenizers", "UsageObserver", "UsageRecorder"]
 
 
 class UsageRecorder(Protocol):
@@ -33,3 +33,10 @@ class Tokenizers(Protocol):
     """The tokenizer of the engine behind a replica, if it has one the gateway can use."""
 
     def get(self, replica: str) -> Tokenizer | None: ...
+
+
+class UsageObserver(Protocol):
+    """Sees every usage event as it is recorded (per-tenant token and cost metrics); never blocks,
+    never does I/O, never raises."""
+
+    def usage_recorded(self, event: UsageEvent) -> None: ...

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from inferlab.backends.tokenize import TokenizerUnavailable
 from inferlab.errors import InferLabError
 from inferlab.metering.event import EventStatus, TokenSource, UsageEvent
-from inferlab.metering.protocol import Pricing, Tokenizers, UsageRecorder
+from inferlab.metering.protocol import Pricing, Tokenizers, UsageObserver, UsageRecorder
 from inferlab.metering.transcript import Transcript
 from inferlab.pipeline import Call, Ending, EndKind, Next, Reply
 from inferlab.types import RequestKind
@@ -77,7 +77,7 @@ def _no_hardware(replica: str, model: str) -> str | None:
 class MeterUsage:
     def __init__(self, recorder: UsageRecorder, tokenizers: Tokenizers, *, tokenize_timeout_s: float = 1.0,
                  acknowledge: bool = True, ack_timeout_s: float = 1.0, hardware: HardwareOf = _no_hardware,
-                 pricing: Pricing | None = None) -> None:
+                 pricing: Pricing | None = None, observer: UsageObserver | None = None) -> None:
         self.recorder = recorder
         self.tokenizers = tokenizers
         self.tokenize_timeout_s = tokenize_timeout_s
@@ -85,6 +85,7 @@ class MeterUsage:
         self.ack_timeout_s = ack_timeout_s
         self.hardware = hardware
         self.pricing = pricing
+        self.observer = observer
         self._ids = EventIds()
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
@@ -117,7 +118,11 @@ class MeterUsage:
             duration_ms=(time.perf_counter() - call.started) * 1000.0,
             status=STATUSES[ending.kind], http_status=http_status(ending), request_id=call.request_id,
         )
-        return self.pricing.priced(event) if self.pricing is not None else event
+        if self.pricing is not None:
+            event = self.pricing.priced(event)
+        if self.observer is not None:  # the event is recorded next, exactly once per call
+            self.observer.usage_recorded(event)
+        return event
 
 
 class _Meter:

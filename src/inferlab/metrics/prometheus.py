@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from inferlab.metrics.anomaly import AnomalyMetrics
 from inferlab.metrics.metering import MeteringMetrics
 from inferlab.metrics.registry import RegistryMetrics
 from inferlab.metrics.slo import SloMetrics
@@ -100,6 +101,7 @@ class GatewayMetrics:
         self.slo = SloMetrics(r)
         self.metering = MeteringMetrics(r)
         self.variants = RegistryMetrics(r)
+        self.anomaly = AnomalyMetrics(r)
         # label lookups take a lock and build a tuple: cache the children used on every request
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter]] = {}

@@ -6,11 +6,15 @@ The first ``top`` tenants seen get their own label; every later one is counted a
     inferlab_tenant_requests_in_flight{tenant,tier}
     inferlab_tenant_requests_refused_total{tenant,tier,reason}   # tier, limit, quota, share refusals
     inferlab_tenant_kv_tokens_held{tenant,pool} / _borrowed / _sequences_held   # from the allocator's tick
+    inferlab_tenant_tokens_total{tenant,direction}   # prompt|completion, from each usage event (metering)
+    inferlab_tenant_cost_usd_total{tenant}           # the usage events' list price, USD
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from inferlab.metering.event import UsageEvent
 
 OTHER = "other"
 
@@ -44,6 +48,27 @@ class TenantMetrics:
                                  ["tenant", "pool"], registry=registry)
         self.sequences_held = Gauge("inferlab_tenant_sequences_held", "Sequences held, per tenant and pool",
                                     ["tenant", "pool"], registry=registry)
+
+        self.tokens = Counter("inferlab_tenant_tokens", "Tokens metered, per tenant and direction (prompt|completion)",
+                              ["tenant", "direction"], registry=registry)
+        self.cost = Counter("inferlab_tenant_cost_usd", "List price of the metered usage, per tenant, USD",
+                            ["tenant"], registry=registry)
+        self._usage_children: dict[str, tuple[Counter, Counter, Counter]] = {}
+
+    # UsageObserver (inferlab.metering): one call per usage event, on the request path — cached children
+    def usage_recorded(self, event: UsageEvent) -> None:
+        label = self.label(event.tenant or "none")
+        children = self._usage_children.get(label)
+        if children is None:
+            children = (self.tokens.labels(label, "prompt"), self.tokens.labels(label, "completion"),
+                        self.cost.labels(label))
+            self._usage_children[label] = children
+        if event.prompt_tokens:
+            children[0].inc(event.prompt_tokens)
+        if event.completion_tokens:
+            children[1].inc(event.completion_tokens)
+        if event.price:
+            children[2].inc(float(event.price))
 
     def refusal(self, tenant: str, tier: str, reason: str) -> None:
         self.refused.labels(self.label(tenant), tier, reason).inc()

@@ -73,11 +73,20 @@ def models_verify(ref: str, config: Path | None = ConfigOpt, profile: str | None
 
 
 @models_app.command("pull")
-def models_pull(url: str, ref: str = typer.Argument(..., help="name[:tag] to store it as"),
-                digest: str | None = typer.Option(None, help="sha256:<hex> the file must have"),
+def models_pull(source: str = typer.Argument(..., help="an http(s) URL of a GGUF file, or a registry reference "
+                                                         "([registry/][namespace/]name[:tag][@sha256:...])"),
+                ref: str | None = typer.Argument(None, help="name[:tag] to store it as (default for a registry "
+                                                            "reference: its name:tag)"),
+                digest: str | None = typer.Option(None, help="sha256:<hex> the file must have (URL pulls)"),
+                username: str | None = typer.Option(None, help="registry user (token or Basic auth)"),
+                password: str | None = typer.Option(None, envvar="INFERLAB_PULL_PASSWORD", show_default=False,
+                                                    help="registry password or token (better: the environment "
+                                                         "variable INFERLAB_PULL_PASSWORD)"),
                 config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
                 data_dir: Path | None = DataDirOpt) -> None:
-    """Download a GGUF over HTTP(S); run it again after an interruption to resume."""
+    """Download a GGUF from a URL or an OCI/Ollama registry; run it again after an interruption to resume."""
+    from inferlab.modelstore.oci import pull_oci
+    from inferlab.modelstore.oci_auth import Credentials
     from inferlab.modelstore.pull import pull
 
     store, _ = store_of(config, profile, data_dir)
@@ -87,7 +96,15 @@ def models_pull(url: str, ref: str = typer.Argument(..., help="name[:tag] to sto
         if total and done == total:
             console.print(f"{done} bytes", highlight=False)
 
-    _emit(_guard(lambda: _manifest(store, asyncio.run(pull(store, url, ref, digest=digest, progress=progress)))))
+    if source.startswith(("http://", "https://")):
+        if ref is None:
+            fail("a URL pull needs the name[:tag] to store it as")
+        _emit(_guard(lambda: _manifest(store, asyncio.run(pull(store, source, ref, digest=digest,
+                                                                progress=progress)))))
+        return
+    credentials = Credentials(username, password or "") if username else None
+    _emit(_guard(lambda: _manifest(store, asyncio.run(pull_oci(store, source, ref, credentials=credentials,
+                                                                progress=progress)))))
 
 
 @models_app.command("rm")
@@ -140,6 +157,30 @@ def models_add(path: str, ref: str, config: Path | None = ConfigOpt, profile: st
         name, tag = parse_ref(ref)
         layer = store.ingest_file(source)
         return _manifest(store, store.write_manifest(Manifest(name, tag, [layer], source=path)))
+
+    _emit(_guard(run))
+
+
+@models_app.command("convert")
+def models_convert(source: Path = typer.Argument(..., help="a Hugging Face checkpoint directory (config.json, "
+                                                            "*.safetensors, tokenizer files)"),
+                   target: str = typer.Argument(..., help="name[:tag] of the result"),
+                   outtype: str = typer.Option("f16", help="f16, bf16, f32, q8_0 (quantize further with "
+                                                           "`inferlab models quantize`)"),
+                   python: str | None = typer.Option(None, help="a Python with torch (default: "
+                                                                "registry.convert_python)"),
+                   config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
+                   data_dir: Path | None = DataDirOpt) -> None:
+    """Convert safetensors to GGUF with llama.cpp's convert_hf_to_gguf.py (the `convert` extra: torch)."""
+    from inferlab.modelstore.convert import convert, ensure_converter, find_convert_python
+
+    store, settings = store_of(config, profile, data_dir)
+
+    def run() -> Any:
+        interpreter = find_convert_python(python or settings.registry.convert_python)
+        converter = ensure_converter(settings.engines.cache_dir)
+        return _manifest(store, asyncio.run(convert(store, source.expanduser(), target, python=interpreter,
+                                                    converter=converter, outtype=outtype)))
 
     _emit(_guard(run))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import aiohttp
@@ -52,18 +53,30 @@ def _filename(url: str) -> str | None:
 
 async def _download(store: ModelStore, session: aiohttp.ClientSession, url: str, digest: str | None,
                     progress: Progress | None) -> Layer:
-    partial = store.partial_path(url if digest is None else f"{url}#{digest}")
+    return await download_resumable(store, lambda headers: session.get(url, headers=headers),
+                                    url if digest is None else f"{url}#{digest}", digest, progress, what=f"GET {url}")
+
+
+Opener = Callable[[dict[str, str]], AbstractAsyncContextManager[aiohttp.ClientResponse]]
+
+
+async def download_resumable(store: ModelStore, opener: Opener, key: str, digest: str | None,
+                             progress: Progress | None, *, what: str) -> Layer:
+    """Fetch into the partial file named by ``key`` (asking ``opener`` for the rest with ``Range``
+    when part of it is there), then hash and commit it as a blob (``DigestMismatch`` when it is not
+    ``digest``)."""
+    partial = store.partial_path(key)
     partial.parent.mkdir(parents=True, exist_ok=True)
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        async with session.get(url, headers=headers) as response:
+        async with opener(headers) as response:
             if response.status == 416 and have:  # nothing left to fetch: the partial file is whole
                 return await _finish(store, partial, digest)
             if response.status not in (200, 206):
-                raise PullError(f"GET {url} answered {response.status}")
+                raise PullError(f"{what} answered {response.status}")
             if response.status == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
-                raise PullError(f"GET {url} answered a range other than the one asked for")
+                raise PullError(f"{what} answered a range other than the one asked for")
             resumed = response.status == 206 and have > 0
             total = _total(response, have if resumed else 0)
             sha = await asyncio.to_thread(hash_file, partial) if resumed else hashlib.sha256()
@@ -77,9 +90,9 @@ async def _download(store: ModelStore, session: aiohttp.ClientSession, url: str,
                     if progress is not None:
                         progress(done, total)
             if total is not None and done < total:
-                raise PullError(f"GET {url} ended after {done} of {total} bytes; pull again to resume")
+                raise PullError(f"{what} ended after {done} of {total} bytes; pull again to resume")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PullError(f"GET {url} broke off ({type(exc).__name__}); pull again to resume") from None
+        raise PullError(f"{what} broke off ({type(exc).__name__}); pull again to resume") from None
     return store.commit_blob(partial, sha, digest)
 
 

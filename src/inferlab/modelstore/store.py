@@ -20,6 +20,8 @@ from typing import Any
 
 CHUNK = 1 << 20
 GGUF = "application/vnd.inferlab.model.gguf"
+OLLAMA_MODEL = "application/vnd.ollama.image.model"  # Ollama's registry: the GGUF layer
+GGUF_TYPES = frozenset({GGUF, OLLAMA_MODEL})
 REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._/-]{0,127})(?::(?P<tag>[A-Za-z0-9._-]{1,64}))?$")
 STALE_PARTIAL_S = 86_400.0
 
@@ -78,7 +80,7 @@ class Manifest:
 
     @property
     def model(self) -> Layer:
-        return next(layer for layer in self.layers if layer.media_type == GGUF)
+        return next(layer for layer in self.layers if layer.media_type in GGUF_TYPES)
 
     def to_json(self) -> dict[str, Any]:
         return {"schemaVersion": 2, **asdict(self)}
@@ -131,6 +133,13 @@ class ModelStore:
                 sha.update(block)
                 sink.write(block)
         return self.commit_blob(partial, sha, expected)
+
+    def put_bytes(self, data: bytes, *, expected: str | None = None) -> Layer:
+        """Store a small blob held in memory (a registry manifest, a config)."""
+        partial = self.partial_path(f"bytes:{hashlib.sha256(data).hexdigest()}:{time.time_ns()}")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        return self.commit_blob(partial, hashlib.sha256(data), expected)
 
     def verify(self, ref: str) -> Manifest:
         """The manifest, once each of its blobs is there and hashes to its name; else ``DigestMismatch``."""

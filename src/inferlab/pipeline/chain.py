@@ -4,12 +4,18 @@ A step is ``async (call, call_next) -> Reply``: it may refuse (raise), answer it
 hit), or pass the call on and look at the reply. What a step acquires it releases in a clean-up
 it ``defer``s on the call; the chain runs the clean-ups once, newest first, when the call fails
 inside it, and the API runs them when the reply has been rendered (or the client went away).
+
+A step only some routes need (``only_for``) is left out of the other routes' chains: each route
+gets its own chain of links, made on its first call, so a chat request does not pass through the
+steps of code review or the Responses API.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from inferlab.errors import InferLabError
@@ -34,11 +40,21 @@ async def _nobody_answered(call: Call) -> Reply:
     raise InferLabError(f"no step answered the request for model {call.model!r}")
 
 
-def _link(step: Step, call_next: Next) -> Next:
-    async def run(call: Call) -> Reply:
-        return await step(call, call_next)
+@dataclass(frozen=True, slots=True)
+class RouteScoped:
+    """A step that only calls of ``routes`` need: the chain of any other route leaves it out."""
 
-    return run
+    step: Step
+    routes: frozenset[str]
+
+    async def __call__(self, call: Call, call_next: Next) -> Reply:
+        if call.route in self.routes:
+            return await self.step(call, call_next)
+        return await call_next(call)
+
+
+def only_for(routes: Iterable[str], step: Step) -> RouteScoped:
+    return RouteScoped(step, frozenset(routes))
 
 
 class Chain:
@@ -46,15 +62,27 @@ class Chain:
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = tuple(steps)
-        head: Next = _nobody_answered
-        for step in reversed(self.steps):
-            head = _link(step, head)
-        self._head = head
+        self._heads: dict[str, Next] = {}
+
+    def head(self, route: str) -> Next:
+        """The first link of ``route``'s chain: the steps it needs, each calling the next directly."""
+        found = self._heads.get(route)
+        if found is None:
+            found = _nobody_answered
+            for configured in reversed(self.steps):
+                step = configured
+                if isinstance(configured, RouteScoped):
+                    if route not in configured.routes:
+                        continue
+                    step = configured.step
+                found = partial(step, call_next=found)
+            self._heads[route] = found  # routes are the code's own constants: a handful of entries
+        return found
 
     async def __call__(self, call: Call) -> Reply:
         """The reply; on an error the call's clean-ups have run before it propagates."""
         try:
-            return await self._head(call)
+            return await self.head(call.route)(call)
         except BaseException as exc:
             await call.end(ending_of(exc))
             raise

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -223,6 +224,7 @@ class UsageEventRow(Base):
     __table_args__ = (
         Index("ix_usage_events_tenant_time", "tenant", "time"),
         Index("ix_usage_events_replica_time", "replica", "time"),  # 0007: the hardware cost job's reads
+        Index("ix_usage_events_time", "time"),  # 0012: the anomaly detector's windows
         {"postgresql_partition_by": "RANGE (time)"},
     )
 
@@ -589,3 +591,28 @@ class ExperimentStatsRow(Base):
     gateway: Mapped[str] = mapped_column(String(64), primary_key=True)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AnomalyIncidentRow(Base):
+    """An anomaly incident (``inferlab.anomaly``): at most one open per key (kind:subject), which
+    gateways sharing the store claim by inserting it — the one that inserts sends the alert."""
+
+    __tablename__ = "anomaly_incidents"
+    __table_args__ = (
+        Index("ix_anomaly_incidents_open_key", "key", unique=True,
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+        Index("ix_anomaly_incidents_opened_at", "opened_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(600))
+    kind: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(256))
+    model: Mapped[str] = mapped_column(String(256))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    detections: Mapped[int] = mapped_column(Integer)
+    peak: Mapped[dict[str, Any]] = mapped_column(JSON)
+    latest: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -112,3 +112,38 @@ async def test_a_batch_past_its_window_expires_with_its_lines_in_the_error_file(
     assert done.error_file_id is not None and done.output_file_id is None
     errors = lines_of(await files.read("t", done.error_file_id))
     assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("c0", "batch_expired"), ("c1", "batch_expired")]
+
+
+class CountingStore(SqlBatchStore):
+    """The real store, counting the runner's looks for work."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.claims = 0
+
+    async def claim(self, owner: str, now: datetime, until: datetime) -> BatchRecord | None:
+        self.claims += 1
+        return await super().claim(owner, now, until)
+
+
+async def test_an_idle_runner_looks_less_and_less_often_and_a_wake_up_looks_at_once(database: Database,
+                                                                                    tmp_path: Path) -> None:
+    store = CountingStore(database)
+    files = FileService(store, tmp_path / "files", max_bytes=1 << 20)
+    settings = BatchSettings(poll_s=0.01, idle_poll_s=0.16, lease_s=30)
+    runner = ChainBatchRunner(store, files, Chain([Engine()]), ModelRouter([]), settings, logging.getLogger("test"))
+    task = asyncio.get_running_loop().create_task(runner.run())
+    try:
+        await asyncio.sleep(1.0)
+        # 0.01 + 0.02 + 0.04 + 0.08 = 0.15 s of doubling, then one look each 0.16 s: about 10 in a
+        # second (a fixed poll_s would have looked ~100 times)
+        assert 5 <= store.claims <= 14, store.claims
+        before = store.claims
+        runner.wake()
+        await asyncio.sleep(0.005)
+        assert store.claims == before + 1  # at once, not at the end of the idle wait
+        await asyncio.sleep(0.1)
+        assert store.claims >= before + 3  # the wait started again from poll_s
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -30,6 +30,7 @@ def auth_settings(tmp_path: Path, sim_url: str, *, server: dict[str, Any] | None
         features={"auth": True, "planning_api": True},  # every optional route family
         auth={"pepper": CANARY_PEPPER, "bootstrap": False, **auth},
         billing={"enabled": True, "jobs": False},  # its routes: customer, admin and the Stripe webhook
+        anomaly={"enabled": True, "backfill_s": 0},  # GET /admin/anomalies
         models=[{"name": "sim-model", "backend": "openai", "url": f"{sim_url}/v1"},
                 {"name": "other-model", "backend": "openai", "url": f"{sim_url}/v1", "served_name": "sim-model"}],
     )

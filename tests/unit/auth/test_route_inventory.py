@@ -112,6 +112,7 @@ def test_the_rules_that_matter_are_what_they_were(client: TestClient[Any, Any]) 
         ("POST", "/admin/tenants"): PLATFORM_ADMIN,
         ("GET", "/admin/backends"): PLATFORM_ADMIN,
         ("GET", "/admin/engines"): PLATFORM_ADMIN,
+        ("GET", "/admin/anomalies"): PLATFORM_ADMIN,
     }
     policy = app_policy(client.app)
     assert {route: policy.rule(*route) for route in expected} == expected

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from inferlab.errors import InferLabError, UpstreamError
-from inferlab.pipeline import SUCCESS, Call, Chain, Ending, EndKind, Next, Reply
+from inferlab.pipeline import SUCCESS, Call, Chain, Ending, EndKind, Next, Reply, only_for, routes
 from inferlab.types import Caller, InferenceResponse, RequestKind
 
 
@@ -80,3 +80,29 @@ async def test_a_failing_cleanup_does_not_stop_the_others(caplog: pytest.LogCapt
 async def test_a_chain_nobody_answers_is_an_internal_error() -> None:
     with pytest.raises(InferLabError):
         await Chain([])(new_call())
+
+
+async def test_a_route_scoped_step_is_in_its_routes_chains_only() -> None:
+    log: list[str] = []
+    chain = Chain([Recording("all", log), only_for([routes.CODE_REVIEW, routes.CODE_DOCS], Recording("code", log)),
+                   Recording("last", log), Answer()])
+    await chain(new_call())
+    assert log == ["enter all", "enter last"]
+    log.clear()
+    review = Call("r2", RequestKind.CHAT, routes.CODE_REVIEW, "m", {"model": "m"}, Caller())
+    await chain(review)
+    assert log == ["enter all", "enter code", "enter last"]
+    await review.end(SUCCESS)
+    assert log[-3:] == ["cleanup last success", "cleanup code success", "cleanup all success"]
+
+
+async def test_a_route_scoped_step_run_on_its_own_passes_other_routes_on() -> None:
+    log: list[str] = []
+    scoped = only_for([routes.RESPONSES], Recording("responses", log))
+
+    async def answer(call: Call) -> Reply:
+        return Reply(response=InferenceResponse({"route": call.route}, None))
+
+    assert (await scoped(new_call(), answer)).response is not None and log == []
+    await scoped(Call("r3", RequestKind.CHAT, routes.RESPONSES, "m", {"model": "m"}, Caller()), answer)
+    assert log == ["enter responses"]
