@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
-from inferlab.api.auth import build_auth_middleware
+from inferlab.api.auth import SessionAuth, build_auth_middleware
 from inferlab.api.backends_admin_routes import BackendsAdminRoutes
 from inferlab.api.body import BODY_TIMING, BodyTiming
 from inferlab.api.caller import CallerOf
@@ -130,10 +130,14 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
 
     declared += AutoscaleRoutes(services.autoscaler.snapshot if services.autoscaler is not None else None).add_to(app)
     declared += DocsRoutes(declared, public=settings.server.docs).add_to(app)
+    sessions = None
+    if services.admin is not None and settings.web.enabled:  # after the docs: the dashboards are no API
+        web_routes, sessions = _add_web(app, services, services.admin, settings)
+        declared += web_routes
     app[DECLARED] = tuple(declared)
     policy = RoutePolicy(access_rules(declared))  # the union of the declared rules; an undeclared route has none
     if services.admin is not None:
-        app.middlewares.append(build_auth_middleware(services.admin.auth.service, policy))
+        app.middlewares.append(build_auth_middleware(services.admin.auth.service, policy, sessions))
     features: dict[str, Feature] = {spec.canonical: "planning" for spec in declared if "planning" in spec.tags}
     app.middlewares.append(build_tenancy_middleware(services.tenants, policy, features,
                                                     authenticated=services.admin is not None))
@@ -162,3 +166,49 @@ def _add_admin(app: web.Application, admin: AdminServices, settings: Settings,
         declared += ResourceRoutes(resources, settings.server.max_body_bytes, per_replica,
                                    priced_options(settings, logging.getLogger("inferlab.resources"))).add_to(app)
     return declared + AuditRoutes(admin.auth.audit).add_to(app)
+
+
+def _add_web(app: web.Application, services: Services, admin: AdminServices,
+             settings: Settings) -> tuple[list[RouteSpec], SessionAuth]:
+    """The dashboards (``/ui``): sessions signed with a secret derived from the pepper (or
+    ``web.session_secret``), pages reading the services the API routes read."""
+    from inferlab.api.web_routes import WebRoutes
+    from inferlab.api.web_session import WebAccessRoutes, WebSessions
+    from inferlab.auth.pepper import load_pepper
+    from inferlab.web.anomaly_feed import IncidentFeed
+    from inferlab.web.cache import CachedAnalytics
+    from inferlab.web.render import Renderer
+    from inferlab.web.session import SessionSigner, session_secret
+    from inferlab.web.sources import Sources
+
+    configured = settings.web.session_secret
+    secret = session_secret(configured.get_secret_value().encode() if configured is not None else None,
+                            load_pepper(settings.auth, settings.data_dir))
+    auth = admin.auth.service
+    sessions = WebSessions(SessionSigner(secret, settings.web.session_ttl_s), auth,
+                           secure=settings.web.secure_cookie, ttl_s=settings.web.session_ttl_s)
+    renderer = Renderer()
+    registry = None
+    if services.registry is not None:
+        from inferlab.registry.admin import RegistryAdmin
+
+        registry = RegistryAdmin(services.registry.store, stats=services.registry.stats,
+                                 changed=services.registry.refresh, default_unit=settings.registry.unit)
+    budget_of = None
+    if services.usage is not None:
+        from inferlab.metering.usage_build import tenant_budgets
+
+        budget_of = tenant_budgets(settings, admin.auth.database, admin.tenants)
+    sources = Sources(
+        identity=admin.auth.admin, audit=admin.auth.audit, tenants=admin.tenant_admin, router=services.router,
+        pool_queue=services.queues.snapshot, analytics=services.usage.analytics if services.usage else None,
+        forecaster=services.usage.forecaster if services.usage else None, budget_of=budget_of, slo=services.slo,
+        registry=registry, billing=services.billing.engine if services.billing is not None else None,
+        autoscaler=None,  # the autoscaler's decisions, once an autoscaler is built (web.sources.AutoscalerDecisions)
+        anomalies=IncidentFeed(services.anomaly) if services.anomaly is not None else None,
+        platform_usage=CachedAnalytics(services.usage.analytics, settings.web.platform_cache_s)
+        if services.usage is not None else None,
+    )
+    declared = WebAccessRoutes(sessions, auth, renderer).add_to(app)
+    declared += WebRoutes(sources, sessions, renderer, refresh_s=settings.web.refresh_s).add_to(app)
+    return declared, sessions

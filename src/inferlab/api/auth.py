@@ -9,6 +9,7 @@ paths included, so the route map does not leak.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import orjson
 from aiohttp import web
@@ -66,12 +67,47 @@ async def _body_model(request: web.Request) -> str:
     return model
 
 
-def build_auth_middleware(service: AuthService, policy: RoutePolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
+class SessionAuth(Protocol):
+    """The dashboards' sessions (``api/web_session.py``): the principal a request's session cookie
+    names (None: no valid session), and whether an unsafe request carries the session's CSRF token."""
+
+    async def principal(self, request: web.Request) -> Principal | None: ...
+
+    async def csrf_ok(self, request: web.Request) -> bool: ...
+
+    def sign_in_url(self, request: web.Request) -> str: ...
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _session_principal(sessions: SessionAuth | None, request: web.Request) -> Principal:
+    if sessions is None:
+        raise PermissionDenied("This route has no access policy", code="no_policy")
+    principal = await sessions.principal(request)
+    if principal is None:
+        if request.method in SAFE_METHODS and "HX-Request" not in request.headers:
+            raise web.HTTPSeeOther(sessions.sign_in_url(request))
+        raise AuthenticationFailed("Your dashboard session has ended: sign in again", code="session_expired")
+    if request.method not in SAFE_METHODS and not await sessions.csrf_ok(request):
+        raise PermissionDenied("The form's CSRF token is missing or wrong: reload the page", code="csrf_failed")
+    return principal
+
+
+def build_auth_middleware(service: AuthService, policy: RoutePolicy, sessions: SessionAuth | None = None,
+                          ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """``sessions``: the dashboards' session cookies, for the routes whose rule is a session rule."""
+
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = canonical_route(request)
         rule = policy.rule(request.method, route) if route is not None else None
         if rule is not None and rule.group == "public":
+            return await handler(request)
+        if rule is not None and rule.session:  # a dashboard page: the session cookie, never a header
+            principal = await _session_principal(sessions, request)
+            request[PRINCIPAL] = principal
+            authorize(principal, rule)
             return await handler(request)
         credential = credential_of(request)
         if credential is None:

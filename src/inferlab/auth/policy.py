@@ -10,6 +10,10 @@ Route groups (a credential's scopes name the groups it may reach):
                 see shared infrastructure)
     billing     reserved for phase 4
 
+A rule with ``session=True`` is a dashboard page (``/ui``): its credential is the signed session
+cookie (``inferlab.web.session``), its unsafe methods need the session's CSRF token, and the same
+groups and roles apply to the principal the session names.
+
 Each route family declares its routes' ``RouteRule`` beside its handlers (``inferlab.api.routes.
 RouteSpec``); the composition root builds one ``RoutePolicy`` from all of them. A route without a
 rule has no decision: the middleware refuses it (401 without a credential, 403 ``no_policy`` with
@@ -40,6 +44,7 @@ class RouteRule:
     group: Group
     min_role: Role = "member"
     model_in: Literal["body", "path"] | None = None  # where the model a model-scoped key is checked against is
+    session: bool = False  # a dashboard page (/ui): the credential is the signed session cookie, not a header
 
 
 PUBLIC = RouteRule("public")
@@ -49,6 +54,9 @@ MODEL_IN_PATH = RouteRule("inference", model_in="path")  # ... in the path's {mo
 ADMIN_SELF = RouteRule("admin", "member")
 TENANT_ADMIN = RouteRule("admin", "tenant-admin")
 PLATFORM_ADMIN = RouteRule("admin", "platform-admin")
+UI_MEMBER = RouteRule("inference", session=True)  # the customer portal: any signed-in user, their tenant's data
+UI_KEYS = RouteRule("admin", "member", session=True)  # their own keys (like /admin/keys)
+UI_ADMIN = RouteRule("admin", "platform-admin", session=True)  # the operator's dashboards
 LIMIT_EDITOR: Role = "tenant-admin"  # the least role that may change stored limits
 
 

@@ -133,6 +133,18 @@ class AuthService:
         self.last_used.record(key_id, now)
         return principal
 
+    async def principal_of_key(self, key_id: str) -> Principal:
+        """The principal of a key already verified once (a dashboard session names its key id):
+        the key is re-read like any credential, so revocation, expiry and a disabled owner apply."""
+        entry = self._cache.get(key_id)
+        if entry is None or entry.fresh_until <= time.monotonic():
+            entry = await self._refresh(key_id, entry)
+        if entry.principal is None:
+            raise AuthenticationFailed(INVALID)
+        if entry.valid_until is not None and time.time() >= entry.valid_until:
+            raise AuthenticationFailed("This API key has expired", code="expired_api_key")
+        return entry.principal
+
     async def _rehash(self, key_id: str, secret: str, entry: _Entry) -> _Entry:
         """A key hashed with a pepper being rotated out: store its hash under the current pepper.
         A store that cannot take the write now leaves the old hash; the next use tries again."""

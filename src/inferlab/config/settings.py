@@ -39,6 +39,7 @@ from inferlab.config.server import ServerSettings, is_loopback
 from inferlab.config.slo import SloSettings
 from inferlab.config.tenants import TenantSettings
 from inferlab.config.usage import UsageSettings
+from inferlab.config.web import WebSettings
 
 Profile = Literal["laptop", "production"]
 
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -124,3 +124,18 @@ async def test_the_route_is_in_the_admin_openapi_document(gateway: Gateway) -> N
     assert status == 200
     operation = document["paths"]["/admin/anomalies"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["state"]
+
+
+async def test_the_dashboards_anomalies_page_lists_the_incidents(gateway: Gateway) -> None:
+    import re
+
+    form = await (await gateway.client.get("/ui/login")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    signed = await gateway.client.post("/ui/login", data={"credential": gateway.tokens["admin"],
+                                                          "csrf_token": token.group(1), "next": ""})
+    assert signed.status == 200 and signed.url.path == "/ui/admin/"
+    page = await gateway.client.get("/ui/admin/anomalies")
+    text = await page.text()
+    assert page.status == 200 and "replica_ttft_ms" in text and "replica=m/r2" in text
+    assert "Anomaly detection off" not in text

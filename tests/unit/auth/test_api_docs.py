@@ -32,7 +32,9 @@ async def test_both_documents_cover_every_route_with_its_rule(client: Client) ->
     assert status == 200
     assert_valid_openapi(api)
     assert_valid_openapi(admin)
-    rules = access_rules(client.app[DECLARED])
+    every = access_rules(client.app[DECLARED])
+    rules = {route: rule for route, rule in every.items() if not route[1].startswith("/ui")}
+    assert len(rules) < len(every)  # the dashboards (/ui) are declared routes but pages, not API: undocumented
     documented = {(method.upper(), path): operation for document in (api, admin)
                   for path, operations in document["paths"].items() for method, operation in operations.items()}
     assert set(documented) == set(rules)

@@ -31,6 +31,8 @@ from inferlab.config import Settings
 PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"),
                  ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/admin/openapi.json"),  # these 3: server.docs
                  ("POST", "/webhooks/stripe")}  # authenticated by its signature instead: 400 without one
+PUBLIC_ROUTES |= {("GET", "/ui"), ("GET", "/ui/login"), ("POST", "/ui/login"), ("POST", "/ui/logout"),
+                  ("GET", "/ui/static/{name}")}  # the dashboards' sign-in (its own CSRF check) and static files
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
@@ -69,6 +71,9 @@ async def test_every_route_has_a_decision_and_only_the_public_ones_are_open(clie
             assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_signature"
         elif (method, path) == ("GET", "/ready"):
             assert response.status in (200, 503)
+        elif path.startswith("/ui"):
+            await check_dashboard_without_session(method, path, response)
+            continue
         else:
             assert response.status == expected, (method, path, await response.text())
         if expected == 401:
@@ -88,7 +93,7 @@ async def test_no_route_lacks_a_policy_for_a_caller_with_every_right(client: Tes
     root = await make_key(role="platform-admin", groups=("inference", "admin", "billing"))
     for method, path in registered_routes(client.app):
         response = await client.request(method, concrete(path), data=b"{}", headers={"x-api-key": root})
-        if response.status == 403:
+        if response.status == 403 and (method, path) != ("POST", "/ui/login"):  # that one: the form's CSRF check
             assert (await response.json())["error"]["code"] != "no_policy", (method, path)
 
 
@@ -145,3 +150,17 @@ async def test_protect_metrics_puts_metrics_behind_a_platform_admin(settings_wit
         assert (await client.get("/metrics")).status == 401
         assert (await client.get("/metrics", headers={"x-api-key": tenant_admin})).status == 403
         assert (await client.get("/metrics", headers={"x-api-key": root})).status == 200
+
+
+async def check_dashboard_without_session(method: str, path: str, response: Any) -> None:
+    """A dashboard page without a session: a page load goes to the sign-in form, anything else is a 401
+    (or, for the public sign-in routes, a refusal of the form that carries no CSRF token)."""
+    if (method, path) == ("GET", "/ui/static/{name}"):
+        assert response.status == 404  # only the vendored files are served
+    elif (method, path) == ("POST", "/ui/login"):
+        assert response.status == 403 and "The form expired" in await response.text()
+    elif method == "GET" or (method, path) == ("POST", "/ui/logout"):
+        assert response.status == 200 and response.url.path == "/ui/login", (method, path)
+    else:
+        assert response.status == 401, (method, path)
+        assert (await response.json())["error"]["code"] == "session_expired"
