@@ -176,6 +176,7 @@ def _add_web(app: web.Application, services: Services, admin: AdminServices,
     from inferlab.api.web_session import WebAccessRoutes, WebSessions
     from inferlab.auth.pepper import load_pepper
     from inferlab.web.anomaly_feed import IncidentFeed
+    from inferlab.web.autoscale_feed import DecisionFeed
     from inferlab.web.cache import CachedAnalytics
     from inferlab.web.render import Renderer
     from inferlab.web.session import SessionSigner, session_secret
@@ -204,7 +205,7 @@ def _add_web(app: web.Application, services: Services, admin: AdminServices,
         pool_queue=services.queues.snapshot, analytics=services.usage.analytics if services.usage else None,
         forecaster=services.usage.forecaster if services.usage else None, budget_of=budget_of, slo=services.slo,
         registry=registry, billing=services.billing.engine if services.billing is not None else None,
-        autoscaler=None,  # the autoscaler's decisions, once an autoscaler is built (web.sources.AutoscalerDecisions)
+        autoscaler=DecisionFeed(services.autoscaler) if services.autoscaler is not None else None,
         anomalies=IncidentFeed(services.anomaly) if services.anomaly is not None else None,
         platform_usage=CachedAnalytics(services.usage.analytics, settings.web.platform_cache_s)
         if services.usage is not None else None,
