@@ -138,8 +138,7 @@ class WebRoutes:
         return self._render(request, "portal_invoice.html", "portal-billing", title, data)
 
     async def portal_invoice_json(self, request: web.Request) -> web.Response:
-        data = await self._portal.invoice(request[PRINCIPAL], request.match_info["invoice_id"])
-        invoice = data["invoice"]
+        invoice = await self._portal.invoice_json(request[PRINCIPAL], request.match_info["invoice_id"])
         return web.Response(body=orjson.dumps(invoice), content_type="application/json",
                             headers={"Content-Disposition": f'attachment; filename="{invoice["id"]}.json"',
                                      "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})

@@ -155,6 +155,12 @@ class PortalPages:
         return {"billing": True, "invoices": [i.as_json() for i in found], "account": account,
                 "more": len(found) >= INVOICE_LIMIT}
 
+    async def invoice_json(self, actor: Principal, invoice_id: str) -> dict[str, Any]:
+        """One of the tenant's invoices exactly as ``GET /v1/billing/invoices/<id>`` returns it: one read."""
+        if self._s.billing is None or not INVOICE_ID.match(invoice_id):
+            raise NotFound("No such invoice")
+        return (await self._s.billing.get(invoice_id, tenant=actor.tenant_id)).as_json()
+
     async def invoice(self, actor: Principal, invoice_id: str) -> dict[str, Any]:
         """One of the tenant's invoices (another tenant's is ``NotFound``, like a missing one), as the
         API returns it, its credit notes and the history of its states: two reads."""

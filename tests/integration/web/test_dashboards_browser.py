@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import re
+import statistics
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -503,3 +505,42 @@ async def test_without_billing_the_invoices_entry_says_billing_is_off(chromium: 
             await browsing.open("/ui/billing/invoices/inv_default_2026-01", expect=404)
         finally:
             await browsing.context.close()
+
+
+async def test_the_invoice_pages_take_two_queries_and_render_fast(acme: Browsing, site: Site) -> None:
+    """Each invoice page reads billing's tables at most twice (the session's own reads and background
+    jobs aside), and renders well inside the dashboards' 200 ms goal."""
+    from sqlalchemy import event
+
+    services = site.client.app[SERVICES].admin
+    assert services is not None
+    engine = services.auth.database.engine.sync_engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "billing_" in statement:
+            statements.append(statement)
+
+    request, invoice = acme.context.request, site.tenants["acme"].invoice_id
+    pages = {"/ui/billing": 2, f"/ui/billing/invoices/{invoice}": 2, f"/ui/billing/invoices/{invoice}/json": 1,
+             "/ui/billing/payment-method": 1}
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        statements.clear()
+        assert (await request.get(site.url + "/ui/billing/invoices/%3Cx%3E")).status == 404  # reads nothing
+        baseline = len(statements)
+        for path, most in pages.items():
+            statements.clear()
+            assert (await request.get(site.url + path)).status == 200, path
+            assert len(statements) - baseline <= most, (path, statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    for path in list(pages)[:2]:
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            assert (await request.get(site.url + path)).status == 200
+            took.append((time.perf_counter() - start) * 1000)
+        p95 = sorted(took)[18]
+        print(f"{path}: p50 {statistics.median(took):.1f} ms, p95 {p95:.1f} ms")
+        assert p95 < 200, (path, took)
