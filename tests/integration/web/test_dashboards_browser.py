@@ -464,7 +464,7 @@ async def test_a_tenant_admin_sets_and_replaces_the_card_through_the_page(site: 
         await member.context.close()
 
 
-async def test_the_payment_method_form_refuses_a_missing_csrf_token(site: Site, chromium: Any) -> None:
+async def test_the_payment_method_form_refuses_a_missing_csrf_token_and_a_malformed_id(site: Site, chromium: Any) -> None:
     boss = await sign_in(chromium, site, site.tenants["globex"].admin_key)
     try:
         request = boss.context.request
@@ -474,6 +474,12 @@ async def test_the_payment_method_form_refuses_a_missing_csrf_token(site: Site, 
         answer = await request.post(site.url + "/ui/billing/payment-method",
                                     form={"payment_method": method, "csrf_token": "x" * 43})
         assert answer.status == 403
+        await boss.open("/ui/billing/payment-method")
+        csrf = await boss.page.locator('meta[name="csrf-token"]').get_attribute("content")
+        answer = await request.post(site.url + "/ui/billing/payment-method",  # past the browser's pattern
+                                    form={"payment_method": "<b>4242 4242</b>", "csrf_token": csrf})
+        assert answer.status == 400
+        assert "payment method id" in await answer.text() and "<b>4242" not in await answer.text()
         await boss.open("/ui/billing/payment-method")
         assert await boss.page.locator("#no-card").count() == 1  # nothing changed
     finally:
