@@ -209,6 +209,7 @@ def _add_web(app: web.Application, services: Services, admin: AdminServices,
         anomalies=IncidentFeed(services.anomaly) if services.anomaly is not None else None,
         platform_usage=CachedAnalytics(services.usage.analytics, settings.web.platform_cache_s)
         if services.usage is not None else None,
+        cards=services.billing.cards if services.billing is not None else None,
     )
     declared = WebAccessRoutes(sessions, auth, renderer).add_to(app)
     declared += WebRoutes(sources, sessions, renderer, refresh_s=settings.web.refresh_s).add_to(app)

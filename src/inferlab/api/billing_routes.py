@@ -265,16 +265,7 @@ class BillingRoutes:
 
     async def card(self, request: web.Request) -> web.Response:
         body = await parse_body(request, CardIn, self._limit)
-        tenant = request.match_info["tenant_id"]
-        await self._engine.check_tenant(tenant)
-        account = await self._engine.account(tenant)
-        customer = await self._billing.provider.ensure_customer(account)
-        if customer is None:
-            raise InvalidRequest("No payment provider is configured", code="no_payment_provider")
-        if customer != account.provider_customer:
-            account = await self._engine.set_account(tenant, provider_customer=customer)
-        await self._billing.provider.attach_payment_method(customer, body.payment_method)
-        await self._billing.collector.card_changed(tenant, datetime.now(UTC))
+        account = await self._billing.cards.replace(request.match_info["tenant_id"], body.payment_method)
         return _json(_account_json(account))
 
     async def credit(self, request: web.Request) -> web.Response:

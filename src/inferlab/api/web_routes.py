@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from inferlab.api.auth import PRINCIPAL
@@ -20,8 +21,8 @@ from inferlab.api.routes import RouteSpec, add_routes
 from inferlab.api.web_session import ADMIN_NAV, SESSION, WebSessions, html
 from inferlab.auth.admin import CreatedKey
 from inferlab.auth.model import Principal
-from inferlab.auth.policy import UI_ADMIN, UI_KEYS, UI_MEMBER
-from inferlab.errors import InferLabError, InvalidRequest
+from inferlab.auth.policy import UI_ADMIN, UI_BILLING, UI_KEYS, UI_MEMBER
+from inferlab.errors import InferLabError, InvalidRequest, NotFound
 from inferlab.metering.analytics import Dimension
 from inferlab.web.pages import ADMIN_GROUPS, AdminPages, PortalPages
 from inferlab.web.render import Renderer
@@ -49,7 +50,11 @@ class WebRoutes:
         member = [("/ui/", self.portal_usage, "Your usage by day, model and key"),
                   ("/ui/usage.csv", self.portal_csv, "Your usage as CSV (the API's export)"),
                   ("/ui/spend", self.portal_spend, "Your spend against quotas, and the month-end forecast"),
-                  ("/ui/billing", self.portal_billing, "Your billing account and payment method")]
+                  ("/ui/billing", self.portal_billing, "Your invoices, newest first, and your billing account"),
+                  ("/ui/billing/invoices/{invoice_id}", self.portal_invoice, "One of your invoices"),
+                  ("/ui/billing/invoices/{invoice_id}/json", self.portal_invoice_json,
+                   "One of your invoices as JSON (the API's), to download"),
+                  ("/ui/billing/payment-method", self.payment_method, "Your card on file")]
         admin = [("/ui/admin/", self.overview, "Traffic, errors and TTFT per tier against the SLO"),
                  ("/ui/admin/models", self.models, "Models, registry versions and rollouts"),
                  ("/ui/admin/pools", self.pools, "Pools, replicas and autoscaler decisions"),
@@ -65,6 +70,8 @@ class WebRoutes:
             *(RouteSpec("GET", path, handler, UI_MEMBER, summary, tags) for path, handler, summary in member),
             RouteSpec("GET", "/ui/keys", self.keys, UI_KEYS, "Your API keys", tags),
             RouteSpec("POST", "/ui/keys", self.create_key, UI_KEYS, "Create a key", tags),
+            RouteSpec("POST", "/ui/billing/payment-method", self.set_payment_method, UI_BILLING,
+                      "Replace your tenant's card (a tenant admin)", tags),
             RouteSpec("POST", "/ui/keys/{key_id}/rotate", self.rotate_key, UI_KEYS, "Rotate a key", tags),
             RouteSpec("POST", "/ui/keys/{key_id}/revoke", self.revoke_key, UI_KEYS, "Revoke a key", tags),
             *(RouteSpec("GET", path, handler, UI_ADMIN, summary, tags) for path, handler, summary in admin),
@@ -76,7 +83,8 @@ class WebRoutes:
     # ---- rendering ----------------------------------------------------------------------------
     def _context(self, request: web.Request, page: str, title: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"page": page, "title": title, "who": request[PRINCIPAL], "csrf": self._sessions.csrf_of(request),
-                "admin_nav": ADMIN_NAV, "refresh_s": self._refresh_s, "error": None, **data}
+                "admin_nav": ADMIN_NAV, "refresh_s": self._refresh_s, "error": None,
+                "billing_on": self._sources.billing is not None, **data}
 
     def _render(self, request: web.Request, template: str, page: str, title: str, data: dict[str, Any],
                 status: int = 200) -> web.Response:
@@ -117,7 +125,43 @@ class WebRoutes:
 
     async def portal_billing(self, request: web.Request) -> web.Response:
         data = await self._portal.invoices(request[PRINCIPAL])
-        return self._render(request, "portal_billing.html", "portal-billing", "Invoices and payment", data)
+        return self._render(request, "portal_billing.html", "portal-billing", "Invoices", data)
+
+    async def portal_invoice(self, request: web.Request) -> web.Response:
+        try:
+            data = await self._portal.invoice(request[PRINCIPAL], request.match_info["invoice_id"])
+        except NotFound as exc:  # another tenant's invoice is missing, exactly like a missing one
+            body = self._renderer.render("error.html", self._context(request, "portal-billing", "Invoices",
+                                                                     {"problem": exc.message, "region": "report"}))
+            return html(body, 404)
+        title = f"Invoice {data['invoice']['id']}"
+        return self._render(request, "portal_invoice.html", "portal-billing", title, data)
+
+    async def portal_invoice_json(self, request: web.Request) -> web.Response:
+        invoice = await self._portal.invoice_json(request[PRINCIPAL], request.match_info["invoice_id"])
+        return web.Response(body=orjson.dumps(invoice), content_type="application/json",
+                            headers={"Content-Disposition": f'attachment; filename="{invoice["id"]}.json"',
+                                     "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+    async def _payment(self, request: web.Request, *, error: str | None = None, done: bool = False,
+                       status: int = 200) -> web.Response:
+        data = {**await self._portal.payment_method(request[PRINCIPAL]), "form_error": error, "done": done}
+        return self._render(request, "portal_payment.html", "portal-payment", "Payment method", data, status)
+
+    async def payment_method(self, request: web.Request) -> web.Response:
+        return await self._payment(request)
+
+    async def set_payment_method(self, request: web.Request) -> web.Response:
+        cards = self._sources.cards
+        if self._sources.billing is None or cards is None:
+            return await self._payment(request, error="Billing is off on this platform.", status=400)
+        form = await request.post()
+        payment_method = str(form.get("payment_method", "")).strip()
+        try:
+            await cards.replace(request[PRINCIPAL].tenant_id, payment_method)
+        except InferLabError as exc:  # bad input, no provider, or the provider refused the card
+            return await self._payment(request, error=exc.message, status=exc.status)
+        return await self._payment(request, done=True)
 
     # ---- keys -----------------------------------------------------------------------------------
     async def _keys(self, request: web.Request, *, created: CreatedKey | None = None, error: str | None = None,

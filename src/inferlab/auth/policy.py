@@ -57,6 +57,7 @@ PLATFORM_ADMIN = RouteRule("admin", "platform-admin")
 UI_MEMBER = RouteRule("inference", session=True)  # the customer portal: any signed-in user, their tenant's data
 UI_KEYS = RouteRule("admin", "member", session=True)  # their own keys (like /admin/keys)
 UI_ADMIN = RouteRule("admin", "platform-admin", session=True)  # the operator's dashboards
+UI_BILLING = RouteRule("admin", "tenant-admin", session=True)  # the portal's payment method: a tenant admin
 LIMIT_EDITOR: Role = "tenant-admin"  # the least role that may change stored limits
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferlab.auth.model import ALL_SCOPES, DEFAULT_TENANT, Principal
+from inferlab.billing.cards import PaymentMethods
 from inferlab.billing.dunning import Collector, LogNotifier, Notifier, WebhookNotifier
 from inferlab.billing.engine import BillingEngine, TierOf
 from inferlab.billing.provider import NullProvider, PaymentProvider
@@ -36,6 +37,7 @@ class BillingServices:
     collector: Collector
     inbox: WebhookInbox
     reconciler: Reconciler
+    cards: PaymentMethods  # the card on file and replacing it (the admin API's and the portal's)
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:
@@ -129,4 +131,4 @@ def build_billing(settings: Settings, database: Database, book: PriceBook, *, se
             lifecycle.background(reconcile)
         lifecycle.background(lambda: collector.run(interval))
         lifecycle.background(lambda: inbox.run(interval))
-    return BillingServices(engine, provider, collector, inbox, reconciler)
+    return BillingServices(engine, provider, collector, inbox, reconciler, PaymentMethods(engine, provider, collector))

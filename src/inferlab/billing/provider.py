@@ -40,6 +40,16 @@ class MirroredInvoice:
     lines: tuple[tuple[str, int], ...]  # (description, amount)
 
 
+@dataclass(frozen=True, slots=True)
+class CardOnFile:
+    """The customer's default card as the provider describes it: never its number."""
+
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -49,6 +59,10 @@ class PaymentProvider(Protocol):
 
     async def attach_payment_method(self, customer: str, payment_method: str) -> None:
         """Make ``payment_method`` the customer's default for invoices."""
+        ...
+
+    async def default_card(self, customer: str) -> CardOnFile | None:
+        """The customer's default payment method when it is a card (brand, last 4 digits, expiry)."""
         ...
 
     async def push_invoice(self, invoice: Invoice, customer: str) -> str | None:
@@ -78,6 +92,9 @@ class NullProvider:
 
     async def attach_payment_method(self, customer: str, payment_method: str) -> None:
         raise ProviderError("No payment provider is configured (billing.provider)", code="no_payment_provider")
+
+    async def default_card(self, customer: str) -> CardOnFile | None:
+        return None
 
     async def push_invoice(self, invoice: Invoice, customer: str) -> str | None:
         return None

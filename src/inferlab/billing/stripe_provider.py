@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 from inferlab.billing.invoice import Invoice
 from inferlab.billing.money import minor_units
 from inferlab.billing.protocol import Account
-from inferlab.billing.provider import MirroredInvoice, PaymentResult, ProviderError
+from inferlab.billing.provider import CardOnFile, MirroredInvoice, PaymentResult, ProviderError
 from inferlab.billing.stripe_mirror import mirrored_lines
 from inferlab.config.billing import StripeSettings
 
@@ -86,6 +86,18 @@ class StripeProvider:
                 from None
         await self._call(self._client.v1.customers.update, customer,
                          params={"invoice_settings": {"default_payment_method": payment_method}})
+
+    async def default_card(self, customer: str) -> CardOnFile | None:
+        found = (await self._call(self._client.v1.customers.retrieve, customer)).to_dict()
+        method = (found.get("invoice_settings") or {}).get("default_payment_method")
+        if not method:
+            return None
+        method_id = method if isinstance(method, str) else str(method.get("id"))
+        card = (await self._call(self._client.v1.payment_methods.retrieve, method_id)).to_dict().get("card")
+        if not card:
+            return None
+        return CardOnFile(str(card.get("brand") or "card"), str(card.get("last4") or "")[-4:],
+                          int(card.get("exp_month") or 0), int(card.get("exp_year") or 0))
 
     # ---- invoices -----------------------------------------------------------------------------------
     async def push_invoice(self, invoice: Invoice, customer: str) -> str | None:

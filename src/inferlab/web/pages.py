@@ -5,17 +5,22 @@ tenant — the tenant comes from the session's principal, never from a parameter
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from inferlab.auth.audit import event_json
-from inferlab.auth.model import Principal
+from inferlab.auth.model import ROLE_RANK, Principal
+from inferlab.billing.money import text
+from inferlab.errors import InferLabError, NotFound
 from inferlab.metering.analytics import Dimension
 from inferlab.web.sources import Sources
 from inferlab.web.usage_view import last_days, page_query, usage_view
 
 LIST_LIMIT = 200
+INVOICE_LIMIT = 100  # the API's default page of invoices
+INVOICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")  # the billing API's invoice id pattern
 ADMIN_GROUPS: tuple[Dimension, ...] = ("tenant", "model")  # the admin usage page and its CSV (the chart: by day)
 
 
@@ -141,7 +146,46 @@ class PortalPages:
         return {"keys": mine}
 
     async def invoices(self, actor: Principal) -> dict[str, Any]:
+        """The tenant's invoices, newest period first, as the API lists them (the same store call and
+        the same JSON: the page shows the API's figures), and its billing account: two reads."""
         if self._s.billing is None:
             return {"billing": False}
+        found = await self._s.billing.store.invoices(actor.tenant_id, limit=INVOICE_LIMIT)
         account = await self._s.billing.account(actor.tenant_id)
-        return {"billing": True, "account": account}
+        return {"billing": True, "invoices": [i.as_json() for i in found], "account": account,
+                "more": len(found) >= INVOICE_LIMIT}
+
+    async def invoice_json(self, actor: Principal, invoice_id: str) -> dict[str, Any]:
+        """One of the tenant's invoices exactly as ``GET /v1/billing/invoices/<id>`` returns it: one read."""
+        if self._s.billing is None or not INVOICE_ID.match(invoice_id):
+            raise NotFound("No such invoice")
+        return (await self._s.billing.get(invoice_id, tenant=actor.tenant_id)).as_json()
+
+    async def invoice(self, actor: Principal, invoice_id: str) -> dict[str, Any]:
+        """One of the tenant's invoices (another tenant's is ``NotFound``, like a missing one), as the
+        API returns it, its credit notes and the history of its states: two reads."""
+        if self._s.billing is None or not INVOICE_ID.match(invoice_id):
+            raise NotFound("No such invoice")
+        invoice = await self._s.billing.get(invoice_id, tenant=actor.tenant_id)
+        notes = await self._s.billing.store.credit_notes(invoice.id)
+        history = [("draft", invoice.created_at), ("finalized", invoice.finalized_at), ("paid", invoice.paid_at),
+                   ("void", invoice.voided_at)]
+        history += [(f"{n.kind} {text(n.amount)}", n.created_at) for n in notes]
+        return {"invoice": invoice.as_json(),
+                "notes": [{"kind": n.kind, "amount": text(n.amount), "reason": n.reason, "created_at": n.created_at}
+                          for n in notes],
+                "history": sorted(((what, at) for what, at in history if at is not None), key=lambda h: h[1])}
+
+    async def payment_method(self, actor: Principal) -> dict[str, Any]:
+        """The card on file as the payment provider describes it (brand, last 4, expiry), and whether
+        this user may replace it (a tenant admin of the tenant)."""
+        if self._s.billing is None or self._s.cards is None:
+            return {"billing": False}
+        card, unreachable = None, None
+        try:
+            card = await self._s.cards.on_file(actor.tenant_id)
+        except InferLabError as exc:  # the provider down: say so, the page still renders
+            unreachable = exc.message
+        may_change = actor.rank >= ROLE_RANK["tenant-admin"] and "admin" in actor.scopes.groups
+        return {"billing": True, "card": card, "unreachable": unreachable, "may_change": may_change,
+                "provider": self._s.cards.provider_name}

@@ -15,6 +15,7 @@ from inferlab.web.cache import CachedAnalytics
 if TYPE_CHECKING:
     from inferlab.auth.admin import IdentityAdmin
     from inferlab.auth.audit import AuditLog
+    from inferlab.billing.cards import PaymentMethods
     from inferlab.billing.engine import BillingEngine
     from inferlab.metering.alerts import Budget
     from inferlab.metering.analytics import UsageAnalytics
@@ -55,3 +56,4 @@ class Sources:
     autoscaler: AutoscalerDecisions | None = None
     anomalies: AnomalyFeed | None = None
     platform_usage: CachedAnalytics | None = None  # ``analytics`` for the every-tenant queries of the admin pages
+    cards: PaymentMethods | None = None  # the portal's payment method (billing's, when billing is on)

@@ -1,16 +1,20 @@
 """A live gateway (auth, metering, billing, SLOs) in front of the engine simulator, with two
-tenants whose names, keys and models carry HTML, their usage seeded into the rollups, and Debian's
-headless Chromium driven by Playwright (no browser download)."""
+tenants whose names, keys and models carry HTML, their usage seeded into the rollups, each with a
+finalized invoice rated from it (its lines name the models, HTML and all), billing's payment provider
+Stripe — localstripe, the Stripe double the billing tests run — and Debian's headless Chromium driven
+by Playwright (no browser download)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -20,7 +24,7 @@ from inferlab.auth.model import Tenant
 from inferlab.config import Settings
 from inferlab.metering import EventStatus, TokenSource, UsageEvent
 from inferlab.store.usage import SqlUsageStore
-from inferlab.testing import EngineSimulator
+from inferlab.testing import EngineSimulator, localstripe
 from inferlab.testing.needs import require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,6 +42,8 @@ class Tenancy:
     key_id: str
     model: str  # a model name only this tenant's usage has
     events: list[UsageEvent] = field(default_factory=list)
+    admin_key: str = ""  # a tenant admin's key (may change the payment method)
+    invoice_id: str = ""  # its finalized invoice (this month's, rated from ``events``)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Site:
     client: TestClient[Any, Any]
     admin_key: str
     tenants: dict[str, Tenancy]
+    stripe_url: str = ""
 
     async def api(self, key: str, path: str) -> tuple[int, Any]:
         answer = await self.client.get(path, headers={"Authorization": f"Bearer {key}"})
@@ -62,14 +69,29 @@ def _event(n: int, tenant: str, at: datetime, model: str, key: str, prompt: int,
                       price=Decimal(micros).scaleb(-6), hardware_cost=Decimal(micros // 4).scaleb(-6))
 
 
+@pytest.fixture(scope="session")
+def stripe_double() -> Iterator[localstripe.LocalStripe]:
+    pytest.importorskip("stripe")
+    try:
+        localstripe.install()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        require(False, f"localstripe could not be installed: {exc}")
+    with localstripe.running() as server:
+        yield server
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def site(tmp_path_factory: Any) -> AsyncIterator[Site]:
+async def site(tmp_path_factory: Any, stripe_double: localstripe.LocalStripe) -> AsyncIterator[Site]:
     sim = EngineSimulator()
     await sim.start()
     data_dir = tmp_path_factory.mktemp("web")
     settings = Settings(
         data_dir=data_dir, features={"auth": True}, auth={"pepper": "w" * 32, "bootstrap": False},
-        billing={"enabled": True, "jobs": False}, web={"refresh_s": 1},
+        billing={"enabled": True, "jobs": False, "provider": "stripe", "plans": {"payg": [{"flat_fee": "20"}]},
+                 "stripe": {"api_key": "sk_test_localstripe", "api_base": stripe_double.url,
+                            "max_network_retries": 0}},
+        pricing={"models": {"sim-model": {"input_per_million": "2", "output_per_million": "8"}}},
+        web={"refresh_s": 1},
         models=[{"name": "sim-model", "backend": "openai", "url": f"{sim.base_url}/v1"}])
     app = await create_app(settings)
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -96,7 +118,17 @@ async def site(tmp_path_factory: Any) -> AsyncIterator[Site]:
             tenancies[tenant] = Tenancy(tenant, created.token, created.key.id, model, mine)
             events += mine
         await SqlUsageStore(stack.database).insert_batch(events)
-        yield Site(str(client.make_url("")).rstrip("/"), client, admin.token, tenancies)
+        billing = client.app[SERVICES].billing
+        assert billing is not None
+        for tenant, tenancy in tenancies.items():
+            boss = await stack.admin.create_user(LOCAL_OPERATOR, f"{tenant}-boss", "tenant-admin", tenant)
+            tenancy.admin_key = (await stack.admin.create_key(LOCAL_OPERATOR, name=f"{tenant}-boss-key",
+                                                              user_id=boss.id,
+                                                              scopes=Scopes(frozenset({"inference", "admin"})))).token
+            period = await billing.engine.period_of(tenant, now)
+            draft = await billing.engine.draft(tenant, period)
+            tenancy.invoice_id = (await billing.engine.finalize(draft, force=True)).id
+        yield Site(str(client.make_url("")).rstrip("/"), client, admin.token, tenancies, stripe_double.url)
     finally:
         await client.close()
         await sim.stop()

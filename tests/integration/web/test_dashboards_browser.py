@@ -8,23 +8,33 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import statistics
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
+
+from inferlab.app import SERVICES, create_app
+from inferlab.auth import LOCAL_OPERATOR, Scopes
+from inferlab.config import Settings
 
 from .conftest import ARTIFACTS, INJECTION, TENANTS, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
+OWN_INVOICE = "/ui/billing/invoices/{own}"  # the viewer's own invoice (the matrix fills it in)
 ADMIN_PAGES = {"": "Overview", "models": "Models and rollouts", "pools": "Pools and replicas", "tenants": "Tenants",
                "users": "Users and keys", "limits": "Limits and quotas", "usage": "Usage, cost and margin",
                "anomalies": "Anomalies", "audit": "Audit log"}
 PORTAL_PAGES = {"/ui/": "Usage", "/ui/spend": "Spend and quotas", "/ui/keys": "API keys",
-                "/ui/billing": "Invoices and payment"}
+                "/ui/billing": "Invoices", "/ui/billing/payment-method": "Payment method",
+                OWN_INVOICE: "Invoice"}
 
 
 class Browsing:
@@ -277,6 +287,7 @@ MATRIX = [(page, viewer) for page in PORTAL_PAGES for viewer in TENANTS]
 async def test_a_tenant_never_sees_another_tenants_data(site: Site, chromium: Any, path: str, viewer: str) -> None:
     browsing = await sign_in(chromium, site, site.tenants[viewer].key)
     try:
+        path = path.format(own=site.tenants[viewer].invoice_id)
         await browsing.open(path)
         text = await browsing.page.locator("body").inner_text()
         html = await browsing.page.content()
@@ -290,7 +301,11 @@ async def test_a_tenant_never_sees_another_tenants_data(site: Site, chromium: An
             assert site.tenants[viewer].model in text and site.tenants[viewer].key_id in text
         if path == "/ui/keys":
             assert site.tenants[viewer].key_id in text
-        await browsing.shot(f"matrix{path.replace('/', '-')}-{viewer}")
+        if path.startswith("/ui/billing"):  # its own invoice is there, the other's is not
+            assert (site.tenants[viewer].invoice_id in text) == (path != "/ui/billing/payment-method")
+            for other, tenancy in site.tenants.items():
+                assert other == viewer or tenancy.invoice_id not in html, (path, viewer)
+        await browsing.shot(f"matrix{path.replace('/', '-').replace('{own}', 'invoice')}-{viewer}")
         browsing.clean()
     finally:
         await browsing.context.close()
@@ -308,3 +323,230 @@ async def test_a_revoked_key_ends_its_sessions(site: Site, chromium: Any) -> Non
         await browsing.page.wait_for_url(re.compile(r".*/ui/login\?next=.*"))
     finally:
         await browsing.context.close()
+
+
+# ---- invoices and the payment method (billing on, Stripe = localstripe) ---------------------------
+def _card(site: Site, number: str, month: int = 11, year: int = 2031) -> str:
+    """A payment method created at localstripe, as Stripe's own card form would (never through us)."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_localstripe", base_addresses={"api": site.stripe_url})
+    return str(client.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": number, "exp_month": month, "exp_year": year, "cvc": "123"}}).id)
+
+
+async def test_the_invoices_page_lists_the_apis_invoices_and_links_each(acme: Browsing, site: Site) -> None:
+    page, tenancy = acme.page, site.tenants["acme"]
+    await acme.open("/ui/billing")
+    status, listed = await site.api(tenancy.key, "/v1/billing/invoices")
+    assert status == 200 and listed["data"], listed
+    rows = page.locator("table.invoices tbody tr")
+    await expect(rows).to_have_count(len(listed["data"]))
+    for index, invoice in enumerate(listed["data"]):  # newest first, as the API lists them
+        row = rows.nth(index)
+        assert await row.get_attribute("data-invoice") == invoice["id"]
+        assert await row.locator(".status").inner_text() == invoice["status"]
+        assert await row.locator(".total").inner_text() == invoice["total"]
+        assert await row.locator(".due").inner_text() == invoice["amount_due"]
+        assert invoice["currency"].upper() in await row.inner_text()
+    await acme.shot("portal-invoices")
+    await page.click(f'a[href="/ui/billing/invoices/{tenancy.invoice_id}"]')
+    await page.wait_for_url(site.url + f"/ui/billing/invoices/{tenancy.invoice_id}")
+    assert await page.locator("h1").inner_text() == f"Invoice {tenancy.invoice_id}"
+    await page.click('main a[href="/ui/billing"]')
+    await page.wait_for_url(site.url + "/ui/billing")
+    await page.click("a#payment-method")
+    await page.wait_for_url(site.url + "/ui/billing/payment-method")
+    acme.clean()
+
+
+async def test_an_invoice_page_is_the_apis_invoice_and_downloads_as_its_json(acme: Browsing, site: Site) -> None:
+    page, tenancy = acme.page, site.tenants["acme"]
+    await acme.open(f"/ui/billing/invoices/{tenancy.invoice_id}")
+    status, invoice = await site.api(tenancy.key, f"/v1/billing/invoices/{tenancy.invoice_id}")
+    assert status == 200 and invoice["status"] == "finalized" and invoice["lines"]
+    for field in ("subtotal", "credits_applied", "total", "amount_paid", "amount_refunded", "amount_due"):
+        assert await page.locator(f"#{field.replace('_', '-')}").inner_text() == invoice[field], field
+    assert await page.locator("#status").inner_text() == invoice["status"]
+    lines = page.locator("table.lines tbody tr")
+    await expect(lines).to_have_count(len(invoice["lines"]))
+    for index, line in enumerate(invoice["lines"]):
+        row = lines.nth(index)
+        assert await row.locator(".description").inner_text() == line["description"]
+        assert await row.locator(".quantity").inner_text() == str(line["quantity"])
+        assert await row.locator(".unit-price").inner_text() == line["unit_price"]
+        assert await row.locator(".amount").inner_text() == line["amount"]
+    # the lines name the tenant's models, HTML and all: shown as text
+    assert any(tenancy.model in line["description"] for line in invoice["lines"])
+    assert tenancy.model in await page.locator("table.lines").inner_text()
+    assert await page.locator("main b, main img, main script").count() == 0
+    assert await page.evaluate("window.__pwned === undefined")
+    assert [await c.inner_text() for c in await page.locator("table.history td:first-child").all()] == [
+        "draft", "finalized"]
+    await acme.shot("portal-invoice")
+    async with page.expect_download() as waiting:
+        await page.click("#download-json")
+    download = await waiting.value
+    assert download.suggested_filename == f"{tenancy.invoice_id}.json"
+    assert json.loads((await download.path()).read_text()) == invoice  # the API's JSON, field for field
+    acme.clean()
+
+
+async def test_another_tenants_invoice_is_a_404_like_a_missing_one(acme: Browsing, site: Site) -> None:
+    foreign = site.tenants["globex"].invoice_id
+    for path in (f"/ui/billing/invoices/{foreign}", f"/ui/billing/invoices/{foreign}/json",
+                 "/ui/billing/invoices/inv_nope", "/ui/billing/invoices/%3Cscript%3E"):
+        response = await acme.page.goto(site.url + path)
+        assert response is not None and response.status == 404, path
+        assert "globex" not in (await acme.page.content()).lower(), path
+    status, _ = await site.api(site.tenants["acme"].key, f"/v1/billing/invoices/{foreign}")
+    assert status == 404  # the API says the same
+
+
+async def test_a_member_sees_the_card_read_only_and_may_not_change_it(acme: Browsing, site: Site) -> None:
+    page = acme.page
+    await acme.open("/ui/billing/payment-method")
+    assert await page.locator("#read-only").count() == 1
+    assert await page.locator("form.payment-method").count() == 0
+    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    answer = await acme.context.request.post(site.url + "/ui/billing/payment-method",
+                                             form={"payment_method": _card(site, "4242424242424242"),
+                                                   "csrf_token": csrf})
+    assert answer.status == 403 and (await answer.json())["error"]["code"] == "insufficient_role"
+    acme.clean()
+
+
+async def test_a_tenant_admin_sets_and_replaces_the_card_through_the_page(site: Site, chromium: Any) -> None:
+    tenancy = site.tenants["acme"]  # (globex's member key is revoked by an earlier test)
+    boss = await sign_in(chromium, site, tenancy.admin_key)
+    page = boss.page
+    try:
+        await boss.open("/ui/billing/payment-method")
+        assert await page.locator("#no-card").count() == 1
+        await page.fill("form.payment-method input[name=payment_method]", "pm <bad>")
+        await page.click("form.payment-method button[type=submit]")  # the browser refuses the pattern
+        assert await page.evaluate(
+            "document.querySelector('form.payment-method input[name=payment_method]').validity.patternMismatch")
+        await page.fill("form.payment-method input[name=payment_method]", "pm_no_such_method")
+        await page.click("form.payment-method button[type=submit]")
+        await page.wait_for_selector("#card-error")  # the provider refused it: said on the page
+        assert "Stripe" in await page.locator("#card-error").inner_text()
+        assert await page.locator("#no-card").count() == 1
+        refused = "console: Failed to load resource: the server responded with a status of 502 (Bad Gateway)"
+        assert boss.problems == [refused]  # the page's status is the admin API's for that refusal
+        boss.problems.clear()
+        await boss.shot("portal-payment-method-refused")
+        for number, month, year in (("4242424242424242", 11, 2031), ("5555555555554444", 3, 2032)):
+            method = _card(site, number, month, year)
+            await page.fill("form.payment-method input[name=payment_method]", method)
+            await page.click("form.payment-method button[type=submit]")
+            await page.wait_for_selector("#card-saved")
+            assert await page.locator("#card-last4").inner_text() == f"•••• {number[-4:]}"
+            assert await page.locator("#card-expiry").inner_text() == f"{month:02d}/{year}"
+            assert number not in await page.content() and number[:12] not in await page.content()
+        import stripe
+
+        described = stripe.StripeClient("sk_test_localstripe", base_addresses={"api": site.stripe_url}) \
+            .v1.payment_methods.retrieve(method).to_dict()["card"]
+        assert await page.locator("#card-brand").inner_text() == described["brand"]  # as Stripe describes it
+        await boss.shot("portal-payment-method")
+        status, account = await site.api(site.admin_key, "/admin/billing/accounts/acme")
+        assert status == 200 and account["has_customer"] is True
+        boss.clean()
+    finally:
+        await boss.context.close()
+    member = await sign_in(chromium, site, tenancy.key)  # a member of the tenant sees the card, read-only
+    try:
+        await member.open("/ui/billing/payment-method")
+        assert await member.page.locator("#card-last4").inner_text() == "•••• 4444"
+        assert await member.page.locator("form.payment-method").count() == 0
+    finally:
+        await member.context.close()
+
+
+async def test_the_payment_method_form_refuses_a_missing_csrf_token_and_a_malformed_id(site: Site, chromium: Any) -> None:
+    boss = await sign_in(chromium, site, site.tenants["globex"].admin_key)
+    try:
+        request = boss.context.request
+        method = _card(site, "4242424242424242")
+        answer = await request.post(site.url + "/ui/billing/payment-method", form={"payment_method": method})
+        assert answer.status == 403 and (await answer.json())["error"]["code"] == "csrf_failed"
+        answer = await request.post(site.url + "/ui/billing/payment-method",
+                                    form={"payment_method": method, "csrf_token": "x" * 43})
+        assert answer.status == 403
+        await boss.open("/ui/billing/payment-method")
+        csrf = await boss.page.locator('meta[name="csrf-token"]').get_attribute("content")
+        answer = await request.post(site.url + "/ui/billing/payment-method",  # past the browser's pattern
+                                    form={"payment_method": "<b>4242 4242</b>", "csrf_token": csrf})
+        assert answer.status == 400
+        assert "payment method id" in await answer.text() and "<b>4242" not in await answer.text()
+        await boss.open("/ui/billing/payment-method")
+        assert await boss.page.locator("#no-card").count() == 1  # nothing changed
+    finally:
+        await boss.context.close()
+
+
+async def test_without_billing_the_invoices_entry_says_billing_is_off(chromium: Any, tmp_path: Any) -> None:
+    app = await create_app(Settings(data_dir=tmp_path, features={"auth": True},
+                                    auth={"pepper": "o" * 32, "bootstrap": False}))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        services = client.app[SERVICES].admin
+        assert services is not None
+        stack = services.auth
+        user = await stack.admin.create_user(LOCAL_OPERATOR, "solo", "tenant-admin", "default")
+        created = await stack.admin.create_key(LOCAL_OPERATOR, name="solo", user_id=user.id,
+                                               scopes=Scopes(frozenset({"inference", "admin"})))
+        off = Site(str(client.make_url("")).rstrip("/"), client, created.token, {})
+        browsing = await sign_in(chromium, off, created.token)
+        try:
+            page = browsing.page
+            assert await page.locator("#nav-invoices").inner_text() == "Invoices (billing off)"
+            await page.click("#nav-invoices")
+            await page.wait_for_url(off.url + "/ui/billing")
+            assert "Billing is off" in await page.locator("#billing-off").inner_text()
+            await browsing.open("/ui/billing/payment-method")
+            assert "Billing is off" in await page.locator("#billing-off").inner_text()
+            await browsing.shot("portal-billing-off")
+            browsing.clean()
+            await browsing.open("/ui/billing/invoices/inv_default_2026-01", expect=404)
+        finally:
+            await browsing.context.close()
+
+
+async def test_the_invoice_pages_take_two_queries_and_render_fast(acme: Browsing, site: Site) -> None:
+    """Each invoice page reads billing's tables at most twice (the session's own reads and background
+    jobs aside), and renders well inside the dashboards' 200 ms goal."""
+    from sqlalchemy import event
+
+    services = site.client.app[SERVICES].admin
+    assert services is not None
+    engine = services.auth.database.engine.sync_engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "billing_" in statement:
+            statements.append(statement)
+
+    request, invoice = acme.context.request, site.tenants["acme"].invoice_id
+    pages = {"/ui/billing": 2, f"/ui/billing/invoices/{invoice}": 2, f"/ui/billing/invoices/{invoice}/json": 1,
+             "/ui/billing/payment-method": 1}
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        statements.clear()
+        assert (await request.get(site.url + "/ui/billing/invoices/%3Cx%3E")).status == 404  # reads nothing
+        baseline = len(statements)
+        for path, most in pages.items():
+            statements.clear()
+            assert (await request.get(site.url + path)).status == 200, path
+            assert len(statements) - baseline <= most, (path, statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    for path in list(pages)[:2]:
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            assert (await request.get(site.url + path)).status == 200
+            took.append((time.perf_counter() - start) * 1000)
+        p95 = sorted(took)[18]
+        print(f"{path}: p50 {statistics.median(took):.1f} ms, p95 {p95:.1f} ms")
+        assert p95 < 200, (path, took)
