@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inferlab.auth.model import Principal
 from inferlab.config.idempotency import IdempotencySettings
 from inferlab.idempotency.memory import MemoryIdempotencyStore
-from inferlab.idempotency.protocol import Begun, IdempotencyStore, StoredResponse
+from inferlab.idempotency.protocol import Begun, IdempotencyStore, Replay, StoredResponse
 
 MAX_KEY_LENGTH = 255
 
@@ -41,7 +43,31 @@ def fingerprint(method: str, path_qs: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def stored_key(scope: str, key: str) -> str:
+    """The key as stored: a hash, never the key itself (it unseals the stored body)."""
+    return hashlib.sha256(b"inferlab-idempotency-key\0" + scope.encode() + b"\0" + key.encode()).hexdigest()
+
+
+def _cipher(scope: str, key: str) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(hashlib.sha256(b"inferlab-idempotency-seal\0" + scope.encode() + b"\0" + key.encode()).digest())
+
+
+def seal(scope: str, key: str, body: bytes) -> bytes:
+    """The body encrypted under the caller's own key (AES-GCM): a stored response that carries a
+    secret (a created API key) is unreadable from the store without the Idempotency-Key."""
+    nonce = os.urandom(12)
+    return nonce + bytes(_cipher(scope, key).encrypt(nonce, body, None))
+
+
+def unseal(scope: str, key: str, sealed: bytes) -> bytes:
+    return bytes(_cipher(scope, key).decrypt(sealed[:12], sealed[12:], None))
+
+
 class Idempotency:
+    """The keys over a store: lifetimes from the settings, keys hashed, bodies sealed."""
+
     def __init__(self, store: IdempotencyStore, settings: IdempotencySettings, logger: logging.Logger) -> None:
         self.store = store
         self.settings = settings
@@ -49,14 +75,19 @@ class Idempotency:
 
     async def begin(self, scope: str, key: str, fingerprint: str) -> Begun:
         now = datetime.now(UTC)
-        return await self.store.begin(scope, key, fingerprint, now, now + timedelta(seconds=self.settings.ttl_s),
-                                      now - timedelta(seconds=self.settings.lock_timeout_s))
+        begun = await self.store.begin(scope, stored_key(scope, key), fingerprint, now,
+                                       now + timedelta(seconds=self.settings.ttl_s),
+                                       now - timedelta(seconds=self.settings.lock_timeout_s))
+        if isinstance(begun, Replay):
+            return Replay(replace(begun.response, body=unseal(scope, key, begun.response.body)))
+        return begun
 
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
-        await self.store.complete(scope, key, response)
+        await self.store.complete(scope, stored_key(scope, key),
+                                  replace(response, body=seal(scope, key, response.body)))
 
     async def release(self, scope: str, key: str) -> None:
-        await self.store.release(scope, key)
+        await self.store.release(scope, stored_key(scope, key))
 
     async def keep_purging(self) -> None:
         while True:
