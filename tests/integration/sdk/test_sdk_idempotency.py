@@ -51,9 +51,9 @@ async def test_a_create_whose_answer_was_lost_runs_once(live: Live, proxy: TcpPr
 
 def chat_through(proxy_url: str, live: Live) -> list[CallEvent]:
     events: list[CallEvent] = []
-    with InferLab(proxy_url, live.root, retry=QUICK, observer=events.append) as client:
-        with pytest.raises(APIConnectionError):
-            client.request("POST", "/v1/chat/completions", body=CHAT)
+    client = InferLab(proxy_url, live.root, retry=QUICK, observer=events.append)
+    with client, pytest.raises(APIConnectionError):
+        client.request("POST", "/v1/chat/completions", body=CHAT)
     return events
 
 
