@@ -179,6 +179,7 @@ async def exercise_async(live: Live, made: dict[str, str]) -> None:
         assert (await root.admin.get_key(made["key"]))["id"] == made["key"]
         with pytest.raises(NotFoundError):
             await root.admin.get_tenant("nobody")
+        assert (await root.admin.get_autoscaler())["enabled"] is False  # autoscaling is off here
     async with AsyncInferLab(live.url, made["token"], observer=live.observe) as customer:
         stream = await customer.openai.chat.completions.create(model="sim-model", messages=MESSAGES, max_tokens=4,
                                                                stream=True)
