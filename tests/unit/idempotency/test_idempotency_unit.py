@@ -34,7 +34,8 @@ async def test_admin_and_customer_writes_are_in_inference_and_forms_are_out(sim:
         data_dir=tmp_path, features={"auth": True, "planning_api": True, "registry": True, "browser": True},
         auth={"pepper": "pepper-idempotency-0123456789", "bootstrap": False},
         models=[{"name": "sim-model", "backend": "openai", "url": f"{sim.base_url}/v1"}]))
-    routes = idempotent_routes(app[DECLARED])
+    declared = app[DECLARED]
+    routes = idempotent_routes(declared)
     for write in [("POST", "/admin/keys"), ("POST", "/admin/users"), ("PATCH", "/admin/users/{user_id}"),
                   ("DELETE", "/admin/keys/{key_id}"), ("PUT", "/admin/tiers/{tier}"), ("POST", "/v1/batches"),
                   ("POST", "/v1/batches/{batch_id}/cancel"), ("DELETE", "/v1/files/{file_id}"),
