@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient, TestServer
+
 from inferlab.api.idempotency import idempotent_routes
 from inferlab.api.routes import DECLARED
 from inferlab.app import create_app
@@ -34,7 +36,8 @@ async def test_admin_and_customer_writes_are_in_inference_and_forms_are_out(sim:
         data_dir=tmp_path, features={"auth": True, "planning_api": True, "registry": True, "browser": True},
         auth={"pepper": "pepper-idempotency-0123456789", "bootstrap": False},
         models=[{"name": "sim-model", "backend": "openai", "url": f"{sim.base_url}/v1"}]))
-    declared = app[DECLARED]
+    async with TestClient(TestServer(app)):  # started and stopped: its sessions closed
+        declared = app[DECLARED]
     routes = idempotent_routes(declared)
     for write in [("POST", "/admin/keys"), ("POST", "/admin/users"), ("PATCH", "/admin/users/{user_id}"),
                   ("DELETE", "/admin/keys/{key_id}"), ("PUT", "/admin/tiers/{tier}"), ("POST", "/v1/batches"),
