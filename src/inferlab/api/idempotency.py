@@ -76,6 +76,17 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
                                  logger: logging.Logger) -> Callable[..., Awaitable[web.StreamResponse]]:
     max_bytes = idempotency.settings.max_response_bytes
 
+    async def settle(scope: str, key: str, kept: StoredResponse | None, path: str) -> None:
+        """Keep the answer, or release the key (``kept`` None). A store failure is logged, never
+        raised: the answer (or the handler's own error) still goes out; the key waits out its lock."""
+        try:
+            if kept is None:
+                await idempotency.release(scope, key)
+            else:
+                await idempotency.complete(scope, key, kept)
+        except Exception:
+            logger.warning("an idempotency key could not be recorded", extra={"path": path}, exc_info=True)
+
     @web.middleware
     async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         key = request.headers.get(HEADER)
@@ -104,20 +115,13 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
             response = error_response(exc)
         except web.HTTPException as exc:
             if exc.status < 400:
-                await asyncio.shield(idempotency.release(scope, key))
+                await asyncio.shield(settle(scope, key, None, request.path))
                 raise
             response = error_response(from_http_exception(exc))
         except BaseException:
-            await asyncio.shield(idempotency.release(scope, key))
+            await asyncio.shield(settle(scope, key, None, request.path))
             raise
-        kept = _kept(response, max_bytes)
-        try:
-            if kept is None:
-                await idempotency.release(scope, key)
-            else:
-                await idempotency.complete(scope, key, kept)
-        except InferLabError:  # the store is down: the answer still goes out; the key waits out its lock
-            logger.warning("an idempotency key could not be recorded", extra={"path": request.path})
+        await settle(scope, key, _kept(response, max_bytes), request.path)
         return response
 
     return idempotency_middleware
