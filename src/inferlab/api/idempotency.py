@@ -57,7 +57,8 @@ def idempotent_routes(declared: Iterable[RouteSpec]) -> frozenset[tuple[str, str
     )
 
 
-def _kept(response: web.StreamResponse, max_bytes: int) -> StoredResponse | None:
+def storable(response: web.StreamResponse, max_bytes: int) -> StoredResponse | None:
+    """What of an answer is kept for replays; None: nothing (the key is released)."""
     if response.status >= 500 or response.status in NOT_KEPT or response.prepared:
         return None
     if not isinstance(response, web.Response) or not isinstance(response.body, bytes | bytearray):
@@ -121,7 +122,7 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
         except BaseException:
             await asyncio.shield(settle(scope, key, None, request.path))
             raise
-        await settle(scope, key, _kept(response, max_bytes), request.path)
+        await settle(scope, key, storable(response, max_bytes), request.path)
         return response
 
     return idempotency_middleware

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from inferlab.api.idempotency import idempotent_routes
+from inferlab.api.idempotency import idempotent_routes, storable
 from inferlab.api.routes import DECLARED
 from inferlab.app import create_app
 from inferlab.auth import ALL_SCOPES, Principal
@@ -91,3 +92,15 @@ async def test_the_builder_picks_the_sql_store_with_a_database_else_memory(tmp_p
         assert isinstance(build_idempotency(IdempotencySettings(), database, log).store, SqlIdempotencyStore)
     finally:
         await database.close()
+
+
+def test_what_is_kept_and_what_releases_the_key() -> None:
+    created = web.json_response({"id": "u1"}, status=201, headers={"Location": "/admin/users/u1", "X-Other": "no"})
+    kept = storable(created, 1024)
+    assert kept is not None and kept.status == 201 and kept.body == b'{"id": "u1"}'
+    assert kept.headers == {"Content-Type": "application/json; charset=utf-8", "Location": "/admin/users/u1"}
+    assert storable(web.json_response({"error": {}}, status=400), 1024) is not None  # refusals are replayed
+    for status in (500, 502, 503, 504, 408, 429):  # the key is released: a retry runs afresh
+        assert storable(web.json_response({"error": {}}, status=status), 1024) is None, status
+    assert storable(web.Response(body=b"x" * 2048), 1024) is None  # larger than max_response_bytes
+    assert storable(web.StreamResponse(), 1024) is None  # streamed: nothing to keep
