@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -77,12 +78,12 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
                                  logger: logging.Logger) -> Callable[..., Awaitable[web.StreamResponse]]:
     max_bytes = idempotency.settings.max_response_bytes
 
-    async def settle(scope: str, key: str, kept: StoredResponse | None, path: str) -> None:
+    async def settle(scope: str, key: str, claimed_at: datetime, kept: StoredResponse | None, path: str) -> None:
         """Keep the answer, or release the key (``kept`` None). A store failure is logged, never
         raised: the answer (or the handler's own error) still goes out; the key waits out its lock."""
         try:
             if kept is None:
-                await idempotency.release(scope, key)
+                await idempotency.release(scope, key, claimed_at)
             else:
                 await idempotency.complete(scope, key, kept)
         except Exception:
@@ -110,19 +111,20 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
         if isinstance(begun, Conflicting):
             raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request (method, "
                                        "path or body): use a new key for a new request", param=HEADER)
+        claimed_at = begun.at or datetime.now(UTC)
         try:
             response = await handler(request)
         except InferLabError as exc:
             response = error_response(exc)
         except web.HTTPException as exc:
             if exc.status < 400:
-                await asyncio.shield(settle(scope, key, None, request.path))
+                await asyncio.shield(settle(scope, key, claimed_at, None, request.path))
                 raise
             response = error_response(from_http_exception(exc))
         except BaseException:
-            await asyncio.shield(settle(scope, key, None, request.path))
+            await asyncio.shield(settle(scope, key, claimed_at, None, request.path))
             raise
-        await settle(scope, key, storable(response, max_bytes), request.path)
+        await settle(scope, key, claimed_at, storable(response, max_bytes), request.path)
         return response
 
     return idempotency_middleware

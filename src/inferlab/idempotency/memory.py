@@ -25,16 +25,16 @@ class MemoryIdempotencyStore:
         self._records[(scope, key)] = Record(fingerprint, now, expires_at)
         while len(self._records) > self._max_entries:
             self._records.popitem(last=False)
-        return Claimed()
+        return Claimed(now)
 
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
         found = self._records.get((scope, key))
         if found is not None:
             self._records[(scope, key)] = replace(found, response=response)
 
-    async def release(self, scope: str, key: str) -> None:
+    async def release(self, scope: str, key: str, claimed_at: datetime) -> None:
         found = self._records.get((scope, key))
-        if found is not None and found.response is None:
+        if found is not None and found.response is None and found.locked_at == claimed_at:
             del self._records[(scope, key)]
 
     async def purge(self, now: datetime) -> int:

@@ -30,7 +30,10 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """The key is this request's: run it, then ``complete`` or ``release``."""
+    """The key is this request's: run it, then ``complete`` or ``release`` (with ``at``: the claim's
+    time, which names it — a release never removes a later claim of the same key)."""
+
+    at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,8 @@ class IdempotencyStore(Protocol):
         """Keep the claimed key's response until its expiry."""
         ...
 
-    async def release(self, scope: str, key: str) -> None:
-        """Forget a claimed key that has no response to keep (a 5xx, a stream, an error)."""
+    async def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+        """Forget the claim made at ``claimed_at`` if it has no response (a 5xx, a stream, an error)."""
         ...
 
     async def purge(self, now: datetime) -> int:

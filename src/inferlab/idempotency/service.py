@@ -14,7 +14,7 @@ from typing import Any
 from inferlab.auth.model import Principal
 from inferlab.config.idempotency import IdempotencySettings
 from inferlab.idempotency.memory import MemoryIdempotencyStore
-from inferlab.idempotency.protocol import Begun, IdempotencyStore, Replay, StoredResponse
+from inferlab.idempotency.protocol import Begun, Claimed, IdempotencyStore, InUse, Replay, StoredResponse
 
 MAX_KEY_LENGTH = 255
 
@@ -66,28 +66,49 @@ def unseal(scope: str, key: str, sealed: bytes) -> bytes:
 
 
 class Idempotency:
-    """The keys over a store: lifetimes from the settings, keys hashed, bodies sealed."""
+    """The keys over a store: lifetimes from the settings, keys hashed, bodies sealed.
+
+    A claim whose store call failed (a timeout: 503) may still have been written once the store
+    came back, with no request left to answer it. This process remembers such claims
+    (``_unsure``) and, when the same caller repeats the key here and finds it "in use", releases
+    exactly that claim (named by its time) and claims again — instead of 409 for ``lock_timeout_s``."""
 
     def __init__(self, store: IdempotencyStore, settings: IdempotencySettings, logger: logging.Logger) -> None:
         self.store = store
         self.settings = settings
         self._log = logger
+        self._unsure: dict[tuple[str, str], list[datetime]] = {}  # claims whose store call failed, by time
 
     async def begin(self, scope: str, key: str, fingerprint: str) -> Begun:
-        now = datetime.now(UTC)
-        begun = await self.store.begin(scope, stored_key(scope, key), fingerprint, now,
-                                       now + timedelta(seconds=self.settings.ttl_s),
-                                       now - timedelta(seconds=self.settings.lock_timeout_s))
+        name = (scope, stored_key(scope, key))
+        begun = await self._claim(name, fingerprint)
+        unsure = self._unsure.pop(name, None) if isinstance(begun, InUse) else None
+        if unsure is not None:  # our own claim, written after its request had already answered 503
+            for claimed_at in unsure:
+                await self.store.release(*name, claimed_at)
+            begun = await self._claim(name, fingerprint)
+        if isinstance(begun, Claimed):
+            self._unsure.pop(name, None)
         if isinstance(begun, Replay):
             return Replay(replace(begun.response, body=unseal(scope, key, begun.response.body)))
         return begun
+
+    async def _claim(self, name: tuple[str, str], fingerprint: str) -> Begun:
+        now = datetime.now(UTC)
+        try:
+            return await self.store.begin(*name, fingerprint, now, now + timedelta(seconds=self.settings.ttl_s),
+                                          now - timedelta(seconds=self.settings.lock_timeout_s))
+        except BaseException:
+            if name in self._unsure or len(self._unsure) < self.settings.memory_max_entries:
+                self._unsure.setdefault(name, []).append(now)
+            raise
 
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
         await self.store.complete(scope, stored_key(scope, key),
                                   replace(response, body=seal(scope, key, response.body)))
 
-    async def release(self, scope: str, key: str) -> None:
-        await self.store.release(scope, stored_key(scope, key))
+    async def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+        await self.store.release(scope, stored_key(scope, key), claimed_at)
 
     async def keep_purging(self) -> None:
         while True:

@@ -33,7 +33,7 @@ class SqlIdempotencyStore:
             async with self._db.sessions.begin() as session:
                 session.add(IdempotencyRow(scope=scope, key=key, fingerprint=fingerprint, locked_at=now,
                                            expires_at=expires_at))
-            return Claimed()
+            return Claimed(now)
         except IntegrityError:
             pass
         async with self._db.sessions() as session:
@@ -51,7 +51,7 @@ class SqlIdempotencyStore:
                            (IdempotencyRow.status.is_(None)) & (IdempotencyRow.locked_at <= stale_before)))
                 .values(fingerprint=fingerprint, locked_at=now, expires_at=expires_at, status=None, headers=None,
                         body=None))
-        return Claimed() if taken.rowcount else InUse()  # type: ignore[attr-defined]
+        return Claimed(now) if taken.rowcount else InUse()  # type: ignore[attr-defined]
 
     @bounded
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
@@ -61,10 +61,11 @@ class SqlIdempotencyStore:
                 .values(status=response.status, headers=dict(response.headers), body=response.body))
 
     @bounded
-    async def release(self, scope: str, key: str) -> None:
+    async def release(self, scope: str, key: str, claimed_at: datetime) -> None:
         async with self._db.sessions.begin() as session:
             await session.execute(delete(IdempotencyRow).where(
-                IdempotencyRow.scope == scope, IdempotencyRow.key == key, IdempotencyRow.status.is_(None)))
+                IdempotencyRow.scope == scope, IdempotencyRow.key == key, IdempotencyRow.status.is_(None),
+                IdempotencyRow.locked_at == claimed_at))
 
     @bounded
     async def purge(self, now: datetime) -> int:

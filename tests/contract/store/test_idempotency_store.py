@@ -58,7 +58,8 @@ async def begin(store: IdempotencyStore, scope: str, key: str, fingerprint: str,
 
 
 async def test_first_claims_then_replays_the_stored_response(idem: IdempotencyStore, scope: str) -> None:
-    assert await begin(idem, scope, "k", "fp-a") == Claimed()
+    claimed = await begin(idem, scope, "k", "fp-a")
+    assert claimed == Claimed() and isinstance(claimed, Claimed) and claimed.at == T0
     assert await begin(idem, scope, "k", "fp-a", T0 + timedelta(seconds=1)) == InUse()
     await idem.complete(scope, "k", CREATED)
     assert await begin(idem, scope, "k", "fp-a", T0 + timedelta(hours=23)) == Replay(CREATED)
@@ -83,10 +84,13 @@ async def test_scopes_are_independent(idem: IdempotencyStore, scope: str) -> Non
 
 async def test_a_released_key_can_be_claimed_again(idem: IdempotencyStore, scope: str) -> None:
     assert await begin(idem, scope, "k", "fp-a") == Claimed()
-    await idem.release(scope, "k")  # the first attempt ended in a 5xx
-    assert await begin(idem, scope, "k", "fp-b") == Claimed()
+    await idem.release(scope, "k", T0)  # the first attempt ended in a 5xx
+    later = T0 + timedelta(seconds=1)
+    assert await begin(idem, scope, "k", "fp-b", later) == Claimed()
+    await idem.release(scope, "k", T0)  # names the first claim: the second stays
+    assert await begin(idem, scope, "k", "fp-b", later) == InUse()
     await idem.complete(scope, "k", CREATED)
-    await idem.release(scope, "k")  # a completed key is never released
+    await idem.release(scope, "k", later)  # a completed key is never released
     assert await begin(idem, scope, "k", "fp-b") == Replay(CREATED)
 
 

@@ -5,6 +5,7 @@ while the first runs is 409; two tenants using the same key string never meet; i
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,11 @@ from inferlab.app import SERVICES, create_app
 from inferlab.auth import LOCAL_OPERATOR, Scopes
 from inferlab.auth.model import Tenant
 from inferlab.config import Settings
+from inferlab.idempotency import Claimed
 from inferlab.idempotency.service import fingerprint, scope_of
 from inferlab.testing import EngineSimulator
 from inferlab.testing.needs import migrated_postgres_database
+from inferlab.testing.tcp_proxy import TcpProxy
 
 Client = TestClient[Any, Any]
 ADMIN = ("inference", "admin")
@@ -117,12 +120,13 @@ async def test_a_repeat_while_the_first_runs_is_409(client: Client) -> None:
     idempotency = client.app[SERVICES].idempotency
     assert idempotency is not None
     body = b'{"name": "slow"}'
-    await idempotency.begin(scope_of(principal), "busy-1", fingerprint("POST", "/admin/keys", body))
+    held = await idempotency.begin(scope_of(principal), "busy-1", fingerprint("POST", "/admin/keys", body))
+    assert isinstance(held, Claimed) and held.at is not None
     busy = await client.post("/admin/keys", data=body, headers={**headers(admin, "busy-1"),
                                                                 "Content-Type": "application/json"})
     assert busy.status == 409 and busy.headers["Retry-After"] == "1"
     assert (await busy.json())["error"]["code"] == "idempotency_key_in_use"
-    await idempotency.release(scope_of(principal), "busy-1")  # the other replica's request failed (5xx)
+    await idempotency.release(scope_of(principal), "busy-1", held.at)  # the other replica's request failed (5xx)
     retried = await client.post("/admin/keys", data=body, headers={**headers(admin, "busy-1"),
                                                                    "Content-Type": "application/json"})
     assert retried.status == 201 and "idempotent-replayed" not in retried.headers
@@ -184,3 +188,39 @@ async def test_inference_routes_ignore_the_key(client: Client) -> None:
     for _ in range(2):
         response = await client.post("/v1/chat/completions", json=chat, headers=headers(admin, "chat-1"))
         assert response.status == 200 and "idempotent-replayed" not in response.headers
+
+
+@pytest.mark.postgres
+async def test_a_paused_store_at_the_claim_is_a_bounded_503_and_the_key_stays_usable(
+        sim: EngineSimulator, tmp_path: Path, pg_database: str) -> None:
+    """PostgreSQL through a pausable proxy: the claim cannot be made, so the write does not run —
+    503 + Retry-After within the store's timeout, never a 500; once the store is back the same
+    key runs the write once."""
+    proxy = TcpProxy("127.0.0.1", 5432)
+    await proxy.start()
+    assert sim.base_url is not None
+    settings = Settings(data_dir=tmp_path, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/"
+                        f"{pg_database}", features={"auth": True},
+                        auth={"pepper": "pepper-idempotency-0123456789", "bootstrap": False, "store_timeout_s": 0.5,
+                              "store_retry_s": 0.2, "outage_grace_s": 60},
+                        models=[{"name": "sim-model", "backend": "openai", "url": f"{sim.base_url}/v1"}])
+    try:
+        async with TestClient(TestServer(await create_app(settings))) as client:
+            admin = await admin_key(client, "acme")
+            assert len(await key_names(client, admin)) >= 1  # the key validated: it outlives a short outage
+            proxy.pause()
+            started = time.monotonic()
+            down = await client.post("/admin/users", json={"name": "later"}, headers=headers(admin, "outage-1"))
+            elapsed = time.monotonic() - started
+            assert down.status == 503 and "Retry-After" in down.headers and elapsed < 3.0
+            proxy.resume()
+            for _ in range(30):  # the store's guard retries every store_retry_s
+                back = await client.post("/admin/users", json={"name": "later"}, headers=headers(admin, "outage-1"))
+                if back.status != 503:
+                    break
+                await asyncio.sleep(0.2)
+            assert back.status == 201 and "idempotent-replayed" not in back.headers
+            again = await client.post("/admin/users", json={"name": "later"}, headers=headers(admin, "outage-1"))
+            assert again.headers["idempotent-replayed"] == "true"
+    finally:
+        await proxy.stop()
