@@ -5,9 +5,10 @@
     python clients/python/scripts/generate.py --documents api.json admin.json
     python clients/python/scripts/generate.py --check         # exit 1 when _generated.py is stale
 
-In-process, the documents come from an app built with every feature flag on (every route family
-registered), so the output does not depend on anyone's configuration. The output is deterministic:
-the same documents give the same bytes (operations and models in document order, nothing timed).
+In-process, the documents come from an app built with every feature flag on and the sections that
+mount routes of their own switched on (``anomaly.enabled``): every route family registered, so the
+output does not depend on anyone's configuration. The output is deterministic: the same documents
+give the same bytes (operations and models in document order, nothing timed).
 
 What is generated (everything else in the package is hand-written):
 - a ``TypedDict`` per request-body schema the client sends (and the schemas they nest);
@@ -76,6 +77,9 @@ def documents_in_process() -> tuple[dict[str, Any], dict[str, Any]]:
         settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="inferlab-generate-")), features=flags,
                             auth={"pepper": "generate-" + "0" * 32, "bootstrap": False},
                             billing={"enabled": True, "jobs": False},
+                            # section switches that mount routes besides the feature flags (the
+                            # anomaly detector reads the store, on with features.metering)
+                            anomaly={"enabled": True, "backfill_s": 0},
                             models=[{"name": "m", "backend": "openai", "url": "http://127.0.0.1:9/v1"}])
         app = await create_app(settings)
         async with TestClient(TestServer(app)) as client:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from inferlab.config.base import HTTP, StrictModel, check_url
+from inferlab.config.webhook import WebhookSettings
 
 
 class AnalyticsSettings(StrictModel):
@@ -30,24 +31,15 @@ class AnalyticsSettings(StrictModel):
         return self
 
 
-class AlertSettings(StrictModel):
-    """A webhook when a tenant's month-end forecast crosses a share of its monthly quota."""
+class AlertSettings(WebhookSettings):
+    """A webhook (its target: ``WebhookSettings``) when a tenant's month-end forecast crosses a share
+    of its monthly quota."""
 
     enabled: bool = False
-    webhook_url: str | None = Field(None, description="POSTed a JSON body, signed (x-inferlab-signature)")
-    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the signature")
     thresholds: list[float] = Field([0.8, 1.0], min_length=1, description="shares of the quota that alert")
     bound: Literal["expected", "high"] = Field(
         "expected", description="which forecast crosses: the expected total, or the interval's upper bound")
     interval_s: float = Field(900.0, ge=1, description="how often forecasts are checked")
-    timeout_s: float = Field(5.0, gt=0)
-    retries: int = Field(5, ge=0, description="attempts after the first, with exponential backoff")
-    backoff_s: float = Field(1.0, gt=0)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook(cls, url: str | None) -> str | None:
-        return check_url(url, HTTP) if url is not None else None
 
     @field_validator("thresholds")
     @classmethod

@@ -25,7 +25,7 @@ from inferlab_client import (
     PermissionDeniedError,
 )
 
-from .harness import Live
+from .harness import ANOMALY_INTERVAL_S, Live
 
 E = TypeVar("E", bound=Exception)
 MESSAGES: Any = [{"role": "user", "content": "hello"}]
@@ -51,6 +51,12 @@ def exercise_sync(live: Live) -> dict[str, str]:
     admin.get_engines()
     admin.get_slo()
     admin.get_resources()
+    # autoscaling is off in this gateway: the report says so, with no pools
+    assert admin.get_autoscaler() == {"object": "autoscaler", "enabled": False, "data": []}
+    # the anomaly detector is on (harness.live_config); a fresh store has no history to judge: no incident
+    anomalies = admin.get_anomalies()
+    assert anomalies["object"] == "list" and anomalies["data"] == [] and anomalies["open"] == 0
+    assert (anomalies["interval_s"], anomalies["quiet_intervals"]) == (ANOMALY_INTERVAL_S, 4)
     tiers = admin.get_tiers()["data"]
     admin.get_tier(tiers[0]["name"])
     assert admin.set_tier("sdk-tier", {"description": "made by the SDK test", "priority": "high"})["name"] == "sdk-tier"
@@ -179,7 +185,10 @@ async def exercise_async(live: Live, made: dict[str, str]) -> None:
         assert (await root.admin.get_key(made["key"]))["id"] == made["key"]
         with pytest.raises(NotFoundError):
             await root.admin.get_tenant("nobody")
-        assert (await root.admin.get_autoscaler())["enabled"] is False  # autoscaling is off here
+        scaler = await root.admin.get_autoscaler()
+        assert scaler["enabled"] is False and scaler["data"] == []
+        open_only = await root.admin.get_anomalies(state="open")
+        assert open_only["object"] == "list" and open_only["open"] == 0 and open_only["data"] == []
     async with AsyncInferLab(live.url, made["token"], observer=live.observe) as customer:
         stream = await customer.openai.chat.completions.create(model="sim-model", messages=MESSAGES, max_tokens=4,
                                                                stream=True)

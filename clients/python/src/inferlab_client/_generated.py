@@ -395,6 +395,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation('get_admin_billing_reconciliation', 'GET', '/admin/billing/reconciliation', 'admin', 'admin', 'get_billing_reconciliation'),
     Operation('get_admin_billing_margins', 'GET', '/admin/billing/margins', 'admin', 'admin', 'get_billing_margins'),
     Operation('get_admin_billing_log', 'GET', '/admin/billing/log', 'admin', 'admin', 'list_billing_log'),
+    Operation('get_admin_anomalies', 'GET', '/admin/anomalies', 'admin', 'admin', 'get_anomalies'),
     Operation('get_admin_autoscaler', 'GET', '/admin/autoscaler', 'admin', 'admin', 'get_autoscaler'),
     Operation('get_admin_openapi_json', 'GET', '/admin/openapi.json', 'admin', 'no client: the OpenAPI documents themselves (the generator reads them)', ''),
 )
@@ -674,6 +675,10 @@ class AdminAPI:
         """The billing log, newest first. ``GET /admin/billing/log``, at least ``platform-admin``"""
         return self._transport.call('get_admin_billing_log', 'GET', '/admin/billing/log', query={'tenant': tenant, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
 
+    def get_anomalies(self, *, state: Literal['open', 'all'] | None = None) -> JSONObject:
+        """Anomaly incidents: open, then the recent closed ones, with their evidence. ``GET /admin/anomalies``, at least ``platform-admin``"""
+        return self._transport.call('get_admin_anomalies', 'GET', '/admin/anomalies', query={'state': state}, expect='json')  # type: ignore[no-any-return]
+
     def get_autoscaler(self) -> JSONObject:
         """Autoscaled pools: current, ready and desired replicas, and the last decisions with their inputs. ``GET /admin/autoscaler``, at least ``platform-admin``"""
         return self._transport.call('get_admin_autoscaler', 'GET', '/admin/autoscaler', expect='json')  # type: ignore[no-any-return]
@@ -952,6 +957,10 @@ class AsyncAdminAPI:
     async def list_billing_log(self, *, tenant: str | None = None, limit: str | None = None) -> JSONObject:
         """The billing log, newest first. ``GET /admin/billing/log``, at least ``platform-admin``"""
         return await self._transport.call('get_admin_billing_log', 'GET', '/admin/billing/log', query={'tenant': tenant, 'limit': limit}, expect='json')  # type: ignore[no-any-return]
+
+    async def get_anomalies(self, *, state: Literal['open', 'all'] | None = None) -> JSONObject:
+        """Anomaly incidents: open, then the recent closed ones, with their evidence. ``GET /admin/anomalies``, at least ``platform-admin``"""
+        return await self._transport.call('get_admin_anomalies', 'GET', '/admin/anomalies', query={'state': state}, expect='json')  # type: ignore[no-any-return]
 
     async def get_autoscaler(self) -> JSONObject:
         """Autoscaled pools: current, ready and desired replicas, and the last decisions with their inputs. ``GET /admin/autoscaler``, at least ``platform-admin``"""
