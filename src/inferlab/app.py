@@ -141,6 +141,11 @@ async def create_app(settings: Settings, *, logger: logging.Logger | None = None
     features: dict[str, Feature] = {spec.canonical: "planning" for spec in declared if "planning" in spec.tags}
     app.middlewares.append(build_tenancy_middleware(services.tenants, policy, features,
                                                     authenticated=services.admin is not None))
+    if services.idempotency is not None:  # innermost: keys are scoped to the principal the auth middleware set
+        from inferlab.api.idempotency import build_idempotency_middleware, idempotent_routes
+
+        app.middlewares.append(build_idempotency_middleware(services.idempotency, idempotent_routes(declared),
+                                                            logger.getChild("idempotency")))
     return app
 
 

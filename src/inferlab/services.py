@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from inferlab.billing.build import BillingServices
     from inferlab.browser.build import Browser
     from inferlab.cache.step import CacheResponses
+    from inferlab.idempotency.service import Idempotency
     from inferlab.metering.build import Metering
     from inferlab.metering.cost import CostTracker
     from inferlab.metering.usage_build import UsageServices
@@ -106,6 +107,7 @@ class Services:
     registry: RegistryService | None = None
     anomaly: AnomalyDetector | None = None
     autoscaler: Autoscaler | None = None
+    idempotency: Idempotency | None = None
 
     @property
     def auth(self) -> AuthStack | None:
@@ -299,6 +301,18 @@ def _autoscaler(settings: Settings, replicas: Replicas, queues: WaitQueues, sess
         lifecycle.on_stop(autoscaler.close)
         lifecycle.background(autoscaler.run)
     return autoscaler
+
+
+def _idempotency(settings: Settings, database: Any, lifecycle: Lifecycle, logger: logging.Logger) -> Idempotency | None:
+    """idempotency.enabled: Idempotency-Key on admin and customer writes, its keys in the store when
+    there is one (else in process), expired keys purged in the background."""
+    if not settings.idempotency.enabled:
+        return None
+    from inferlab.idempotency.service import build_idempotency
+
+    idempotency = build_idempotency(settings.idempotency, database, logger.getChild("idempotency"))
+    lifecycle.background(idempotency.keep_purging)
+    return idempotency
 
 
 def _fim_step(settings: Settings, logger: logging.Logger) -> FillInTheMiddle:
@@ -513,5 +527,6 @@ async def build_services(settings: Settings, *, logger: logging.Logger | None = 
         registry=registry.service if registry is not None else None,
         anomaly=anomaly,
         autoscaler=autoscaler,
+        idempotency=_idempotency(settings, database, lifecycle, logger),
     )
 

@@ -26,6 +26,7 @@ from inferlab.config.capacity import CapacitySettings
 from inferlab.config.codelab import CodeLabSettings
 from inferlab.config.engines import EngineSettings, UpstreamSettings
 from inferlab.config.features import FeatureFlags
+from inferlab.config.idempotency import IdempotencySettings
 from inferlab.config.limits import QuotaSettings, RateLimitSettings
 from inferlab.config.logs import LoggingSettings
 from inferlab.config.metering import MeteringSettings
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -616,3 +617,20 @@ class AnomalyIncidentRow(Base):
     detections: Mapped[int] = mapped_column(Integer)
     peak: Mapped[dict[str, Any]] = mapped_column(JSON)
     latest: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IdempotencyRow(Base):
+    """An ``Idempotency-Key`` a caller sent (``inferlab.idempotency``): claimed while its first
+    request runs (``status`` NULL), then that request's response, until ``expires_at``."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    locked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -6,6 +6,7 @@ open connections reset), and bring it back.
     await proxy.start()            # proxy.port forwards to PostgreSQL
     proxy.pause(); proxy.resume()  # a paused server (SIGSTOP, a network partition that drops)
     await proxy.cut(); await proxy.restore()  # a server that is down (connection refused)
+    proxy.lose_next_answer()       # the next request reaches the server; its answer never comes back
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepted = 0  # connections accepted
         self.forwarded = 0  # chunks passed on, both ways
+        self.lost = 0  # answers lost (``lose_next_answer``)
+        self._answers_to_lose = 0
 
     async def start(self) -> None:
         """Listen (on a free port the first time, on the same port after ``cut``)."""
@@ -38,6 +41,11 @@ class TcpProxy:
 
     def resume(self) -> None:
         self._flowing.set()
+
+    def lose_next_answer(self) -> None:
+        """The next answer's first bytes are dropped and its connection reset, both sides: the
+        request was forwarded and handled, the client sees the connection die before any answer."""
+        self._answers_to_lose += 1
 
     async def cut(self) -> None:
         """Stop listening (connection refused) and reset every open connection."""
@@ -75,15 +83,22 @@ class TcpProxy:
             self._writers.discard(writer)
             return
         self._writers.add(upstream_writer)
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        for source, sink, peer in ((reader, upstream_writer, None), (upstream_reader, writer, upstream_writer)):
+            task = asyncio.create_task(self._pipe(source, sink, peer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
+                    upstream: asyncio.StreamWriter | None) -> None:
+        """``upstream``: set on the answer's direction (server to client)."""
         try:
             while chunk := await source.read(65536):
                 await self._flowing.wait()
+                if upstream is not None and self._answers_to_lose:
+                    self._answers_to_lose -= 1
+                    self.lost += 1
+                    upstream.transport.abort()
+                    return  # finally: the client's side is reset too
                 sink.write(chunk)
                 self.forwarded += 1
                 await sink.drain()

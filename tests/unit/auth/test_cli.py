@@ -32,7 +32,7 @@ def run(app: typer.Typer, *args: str, data_dir: Path) -> str:
 
 
 def test_keys_lifecycle(app: typer.Typer, tmp_path: Path) -> None:
-    assert run(app, "db", "upgrade", data_dir=tmp_path).strip() == head_revision() == "0012_anomalies"
+    assert run(app, "db", "upgrade", data_dir=tmp_path).strip() == head_revision() == "0013_idempotency"
     user_id = run(app, "users", "create", "alice", "--role", "tenant-admin", data_dir=tmp_path).strip()
     assert user_id.startswith("u_")
     out = run(app, "keys", "create", "--user", "alice", "-g", "inference", "-g", "admin", "-m", "m1",

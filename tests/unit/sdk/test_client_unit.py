@@ -19,7 +19,7 @@ from inferlab_client import (
     RetryPolicy,
     ServiceUnavailableError,
 )
-from inferlab_client._retry import parse_retry_after, retry_delay
+from inferlab_client._retry import connection_retry_delay, parse_retry_after, retry_delay
 from inferlab_client._transport import AsyncTransport, CallEvent, SyncTransport
 from mypy import api as mypy_api
 
@@ -79,6 +79,42 @@ def test_the_retry_rules() -> None:
     when = datetime.now(UTC) + timedelta(seconds=30)
     assert 28 <= (parse_retry_after(when.strftime("%a, %d %b %Y %H:%M:%S GMT")) or 0) <= 30
     assert parse_retry_after("soon") is None and parse_retry_after("-2") == 0.0
+
+
+def test_posts_the_server_deduplicates_are_repeated_after_a_lost_answer() -> None:
+    """The server de-duplicates admin and customer POSTs by Idempotency-Key: a repeat after a 502,
+    a 504 or a lost connection gets the first attempt's response; inference POSTs are not repeated."""
+    def delay(status: int, path: str, body: object = None) -> float | None:
+        return retry_delay(NO_JITTER, 0, "POST", status, {}, body, path=path)
+
+    assert delay(502, "/admin/keys") == 0.25 and delay(504, "/v1/batches") == 0.25
+    assert delay(502, "/v1/chat/completions") is None and delay(504, "/v1/responses") is None
+    lost = {path: connection_retry_delay(NO_JITTER, 0, "POST", sent=True, path=path)
+            for path in ("/admin/users", "/v1/batches/b1/cancel", "/v1/chat/completions", "/v1/embeddings")}
+    assert lost == {"/admin/users": 0.25, "/v1/batches/b1/cancel": 0.25, "/v1/chat/completions": None,
+                    "/v1/embeddings": None}
+    assert connection_retry_delay(NO_JITTER, 0, "POST", sent=False, path="/v1/chat/completions") == 0.25
+    in_use = {"error": {"message": "busy", "type": "conflict_error", "code": "idempotency_key_in_use"}}
+    assert retry_delay(NO_JITTER, 0, "POST", 409, {"retry-after": "1"}, in_use, path="/admin/keys") == 1.0
+    assert delay(409, "/admin/keys", {"error": {"message": "taken", "type": "conflict_error"}}) is None
+    reused = {"error": {"message": "reused", "type": "invalid_request_error", "code": "idempotency_key_reused"}}
+    assert delay(422, "/admin/keys", reused) is None
+
+
+def test_a_post_whose_answer_was_lost_is_repeated_with_the_same_key() -> None:
+    keys: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        keys.append(request.headers["Idempotency-Key"])
+        if len(keys) == 1:
+            raise httpx2.ReadError("connection reset", request=request)  # sent; the answer never came
+        return httpx2.Response(201, json={"id": "u_1"}, headers={"idempotent-replayed": "true"})
+
+    http = httpx2.Client(base_url="http://inferlab.test", transport=httpx2.MockTransport(handler))
+    transport = SyncTransport("http://inferlab.test", None, retry=NO_JITTER, timeout=5, http_client=http)
+    assert transport.call("post_admin_users", "POST", "/admin/users", body={"name": "a"}) == {"id": "u_1"}
+    assert len(keys) == 2 and keys[0] == keys[1]
+    transport.close()
 
 
 def test_posts_carry_one_idempotency_key_across_retries() -> None:

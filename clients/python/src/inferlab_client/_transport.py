@@ -121,7 +121,7 @@ class SyncTransport:
                 response = self._http.request(method, path, params=_query(query), headers=headers,
                                               json=body if body is not None else None)
             except httpx2.TransportError as exc:
-                delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc))
+                delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc), path=path)
                 if delay is None:
                     self._report(operation_id, method, path, None, attempt + 1, started, waited)
                     raise _connection_error(exc) from exc
@@ -133,7 +133,8 @@ class SyncTransport:
                 self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 return _result(response, expect)
             error_body = _body(response)
-            delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body)
+            delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body,
+                                path=path)
             if delay is None:
                 self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 raise _error(response, error_body)
@@ -168,7 +169,7 @@ class AsyncTransport:
                 response = await self._http.request(method, path, params=_query(query), headers=headers,
                                                     json=body if body is not None else None)
             except httpx2.TransportError as exc:
-                delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc))
+                delay = connection_retry_delay(self.retry, attempt, method, sent=_sent(exc), path=path)
                 if delay is None:
                     self._report(operation_id, method, path, None, attempt + 1, started, waited)
                     raise _connection_error(exc) from exc
@@ -180,7 +181,8 @@ class AsyncTransport:
                 self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 return _result(response, expect)
             error_body = _body(response)
-            delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body)
+            delay = retry_delay(self.retry, attempt, method, response.status_code, response.headers, error_body,
+                                path=path)
             if delay is None:
                 self._report(operation_id, method, path, response.status_code, attempt + 1, started, waited)
                 raise _error(response, error_body)
