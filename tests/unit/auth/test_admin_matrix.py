@@ -126,6 +126,7 @@ EXPECTED: dict[tuple[str, str], list[Cell]] = {
     ("DELETE", "/admin/reservations/{reservation_id}"): [every(204)],
     ("GET", "/admin/usage"): [every(200)],  # any tenant's usage: platform admins alone
     ("GET", "/admin/usage/forecast"): [every(200)],
+    ("GET", "/admin/autoscaler"): [every(200)],  # platform admins only (pools are shared)
 }
 
 
