@@ -10,7 +10,7 @@ import { cachedBenchmark, type Benchmark } from './benchmark.js';
 import { probeCapabilities, type Capabilities } from './capabilities.js';
 import { HashMismatch, loadModelFile, type Progress } from './loader.js';
 import { LocalEngine } from './local.js';
-import { decide, fallbackReason, type Decision } from './policy.js';
+import { decide, DEFAULT_MIN_MFLOPS, fallbackReason, type Decision } from './policy.js';
 import { serverStream } from './server.js';
 import {
   InferLabError, type BrowserModel, type Catalogue, type ChatCompletion, type ChatCompletionChunk,
@@ -109,7 +109,9 @@ export class InferLabBrowser {
   capabilities(): Promise<Capabilities> {
     this.capabilitiesP ??= probeCapabilities().then((found) => {
       const caps = { ...found, ...this.options.capabilities };
-      if ((this.options.policy ?? 'local-first') !== 'server-only' && caps.wasm) this.benchmark = cachedBenchmark();
+      if ((this.options.policy ?? 'local-first') !== 'server-only' && caps.wasm) {
+        this.benchmark = cachedBenchmark(this.options.minMflops ?? DEFAULT_MIN_MFLOPS);
+      }
       return caps;
     });
     return this.capabilitiesP;

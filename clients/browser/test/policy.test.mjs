@@ -12,7 +12,7 @@ const MODEL = {
   id: 'smollm2-135m', engine: 'wllama', url: '/browser/models/smollm2-135m.gguf', size_bytes: 98362432,
   sha256: 'a'.repeat(64), min_memory_gb: 1, expected_tokens_per_s: 15, context_size: 2048, server_model: 'smollm2-135m',
 };
-const FAST = { mflops: 900, measuredAt: 0, ms: 15 };
+const FAST = { mflops: 900, measuredAt: 0, ms: 15, rounds: 12 };
 
 function input(overrides = {}) {
   return { policy: 'local-first', capabilities: CAPABLE, model: MODEL, benchmark: FAST, serverFallback: true, ...overrides };
@@ -55,9 +55,9 @@ test('threads are optional: a page without cross-origin isolation runs single-th
 });
 
 test('a slow benchmark sends the request to the server; no benchmark yet does not block', () => {
-  assert.deepEqual(decide(input({ benchmark: { mflops: 10, measuredAt: 0, ms: 15 } })).reasons, ['device_too_slow']);
+  assert.deepEqual(decide(input({ benchmark: { mflops: 10, measuredAt: 0, ms: 15, rounds: 12 } })).reasons, ['device_too_slow']);
   assert.equal(decide(input({ benchmark: null })).where, 'local');
-  assert.equal(decide(input({ benchmark: { mflops: 10, measuredAt: 0, ms: 15 }, minMflops: 5 })).where, 'local');
+  assert.equal(decide(input({ benchmark: { mflops: 10, measuredAt: 0, ms: 15, rounds: 12 }, minMflops: 5 })).where, 'local');
 });
 
 test('a model outside the browser catalogue, or a broken local load, goes to the server', () => {

@@ -101,7 +101,9 @@ async def test_a_new_model_version_misses(
 
 async def test_tenants_never_share_answers(sim: EngineSimulator, tmp_path: Path, backend: tuple[str, str | None]) -> None:
     app = await create_app(settings(sim, tmp_path, *backend, features={"auth": True},
-                                    auth={"pepper": "pepper-cache-isolation-0123", "bootstrap": False}))
+                                    auth={"pepper": "pepper-cache-isolation-0123", "bootstrap": False,
+                                          # isolation is the point here, not the 2 s store bound
+                                          "store_timeout_s": 15}))
     server = TestServer(app)
     await server.start_server()
     try:
