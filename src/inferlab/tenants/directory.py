@@ -183,9 +183,13 @@ class TenantDirectory:
             interrupt(refusal(context))
 
     async def sweep(self) -> None:
-        """Re-read every tenant with requests in flight (and interrupt those no longer active)."""
+        """Re-read every tenant with requests in flight (and interrupt those no longer active). The
+        cached record is expired, not dropped: while the store is down it is still the last one
+        seen, which the tenant's next requests are served with."""
         for tenant_id in list(self._watchers):
-            self._cache.pop(tenant_id, None)
+            cached = self._cache.get(tenant_id)
+            if cached is not None:
+                self._cache[tenant_id] = (float("-inf"), cached[1])
             try:
                 await self.context(tenant_id)
             except ServiceUnavailable:

@@ -87,6 +87,15 @@ class Gateway:
     async def chat(self, key: str) -> tuple[int, float, Any, Any]:
         return await self.call("POST", "/v1/chat/completions", key, json=CHAT)
 
+    async def served(self, key: str, within_s: float = 10.0) -> None:
+        """A precondition, before any fault: the key is served. On a loaded machine a first store call
+        (a new connection through the proxy) can outlast the 0.5 s bound; the guard's probe then
+        brings the store back within ``store_retry_s``, and that is not what these tests are about."""
+        deadline = time.monotonic() + within_s
+        while (found := await self.chat(key))[0] != 200:
+            assert found[0] == 503 and time.monotonic() < deadline, found
+            await asyncio.sleep(0.1)
+
     async def ready_within(self, status: int, within_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + within_s
         while True:
@@ -130,7 +139,7 @@ async def test_postgres_outage(fault: str, postgres_db: str, proxy: TcpProxy, si
     known, fresh, revoked = await gateway.key(), await gateway.key(), await gateway.key()
     admin = await gateway.key("platform-admin", ALL_SCOPES)
     for key in (known, revoked, admin):
-        assert (await gateway.chat(key))[0] == 200
+        await gateway.served(key)
     revoked_id = revoked.split("-")[1]
     status, *_ = await gateway.call("POST", f"/admin/keys/{revoked_id}/revoke", admin)
     assert status == 200
@@ -176,7 +185,7 @@ async def test_the_grace_window_ends(postgres_db: str, proxy: TcpProxy, sim: Eng
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{postgres_db}"
     gateway: Gateway = await gateway_factory(settings(tmp_path, sim, url, outage_grace_s=1.0))
     known = await gateway.key()
-    assert (await gateway.chat(known))[0] == 200
+    await gateway.served(known)
     proxy.pause()
     assert (await gateway.chat(known))[0] == 200
     await asyncio.sleep(1.1)

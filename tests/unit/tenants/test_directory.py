@@ -191,3 +191,16 @@ async def test_a_compiled_tier_is_kept_until_the_stored_tiers_change(world: Worl
     world.clock.now += TTL_S + 0.1
     changed = (await world.directory.context("acme")).tier
     assert changed is not first and changed.spec.priority == "high" and changed.spec.max_tokens == 7
+
+
+async def test_a_sweep_during_an_outage_keeps_the_last_record_seen(world: World) -> None:
+    await world.tenants.add_tenant(Tenant("acme", "Acme", NOW, tier="pro"))
+    assert (await world.directory.context("acme")).tier.name == "pro"
+    world.directory.watch("acme", lambda error: None)  # a request in flight: the sweep re-reads acme
+    world.store.down = True
+    await world.directory.sweep()  # the re-read fails: not an error, and not a reason to forget acme
+    assert (await world.directory.context("acme")).tier.name == "pro"  # the next request is still served
+    reads = world.store.tenant_reads
+    world.store.down = False
+    await world.directory.context("acme")  # expired by the sweep: read again once the store is back
+    assert world.store.tenant_reads == reads + 1
