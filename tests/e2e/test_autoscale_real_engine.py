@@ -114,7 +114,7 @@ def test_load_rises_to_three_replicas_and_falls_back_without_losing_a_stream(sca
 
 
 def test_scale_to_zero_and_back_twenty_times_without_an_error(llama_server_path: Path, smollm2_gguf: Path) -> None:
-    gateway = gateway_with({"min_replicas": 0, "max_replicas": 1, "target": 2, "stable_window_s": 2,
+    gateway = gateway_with({"min_replicas": 0, "max_replicas": 1, "target": 2, "stable_window_s": 1,
                             "panic_window_s": 0.5, "scale_down_delay_s": 0.2, "idle_s": 0.6}, parallel=1,
                            wait_ready=False)  # its engine may be scaled away before every engine was seen ready
     waits: list[tuple[float, float, float]] = []
