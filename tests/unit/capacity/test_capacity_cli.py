@@ -88,7 +88,7 @@ def test_plan_end_to_end_on_a_seeded_store(tmp_path: Path) -> None:
     assert plan["backtest"]["holdout_hours"] == 48 and 0 < plan["backtest"]["wape"] < 0.5
     deadline = datetime.fromisoformat(plan["deadline"])
     assert 0 <= (deadline - datetime.now(UTC)).total_seconds() <= 36 * 3600
-    assert _hours_from_peak(deadline, datetime.now(UTC)) <= 6, deadline  # on the bump's rising side
+    assert _hours_from_peak(deadline, datetime.now(UTC)) <= 6, deadline  # within the bump, not its trough
 
 
 def test_the_planning_toolkit_is_calibrated_by_the_measurement(tmp_path: Path) -> None:
