@@ -76,6 +76,10 @@ class LineLog:
         self._log = logger
         self._message = message
         self._pending: list[bytes] = []
+        # where lines go, looked up again once a second (a logging set-up changed at run time is
+        # followed within a second), not per line: the logger tree's handlers are walked each time
+        self._target: tuple[TextIO, JsonFormatter] | None = None
+        self._target_second = -1
 
     def _direct(self) -> tuple[TextIO, JsonFormatter] | None:
         logger = self._log
@@ -96,13 +100,17 @@ class LineLog:
 
     def write(self, fields: dict[str, Any]) -> None:
         """Log ``fields`` as one line: after this event-loop turn when there is a running loop."""
-        direct = self._direct()
+        now = time.time()
+        second = int(now)
+        if second != self._target_second:
+            self._target, self._target_second = self._direct(), second
+        direct = self._target
         if direct is None:
             if self._log.isEnabledFor(logging.INFO):
                 self._log.info(self._message, extra=fields)
             return
         stream, formatter = direct
-        entry = {"ts": formatter.timestamp(time.time()), "level": "info", "logger": self._log.name,
+        entry = {"ts": formatter.timestamp(now), "level": "info", "logger": self._log.name,
                  "msg": self._message, **fields}
         self._pending.append(orjson.dumps(entry, default=str))
         if len(self._pending) == 1:

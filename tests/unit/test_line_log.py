@@ -100,3 +100,17 @@ def test_without_a_running_loop_the_line_is_written_at_once(logger: logging.Logg
     logger.addHandler(json_handler(stream))
     LineLog(logger, "request").write({"request_id": "a"})
     assert lines(stream)[0]["request_id"] == "a"
+
+
+async def test_a_changed_setup_is_followed_within_a_second(logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    logger.addHandler(handler)
+    access = LineLog(logger, "request")
+    access.write({"request_id": "a"})
+    await asyncio.sleep(0)
+    handler.setFormatter(TextFormatter())  # where lines go is looked up once a second, not per line
+    await asyncio.sleep(1.05)
+    access.write({"request_id": "b"})
+    assert lines(io.StringIO(stream.getvalue().splitlines()[0]))[0]["request_id"] == "a"
+    assert "request_id=b" in stream.getvalue()  # at once, through the text formatter

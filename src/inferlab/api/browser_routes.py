@@ -19,9 +19,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from inferlab.api.middleware import read_json
+from inferlab.api.middleware import TENANT, read_json
 from inferlab.api.routes import RouteSpec, add_routes
-from inferlab.api.tenancy import TENANT
 from inferlab.auth.policy import INFERENCE, PUBLIC
 from inferlab.browser.build import Browser
 from inferlab.errors import NotFound, ServiceUnavailable

@@ -90,13 +90,19 @@ def build_idempotency_middleware(idempotency: Idempotency, routes: frozenset[tup
             logger.warning("an idempotency key could not be recorded", extra={"path": path}, exc_info=True)
 
     @web.middleware
-    async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def idempotency_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        """A request without a key, or on a route keys do not apply to, is the handler's own
+        coroutine, returned as it is: no frame of this middleware around it (aiohttp awaits what a
+        middleware returns), so an inference stream's every chunk does not pass through here."""
         key = request.headers.get(HEADER)
         if key is None or request.method not in WRITES:
-            return await handler(request)
+            return handler(request)
         route = canonical_route(request)
         if route is None or (request.method, route) not in routes:
-            return await handler(request)
+            return handler(request)
+        return idempotent(request, handler, key)
+
+    async def idempotent(request: web.Request, handler: Handler, key: str) -> web.StreamResponse:
         if not valid_key(key):
             raise InvalidRequest("The Idempotency-Key header must be 1 to 255 characters without control "
                                  "characters", param=HEADER, code="invalid_idempotency_key")

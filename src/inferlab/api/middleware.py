@@ -19,6 +19,8 @@ from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooL
 from inferlab.logs import LineLog
 from inferlab.metrics import GatewayMetrics
 from inferlab.pipeline import Call
+from inferlab.tenants.directory import TenantContext
+from inferlab.tenants.tier import TIER_HEADER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -26,6 +28,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 MODEL = web.RequestKey("model", str)
 ROUTE = web.RequestKey("route", str)
 CALL = web.RequestKey("call", Call)  # the inference call: what the access log reports of it
+TENANT = web.RequestKey("tenant", TenantContext)  # the caller's tenant (api/tenancy): its tier is on every answer
 OTHER_ROUTE = "other"
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -116,6 +119,9 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
             response = error_response(InferLabError("The server had an error while processing your request"))
         if not response.prepared:
             response.headers["x-request-id"] = request_id
+            tenant = request.get(TENANT)
+            if tenant is not None:
+                response.headers[TIER_HEADER] = tenant.tier.name
         elapsed = time.perf_counter() - started
         model = request.get(MODEL, "")
         if metrics is not None:

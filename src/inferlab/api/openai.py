@@ -13,7 +13,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,10 +22,9 @@ from aiohttp import web
 
 from inferlab.api import openai_schemas as schemas
 from inferlab.api.body import read_body
-from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, read_json
+from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, TENANT, read_json
 from inferlab.api.routes import RouteSpec, add_routes
-from inferlab.api.sse import DONE, SSE_HEADERS, sse_event
-from inferlab.api.tenancy import TENANT
+from inferlab.api.sse import DONE, SSE_HEADERS, ChunkWriter, sse_event
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
@@ -37,13 +37,14 @@ from inferlab.pipeline import (
     CacheMode,
     Call,
     Chain,
-    Reply,
     ending_of,
     estimate_prompt_tokens,
 )
 from inferlab.pipeline.usage import UsageMeter
 from inferlab.router import ModelRouter
 from inferlab.types import Caller, RequestKind, StreamChunk
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SHUTDOWN_RETRY_AFTER_S = 5.0
 DEADLINE_HEADER = "x-inferlab-deadline-ms"  # the request must start within this many milliseconds
@@ -122,14 +123,19 @@ class OpenAIRoutes:
     def add_to(self, app: web.Application) -> list[RouteSpec]:
         return add_routes(app, self.routes())
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._infer(request, RequestKind.CHAT, "/v1/chat/completions")
+    # The inference routes' handlers are ``_infer`` itself, its kind and route bound: no coroutine
+    # frame in between, which every chunk of a stream would pass through on its way back.
+    @property
+    def chat(self) -> Handler:
+        return partial(self._infer, kind=RequestKind.CHAT, route="/v1/chat/completions")
 
-    async def completions(self, request: web.Request) -> web.StreamResponse:
-        return await self._infer(request, RequestKind.COMPLETION, "/v1/completions")
+    @property
+    def completions(self) -> Handler:
+        return partial(self._infer, kind=RequestKind.COMPLETION, route="/v1/completions")
 
-    async def embeddings(self, request: web.Request) -> web.StreamResponse:
-        return await self._infer(request, RequestKind.EMBEDDING, "/v1/embeddings")
+    @property
+    def embeddings(self) -> Handler:
+        return partial(self._infer, kind=RequestKind.EMBEDDING, route="/v1/embeddings")
 
     async def list_models(self, request: web.Request) -> web.Response:
         """The models the caller's key and tier allow."""
@@ -178,22 +184,21 @@ class OpenAIRoutes:
         user = body.get("user")
         return user if isinstance(user, str) and user else None
 
-    async def _infer(self, request: web.Request, kind: RequestKind, route: str) -> web.StreamResponse:
+    async def _infer(self, request: web.Request, *, kind: RequestKind, route: str) -> web.StreamResponse:
         body = self._validator.validate(kind, await read_json(request, self._max_body_bytes))
         request[MODEL], request[ROUTE] = body["model"], route
         if self._prompts is not None:
             self._prompts.record(request[REQUEST_ID], body["model"], body)
         return await self.run(request, await self._call(request, kind, route, body))
 
-    async def run(self, request: web.Request, call: Call) -> web.StreamResponse:
+    def run(self, request: web.Request, call: Call) -> Coroutine[Any, Any, web.StreamResponse]:
         """Run a built call through the chain and render its reply: the one way every inference
-        route (the OpenAI ones, and CodeLab's translations onto them) reaches the engines."""
+        route (the OpenAI ones, and CodeLab's translations onto them) reaches the engines. Awaited
+        by the caller: the rendering coroutine itself, not a frame around it."""
         if self._drain.draining:
             raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S)
         request[CALL] = call
-        if call.stream:
-            return await self._stream(request, call)
-        return await self._whole(request, call)
+        return self._stream(request, call) if call.stream else self._whole(request, call)
 
     async def _whole(self, request: web.Request, call: Call) -> web.StreamResponse:
         try:
@@ -225,9 +230,26 @@ class OpenAIRoutes:
                     await call.finish()
                     await response.write(reply.replay)
                 else:
-                    await self._forward_all(response, call, reply)
+                    # the one per-chunk loop, here in the handler's own frame
+                    assert reply.chunks is not None
+                    writer = ChunkWriter(request, response)
+                    if reply.first is not None:
+                        event = self._event(call, reply.first)
+                        if event is not None:
+                            await writer.write(event)
+                        usage, taps = call.usage, call.taps
+                        async for chunk in reply.chunks:
+                            framed = chunk.framed
+                            if framed is not None and writer.direct and not taps and call.interrupted is None:
+                                usage.chunks += chunk.events  # plain events, as the engine framed them
+                                if writer.send(framed):
+                                    await writer.drain()
+                                continue
+                            event = self._event(call, chunk)
+                            if event is not None:
+                                await writer.write(event)
                     await call.finish()
-                    await response.write(DONE)
+                    await writer.write(DONE)
                     for tap in call.taps:
                         tap(DONE)
                 await response.write_eof()
@@ -254,29 +276,26 @@ class OpenAIRoutes:
         await call.end(SUCCESS)
         return response
 
-    async def _forward_all(self, response: web.StreamResponse, call: Call, reply: Reply) -> None:
-        """The one per-chunk loop: count usage, drop what the client did not ask for, tap, write."""
-        assert reply.chunks is not None
-        if reply.first is not None:
-            await self._forward(response, call, reply.first)
-            async for chunk in reply.chunks:
-                await self._forward(response, call, chunk)
-
-    async def _forward(self, response: web.StreamResponse, call: Call, chunk: StreamChunk) -> None:
+    @staticmethod
+    def _event(call: Call, chunk: StreamChunk) -> bytes | None:
+        """A chunk's bytes for the client, its usage counted and tapped; None: nothing to send (a
+        usage-only chunk the client did not ask for)."""
         if call.interrupted is not None:
             raise call.interrupted
         usage = call.usage
         usage.chunks += chunk.events
+        if chunk.framed is not None and not call.taps:  # plain chunks forwarded as the engine framed them
+            return chunk.framed
         if chunk.usage is not None:
             usage.engine_reported(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.cached_tokens)
             if not call.include_usage:
                 if not chunk.has_content:
-                    return
+                    return None
                 chunk.data.pop("usage", None)
         event = chunk.event()
         for tap in call.taps:
             tap(event)
-        await response.write(event)
+        return event
 
     async def _end_with_error(self, response: web.StreamResponse, call: Call, exc: InferLabError) -> web.StreamResponse:
         self._log.warning("stream ended by error", extra={"error": exc.message, "status": exc.status,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -85,7 +86,8 @@ def operation_id(spec: RouteSpec) -> str:
 
 def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     rule = spec.access
-    text = spec.description or inspect.getdoc(spec.handler)
+    handler = spec.handler.func if isinstance(spec.handler, partial) else spec.handler  # not partial's own doc
+    text = spec.description or inspect.getdoc(handler)
     operation: dict[str, Any] = {
         "operationId": operation_id(spec),
         "summary": spec.summary,

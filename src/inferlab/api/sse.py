@@ -1,14 +1,61 @@
-"""Server-sent events as the OpenAI API sends them."""
+"""Server-sent events as the OpenAI API sends them, and the stream's writer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = b"data: [DONE]\n\n"
+DRAIN_ABOVE_BYTES = 64 * 1024  # unsent bytes past which the writer waits for the client (aiohttp's own limit)
 
 
 def sse_event(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+class ChunkWriter:
+    """A stream's events on their way to the client, once its head is out.
+
+    ``write`` sends the first through aiohttp (which sends the response head with it); the following
+    ones, when the response is plain chunked HTTP/1.1 (no compression), go to the transport as one
+    chunk each: ``send`` is one call and one write per event instead of aiohttp's four coroutine
+    frames, and says when the client is behind (the caller then awaits ``drain``). A client that went
+    away is ``ConnectionResetError``, as aiohttp raises it.
+    """
+
+    __slots__ = ("_request", "_response", "_transport")
+
+    def __init__(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        self._request = request
+        self._response = response
+        self._transport: Any = None  # the transport, once writes may bypass aiohttp
+
+    def send(self, data: bytes) -> bool:
+        """Write one event; True when the client is behind and ``drain`` should be awaited."""
+        transport = self._transport
+        if transport is None:
+            raise RuntimeError("ChunkWriter.send before the first write, or on a response that is not plain chunked")
+        if transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return bool(transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES)
+
+    @property
+    def direct(self) -> bool:
+        return self._transport is not None
+
+    async def write(self, data: bytes) -> None:
+        if self._transport is not None:
+            if self.send(data):
+                await self.drain()
+            return
+        response = self._response
+        await response.write(data)  # the first (with the head), or every one when not plain chunked
+        if getattr(self._request.writer, "chunked", False) and not response.compression:  # aiohttp chose chunks
+            self._transport = self._request.transport
+
+    async def drain(self) -> None:
+        await self._request.writer.drain()

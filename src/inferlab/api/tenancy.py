@@ -14,16 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from inferlab.api.auth import PRINCIPAL, canonical_route
-from inferlab.api.middleware import error_response, from_http_exception
+from inferlab.api.middleware import TENANT
 from inferlab.auth.policy import RoutePolicy
 from inferlab.config.tenants import Feature
-from inferlab.errors import InferLabError, PermissionDenied
+from inferlab.errors import PermissionDenied
 from inferlab.tenants.directory import TenantContext, TenantDirectory, refusal
-from inferlab.tenants.tier import TIER_HEADER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-TENANT = web.RequestKey("tenant", TenantContext)
 
 
 def build_tenancy_middleware(
@@ -33,37 +31,38 @@ def build_tenancy_middleware(
     whether the auth middleware runs first; when it does not, every caller is the default tenant.
     ``route_features``: canonical path → the tier feature the route needs."""
 
+    def admit(request: web.Request, context: TenantContext, route: str | None) -> None:
+        request[TENANT] = context  # the gateway middleware names its tier on the answer, errors included
+        if not context.active:
+            raise refusal(context)
+        feature = route_features.get(route or "")
+        if feature is not None and feature not in context.tier.features:
+            raise PermissionDenied(f"The {context.tier.name} tier does not include {feature}",
+                                   code="feature_not_in_tier")
+
+    async def resolved(request: web.Request, handler: Handler, tenant_id: str, route: str | None) -> web.StreamResponse:
+        admit(request, await directory.context(tenant_id), route)
+        return await handler(request)
+
     @web.middleware
-    async def tenancy_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def tenancy_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        """The handler's own coroutine once the tenant is known (aiohttp awaits what a middleware
+        returns): no frame of this middleware around a request whose tenant is cached."""
         route = canonical_route(request)
         rule = policy.rule(request.method, route) if route is not None else None
         if rule is not None and rule.group == "public":
-            return await handler(request)
+            return handler(request)
         principal = request.get(PRINCIPAL)
         if principal is not None:
-            context = await directory.context(principal.tenant_id)
+            context = directory.cached(principal.tenant_id)
+            if context is None:
+                return resolved(request, handler, principal.tenant_id, route)
         elif authenticated:
-            return await handler(request)
+            return handler(request)
         else:
             context = directory.default
-        request[TENANT] = context
-        try:
-            if not context.active:
-                raise refusal(context)
-            feature = route_features.get(route or "")
-            if feature is not None and feature not in context.tier.features:
-                raise PermissionDenied(f"The {context.tier.name} tier does not include {feature}",
-                                       code="feature_not_in_tier")
-            response = await handler(request)
-        except InferLabError as exc:
-            response = error_response(exc)
-        except web.HTTPException as exc:  # no such route or method, for a known caller: its tier too
-            if exc.status < 400:
-                raise
-            response = error_response(from_http_exception(exc))
-        if not response.prepared:
-            response.headers[TIER_HEADER] = context.tier.name
-        return response
+        admit(request, context, route)
+        return handler(request)
 
     return tenancy_middleware
 

@@ -9,9 +9,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from inferlab.api.middleware import MODEL, ROUTE, read_json
+from inferlab.api.middleware import MODEL, ROUTE, TENANT, read_json
 from inferlab.api.routes import RouteSpec, Schema, add_routes
-from inferlab.api.tenancy import TENANT
 from inferlab.auth.policy import MODEL_IN_BODY
 from inferlab.backends.token_service import TokenService
 from inferlab.errors import InvalidRequest, PermissionDenied

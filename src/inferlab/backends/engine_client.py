@@ -158,13 +158,20 @@ class _Connection(asyncio.Protocol):
 
     async def readany(self) -> bytes:
         """The body bytes received since the last call, waiting for some; b"" at the end."""
+        while (data := self.take()) is None:
+            await self.arrival()
+        return data
+
+    def take(self) -> bytes | None:
+        """The body bytes received since the last call; b"" at the end; None: nothing yet (await
+        ``arrival()``). The per-chunk path: no coroutine unless there is something to wait for."""
         blocks = self._blocks
-        while not blocks:
+        if not blocks:
             if self.complete:
                 return b""
             if self.failure is not None:
                 raise self.failure
-            await self._wait()
+            return None
         data = blocks.popleft() if len(blocks) == 1 else b"".join(blocks)
         blocks.clear()
         self._buffered = 0
@@ -172,6 +179,13 @@ class _Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         return data
+
+    def arrival(self) -> asyncio.Future[None]:
+        """A future done when more of the answer arrived (or it ended, or failed)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     def send(self, head: bytes, body: bytes, *, close: bool) -> None:
         assert self.transport is not None
@@ -214,13 +228,28 @@ class EngineResponse:
         self.headers: Mapping[str, str] = _Headers(connection.headers)
 
     async def readany(self) -> bytes:
+        while (data := self.take()) is None:
+            await self.arrival()
+        return data
+
+    def take(self) -> bytes | None:
+        """The body bytes that arrived since the last call (the connection is given back at the
+        end, b""); None: nothing yet, await ``arrival()``."""
         connection = self._connection
         if connection is None:
             return b""
-        data = await connection.readany()
-        if not data:
+        data = connection.take()
+        if data == b"":
             self.release()
         return data
+
+    def arrival(self) -> asyncio.Future[None]:
+        connection = self._connection
+        if connection is None:  # released: nothing more will arrive
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return connection.arrival()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The body (its first ``limit`` bytes: the rest is not read and the connection is closed)."""

@@ -49,8 +49,8 @@ class EngineChunkStream:
     """``AsyncIterator[StreamChunk]`` over one POST to an engine; ``aclose()`` releases it."""
 
     __slots__ = (
-        "_backend", "_body", "_client", "_done", "_headers", "_last", "_parser", "_ready", "_request", "_response",
-        "_secrets", "_url", "_verbatim", "_watch",
+        "_backend", "_between_events", "_body", "_client", "_done", "_headers", "_last", "_max_line_bytes", "_parser",
+        "_ready", "_request", "_response", "_secrets", "_url", "_verbatim", "_watch",
     )
 
     def __init__(
@@ -65,6 +65,8 @@ class EngineChunkStream:
         self._request = request
         self._secrets = secrets
         self._parser = SseParser(backend, max_line_bytes)
+        self._max_line_bytes = max_line_bytes
+        self._between_events = True  # the parser holds no partial line or event: as of its last feed
         self._response: EngineResponse | None = None
         self._ready: deque[StreamChunk] = deque()
         self._done = False
@@ -86,15 +88,21 @@ class EngineChunkStream:
                 raise StopAsyncIteration
             if self._parser.failure is not None:
                 self._finish(ended=False)  # the chunks before the broken line are out: now its error
-            watch = self._watch
-            if watch is not None:
-                watch.waiting()
             try:
                 response = self._response
                 if response is None:
                     response = await self._open()
-                block = await response.readany()
+                block = response.take()
+                if block is None:  # nothing yet: wait for the engine, within the idle bound
+                    watch = self._watch
+                    if watch is not None:
+                        watch.waiting()
+                    await response.arrival()
+                    if watch is not None:
+                        watch.received()
+                    continue
             except asyncio.CancelledError:
+                watch = self._watch
                 if watch is None:
                     raise
                 raised = watch.cancelled()  # the idle bound's, or a cancellation from elsewhere
@@ -107,15 +115,15 @@ class EngineChunkStream:
                 self._done = True
                 self.release()
                 translate_client_error(self._backend, exc)
-            if watch is not None:
-                watch.received()
             if not block:
                 self._finish(ended=True)
-            elif self._verbatim and self._parser.between_events and (events := self._plain_events(block)):
+            elif self._verbatim and self._between_events and (events := self._plain_events(block)):
                 self._last = (self._last[1], block)
                 ready.append(StreamChunk(framed=block, events=events))
             else:
-                self._take(self._parser.feed(block))
+                parser = self._parser
+                self._take(parser.feed(block))
+                self._between_events = parser.between_events
         return ready.popleft()
 
     async def _open(self) -> EngineResponse:
@@ -130,14 +138,15 @@ class EngineChunkStream:
         came); else 0 and the block is parsed event by event. The checks are byte counts: with
         exactly two newlines per event, all of them in the ``}\n\ndata: {`` seams and the end,
         every line is one ``data:`` line holding one object."""
+        if block[:7] != b"data: {" or block[-3:] != b"}\n\n" or len(block) >= self._max_line_bytes:
+            return 0
         events = block.count(b"\n\n")
-        if (
-            events and len(block) < self._parser.max_line_bytes and block[:7] == b"data: {" and block[-3:] == b"}\n\n"
-            and block.count(b"\n") == 2 * events and block.count(b"}\n\ndata: {") == events - 1
-            and block.count(b'"choices"') == events and b'"usage"' not in block and b'"error"' not in block
-        ):
-            return events
-        return 0
+        if events == 1:  # the usual block at a token's pace: its two newlines are the end's
+            plain = block.count(b"\n") == 2 and block.count(b'"choices"') == 1
+        else:
+            plain = (block.count(b"\n") == 2 * events and block.count(b"}\n\ndata: {") == events - 1
+                     and block.count(b'"choices"') == events)
+        return events if plain and b'"usage"' not in block and b'"error"' not in block else 0
 
     def _take(self, payloads: list[bytes]) -> None:
         """Turn a block's payloads into chunks; consecutive plain ones become one framed chunk."""

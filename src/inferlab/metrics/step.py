@@ -4,7 +4,7 @@ tenant, tier and reason (``CountRefusals``, first in the chain so it sees every 
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 
 from inferlab.errors import InferLabError
 from inferlab.metrics.prometheus import GatewayMetrics
@@ -17,6 +17,7 @@ class CountRequests:
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
         self._in_flight: dict[str, Gauge] = {}  # label lookups take a lock: one child per model, kept
+        self._ttft: dict[str, Histogram] = {}
         self._tenant_in_flight: dict[tuple[str, str], Gauge] = {}  # per (tenant, tier): bounded by the labels
 
     async def __call__(self, call: Call, call_next: Next) -> Reply:
@@ -32,7 +33,10 @@ class CountRequests:
             if len(self._tenant_in_flight) < CACHED_TENANTS:
                 self._tenant_in_flight[key] = tenant
         tenant.inc()
-        call.defer(_Observe(self._metrics, call, gauge, tenant))
+        ttft = self._ttft.get(call.model)
+        if ttft is None:
+            ttft = self._ttft[call.model] = self._metrics.ttft.labels(call.model)
+        call.defer(_Observe(self._metrics, call, gauge, tenant, ttft))
         return await call_next(call)
 
 
@@ -52,19 +56,20 @@ class CountRefusals:
 
 
 class _Observe:
-    __slots__ = ("_call", "_gauge", "_metrics", "_tenant")
+    __slots__ = ("_call", "_gauge", "_metrics", "_tenant", "_ttft")
 
-    def __init__(self, metrics: GatewayMetrics, call: Call, gauge: Gauge, tenant: Gauge) -> None:
+    def __init__(self, metrics: GatewayMetrics, call: Call, gauge: Gauge, tenant: Gauge, ttft: Histogram) -> None:
         self._metrics = metrics
         self._call = call
         self._gauge = gauge
         self._tenant = tenant
+        self._ttft = ttft
 
     def __call__(self, ending: Ending) -> None:
         call = self._call
         self._gauge.dec()
         self._tenant.dec()
         if call.first_byte_s is not None:
-            self._metrics.ttft.labels(call.model).observe(call.first_byte_s)
+            self._ttft.observe(call.first_byte_s)
         if call.usage.known is not None:
             self._metrics.observe_tokens(call.model, *call.usage.known)

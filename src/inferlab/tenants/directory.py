@@ -85,6 +85,11 @@ class TenantDirectory:
         self.default = TenantContext("default", "active", self.tier(default_tier, None))
 
     # ---- resolution ---------------------------------------------------------------------------
+    def cached(self, tenant_id: str) -> TenantContext | None:
+        """The tenant's context while its cached record is fresh (no await on the usual path)."""
+        cached = self._cache.get(tenant_id)
+        return cached[1] if cached is not None and cached[0] > self._clock() else None
+
     async def context(self, tenant_id: str) -> TenantContext:
         """The tenant's status and tier, cached for ``ttl_s``."""
         now = self._clock()
