@@ -45,6 +45,9 @@ class AttemptDeadlines:
 def prompt_tokens(body: dict[str, Any]) -> int:
     """An estimate of the prompt's tokens from its text, without a tokeniser (iterative: a deeply
     nested body cannot exhaust the stack)."""
+    plain = _plain_chat_chars(body)
+    if plain is not None:
+        return plain // CHARS_PER_TOKEN + 1
     chars = 0
     tokens = 0
     stack: list[Any] = [body.get(name) for name in _PROMPT_FIELDS]
@@ -63,6 +66,23 @@ def prompt_tokens(body: dict[str, Any]) -> int:
             else:
                 stack.extend(value)
     return tokens + chars // CHARS_PER_TOKEN + 1
+
+
+def _plain_chat_chars(body: dict[str, Any]) -> int | None:
+    """The usual chat body's characters, counted in one pass: messages only, each a dict of
+    strings with no media; None for anything else (the general walk counts it)."""
+    messages = body.get("messages")
+    if type(messages) is not list or any(name in body for name in _PROMPT_FIELDS[1:]):
+        return None
+    chars = 0
+    for message in messages:
+        if type(message) is not dict:
+            return None
+        for value in message.values():
+            if type(value) is not str or value.startswith("data:"):
+                return None
+            chars += len(value)
+    return chars
 
 
 def completion_tokens(body: dict[str, Any], context_tokens: int) -> int:

@@ -61,3 +61,17 @@ def test_the_model_settings_reach_the_pool() -> None:
     assert pool.timeouts == TimeoutModel(2, 1000, 50, 8192)
     deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, CHAT)
     assert deadlines.first_byte_s < 2.1 and deadlines.whole_s < 2.4
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}],
+    [{"role": "user", "content": "data: not a media URL, a message that starts like one"}],
+    [{"role": "user", "content": [{"type": "text", "text": "parts"}]}],
+    [{"role": "assistant", "content": None, "tool_calls": [{"function": {"arguments": "{}"}}]}],
+    [],
+])
+def test_the_plain_chat_path_counts_as_the_general_walk(messages: list[dict[str, object]]) -> None:
+    """A chat body of string messages is counted in one pass; it must agree with the walk that
+    counts any body (here: the same messages behind a field the walk visits too)."""
+    general = prompt_tokens({"prompt": messages})  # not a plain chat body: the general walk
+    assert prompt_tokens({"messages": messages}) == general
