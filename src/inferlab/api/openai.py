@@ -237,16 +237,14 @@ class OpenAIRoutes:
                         event = self._event(call, reply.first)
                         if event is not None:
                             await writer.write(event)
-                        usage, taps = call.usage, call.taps
                         async for chunk in reply.chunks:
-                            framed = chunk.framed
-                            if framed is not None and writer.direct and not taps and call.interrupted is None:
-                                usage.chunks += chunk.events  # plain events, as the engine framed them
-                                if writer.send(framed):
-                                    await writer.drain()
-                                continue
                             event = self._event(call, chunk)
-                            if event is not None:
+                            if event is None:
+                                continue
+                            if writer.direct:  # no coroutine per event once the head is out
+                                if writer.send(event):
+                                    await writer.drain()
+                            else:
                                 await writer.write(event)
                     await call.finish()
                     await writer.write(DONE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ class ChunkWriter:
     def __init__(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
         self._request = request
         self._response = response
-        self._transport: Any = None  # the transport, once writes may bypass aiohttp
+        self._transport: asyncio.Transport | None = None  # once writes may bypass aiohttp
 
     def send(self, data: bytes) -> bool:
         """Write one event; True when the client is behind and ``drain`` should be awaited."""
@@ -41,7 +42,7 @@ class ChunkWriter:
         if transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-        return bool(transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES)
+        return transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES
 
     @property
     def direct(self) -> bool:

@@ -4,7 +4,7 @@ Every inference request makes one call to an engine, so this client is on the ho
 client (aiohttp's) spends a few hundred microseconds of CPU per request on features engine traffic
 does not use (cookies, redirects, proxies, tracing, multipart, a timer per read). This one sends a
 request in one write and parses the answer with ``httptools`` (llhttp, in C) straight into a list
-of body blocks that ``readany`` hands out.
+of body blocks that ``take`` hands out (``arrival()`` says when there are more).
 
 What it does: keep-alive connection pools per origin (``max_connections`` in all; idle ones closed
 after ``keepalive_s``); TLS for ``https://`` engines; ``Content-Length`` and chunked bodies, and
@@ -143,24 +143,11 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
     async def wait_headers(self) -> None:
         while not self.headers_done:
             if self.failure is not None:
                 raise self.failure
-            await self._wait()
-
-    async def readany(self) -> bytes:
-        """The body bytes received since the last call, waiting for some; b"" at the end."""
-        while (data := self.take()) is None:
             await self.arrival()
-        return data
 
     def take(self) -> bytes | None:
         """The body bytes received since the last call; b"" at the end; None: nothing yet (await

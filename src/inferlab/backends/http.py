@@ -162,10 +162,6 @@ class SseParser:
         """Nothing is pending: no partial line, no event type waiting for its data."""
         return not self._pending and not self._event and self.failure is None
 
-    @property
-    def max_line_bytes(self) -> int:
-        return self._max_line_bytes
-
     def _field(self, field: bytes) -> None:
         if not field:
             if self._event == b"error":
