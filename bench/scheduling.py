@@ -24,7 +24,9 @@ sequences). Every policy but tiered+burst keeps the pool at ``--slots`` requests
 
 Reported per run: per tier TTFT p50/p95 of served requests, served / refused; pro SLO attainment
 (offered pro requests served with TTFT within the pro tier's target); free's served tokens over its
-weighted max-min fair share of what the pool served; throughput; and the goals.
+weighted max-min fair share of what the pool served; throughput; and the goals. Demand and service
+are both in the engine's tokens: each request's demand is its expected prompt and completion
+tokens, from a fit over the served requests of every run (``DemandModel``).
 
 With ``--rounds N`` every run is repeated N times (``--seconds`` each, a new arrival schedule per
 round, the runs' order rotated each round) and the figures pool the rounds: on a machine whose
@@ -44,7 +46,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +88,42 @@ class Outcome:
     ttft_s: float | None = None
     ended_s: float | None = None
     tokens: int = 0  # prompt + completion, as the engine counted them
-    demand: int = 0  # prompt words + max_tokens: what it asked for
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    words: int = 0  # of its prompt
+    max_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class DemandModel:
+    """What a request asks of the engine, in the engine's tokens, served or not.
+
+    Served requests show their prompt tokens (the chat template's own plus the words') and how
+    much of ``max_tokens`` the model generated before stopping; a least-squares line over the
+    former and the ratio of the latter give every request's expected tokens, refused ones
+    included. Demand and service must be in one unit: the fair share divides what the pool served
+    (engine tokens) among the tenants' demands.
+    """
+
+    template_tokens: float  # prompt tokens of an empty prompt
+    tokens_per_word: float
+    completion_ratio: float  # generated over max_tokens
+
+    @classmethod
+    def fit(cls, outcomes: list[Outcome]) -> DemandModel:
+        served = [o for o in outcomes if o.status == 200 and o.prompt_tokens and o.max_tokens]
+        if len(served) < 2:
+            return cls(0.0, 1.0, 1.0)
+        n = len(served)
+        mean_w = sum(o.words for o in served) / n
+        mean_p = sum(o.prompt_tokens for o in served) / n
+        var = sum((o.words - mean_w) ** 2 for o in served)
+        slope = sum((o.words - mean_w) * (o.prompt_tokens - mean_p) for o in served) / var if var else 1.0
+        ratio = sum(o.completion_tokens for o in served) / sum(o.max_tokens for o in served)
+        return cls(mean_p - slope * mean_w, slope, ratio)
+
+    def tokens(self, outcome: Outcome) -> float:
+        return self.template_tokens + self.tokens_per_word * outcome.words + self.completion_ratio * outcome.max_tokens
 
 
 WORD_RANGE = (100, 300)  # prompt words, and tokens generated (--words, --tokens)
@@ -148,7 +185,7 @@ async def make_keys(config: dict[str, Any]) -> dict[str, str]:
 
 
 async def one(session: aiohttp.ClientSession, url: str, key: str, arrival: Arrival, origin: float) -> Outcome:
-    outcome = Outcome(arrival.tier, arrival.tenant, arrival.at, demand=arrival.words + arrival.max_tokens)
+    outcome = Outcome(arrival.tier, arrival.tenant, arrival.at, words=arrival.words, max_tokens=arrival.max_tokens)
     words = " ".join(WORDS[(i * 7 + arrival.words) % len(WORDS)] for i in range(arrival.words))
     body = {"model": MODEL, "stream": True, "stream_options": {"include_usage": True}, "max_tokens": arrival.max_tokens,
             "messages": [{"role": "user", "content": words}]}
@@ -166,6 +203,8 @@ async def one(session: aiohttp.ClientSession, url: str, key: str, arrival: Arriv
                 elif b'"usage"' in line and line.startswith(b"data: {"):
                     usage = orjson.loads(line[6:]).get("usage") or {}
                     outcome.tokens = int(usage.get("total_tokens") or 0)
+                    outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
     except (aiohttp.ClientError, TimeoutError):
         outcome.status = -1
     outcome.ended_s = time.perf_counter() - origin
@@ -229,7 +268,7 @@ def fair_shares(demand: dict[str, float], weight: dict[str, float], capacity: fl
     return share
 
 
-def summarise(name: str, rounds: list[list[Outcome]], seconds: float) -> dict[str, Any]:
+def summarise(name: str, rounds: list[list[Outcome]], seconds: float, demand_model: DemandModel) -> dict[str, Any]:
     """One policy's figures over every round (each ``seconds`` long; the first 10 % of each is warm-up)."""
     warm = seconds * 0.1
     window = [o for outcomes in rounds for o in outcomes if warm <= o.at < seconds]
@@ -238,7 +277,7 @@ def summarise(name: str, rounds: list[list[Outcome]], seconds: float) -> dict[st
     served_tokens: dict[str, float] = {}
     demand: dict[str, float] = {}
     for o in window:
-        demand[o.tenant] = demand.get(o.tenant, 0.0) + o.demand / span
+        demand[o.tenant] = demand.get(o.tenant, 0.0) + demand_model.tokens(o) / span
         if o.status == 200 and o.ended_s is not None:
             served_tokens[o.tenant] = served_tokens.get(o.tenant, 0.0) + o.tokens / span
     for tier, (_, count, _, _, target_ms) in TIERS.items():
@@ -397,8 +436,10 @@ async def main() -> None:
                 assert isinstance(outcomes, list)
                 rounds[name].append(outcomes)
                 print(f"round {index + 1}: {name} done", flush=True)
+        demand_model = DemandModel.fit([o for per_run in rounds.values() for outcomes in per_run for o in outcomes])
+        print(f"demand model: {demand_model}", flush=True)
         for name, *_ in plan:
-            runs[name] = summarise(name, rounds[name], args.seconds)
+            runs[name] = summarise(name, rounds[name], args.seconds, demand_model)
             print(json.dumps(runs[name]), flush=True)
     finally:
         process.terminate()
@@ -408,7 +449,7 @@ async def main() -> None:
         "burst": args.burst, "aging_share": args.aging_share, "words": args.words, "tokens": args.tokens,
         "seconds": args.seconds, "rounds": args.rounds, "overload": args.overload, "capacity_rps": capacity, "offered_rps": rate,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
-        "python": platform.python_version(), "runs": runs, "goals": goals(runs),
+        "python": platform.python_version(), "demand_model": asdict(demand_model), "runs": runs, "goals": goals(runs),
     }
     out = ROOT / "bench" / "results" / f"scheduling-{args.engine}-{time.strftime('%Y-%m-%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))

@@ -136,6 +136,25 @@ class StreamChunk:
         return b"data: " + self.encoded() + b"\n\n"
 
 
+class ChunkSink(Protocol):
+    """Where a stream may hand its plain chunks as they arrive, with no task switch per chunk.
+
+    A stream that supports it (``forward_to``, duck-typed like ``watch_idle``) calls ``forward``
+    from the engine connection's callback, once its consumer is past the first chunk. ``forward``
+    takes framed SSE events (``StreamChunk.framed``) and answers ``FORWARDED``, ``BEHIND`` (taken,
+    but the client is behind: the stream stops pushing and awaits ``drained`` in the consumer's
+    task) or ``REFUSED`` (not taken: the stream queues it for the consumer's own loop, which
+    raises what stopped it). Anything that is not a plain chunk always goes through that loop.
+    """
+
+    def forward(self, framed: bytes, events: int) -> int: ...
+
+    async def drained(self) -> None: ...
+
+
+FORWARDED, BEHIND, REFUSED = 0, 1, 2  # ``ChunkSink.forward``'s answers
+
+
 @dataclass(slots=True)
 class BackendHealth:
     healthy: bool

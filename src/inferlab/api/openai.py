@@ -42,7 +42,7 @@ from inferlab.pipeline import (
 )
 from inferlab.pipeline.usage import UsageMeter
 from inferlab.router import ModelRouter
-from inferlab.types import Caller, RequestKind, StreamChunk
+from inferlab.types import BEHIND, FORWARDED, REFUSED, Caller, RequestKind, StreamChunk
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,6 +77,33 @@ def deadline_of(header: str | None) -> float | None:
         raise InvalidRequest(f"{DEADLINE_HEADER} must be a number of milliseconds above 0 and at most "
                              f"{MAX_DEADLINE_MS:.0f}", code="invalid_deadline")
     return time.monotonic() + milliseconds / 1000
+
+
+class _Forwarding:
+    """A stream's ``ChunkSink`` once its head is out and nothing taps its events: plain chunks go
+    to the client from the engine connection's callback, counted as ``OpenAIRoutes._event`` counts
+    them. A call interrupted from outside, or a client gone, refuses the chunk: the stream's own
+    loop then meets it and ends the call as it always does."""
+
+    __slots__ = ("_call", "_writer")
+
+    def __init__(self, call: Call, writer: ChunkWriter) -> None:
+        self._call = call
+        self._writer = writer
+
+    def forward(self, framed: bytes, events: int) -> int:
+        call = self._call
+        if call.interrupted is not None:
+            return REFUSED
+        try:
+            behind = self._writer.send(framed)
+        except ConnectionResetError:  # nothing was written
+            return REFUSED
+        call.usage.chunks += events
+        return BEHIND if behind else FORWARDED
+
+    async def drained(self) -> None:
+        await self._writer.drain()
 
 
 class OpenAIRoutes:
@@ -237,7 +264,12 @@ class OpenAIRoutes:
                         event = self._event(call, reply.first)
                         if event is not None:
                             await writer.write(event)
-                        async for chunk in reply.chunks:
+                        chunks = reply.chunks
+                        if writer.direct and not call.taps:  # nothing to see per chunk: plain ones may skip this loop
+                            forward_to = getattr(chunks, "forward_to", None)
+                            if forward_to is not None:
+                                forward_to(_Forwarding(call, writer))
+                        async for chunk in chunks:
                             event = self._event(call, chunk)
                             if event is None:
                                 continue

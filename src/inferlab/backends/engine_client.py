@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Self
 from urllib.parse import urlsplit
 
@@ -68,6 +68,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._received_any = False
         self._delimited = True  # the body's end is known (a length, chunks); else the engine closes
+        self.receiver: Callable[[bytes], bool] | None = None  # takes body blocks as they arrive (``push``)
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -118,6 +119,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        receiver = self.receiver
+        if receiver is not None and not self._blocks and receiver(body):
+            return
         self._blocks.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
@@ -173,6 +177,18 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             waiter = self._waiter = asyncio.get_running_loop().create_future()
         return waiter
+
+    def hold(self) -> None:
+        """Stop reading the socket (the reader's consumer is behind) until ``resume``."""
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def resume(self) -> None:
+        if self._paused and self._buffered <= HIGH_WATER and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
 
     def send(self, head: bytes, body: bytes, *, close: bool) -> None:
         assert self.transport is not None
@@ -230,6 +246,22 @@ class EngineResponse:
             self.release()
         return data
 
+    def push(self, receiver: Callable[[bytes], bool] | None) -> None:
+        """Hand each body block to ``receiver`` as it arrives, in the connection's callback, while
+        nothing is queued; a block it answers False for is queued for ``take`` as usual. None:
+        queue every block again."""
+        if self._connection is not None:
+            self._connection.receiver = receiver
+
+    def hold(self) -> None:
+        """Stop reading from the engine (the consumer is behind) and wake ``arrival``; ``resume``."""
+        if self._connection is not None:
+            self._connection.hold()
+
+    def resume(self) -> None:
+        if self._connection is not None:
+            self._connection.resume()
+
     def arrival(self) -> asyncio.Future[None]:
         connection = self._connection
         if connection is None:  # released: nothing more will arrive
@@ -254,6 +286,7 @@ class EngineResponse:
     def release(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
+            connection.receiver = None
             self._client.give_back(connection)
 
     async def __aenter__(self) -> Self:

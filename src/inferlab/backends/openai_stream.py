@@ -36,7 +36,7 @@ from inferlab.backends.http import (
     translate_client_error,
 )
 from inferlab.errors import InferLabError
-from inferlab.types import InferenceRequest, StreamChunk, Usage
+from inferlab.types import BEHIND, REFUSED, ChunkSink, InferenceRequest, StreamChunk, Usage
 
 if TYPE_CHECKING:
     from inferlab.router.idle import IdleWatch
@@ -49,8 +49,8 @@ class EngineChunkStream:
     """``AsyncIterator[StreamChunk]`` over one POST to an engine; ``aclose()`` releases it."""
 
     __slots__ = (
-        "_backend", "_between_events", "_body", "_client", "_done", "_headers", "_last", "_max_line_bytes", "_parser",
-        "_ready", "_request", "_response", "_secrets", "_url", "_verbatim", "_watch",
+        "_backend", "_behind", "_between_events", "_body", "_client", "_done", "_headers", "_last", "_max_line_bytes",
+        "_parser", "_ready", "_request", "_response", "_secrets", "_sink", "_url", "_verbatim", "_watch",
     )
 
     def __init__(
@@ -73,10 +73,51 @@ class EngineChunkStream:
         self._verbatim = False  # the engine was seen to name the model as the client did
         self._last: tuple[bytes, bytes] = (b"", b"")  # the last two payloads, for a stream without [DONE]
         self._watch: IdleWatch | None = None
+        self._sink: ChunkSink | None = None
+        self._behind = False  # the sink's client fell behind: pushing stopped until it drains
 
     def watch_idle(self, watch: IdleWatch) -> None:
         """Report each wait for the engine to ``watch`` from now on (the stream's idle bound)."""
         self._watch = watch
+
+    def forward_to(self, sink: ChunkSink) -> None:
+        """From now on, hand plain chunks to ``sink`` as they arrive (``ChunkSink``); what it does
+        not take, and everything else, still comes out of ``__anext__``."""
+        self._sink = sink
+        if self._response is not None and not self._done:
+            self._response.push(self._pushed)
+
+    def _pushed(self, block: bytes) -> bool:
+        """The connection's callback: whether ``block`` went to the sink (else it is queued)."""
+        if not (self._verbatim and self._between_events) or self._ready or self._parser.failure is not None:
+            return False
+        events = self._plain_events(block)
+        sink = self._sink
+        if not events or sink is None:
+            return False
+        answer = sink.forward(block, events)
+        if answer == REFUSED:
+            return False
+        self._last = (self._last[1], block)
+        if self._watch is not None:
+            self._watch.heard()
+        if answer == BEHIND:  # stop here; the consumer's task waits for the client, then resumes
+            self._behind = True
+            response = self._response
+            if response is not None:
+                response.push(None)
+                response.hold()
+        return True
+
+    async def _catch_up(self, sink: ChunkSink) -> None:
+        """The client fell behind while chunks were pushed: wait for it in the consumer's task (a
+        client that left raises here), then read and push again."""
+        self._behind = False
+        await sink.drained()
+        response = self._response
+        if response is not None:
+            response.resume()
+            response.push(self._pushed)
 
     def __aiter__(self) -> EngineChunkStream:
         return self
@@ -86,6 +127,8 @@ class EngineChunkStream:
         while not ready:
             if self._done:
                 raise StopAsyncIteration
+            if self._behind and self._sink is not None:
+                await self._catch_up(self._sink)
             if self._parser.failure is not None:
                 self._finish(ended=False)  # the chunks before the broken line are out: now its error
             try:
@@ -129,6 +172,8 @@ class EngineChunkStream:
     async def _open(self) -> EngineResponse:
         response = await self._client.request("POST", self._url, self._body, self._headers)
         self._response = response
+        if self._sink is not None:
+            response.push(self._pushed)
         await raise_for_engine_status(self._backend, response, self._request.request_id, self._secrets)
         return response
 

@@ -46,6 +46,11 @@ class IdleWatch:
     def received(self) -> None:
         self._waiting = False
 
+    def heard(self) -> None:
+        """The engine sent something that went past the wait (a chunk pushed to the client): the
+        silence counts from now."""
+        self._since = self._loop.time()
+
     def cancelled(self) -> BaseException:
         """What to raise for a cancellation of the wait: ``UpstreamTimeout`` when this watch fired
         it, else the cancellation itself (the client left, or the drain ended)."""

@@ -3,6 +3,7 @@ as one framed chunk, and errors raised only after the chunks that came before th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from inferlab.backends.engine_client import EngineClient
 from inferlab.backends.openai_stream import EngineChunkStream
 from inferlab.errors import InferLabError, UpstreamTimeout
 from inferlab.router.idle import IdleWatch
-from inferlab.types import InferenceRequest, RequestKind, StreamChunk
+from inferlab.types import BEHIND, FORWARDED, REFUSED, InferenceRequest, RequestKind, StreamChunk
 
 MODEL = "m"
 
@@ -148,3 +149,105 @@ async def test_closing_before_reading_sends_nothing(serve_bytes: Any) -> None:
         await stream.aclose()
         with pytest.raises(StopAsyncIteration):
             await anext(stream)
+
+
+# -- pushed to a sink: plain chunks go out from the connection's callback ------------------------
+
+
+class RecordingSink:
+    """A ``ChunkSink`` that logs what it takes into the log the consumer's loop also writes to,
+    answering ``answer``; ``drained`` waits for ``caught_up``."""
+
+    def __init__(self, log: list[bytes], answer: int = FORWARDED) -> None:
+        self.log = log
+        self.answer = answer
+        self.taken: list[bytes] = []
+        self.caught_up = asyncio.Event()
+        self.caught_up.set()
+        self.drains = 0
+
+    def forward(self, framed: bytes, events: int) -> int:
+        assert framed.count(b"\n\n") == events
+        if self.answer != REFUSED:
+            self.taken.append(framed)
+            self.log.append(framed)
+        return self.answer
+
+    async def drained(self) -> None:
+        self.drains += 1
+        await self.caught_up.wait()
+
+
+async def read_pushing(url: str, sink_answer: int = FORWARDED, idle_s: float | None = None,
+                       sink: RecordingSink | None = None) -> tuple[list[bytes], RecordingSink]:
+    """Every event in the order the client would get it, from the sink and the loop alike."""
+    log: list[bytes] = []
+    sink = sink or RecordingSink(log, sink_answer)
+    sink.log = log
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    async with engine_client() as session:
+        stream = EngineChunkStream(session, url, b"{}", {}, backend="e", request=request, max_line_bytes=4096)
+        try:
+            log.append((await anext(stream)).event())
+            if idle_s is not None:
+                stream.watch_idle(IdleWatch(idle_s, "e"))
+            stream.forward_to(sink)
+            async for chunk in stream:
+                log.append(chunk.event())
+            return log, sink
+        finally:
+            await stream.aclose()
+
+
+def texts(log: list[bytes]) -> list[str]:
+    return [orjson.loads(line[6:])["choices"][0]["delta"].get("content", "")
+            for framed in log for line in framed.split(b"\n\n") if line and b'"choices":[]' not in line]
+
+
+USAGE = (b'data: {"object":"chat.completion.chunk","model":"m","choices":[],'
+         b'"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}\n\n')
+
+
+async def test_plain_chunks_go_to_the_sink_and_the_rest_through_the_loop_in_order(serve_bytes: Any) -> None:
+    writes: list[bytes | None] = [event("0"), event("1"), event("2") + event("3"), event("4", finish="stop"),
+                                  USAGE, b"data: [DONE]\n\n"]
+    log, sink = await read_pushing(serve_bytes(writes))
+    assert texts(log) == ["0", "1", "2", "3", "4"]
+    assert sink.taken == [event("1"), event("2") + event("3"), event("4", finish="stop")]
+    assert log[-1] == USAGE  # usage is never pushed: the loop counts it
+
+
+async def test_a_sink_that_refuses_leaves_every_chunk_to_the_loop(serve_bytes: Any) -> None:
+    writes: list[bytes | None] = [event("0"), event("1"), event("2", finish="stop"), b"data: [DONE]\n\n"]
+    log, sink = await read_pushing(serve_bytes(writes), sink_answer=REFUSED)
+    assert texts(log) == ["0", "1", "2"] and sink.taken == []
+
+
+async def test_a_client_behind_holds_the_engine_until_it_caught_up(serve_bytes: Any) -> None:
+    writes: list[bytes | None] = [event(str(i)) for i in range(6)] + [event("6", finish="stop"), b"data: [DONE]\n\n"]
+    sink = RecordingSink([], answer=BEHIND)
+    sink.caught_up.clear()
+    reading = asyncio.create_task(read_pushing(serve_bytes(writes), sink=sink))
+    await asyncio.sleep(0.3)  # the engine sends every 20 ms: all of it would be out by now
+    assert not reading.done()
+    assert sink.taken == [event("1")] and sink.drains == 1  # one taken, then nothing until the client drains
+    sink.answer = FORWARDED
+    sink.caught_up.set()
+    log, _ = await asyncio.wait_for(reading, 5)
+    assert texts(log) == [str(i) for i in range(7)]
+
+
+async def test_pushed_chunks_keep_the_idle_bound_quiet_and_silence_still_ends_it(serve_bytes: Any) -> None:
+    steady: list[bytes | None] = [event(str(i)) for i in range(15)] + [event("!", finish="stop")]
+    log, sink = await read_pushing(serve_bytes(steady), idle_s=0.1)  # 0.3 s of chunks 20 ms apart
+    assert len(texts(log)) == 16 and len(sink.taken) == 15
+    with pytest.raises(UpstreamTimeout):
+        await read_pushing(serve_bytes([event("0"), event("1"), event("2"), None]), idle_s=0.2)
+
+
+async def test_a_pushed_body_without_done_is_complete_only_when_a_choice_finished(serve_bytes: Any) -> None:
+    log, _ = await read_pushing(serve_bytes([event("a"), event("b"), event("c", finish="stop")]))
+    assert texts(log) == ["a", "b", "c"]
+    with pytest.raises(InferLabError) as raised:
+        await read_pushing(serve_bytes([event("a"), event("b"), event("c")]))
+    assert raised.value.code == "incomplete_stream"
