@@ -24,7 +24,7 @@ from inferlab.api import openai_schemas as schemas
 from inferlab.api.body import read_body
 from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, TENANT, read_json
 from inferlab.api.routes import RouteSpec, add_routes
-from inferlab.api.sse import DONE, SSE_HEADERS, ChunkWriter, sse_event
+from inferlab.api.sse import DONE, SSE_HEADERS, ChunkWriter, SseResponse, sse_event
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
@@ -246,16 +246,19 @@ class OpenAIRoutes:
 
     async def _stream(self, request: web.Request, call: Call) -> web.StreamResponse:
         """Forward chunks as they arrive. Failures before the first chunk (after failover) are
-        plain JSON errors; after it, one SSE error event ends the stream."""
-        response: web.StreamResponse | None = None
+        plain JSON errors; after it, one SSE error event ends the stream. Plain chunks may go to the
+        client from the engine connection's callback (``_Forwarding``); ``[DONE]`` goes out with the
+        end of the body, after the call's clean-ups and the middleware (``SseResponse``)."""
+        response: SseResponse | None = None
         try:
             async with self._drain.track():
                 reply = await self._chain(call)
-                response = web.StreamResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
+                response = SseResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
                 await response.prepare(request)
                 if reply.replay is not None:
                     await call.finish()
                     await response.write(reply.replay)
+                    await response.write_eof()
                 else:
                     # the one per-chunk loop, here in the handler's own frame
                     assert reply.chunks is not None
@@ -279,10 +282,9 @@ class OpenAIRoutes:
                             else:
                                 await writer.write(event)
                     await call.finish()
-                    await writer.write(DONE)
                     for tap in call.taps:
                         tap(DONE)
-                await response.write_eof()
+                    response.end_with(DONE)  # it goes out with the end of the body, once the call is settled
         except TimeoutError:
             if response is None:
                 raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S) from None

@@ -13,6 +13,23 @@ DONE = b"data: [DONE]\n\n"
 DRAIN_ABOVE_BYTES = 64 * 1024  # unsent bytes past which the writer waits for the client (aiohttp's own limit)
 
 
+class SseResponse(web.StreamResponse):
+    """A stream whose last event (``[DONE]``) is held back until its end: aiohttp ends a response
+    once the handler and the middleware returned, so the client sees the stream end only after the
+    call's clean-ups, its metrics and its access line — a client that sends its next request on
+    ``[DONE]`` finds the gateway done with this one (its limits settled, its slot free) instead of
+    still busy with it. The held event and the end of the body go out in one write."""
+
+    _held: bytes = b""
+
+    def end_with(self, event: bytes) -> None:
+        self._held = event
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        held, self._held = self._held, b""
+        await super().write_eof(held + data)
+
+
 def sse_event(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
