@@ -4,7 +4,8 @@ Every inference request makes one call to an engine, so this client is on the ho
 client (aiohttp's) spends a few hundred microseconds of CPU per request on features engine traffic
 does not use (cookies, redirects, proxies, tracing, multipart, a timer per read). This one sends a
 request in one write and parses the answer with ``httptools`` (llhttp, in C) straight into a list
-of body blocks that ``take`` hands out (``arrival()`` says when there are more).
+of body blocks that ``take`` hands out (``arrival()`` says when there are more), or that a
+receiver takes from the connection's callback as they arrive (``push``).
 
 What it does: keep-alive connection pools per origin (``max_connections`` in all; idle ones closed
 after ``keepalive_s``); TLS for ``https://`` engines; ``Content-Length`` and chunked bodies, and

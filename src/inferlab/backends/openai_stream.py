@@ -12,6 +12,11 @@ engine's bytes, unparsed, and consecutive ones travel together as one pre-framed
 chunk's framing, not every byte of its JSON. Anything else (usage, errors, a renamed model) is
 parsed and checked in full.
 
+Given a ``ChunkSink`` (``forward_to``), such whole plain blocks skip ``__anext__`` altogether: the
+engine connection hands them over as they arrive (``_pushed``) and the sink writes them to the
+client; a sink whose client is behind stops the push until ``__anext__`` has waited for it
+(``_catch_up``).
+
 A body that ends without ``[DONE]`` is complete only when a choice finished at its end (some
 engines omit ``[DONE]``); anything else, and any malformed event, is an ``InferLabError`` raised
 after the chunks that came before it.
