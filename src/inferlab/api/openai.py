@@ -329,10 +329,11 @@ class OpenAIRoutes:
             tap(event)
         return event
 
-    async def _end_with_error(self, response: web.StreamResponse, call: Call, exc: InferLabError) -> web.StreamResponse:
+    async def _end_with_error(self, response: SseResponse, call: Call, exc: InferLabError) -> web.StreamResponse:
         self._log.warning("stream ended by error", extra={"error": exc.message, "status": exc.status,
                                                           "request_id": call.request_id})
         await call.end(ending_of(exc))
+        response.end_with(b"")  # a stream that ends with an error has no [DONE]
         try:
             await response.write(sse_event(exc.to_payload()))
             await response.write_eof()

@@ -97,7 +97,7 @@ class Failover:
         runs before the slot is given back (the scheduler learns the real usage before it picks the
         next waiter)."""
         pool.retry_budget.deposit()
-        timeout_s = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body).whole_s
+        timeout_s = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body, request.prompt_tokens or None).whole_s
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
         for _ in range(max(1, pool.retry_policy.max_attempts)):
@@ -122,7 +122,7 @@ class Failover:
     async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest) -> OpenStream:
         """Start a stream on a replica and wait for its first chunk, failing over until then."""
         pool.retry_budget.deposit()
-        deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body)
+        deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body, request.prompt_tokens or None)
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
         for _ in range(max(1, pool.retry_policy.max_attempts)):

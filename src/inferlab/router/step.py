@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from inferlab.pipeline import Call, Ending, Next, Reply
 from inferlab.router.failover import Failover, OpenStream, is_replica_fault
 from inferlab.router.pool import BackendPool, ModelRouter
-from inferlab.router.prefix_index import prompt_text
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
+from inferlab.router.timeouts import prompt_tokens
 from inferlab.types import InferenceResponse, RequestKind
 
 if TYPE_CHECKING:
@@ -42,9 +42,6 @@ class ResolveModel:
         return await call_next(call)
 
 
-CHARS_PER_TOKEN = 4  # the prompt's size before the engine tokenizes it (the scheduler calibrates it)
-
-
 def routing_request(call: Call) -> RoutingRequest:
     """What the router and the scheduler know of the call: its class, tenant, weight, deadline, size."""
     body = call.body
@@ -52,7 +49,7 @@ def routing_request(call: Call) -> RoutingRequest:
     return RoutingRequest(
         body, call.session_key, call.priority, served_by=call.replicas, tenant=call.caller.tenant_id,
         weight=call.tier.spec.weight if call.tier is not None else 1.0, deadline=call.deadline,
-        prompt_tokens=len(prompt_text(body)) // CHARS_PER_TOKEN + 1,
+        prompt_tokens=prompt_tokens(body),
         max_tokens=int(max_tokens) * int(body.get("n") or 1) if isinstance(max_tokens, int) else None,
     )
 

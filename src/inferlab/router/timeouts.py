@@ -96,8 +96,10 @@ def completion_tokens(body: dict[str, Any], context_tokens: int) -> int:
     return limit * (n if isinstance(n, int) and n > 0 else 1)
 
 
-def attempt_deadlines(policy: RetryPolicy, model: TimeoutModel, body: dict[str, Any]) -> AttemptDeadlines:
-    first_byte = model.floor_s + prompt_tokens(body) / model.prefill_tokens_per_s
+def attempt_deadlines(policy: RetryPolicy, model: TimeoutModel, body: dict[str, Any],
+                      prompt: int | None = None) -> AttemptDeadlines:
+    """``prompt``: the body's ``prompt_tokens``, when the caller has it already."""
+    first_byte = model.floor_s + (prompt if prompt is not None else prompt_tokens(body)) / model.prefill_tokens_per_s
     if policy.first_byte_timeout_s is not None:
         first_byte = policy.first_byte_timeout_s
     whole = policy.attempt_timeout_s
