@@ -1,9 +1,9 @@
 """Graceful shutdown: stop taking work, let in-flight requests finish, then cut the rest cleanly.
 
-Each inference request runs inside ``track()``, an ``asyncio.timeout`` with no deadline. When the
-drain period ends, ``abort_all()`` moves every deadline to now: the request's own code sees a
-``TimeoutError`` at its next await and ends properly (an SSE error event for a stream, a 503
-otherwise) instead of being killed mid-write.
+Each inference request runs inside ``track()``. When the drain period ends, ``abort_all()``
+cancels every tracked request's task once: the request's own code sees a ``TimeoutError`` at its
+next await and ends properly (an SSE error event for a stream, a 503 otherwise) instead of being
+killed mid-write.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from types import TracebackType
+from typing import Self
 
 
 class DrainController:
     def __init__(self) -> None:
         self.draining = False
-        self._active: set[asyncio.Timeout] = set()
+        self._active: set[_Tracked] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -25,15 +26,15 @@ class DrainController:
         return len(self._active)
 
     def track(self) -> _Tracked:
-        """``async with drain.track():`` around the work of one request."""
+        """``with drain.track():`` around the work of one request, in its task."""
         return _Tracked(self)
 
-    def _enter(self, deadline: asyncio.Timeout) -> None:
-        self._active.add(deadline)
+    def _enter(self, tracked: _Tracked) -> None:
+        self._active.add(tracked)
         self._idle.clear()
 
-    def _exit(self, deadline: asyncio.Timeout) -> None:
-        self._active.discard(deadline)
+    def _exit(self, tracked: _Tracked) -> None:
+        self._active.discard(tracked)
         if not self._active:
             self._idle.set()
 
@@ -46,28 +47,42 @@ class DrainController:
         return self._idle.is_set()
 
     def abort_all(self) -> int:
-        now = asyncio.get_running_loop().time()
-        for deadline in list(self._active):
-            deadline.reschedule(now)
+        for tracked in list(self._active):
+            tracked.abort()
         return len(self._active)
 
 
 class _Tracked:
-    """A plain class rather than ``@asynccontextmanager``: this runs on every request."""
+    """One request's work (``with drain.track():``), cut short when the drain ends: ``abort``
+    cancels its task once, and that cancellation leaves the block as ``TimeoutError`` (what
+    ``asyncio.timeout`` does, without its objects and coroutines on every request)."""
 
-    __slots__ = ("_deadline", "_drain")
+    __slots__ = ("_cancelling", "_drain", "_task", "aborted")
 
     def __init__(self, drain: DrainController) -> None:
         self._drain = drain
-        self._deadline = asyncio.timeout(None)
+        self._task: asyncio.Task[object] | None = None
+        self._cancelling = 0
+        self.aborted = False
 
-    async def __aenter__(self) -> asyncio.Timeout:
-        deadline = await self._deadline.__aenter__()
-        self._drain._enter(deadline)
-        return deadline
+    def __enter__(self) -> Self:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("drain.track() is used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._drain._enter(self)
+        return self
 
-    async def __aexit__(
+    def abort(self) -> None:
+        if not self.aborted and self._task is not None:
+            self.aborted = True
+            self._task.cancel()
+
+    def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._drain._exit(self._deadline)
-        await self._deadline.__aexit__(exc_type, exc, tb)  # never suppresses: it raises TimeoutError or returns
+        self._drain._exit(self)
+        if self.aborted and self._task is not None and self._task.uncancel() <= self._cancelling \
+                and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc  # ours, and nobody else's on top of it

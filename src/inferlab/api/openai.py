@@ -229,7 +229,7 @@ class OpenAIRoutes:
 
     async def _whole(self, request: web.Request, call: Call) -> web.StreamResponse:
         try:
-            async with self._drain.track():
+            with self._drain.track():
                 reply = await self._chain(call)
         except TimeoutError:
             raise ServiceUnavailable(
@@ -251,7 +251,7 @@ class OpenAIRoutes:
         end of the body, after the call's clean-ups and the middleware (``SseResponse``)."""
         response: SseResponse | None = None
         try:
-            async with self._drain.track():
+            with self._drain.track():
                 reply = await self._chain(call)
                 response = SseResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
                 await response.prepare(request)
