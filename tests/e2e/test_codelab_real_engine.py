@@ -68,7 +68,8 @@ def gateway(llama_server_path: Path, smollm2_gguf: Path, tmp_path_factory: pytes
     ]
     gateway = GatewayProcess({"models": models, "engines": {"prefer": "llama-server"},
                               "codelab": {"tiers": {"small": "smollm2-fim", "large": "smollm2"},
-                                          "context": {"embedding_model": "smollm2"}},
+                                          # embeddings' quality is tested here, not their latency on a loaded machine
+                                          "context": {"embedding_model": "smollm2", "query_embed_timeout_s": 10}},
                               "logging": {"level": "INFO"}}).start()
     yield gateway
     gateway.stop()

@@ -31,7 +31,6 @@ from inferlab.pipeline import SUCCESS, Call, Chain, Next, Reply
 from inferlab.types import Caller, RequestKind
 
 CHARS_PER_TOKEN = 3  # code tokenises denser than prose: a budget in tokens stays a bound
-QUERY_EMBED_TIMEOUT_S = 0.5
 
 log = logging.getLogger("inferlab.code")
 
@@ -95,7 +94,7 @@ class RepoContext:
             embed = self._embedder.for_caller(call.caller, call.request_id)
             try:
                 vector = (await asyncio.wait_for(embed([query_text(request.prefix, request.suffix)]),
-                                                 QUERY_EMBED_TIMEOUT_S))[0]
+                                                 self._settings.query_embed_timeout_s))[0]
             except (InferLabError, TimeoutError) as exc:  # BM25 alone rather than no completion
                 log.info("query embedding skipped: %s", exc)
         hits = index.search(cursor_query(request.prefix, request.suffix), exclude_path=request.filepath,

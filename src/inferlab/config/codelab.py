@@ -20,6 +20,8 @@ class RepoContextSettings(StrictModel):
     max_hits: int = Field(8, ge=0)
     max_hits_per_file: int = Field(2, ge=1)
     embedding_model: str | None = Field(None, description="a served model for /v1/embeddings; none: BM25 alone")
+    query_embed_timeout_s: float = Field(0.5, gt=0, description="longest wait for a completion's query embedding; "
+                                                                 "beyond it, BM25 alone rather than a late completion")
     root: Path | None = Field(None, description="where indexes are kept (clones, chunks); default <data_dir>/codelab")
     refresh_interval_s: float = Field(30.0, gt=0, description="how often indexed repositories are checked for new commits")
 
