@@ -13,6 +13,8 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
+from inferlab.cancellation import Canceller, current_canceller
+
 
 class DrainController:
     def __init__(self) -> None:
@@ -54,35 +56,27 @@ class DrainController:
 
 class _Tracked:
     """One request's work (``with drain.track():``), cut short when the drain ends: ``abort``
-    cancels its task once, and that cancellation leaves the block as ``TimeoutError`` (what
-    ``asyncio.timeout`` does, without its objects and coroutines on every request)."""
+    cancels its task once, and that cancellation leaves the block as ``TimeoutError``."""
 
-    __slots__ = ("_cancelling", "_drain", "_task", "aborted")
+    __slots__ = ("_canceller", "_drain")
 
     def __init__(self, drain: DrainController) -> None:
         self._drain = drain
-        self._task: asyncio.Task[object] | None = None
-        self._cancelling = 0
-        self.aborted = False
+        self._canceller: Canceller | None = None
 
     def __enter__(self) -> Self:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("drain.track() is used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
+        self._canceller = current_canceller()
         self._drain._enter(self)
         return self
 
     def abort(self) -> None:
-        if not self.aborted and self._task is not None:
-            self.aborted = True
-            self._task.cancel()
+        if self._canceller is not None:
+            self._canceller.fire()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._drain._exit(self)
-        if self.aborted and self._task is not None and self._task.uncancel() <= self._cancelling \
-                and exc_type is asyncio.CancelledError:
-            raise TimeoutError from exc  # ours, and nobody else's on top of it
+        canceller = self._canceller
+        if canceller is not None and canceller.caused() and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc

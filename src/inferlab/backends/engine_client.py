@@ -125,9 +125,8 @@ class _Connection(asyncio.Protocol):
             return
         self._blocks.append(body)
         self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
+        if self._buffered > HIGH_WATER:
+            self._pause()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -167,9 +166,7 @@ class _Connection(asyncio.Protocol):
         data = blocks.popleft() if len(blocks) == 1 else b"".join(blocks)
         blocks.clear()
         self._buffered = 0
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
+        self.resume()
         return data
 
     def arrival(self) -> asyncio.Future[None]:
@@ -181,12 +178,16 @@ class _Connection(asyncio.Protocol):
 
     def hold(self) -> None:
         """Stop reading the socket (the reader's consumer is behind) until ``resume``."""
+        self._pause()
+        self._wake()
+
+    def _pause(self) -> None:
         if not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def resume(self) -> None:
+        """Read the socket again, unless more than ``HIGH_WATER`` bytes still wait for the reader."""
         if self._paused and self._buffered <= HIGH_WATER and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()

@@ -1,8 +1,9 @@
 """One streamed completion from an OpenAI-compatible engine, as ``StreamChunk``s — one object.
 
 This is the per-token path, so it is one class, not a stack of generators: each ``__anext__``
-either hands out a chunk already parsed, or reads whatever the engine has sent since (one
-``readany``, often several events when the gateway is busy), parses its SSE framing
+either hands out a chunk already parsed, or takes whatever the engine has sent since (``take``,
+awaiting ``arrival()`` only when nothing is there; often several events when the gateway is
+busy), parses its SSE framing
 (``SseParser``) and turns its events into chunks.
 
 Events that look like plain chunks — one JSON object naming choices, without usage or error —
@@ -177,8 +178,6 @@ class EngineChunkStream:
     async def _open(self) -> EngineResponse:
         response = await self._client.request("POST", self._url, self._body, self._headers)
         self._response = response
-        if self._sink is not None:
-            response.push(self._pushed)
         await raise_for_engine_status(self._backend, response, self._request.request_id, self._secrets)
         return response
 

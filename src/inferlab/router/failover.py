@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from inferlab.cancellation import current_canceller
 from inferlab.errors import (
     EngineBusy,
     EngineMisconfigured,
@@ -165,30 +166,14 @@ class Failover:
         does, without its context manager's objects and calls on every request)."""
         if timeout_s is None:
             return await work
-        task = asyncio.current_task()
-        assert task is not None
-        expiry = _Expiry(task)
-        cancelling = task.cancelling()
-        timer = asyncio.get_running_loop().call_later(timeout_s, expiry.fire)
+        canceller = current_canceller()
+        timer = asyncio.get_running_loop().call_later(timeout_s, canceller.fire)
         try:
             return await work
         except asyncio.CancelledError:
-            if expiry.fired and task.uncancel() <= cancelling:  # ours, and nobody else's on top of it
+            if canceller.caused():  # ours, and nobody else's on top of it
                 raise UpstreamTimeout(f"engine {lease.replica.name} did not answer within {timeout_s:g}s") from None
             raise  # the client left, or an outer deadline (the drain)
         finally:
             timer.cancel()
 
-
-class _Expiry:
-    """An attempt's deadline: cancels the attempt's task once, and remembers it did."""
-
-    __slots__ = ("_task", "fired")
-
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self._task = task
-        self.fired = False
-
-    def fire(self) -> None:
-        self.fired = True
-        self._task.cancel()

@@ -1,17 +1,19 @@
 """The stream writer: events reach the client as valid chunked HTTP, a client that stops reading
-holds the writer back (bounded memory), and a client that went away is a ``ConnectionResetError``."""
+holds the writer back (bounded memory), and a client that went away is a ``ConnectionResetError``;
+a held last event goes out with the end of the body, after the middleware."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from inferlab.api.sse import DONE, ChunkWriter
+from inferlab.api.sse import DONE, ChunkWriter, SseResponse
 
 EVENT = b"data: " + b'{"choices":[{"delta":{"content":"' + b"x" * 1000 + b'"}}]}' + b"\n\n"
 EVENTS = 30_000  # about 30 MB: far more than loopback socket buffers (several MB) and the high water
@@ -116,3 +118,36 @@ async def test_an_event_for_a_closing_connection_is_a_connection_reset(server: t
                 await response.read()
     await asyncio.wait_for(progress.done.wait(), 10)
     assert isinstance(progress.failure, ConnectionResetError)
+
+
+async def test_a_held_done_goes_out_only_once_the_middleware_returned() -> None:
+    """``SseResponse``: the client sees ``[DONE]`` and the end of the body after the handler's
+    middleware is done with the request, not when the handler returns."""
+    middleware_may_finish = asyncio.Event()
+
+    @web.middleware
+    async def bookkeeping(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        await middleware_may_finish.wait()  # the call's clean-ups, its metrics and access line
+        return response
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = SseResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await ChunkWriter(request, response).write(EVENT)
+        response.end_with(DONE)
+        return response
+
+    app = web.Application(middlewares=[bookkeeping])
+    app.router.add_get("/", stream)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server.make_url("/")) as response:
+            assert await response.content.readuntil(b"\n\n") == EVENT
+            with pytest.raises(TimeoutError):  # the handler returned; the middleware has not
+                await asyncio.wait_for(response.content.readuntil(b"\n\n"), 0.3)
+            middleware_may_finish.set()
+            assert await asyncio.wait_for(response.content.read(), 5) == DONE  # and then the body ends
+    finally:
+        await server.close()
