@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from inferlab.code.docs import DocsRequest, docs_body
-from inferlab.code.review import ReviewInvalid, ReviewRequest, review_body, validate_review
+from inferlab.code.review import ReviewInvalid, ReviewRequest, fitted_shape, review_body, validate_review
 from inferlab.code.routing import CodeTask
 from inferlab.errors import PermissionDenied, UpstreamError
 from inferlab.pipeline import Call, Next, Reply
@@ -26,7 +26,8 @@ DOCS_NOTE = "code.docs"
 TaskChooser = Callable[[CodeTask, Call], str]  # the model; may leave its decision on the call
 
 
-def _message(reply: Reply) -> tuple[str, Usage | None]:
+def _message(reply: Reply) -> tuple[str, Usage | None, str | None]:
+    """The answer's text, its usage and its finish reason."""
     if reply.replay is not None:
         body: Any = orjson.loads(reply.replay)
         usage = Usage.from_openai(body.get("usage"))
@@ -35,7 +36,8 @@ def _message(reply: Reply) -> tuple[str, Usage | None]:
     else:
         raise UpstreamError("the engine's answer is missing")
     try:
-        return str(body["choices"][0]["message"]["content"] or ""), usage
+        choice = body["choices"][0]
+        return str(choice["message"]["content"] or ""), usage, choice.get("finish_reason")
     except (KeyError, IndexError, TypeError):
         raise UpstreamError("the engine's answer is not a chat completion") from None
 
@@ -111,7 +113,7 @@ class CodeAssist:
             reply = await call_next(call)
             if reply.streamed:
                 return reply
-            text, usage = _message(reply)
+            text, usage, _ = _message(reply)
             answer = {"object": "code.docs", "model": model, "language": docs.language, "kind": docs.kind,
                       "convention": docs.convention, "content": text, "created": int(time.time())}
             if usage is not None:
@@ -131,18 +133,22 @@ class CodeAssist:
         if request.stream:
             stream = ReviewStream(await call_next(call), request, model)
             return Reply(first=await anext(stream), chunks=stream)
-        problem = None
-        for _ in range(2):
-            if problem is not None:
-                call.body = review_body(request, model, problem)
-            text, usage = _message(await call_next(call))
+        problem, cut = None, False
+        for attempt in range(2):
+            if attempt:  # the retry's shape fits max_tokens whatever the tokenizer
+                call.body = review_body(request, model, problem, fitted_shape(request.max_tokens, request.max_comments))
+            text, usage, finish = _message(await call_next(call))
             try:
                 comments = validate_review(text, request.diff)
             except ValueError as exc:
-                problem = str(exc)
+                cut = finish == "length"
+                problem = f"it was cut off at max_tokens; write fewer, shorter comments ({exc})" if cut else str(exc)
                 continue
             answer = {"object": "code.review", "model": model, "comments": comments, "created": int(time.time())}
             if usage is not None:
                 answer["usage"] = usage.to_openai()
             return Reply(response=InferenceResponse(answer, usage))
+        if cut:
+            raise ReviewInvalid(f"The model's review did not fit in max_tokens ({request.max_tokens}) even with shorter "
+                                f"comments; raise max_tokens or lower max_comments")
         raise ReviewInvalid(f"The model's review is not valid after a retry: {problem}")

@@ -6,6 +6,12 @@ constrained engine (llama.cpp, vLLM) cannot produce a comment pointing outside t
 answer is still validated in the gateway against the general schema (``COMMENTS_SCHEMA``, with
 ``jsonschema``) and against the diff's lines, since not every engine constrains its output; an
 invalid answer is asked for once more, then refused with a clear error.
+
+The schema also bounds the comments' text to what ``max_tokens`` can hold (``fitted_shape``): an
+answer cut off at ``max_tokens`` is unparseable JSON, and a grammar-constrained model writes its
+strings to whatever length the schema allows. The first attempt sizes the text for a typical
+review (a few comments); an answer cut off anyway is asked for again with a shape that fits the
+budget in the worst case (a token is at least one character), fewer comments if need be.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ SEVERITIES = ("info", "warning", "error")
 CATEGORIES = ("bug", "security", "performance", "maintainability", "style", "docs", "tests")
 MAX_COMMENTS = 20
 MAX_TEXT = 400  # characters of a message or suggestion: bounded, so a grammar-constrained answer ends
+MIN_TEXT = 24  # characters a message or suggestion keeps, however small the budget
+TYPICAL_COMMENTS = 3  # the first attempt sizes the text for this many comments
+ANSWER_TOKENS = 16  # the answer's own braces, key and whitespace
+COMMENT_TOKENS = 70  # a comment's keys, path, line, enums and the whitespace llama.cpp's grammar lets in
 
 _COMMENT = {
     "type": "object",
@@ -84,16 +94,56 @@ def parse_review(body: Any) -> ReviewRequest:
     return ReviewRequest(parse_diff(body.get("diff")), model, tier, max_tokens, body.get("stream") is True, max_comments)
 
 
-def constrained_schema(diff: Diff, max_comments: int = MAX_COMMENTS) -> dict[str, Any]:
-    """The comments schema narrowed to this diff: each path with its own lines, at most ``max_comments``."""
-    per_path = [{**_COMMENT, "properties": {**_COMMENT["properties"],  # type: ignore[dict-item]
+@dataclass(frozen=True, slots=True)
+class ReviewShape:
+    """How many comments an answer may hold and how long each one's message and suggestion may be."""
+
+    comments: int
+    message: int
+    suggestion: int
+
+    @property
+    def worst_case_tokens(self) -> int:
+        """Tokens the largest answer of this shape takes if every character is a token."""
+        return ANSWER_TOKENS + self.comments * (COMMENT_TOKENS + self.message + self.suggestion)
+
+
+def fitted_shape(max_tokens: int, max_comments: int, *, sized_for: int | None = None) -> ReviewShape:
+    """The text bounds for ``sized_for`` comments within ``max_tokens`` (then at most ``max_comments``
+    comments). Without ``sized_for`` the shape fits in the worst case: as many comments as fit with
+    the shortest text, never more than asked for."""
+    if sized_for is None:
+        fits = (max_tokens - ANSWER_TOKENS) // (COMMENT_TOKENS + 2 * MIN_TEXT)
+        comments = sized_for = min(max_comments, max(1, fits))
+    else:
+        comments = max_comments
+    text = (max_tokens - ANSWER_TOKENS) // max(1, sized_for) - COMMENT_TOKENS
+    text = max(2 * MIN_TEXT, min(2 * MAX_TEXT, text))
+    suggestion = min(MAX_TEXT, max(MIN_TEXT, text * 2 // 5))
+    return ReviewShape(comments, min(MAX_TEXT, text - suggestion), suggestion)
+
+
+def constrained_schema(diff: Diff, shape: ReviewShape | None = None) -> dict[str, Any]:
+    """The comments schema narrowed to this diff: each path with its own lines, at most
+    ``shape.comments`` comments with text no longer than the shape's."""
+    shape = shape or ReviewShape(MAX_COMMENTS, MAX_TEXT, MAX_TEXT)
+    texts = {"message": {"type": "string", "minLength": 1, "maxLength": shape.message},
+             "suggestion": {"type": "string", "maxLength": shape.suggestion}}
+    per_path = [{**_COMMENT, "properties": {**_COMMENT["properties"], **texts,  # type: ignore[dict-item]
                                              "path": {"const": path}, "line": {"enum": sorted(f.lines)}}}
                 for path, f in sorted(diff.files.items())]
     items = per_path[0] if len(per_path) == 1 else {"anyOf": per_path}
-    return {**COMMENTS_SCHEMA, "properties": {"comments": {"type": "array", "items": items, "maxItems": max_comments}}}
+    return {**COMMENTS_SCHEMA, "properties": {"comments": {"type": "array", "items": items, "maxItems": shape.comments}}}
 
 
-def review_body(request: ReviewRequest, model: str, problem: str | None = None) -> dict[str, Any]:
+def first_shape(request: ReviewRequest) -> ReviewShape:
+    return fitted_shape(request.max_tokens, request.max_comments,
+                        sized_for=min(request.max_comments, TYPICAL_COMMENTS))
+
+
+def review_body(request: ReviewRequest, model: str, problem: str | None = None,
+                shape: ReviewShape | None = None) -> dict[str, Any]:
+    shape = shape or first_shape(request)
     user = f"Review this change.\n\n{request.diff.numbered}"
     if problem:
         user += f"\n\nYour previous answer was rejected: {problem}. Answer again with valid JSON."
@@ -102,7 +152,7 @@ def review_body(request: ReviewRequest, model: str, problem: str | None = None) 
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "code_review", "strict": True,
-                                            "schema": constrained_schema(request.diff, request.max_comments)}},
+                                            "schema": constrained_schema(request.diff, shape)}},
     }
 
 
