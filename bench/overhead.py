@@ -28,7 +28,6 @@ import asyncio
 import os
 import platform
 import signal
-import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -43,7 +42,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from overhead_report import goal_ratios, markdown_table, ratio_table
+from overhead_report import Rounds, goal_intervals, goal_ratios, markdown_table, median_row, ratio_table
 from overhead_targets import (
     FEATURE_SETS,
     MODEL,
@@ -87,10 +86,10 @@ async def _script_simulator(sim_url: str, **fields: Any) -> None:
 
 async def _run_scenarios(
     targets: list[Target], sim: Target, scale: float, chosen: list[str], rounds: int = 1
-) -> dict[str, dict[str, Any]]:
+) -> Rounds:
     """Each chosen scenario against every target in turn, ``rounds`` times (targets alternate within
-    each round); a target's row holds the median of each figure over its rounds."""
-    results: dict[str, dict[str, Any]] = {}
+    each round, in turn forwards and backwards): every target's row of every round."""
+    results: Rounds = {}
     sim_url = sim.base_url.removesuffix("/v1")
     for seed, scenario in enumerate(SCENARIOS, start=1):
         if scenario.name not in chosen:
@@ -99,9 +98,9 @@ async def _run_scenarios(
         num = max(10, int(scenario.num_prompts * scale))
         rows: dict[str, list[dict[str, Any]]] = {target.name: [] for target in targets}
         for round_ in range(rounds):  # new prompts each round: a repeated one would be a cache hit
-            for target in targets:
+            for target in targets if round_ % 2 == 0 else targets[::-1]:  # no target always first
                 rows[target.name].append(await _run_one(scenario, target, sim, num, seed * 1000 + round_))
-        results[scenario.name] = {name: _median_row(measured) for name, measured in rows.items()}
+        results[scenario.name] = rows
     return results
 
 
@@ -125,19 +124,8 @@ async def _run_one(scenario: Scenario, target: Target, sim: Target, num: int, se
     return row
 
 
-def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each numeric figure's median over the rounds (failures summed); the rest from the first."""
-    if len(rows) == 1:
-        return rows[0]
-    merged = dict(rows[0])
-    for key, value in rows[0].items():
-        values = [row[key] for row in rows]
-        if key == "failed":
-            merged[key] = sum(values)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
-            merged[key] = statistics.median(values)
-    merged["rounds"] = len(rows)
-    return merged
+_ROUND_FIGURES = ("p50_ttft_ms", "p99_ttft_ms", "p50_e2el_ms", "request_throughput", "gateway_cpu_ms_per_request",
+                  "failed")
 
 
 def _features(values: list[str] | None) -> list[str]:
@@ -186,7 +174,7 @@ def _parse_args() -> argparse.Namespace:
     return args
 
 
-def _measure(args: argparse.Namespace, stack: ExitStack) -> tuple[list[Target], dict[str, Any], dict[str, Any]]:
+def _measure(args: argparse.Namespace, stack: ExitStack) -> tuple[list[Target], Rounds, dict[str, Any]]:
     trees = [(tree, *resolve(tree)) for tree in args.inferlab_ref]  # a bad ref fails before anything starts
     pinning = Pinning.two_cores() if args.pin else Pinning()
     logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="overhead-")))
@@ -197,9 +185,9 @@ def _measure(args: argparse.Namespace, stack: ExitStack) -> tuple[list[Target], 
     print("targets: " + ", ".join(f"{t.name} ({t.base_url})" for t in targets), flush=True)
     if pinning.engine is not None:
         os.sched_setaffinity(0, {int(pinning.engine)})  # the load generator shares the simulator's core
-    results = asyncio.run(_run_scenarios(targets, sim, args.scale, args.scenarios, args.rounds))
+    rounds = asyncio.run(_run_scenarios(targets, sim, args.scale, args.scenarios, args.rounds))
     counters = {t.name: asyncio.run(gateway_counters(t)) for t in targets if t.info.get("features") == "on"}
-    return targets, results, counters
+    return targets, rounds, counters
 
 
 def main() -> None:
@@ -209,7 +197,7 @@ def main() -> None:
     try:
         with ExitStack() as stack:
             try:
-                targets, results, counters = _measure(args, stack)
+                targets, rounds, counters = _measure(args, stack)
             finally:  # stop the children and remove the worktrees undisturbed by a second Ctrl-C
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -217,9 +205,12 @@ def main() -> None:
         raise SystemExit("interrupted: every child stopped, every temporary worktree removed") from None
     signal.signal(signal.SIGINT, on_interrupt)
     names = [t.name for t in targets]
+    results = {scenario: {name: median_row(rows) for name, rows in by_target.items()}
+               for scenario, by_target in rounds.items()}
     table = markdown_table(results, names)
     ratios = goal_ratios(results, names)
-    ratios_md = ratio_table(ratios)
+    intervals = goal_intervals(rounds, names)
+    ratios_md = ratio_table(ratios, intervals)
     print("\n" + table + ("\n\nagainst the pass-through:\n\n" + ratios_md if ratios_md else ""))
     for name, values in counters.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.0f}" for k, v in values.items()))
@@ -240,6 +231,9 @@ def main() -> None:
         "target_details": {t.name: t.info for t in targets if t.info},
         "results": results,
         "ratios_vs_passthrough": ratios,
+        "ratio_intervals_90": intervals,
+        "per_round": {scenario: {name: [{key: row.get(key) for key in _ROUND_FIGURES} for row in rows]
+                                 for name, rows in by_target.items()} for scenario, by_target in rounds.items()},
         "gateway_counters": counters,
         "table_markdown": table,
         "ratios_markdown": ratios_md,

@@ -6,12 +6,31 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 Results = dict[str, dict[str, dict[str, Any]]]
+Rounds = dict[str, dict[str, list[dict[str, Any]]]]  # scenario → target → one row per round
 BASELINES = ("direct", "passthrough")
+MIN_ROUNDS_FOR_INTERVAL = 5
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the rounds (failures summed); the rest from the first."""
+    if len(rows) == 1:
+        return rows[0]
+    merged = dict(rows[0])
+    for key, value in rows[0].items():
+        values = [row[key] for row in rows]
+        if key == "failed":
+            merged[key] = sum(values)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
+            merged[key] = statistics.median(values)
+    merged["rounds"] = len(rows)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,42 @@ def _measured(goal: Goal, results: Results, name: str) -> float | None:
         return None
 
 
-def ratio_table(ratios: dict[str, dict[str, float | None]]) -> str:
+def goal_intervals(rounds: Rounds, names: list[str], *, draws: int = 2000, seed: int = 1,
+                   ) -> dict[str, dict[str, tuple[float, float] | None]]:
+    """Each goal's 90 % interval, by a paired bootstrap over the rounds: the same rounds drawn for
+    every target (a round's targets ran minutes apart, on the same machine state), the medians
+    taken again, the goal measured again. None where a scenario had fewer than five rounds."""
+    sizes = {len(rows) for by_target in rounds.values() for rows in by_target.values()}
+    if not sizes or min(sizes) < MIN_ROUNDS_FOR_INTERVAL or "passthrough" not in next(iter(rounds.values())):
+        return {}
+    pick = random.Random(seed)
+    drawn: dict[str, dict[str, list[float]]] = {name: {goal.key: [] for goal in GOALS} for name in names
+                                                if name not in BASELINES}
+    for _ in range(draws):
+        sample: Results = {}
+        for scenario, by_target in rounds.items():
+            count = len(next(iter(by_target.values())))
+            chosen = [pick.randrange(count) for _ in range(count)]
+            sample[scenario] = {name: median_row([rows[i] for i in chosen]) for name, rows in by_target.items()}
+        for name, per_goal in drawn.items():
+            for goal in GOALS:
+                value = _measured(goal, sample, name)
+                if value is not None:
+                    per_goal[goal.key].append(value)
+    return {name: {key: _interval(values) for key, values in per_goal.items()} for name, per_goal in drawn.items()}
+
+
+def _interval(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < 20:
+        return None
+    ordered = sorted(values)
+    return ordered[len(ordered) * 5 // 100], ordered[len(ordered) * 95 // 100 - 1]
+
+
+def ratio_table(ratios: dict[str, dict[str, float | None]],
+                intervals: dict[str, dict[str, tuple[float, float] | None]] | None = None) -> str:
+    """Each goal's figure, met or missed; with its 90 % interval when the run had enough rounds
+    (a goal is shown only when the whole interval is on the right side)."""
     if not ratios:
         return ""
     lines = ["| target | " + " | ".join(goal.header for goal in GOALS) + " |", "|" + "---|" * (len(GOALS) + 1)]
@@ -120,6 +174,14 @@ def ratio_table(ratios: dict[str, dict[str, float | None]]) -> str:
         cells = []
         for goal in GOALS:
             value = values[goal.key]
-            cells.append("n/a" if value is None else f"{value:.2f} {'met' if goal.met(value) else 'missed'}")
+            if value is None:
+                cells.append("n/a")
+                continue
+            cell = f"{value:.2f} {'met' if goal.met(value) else 'missed'}"
+            spread = (intervals or {}).get(name, {}).get(goal.key)
+            if spread is not None:
+                shown = goal.met(spread[0]) and goal.met(spread[1])
+                cell += f" (90 %: {spread[0]:.2f}–{spread[1]:.2f}{', shown' if shown else ''})"
+            cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
