@@ -203,7 +203,7 @@ class EngineChunkStream:
         for data in payloads:
             if data == _DONE:
                 self._done = True
-                self.release()
+                self.release(at_end=True)  # the chunked body's end may be a segment behind: kept for it
                 break
             self._last = (self._last[1], data)
             if (
@@ -259,11 +259,12 @@ class EngineChunkStream:
         chunk["model"] = model
         return StreamChunk(data=chunk, usage=usage, has_content=has_content)
 
-    def release(self) -> None:
-        """Give the connection back (closed if the body was not read to its end). Idempotent."""
+    def release(self, *, at_end: bool = False) -> None:
+        """Give the connection back: closed if the body was not read to its end, unless ``at_end``
+        (``[DONE]`` was read: the rest is read and dropped, and the connection kept). Idempotent."""
         response, self._response = self._response, None
         if response is not None:
-            response.release()
+            response.release(at_end=at_end)
         if self._watch is not None:
             self._watch.stop()
 

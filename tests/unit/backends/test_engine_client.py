@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from inferlab.backends.engine_client import HIGH_WATER, EngineClient, EngineConnectionError
+from inferlab.backends import engine_client
+from inferlab.backends.engine_client import HIGH_WATER, EngineClient, EngineConnectionError, EngineResponse
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -223,4 +224,87 @@ async def test_header_injection_is_refused() -> None:
     client = EngineClient()
     with pytest.raises(ValueError, match="line break"):
         await client.request("POST", "http://127.0.0.1:9/", b"", {"X-Id": "a\r\nEvil: 1"})
+    await client.close()
+
+
+def chunked_sse_answer(*events: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
+
+
+async def read_to_done(response: EngineResponse) -> bytes:
+    """What a stream reader does: read until ``[DONE]``, then let go before the body's end."""
+    seen = b""
+    while b"[DONE]" not in seen:
+        block = await response.readany()
+        assert block, "the body ended before [DONE]"
+        seen += block
+    response.release(at_end=True)
+    return seen
+
+
+@pytest.mark.parametrize("terminator_after_s", [0.0, 0.05])
+async def test_a_stream_let_go_at_done_keeps_its_connection_for_the_next_request(terminator_after_s: float) -> None:
+    """The chunked terminator a segment (or 50 ms) behind ``[DONE]``: the connection waits for it by
+    itself, then serves the next request — one connection for three streams."""
+    async def stream_then_end_late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(chunked_sse_answer(b"data: {}\n\n", b"data: [DONE]\n\n"))
+            await writer.drain()
+            await asyncio.sleep(terminator_after_s)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    client = EngineClient()
+    async with raw_server(stream_then_end_late) as (url, connections):
+        for _ in range(3):
+            assert b"[DONE]" in await read_to_done(await client.request("POST", url, b"{}"))
+            await asyncio.sleep(terminator_after_s + 0.02)  # the end arrives, read by nobody
+        assert len(connections) == 1 and client._busy == set()  # noqa: SLF001 - nothing left counted busy
+    await client.close()
+
+
+@pytest.mark.parametrize("after_done", ["nothing", "too much"])
+async def test_an_end_that_does_not_come_closes_the_connection(after_done: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No terminator within the bound, or more than the bound of bytes instead: closed, not kept, and
+    the next request gets a new connection."""
+    monkeypatch.setattr(engine_client, "FINISH_WITHIN_S", 0.1)
+
+    async def never_ends(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(chunked_sse_answer(b"data: [DONE]\n\n"))
+            if after_done == "too much":
+                filler = b"x" * 8192
+                for _ in range(engine_client.FINISH_AT_MOST_BYTES // len(filler) + 2):
+                    writer.write(b"%x\r\n%s\r\n" % (len(filler), filler))
+            await writer.drain()
+
+    client = EngineClient()
+    async with raw_server(never_ends) as (url, connections):
+        for _ in range(2):
+            response = await client.request("POST", url, b"{}")
+            await read_to_done(response)
+            await asyncio.sleep(0.3)
+        assert len(connections) == 2 and client._busy == set()  # noqa: SLF001
+    await client.close()
+
+
+async def test_an_answer_let_go_early_without_at_end_is_still_closed() -> None:
+    """A reader that stops mid-stream (a client gone) closes the connection at once: the engine must
+    stop generating, not be read to its end."""
+    async def slow_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(chunked_sse_answer(b"data: {}\n\n"))
+        await writer.drain()
+        await reader.read()  # until the gateway closes it
+
+    client = EngineClient()
+    async with raw_server(slow_stream) as (url, _):
+        response = await client.request("POST", url, b"{}")
+        assert await response.readany()
+        response.release()
+        assert client._busy == set() and client._idle == {}  # noqa: SLF001
     await client.close()
