@@ -261,7 +261,7 @@ async def test_a_stream_let_go_at_done_keeps_its_connection_for_the_next_request
         for _ in range(3):
             assert b"[DONE]" in await read_to_done(await client.request("POST", url, b"{}"))
             await asyncio.sleep(terminator_after_s + 0.02)  # the end arrives, read by nobody
-        assert len(connections) == 1 and client._busy == set()  # noqa: SLF001 - nothing left counted busy
+        assert len(connections) == 1 and client._busy == set()
     await client.close()
 
 
@@ -288,7 +288,7 @@ async def test_an_end_that_does_not_come_closes_the_connection(after_done: str,
             response = await client.request("POST", url, b"{}")
             await read_to_done(response)
             await asyncio.sleep(0.3)
-        assert len(connections) == 2 and client._busy == set()  # noqa: SLF001
+        assert len(connections) == 2 and client._busy == set()
     await client.close()
 
 
@@ -306,5 +306,5 @@ async def test_an_answer_let_go_early_without_at_end_is_still_closed() -> None:
         response = await client.request("POST", url, b"{}")
         assert await response.readany()
         response.release()
-        assert client._busy == set() and client._idle == {}  # noqa: SLF001
+        assert client._busy == set() and client._idle == {}
     await client.close()
