@@ -18,9 +18,14 @@ class SseResponse(web.StreamResponse):
     once the handler and the middleware returned, so the client sees the stream end only after the
     call's clean-ups, its metrics and its access line — a client that sends its next request on
     ``[DONE]`` finds the gateway done with this one (its limits settled, its slot free) instead of
-    still busy with it. The held event and the end of the body go out in one write."""
+    still busy with it. The held event and the end of the body go out in one write.
+
+    The head is not written by ``prepare``: it goes out with the first event, in one write (one
+    system call and one TCP segment on a stream's first-token path instead of two). Every stream
+    writes its first event, or its error event, right after ``prepare``."""
 
     _held: bytes = b""
+    _send_headers_immediately = False
 
     def end_with(self, event: bytes) -> None:
         self._held = event
