@@ -21,8 +21,10 @@ class SseResponse(web.StreamResponse):
     still busy with it. The held event and the end of the body go out in one write.
 
     The head is not written by ``prepare``: it goes out with the first event, in one write (one
-    system call and one TCP segment on a stream's first-token path instead of two). Every stream
-    writes its first event, or its error event, right after ``prepare``."""
+    system call and one TCP segment on a stream's first-token path instead of two). A stream writes
+    its first event, its error event or its replay right after ``prepare``; one whose first chunk
+    shows the client nothing (usage it did not ask for) sends the head with the next event or the
+    end of the body."""
 
     _held: bytes = b""
     _send_headers_immediately = False
