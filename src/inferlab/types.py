@@ -155,6 +155,23 @@ class ChunkSink(Protocol):
 FORWARDED, BEHIND, REFUSED = 0, 1, 2  # ``ChunkSink.forward``'s answers
 
 
+class FirstSink(Protocol):
+    """Where a stream may relay its first event the moment the engine sends it, from the engine
+    connection's callback, before the task that opened the stream runs again.
+
+    A stream that supports it (``relay_first``, duck-typed like ``forward_to``) offers ``first``
+    one framed event that is exactly what its first chunk will render to (one plain chunk naming
+    the model as the client did). ``first`` answers whether the client has it now; the chunk still
+    comes out of the stream as usual, and whoever renders it does not send it twice (``sent``).
+    Once ``sent``, the stream is the client's: no other replica may take it over.
+    """
+
+    @property
+    def sent(self) -> bool: ...
+
+    def first(self, framed: bytes) -> bool: ...
+
+
 @dataclass(slots=True)
 class BackendHealth:
     healthy: bool

@@ -24,7 +24,15 @@ from inferlab.api import openai_schemas as schemas
 from inferlab.api.body import read_body
 from inferlab.api.middleware import CALL, MODEL, REQUEST_ID, ROUTE, TENANT, read_json
 from inferlab.api.routes import RouteSpec, add_routes
-from inferlab.api.sse import DONE, SSE_HEADERS, ChunkWriter, SseResponse, sse_event
+from inferlab.api.sse import (
+    DONE,
+    SSE_HEADERS,
+    ChunkWriter,
+    SseResponse,
+    complete_now,
+    prepares_without_waiting,
+    sse_event,
+)
 from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE, MODEL_IN_BODY, MODEL_IN_PATH
 from inferlab.cache.keys import HEADER as CACHE_HEADER
@@ -104,6 +112,57 @@ class _Forwarding:
 
     async def drained(self) -> None:
         await self._writer.drain()
+
+
+def _sse_response(call: Call) -> SseResponse:
+    return SseResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
+
+
+class _FirstRelay:
+    """A stream's ``FirstSink``: its head and first event go to the client from the engine
+    connection's callback, the moment the engine sends that event, instead of once the handler's
+    task has run again and the chain has returned. Given only on routes whose every step passes
+    streams through (``Chain.relays_first``), so nothing a step does after ``call_next`` could
+    change what the client got. The response it prepared, and the writer that sent the event, are
+    the stream's from then on. A call interrupted from outside, a client gone, or a step that taps
+    the events: it declines, and the handler sends the first event as it always does."""
+
+    __slots__ = ("_call", "_log", "_request", "response", "sent", "writer")
+
+    def __init__(self, request: web.Request, call: Call, logger: logging.Logger) -> None:
+        self._request = request
+        self._call = call
+        self._log = logger
+        self.response: SseResponse | None = None
+        self.writer: ChunkWriter | None = None
+        self.sent = False
+
+    def first(self, framed: bytes) -> bool:
+        call = self._call
+        if (self.response is not None or call.interrupted is not None or call.taps
+                or (call.client_gone is not None and call.client_gone())):
+            return False
+        response = _sse_response(call)
+        try:
+            complete_now(response.prepare(self._request))
+        except Exception:  # noqa: BLE001 - never in the engine connection's callback: the handler prepares its own
+            self._log.warning("could not relay a stream's first event", exc_info=True,
+                              extra={"request_id": call.request_id})
+            return False
+        writer = ChunkWriter(self._request, response)
+        self.response, self.writer = response, writer
+        try:
+            complete_now(writer.write(framed))
+        except Exception:  # noqa: BLE001 - the handler's own write of this event meets it again (a client gone)
+            return False
+        self.sent = True
+        call.first_byte_s = time.perf_counter() - call.started
+        return True
+
+
+def _relayed(relay: _FirstRelay | None) -> SseResponse | None:
+    """The response a relay prepared: the stream is under way, an error ends it with an event."""
+    return relay.response if relay is not None else None
 
 
 class OpenAIRoutes:
@@ -246,15 +305,23 @@ class OpenAIRoutes:
 
     async def _stream(self, request: web.Request, call: Call) -> web.StreamResponse:
         """Forward chunks as they arrive. Failures before the first chunk (after failover) are
-        plain JSON errors; after it, one SSE error event ends the stream. Plain chunks may go to the
-        client from the engine connection's callback (``_Forwarding``); ``[DONE]`` goes out with the
-        end of the body, after the call's clean-ups and the middleware (``SseResponse``)."""
+        plain JSON errors; after it, one SSE error event ends the stream. The head and first event
+        may go to the client from the engine connection's callback (``_FirstRelay``), and so may
+        the plain chunks after them (``_Forwarding``); ``[DONE]`` goes out with the end of the body,
+        after the call's clean-ups and the middleware (``SseResponse``)."""
         response: SseResponse | None = None
+        relay: _FirstRelay | None = None
+        if self._chain.relays_first(call.route) and prepares_without_waiting(request):
+            relay = call.first_sink = _FirstRelay(request, call, self._log)
         try:
             with self._drain.track():
                 reply = await self._chain(call)
-                response = SseResponse(headers={**SSE_HEADERS, "x-request-id": call.request_id, **call.headers})
-                await response.prepare(request)
+                writer = None
+                if relay is not None and relay.response is not None:  # the first event went out as it came
+                    response, writer = relay.response, relay.writer
+                else:
+                    response = _sse_response(call)
+                    await response.prepare(request)
                 if reply.replay is not None:
                     await call.finish()
                     await response.write(reply.replay)
@@ -262,10 +329,11 @@ class OpenAIRoutes:
                 else:
                     # the one per-chunk loop, here in the handler's own frame
                     assert reply.chunks is not None
-                    writer = ChunkWriter(request, response)
+                    if writer is None:
+                        writer = ChunkWriter(request, response)
                     if reply.first is not None:
                         event = self._event(call, reply.first)
-                        if event is not None:
+                        if event is not None and not (relay is not None and relay.sent):
                             await writer.write(event)
                         chunks = reply.chunks
                         if writer.direct and not call.taps:  # nothing to see per chunk: plain ones may skip this loop
@@ -286,18 +354,21 @@ class OpenAIRoutes:
                         tap(DONE)
                     response.end_with(DONE)  # it goes out with the end of the body, once the call is settled
         except TimeoutError:
+            response = response or _relayed(relay)
             if response is None:
                 raise ServiceUnavailable("The server is shutting down", retry_after=SHUTDOWN_RETRY_AFTER_S) from None
             return await self._end_with_error(response, call, ServiceUnavailable("The server is shutting down"))
         except InferLabError as exc:
+            response = response or _relayed(relay)
             if response is None:
                 raise  # the chain already ended the call
             return await self._end_with_error(response, call, exc)
         except (ConnectionResetError, ConnectionAbortedError):
             self._log.info("client went away mid-stream", extra={"request_id": call.request_id})
             await call.end(DISCONNECT)
-            return response or web.StreamResponse()
+            return response or _relayed(relay) or web.StreamResponse()
         except Exception:
+            response = response or _relayed(relay)
             if response is None:
                 raise  # the chain already ended the call
             self._log.exception("stream failed", extra={"request_id": call.request_id})

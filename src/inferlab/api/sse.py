@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -11,6 +12,30 @@ from aiohttp import web
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = b"data: [DONE]\n\n"
 DRAIN_ABOVE_BYTES = 64 * 1024  # unsent bytes past which the writer waits for the client (aiohttp's own limit)
+
+T = TypeVar("T")
+
+
+class WouldSuspend(RuntimeError):
+    """A coroutine run by ``complete_now`` had to wait: it was closed, unfinished."""
+
+
+def complete_now(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end here, outside any task, when it never has to wait: aiohttp's
+    ``prepare`` of a response without compression in an app without ``on_response_prepare``
+    handlers, and a first write far below ``DRAIN_ABOVE_BYTES``. From a callback (the engine
+    connection's), that is the stream's first event sent without waiting for the handler's task."""
+    try:
+        work.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    work.close()
+    raise WouldSuspend(f"{work!r} waited: it cannot be completed outside a task")
+
+
+def prepares_without_waiting(request: web.Request) -> bool:
+    """No application on ``request``'s route has ``on_response_prepare`` handlers (which may wait)."""
+    return not any(app.on_response_prepare for app in request.match_info.apps)
 
 
 class SseResponse(web.StreamResponse):

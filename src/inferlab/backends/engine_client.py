@@ -76,6 +76,7 @@ class _Connection(asyncio.Protocol):
         self._received_any = False
         self._delimited = True  # the body's end is known (a length, chunks); else the engine closes
         self.receiver: Callable[[bytes], bool] | None = None  # takes body blocks as they arrive (``push``)
+        self._receiver_if_ok: Callable[[bytes], bool] | None = None  # the receiver from the start, on a 200
         self._on_finished: Callable[[_Connection], None] | None = None  # ``finish_then``: the answer's end came
         self._finish_timer: asyncio.TimerHandle | None = None
         self._discarded = 0
@@ -129,6 +130,10 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = self._parser.should_keep_alive()
         self._delimited = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
         self.headers_done = True
+        if self._receiver_if_ok is not None:
+            if self.status == 200:
+                self.receiver = self._receiver_if_ok
+            self._receiver_if_ok = None
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -206,13 +211,17 @@ class _Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def send(self, head: bytes, body: bytes, *, close: bool) -> None:
+    def send(self, head: bytes, body: bytes, *, close: bool,
+             receiver: Callable[[bytes], bool] | None = None) -> None:
+        """Write a request; ``receiver``: a 200 answer's body blocks go to it from the first (as
+        ``push`` would hand them), before the reader has seen the answer's head."""
         assert self.transport is not None
         if self.requests:
             self._parser = httptools.HttpResponseParser(self)
             self._reset()
         self.requests += 1
         self.close_after = close
+        self._receiver_if_ok = receiver
         self.last_active = time.monotonic()
         self.transport.write(head + body if len(body) < 16384 else head)
         if len(body) >= 16384:
@@ -386,9 +395,12 @@ class EngineClient:
         self._known_urls: dict[str, tuple[str, str, int, str]] = {}  # the engines' few URLs, split once
 
     async def request(
-        self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+        self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None, *,
+        receiver: Callable[[bytes], bool] | None = None,
     ) -> EngineResponse:
-        """Send a request and wait for the answer's status and headers."""
+        """Send a request and wait for the answer's status and headers. ``receiver``: a 200
+        answer's body blocks go to it as they arrive (``EngineResponse.push``) from the first one,
+        which may come before this returns."""
         parts = self._known_urls.get(url)
         if parts is None:
             parts = _split(url)
@@ -399,7 +411,7 @@ class EngineClient:
         head, close = _head(method, target, host, port, body, headers)
         connection = await self._checkout(origin)
         try:
-            connection.send(head, body, close=close)
+            connection.send(head, body, close=close, receiver=receiver)
             await connection.wait_headers()
         except EngineConnectionError:
             if not connection.stale_before_answer:
@@ -408,7 +420,7 @@ class EngineClient:
             self._discard(connection)  # a kept-alive connection the engine had closed: once more, anew
             connection = await self._checkout(origin, fresh=True)
             try:
-                connection.send(head, body, close=close)
+                connection.send(head, body, close=close, receiver=receiver)
                 await connection.wait_headers()
             except BaseException:
                 self._discard(connection)

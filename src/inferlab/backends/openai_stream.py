@@ -16,7 +16,9 @@ parsed and checked in full.
 Given a ``ChunkSink`` (``forward_to``), such whole plain blocks skip ``__anext__`` altogether: the
 engine connection hands them over as they arrive (``_pushed``) and the sink writes them to the
 client; a sink whose client is behind stops the push until ``__anext__`` has waited for it
-(``_catch_up``).
+(``_catch_up``). Given a ``FirstSink`` before it opens (``relay_first``), the first block, when it
+is one plain chunk naming the model as the client did, is offered to it from the connection's
+callback too (``_first_block``), then parsed as usual.
 
 A body that ends without ``[DONE]`` is complete only when a choice finished at its end (some
 engines omit ``[DONE]``); anything else, and any malformed event, is an ``InferLabError`` raised
@@ -42,7 +44,7 @@ from inferlab.backends.http import (
     translate_client_error,
 )
 from inferlab.errors import InferLabError
-from inferlab.types import BEHIND, REFUSED, ChunkSink, InferenceRequest, StreamChunk, Usage
+from inferlab.types import BEHIND, REFUSED, ChunkSink, FirstSink, InferenceRequest, StreamChunk, Usage
 
 if TYPE_CHECKING:
     from inferlab.router.idle import IdleWatch
@@ -55,8 +57,9 @@ class EngineChunkStream:
     """``AsyncIterator[StreamChunk]`` over one POST to an engine; ``aclose()`` releases it."""
 
     __slots__ = (
-        "_backend", "_behind", "_between_events", "_body", "_client", "_done", "_headers", "_last", "_max_line_bytes",
-        "_parser", "_ready", "_request", "_response", "_secrets", "_sink", "_url", "_verbatim", "_watch",
+        "_backend", "_behind", "_between_events", "_body", "_client", "_done", "_first_sink", "_headers", "_last",
+        "_max_line_bytes", "_parser", "_ready", "_request", "_response", "_secrets", "_sink", "_url", "_verbatim",
+        "_watch",
     )
 
     def __init__(
@@ -81,10 +84,32 @@ class EngineChunkStream:
         self._watch: IdleWatch | None = None
         self._sink: ChunkSink | None = None
         self._behind = False  # the sink's client fell behind: pushing stopped until it drains
+        self._first_sink: FirstSink | None = None
 
     def watch_idle(self, watch: IdleWatch) -> None:
         """Report each wait for the engine to ``watch`` from now on (the stream's idle bound)."""
         self._watch = watch
+
+    def relay_first(self, sink: FirstSink) -> None:
+        """Offer the first event to ``sink`` as it arrives (``FirstSink``); before the first ``anext``."""
+        self._first_sink = sink
+
+    def _first_block(self, block: bytes) -> bool:
+        """The connection's callback for the answer's first body block (a 200's): offered to the
+        first sink when it is exactly what ``__anext__`` will make of it, one plain chunk kept as
+        the engine sent it (the checks ``_chunk`` makes for a verbatim chunk). Always queued too
+        (False): the first chunk comes out of ``__anext__`` either way."""
+        sink, self._first_sink = self._first_sink, None
+        if sink is None or self._plain_events(block) != 1:
+            return False
+        try:
+            chunk = orjson.loads(block[6:-2])  # data: {...}\n\n
+        except orjson.JSONDecodeError:
+            return False
+        if (isinstance(chunk, dict) and chunk.get("model") == self._request.model and chunk.get("usage") is None
+                and not chunk.get("error") and chunk.get("object") != "error" and isinstance(chunk.get("choices"), list)):
+            sink.first(block)
+        return False
 
     def forward_to(self, sink: ChunkSink) -> None:
         """From now on, hand plain chunks to ``sink`` as they arrive (``ChunkSink``); what it does
@@ -176,7 +201,10 @@ class EngineChunkStream:
         return ready.popleft()
 
     async def _open(self) -> EngineResponse:
-        response = await self._client.request("POST", self._url, self._body, self._headers)
+        receiver = self._first_block if self._first_sink is not None else None
+        response = await self._client.request("POST", self._url, self._body, self._headers, receiver=receiver)
+        if receiver is not None and self._first_sink is None:  # the first block came with the head
+            response.push(None)
         self._response = response
         await raise_for_engine_status(self._backend, response, self._request.request_id, self._secrets)
         return response

@@ -16,6 +16,8 @@ from inferlab.pipeline import Call, Next, Reply
 
 
 class ServerFallbackPolicy:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, tiers: Iterable[str] | None) -> None:
         self._tiers = frozenset(tiers) if tiers is not None else None
 

@@ -11,6 +11,8 @@ from inferlab.pipeline import Call, Ending, Next, Reply
 
 
 class CacheResponses:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, cache: ResponseCache) -> None:
         self.cache = cache
 
@@ -25,12 +27,13 @@ class CacheResponses:
             call.usage.nothing()  # no engine work: nothing to charge beyond the request itself
             return Reply(replay=hit.body)
         call.headers[HEADER] = "miss"
+        recording: list[bytes] = []
+        if call.stream:  # tapped from the first event on (a tap added after call_next could miss it)
+            call.taps.append(recording.append)
         reply = await call_next(call)
         if reply.response is not None:
             call.defer(_Store(self.cache, key, "json", [reply.response.encoded()]))
         elif reply.streamed:
-            recording: list[bytes] = []
-            call.taps.append(recording.append)
             call.defer(_Store(self.cache, key, "sse", recording))
         return reply
 

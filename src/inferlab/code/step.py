@@ -36,6 +36,8 @@ class FimPolicy:
 
 
 class FillInTheMiddle:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, policies: Mapping[str, FimPolicy]) -> None:
         self._policies = dict(policies)
 

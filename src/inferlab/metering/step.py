@@ -75,6 +75,8 @@ def _no_hardware(replica: str, model: str) -> str | None:
 
 
 class MeterUsage:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, recorder: UsageRecorder, tokenizers: Tokenizers, *, tokenize_timeout_s: float = 1.0,
                  acknowledge: bool = True, ack_timeout_s: float = 1.0, hardware: HardwareOf = _no_hardware,
                  pricing: Pricing | None = None, observer: UsageObserver | None = None) -> None:
@@ -93,11 +95,11 @@ class MeterUsage:
         call.defer(meter.ended)
         call.finishers.append(meter.finish)
         call.usage_resolver = meter.resolve
-        reply = await call_next(call)
-        if reply.streamed:
+        if call.stream:  # tapped from the first event on (a tap added after call_next could miss it)
             meter.transcript = Transcript()
             call.taps.append(meter.transcript)
-        elif reply.response is not None and call.usage.known is None:  # an engine that reports no usage
+        reply = await call_next(call)
+        if reply.response is not None and call.usage.known is None:  # an engine that reports no usage
             meter.transcript = Transcript()
             meter.transcript.add_choices(reply.response.body)
         return reply

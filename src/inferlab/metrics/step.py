@@ -14,6 +14,8 @@ CACHED_TENANTS = 10_000  # (tenant, tier) gauge children kept; beyond, looked up
 
 
 class CountRequests:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
         self._in_flight: dict[str, Gauge] = {}  # label lookups take a lock: one child per model, kept
@@ -41,6 +43,8 @@ class CountRequests:
 
 
 class CountRefusals:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     REFUSALS = frozenset({400, 403, 429})
 
     def __init__(self, metrics: GatewayMetrics) -> None:

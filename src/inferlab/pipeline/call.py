@@ -19,7 +19,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 from inferlab.pipeline.usage import UsageMeter
-from inferlab.types import Caller, InferenceRequest, InferenceResponse, RequestKind, StreamChunk
+from inferlab.types import Caller, FirstSink, InferenceRequest, InferenceResponse, RequestKind, StreamChunk
 
 if TYPE_CHECKING:
     from inferlab.errors import InferLabError
@@ -91,6 +91,7 @@ class Call:
     notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one, by name
     pool: str | None = None  # the pool that serves it, when the model registry chose one (else ``model``'s)
     model_version: str | None = None  # the registry's version that serves it (its usage event records it)
+    first_sink: FirstSink | None = None  # set by the front end when every step of the route passes streams through
     _cleanups: list[Cleanup] = field(default_factory=list)
     _ended: Ending | None = None
     _finished: bool = False

@@ -8,6 +8,14 @@ inside it, and the API runs them when the reply has been rendered (or the client
 A step only some routes need (``only_for``) is left out of the other routes' chains: each route
 gets its own chain of links, made on its first call, so a chat request does not pass through the
 steps of code review or the Responses API.
+
+A step that leaves a stream as the router opened it says so: ``passes_streams_through = True``.
+It refuses, or registers its headers, taps and clean-ups, before ``call_next``, and then returns
+the reply unchanged. When every step of a route does (``Chain.relays_first``), a stream's first
+event may go to the client the moment the engine sends it (``Call.first_sink``), before the steps'
+``call_next`` have returned: nothing any of them does afterwards could change what the client got.
+A step that rewrites replies (legacy completions, CodeLab, the Responses API), or that does not
+say, keeps its route's first event until the whole chain has returned.
 """
 
 from __future__ import annotations
@@ -57,24 +65,44 @@ def only_for(routes: Iterable[str], step: Step) -> RouteScoped:
     return RouteScoped(step, frozenset(routes))
 
 
+def passes_streams_through(step: Step) -> bool:
+    """Whether ``step`` leaves streams as they come (see the module's docstring); a step says so."""
+    return getattr(step, "passes_streams_through", False) is True
+
+
 class Chain:
     """The configured steps, outermost first; the last one answers (the router)."""
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = tuple(steps)
         self._heads: dict[str, Next] = {}
+        self._relays: dict[str, bool] = {}
+
+    def _route_steps(self, route: str) -> list[Step]:
+        """The steps ``route``'s calls pass through, outermost first."""
+        chosen: list[Step] = []
+        for configured in self.steps:
+            if isinstance(configured, RouteScoped):
+                if route in configured.routes:
+                    chosen.append(configured.step)
+            else:
+                chosen.append(configured)
+        return chosen
+
+    def relays_first(self, route: str) -> bool:
+        """Whether every step of ``route`` passes streams through: its first event may then go to
+        the client as the engine sends it."""
+        found = self._relays.get(route)
+        if found is None:
+            found = self._relays[route] = all(passes_streams_through(step) for step in self._route_steps(route))
+        return found
 
     def head(self, route: str) -> Next:
         """The first link of ``route``'s chain: the steps it needs, each calling the next directly."""
         found = self._heads.get(route)
         if found is None:
             found = _nobody_answered
-            for configured in reversed(self.steps):
-                step = configured
-                if isinstance(configured, RouteScoped):
-                    if route not in configured.routes:
-                        continue
-                    step = configured.step
+            for step in reversed(self._route_steps(route)):
                 found = partial(step, call_next=found)
             self._heads[route] = found  # routes are the code's own constants: a handful of entries
         return found

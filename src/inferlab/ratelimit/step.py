@@ -46,6 +46,8 @@ def with_tier_limits(
 
 
 class RateLimits:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(
         self, admission: Admission, default_max_tokens: int, stored: StoredLimits | None = None
     ) -> None:

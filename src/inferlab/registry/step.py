@@ -44,6 +44,8 @@ def is_variant_fault(ending: Ending) -> bool:
 class ResolveVersion:
     """Replaces ``ResolveModel`` when ``features.registry`` is on."""
 
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, resolver: Resolver, stats: VariantStats, price: Price | None = None) -> None:
         self._resolver = resolver
         self._stats = stats

@@ -38,6 +38,8 @@ def kv_tokens(call: Call, default_max_tokens: int) -> int:
 
 
 class AllocateResources:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, leases: GrantLeases, pools: Collection[str], *, queue_timeout_s: float,
                  default_max_tokens: int) -> None:
         """``pools``: the allocated pools, read live (pools whose engines report their capacity join later)."""

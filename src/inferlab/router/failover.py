@@ -40,7 +40,7 @@ from inferlab.router.pool import BackendPool, Lease, NoReplicaAvailable
 from inferlab.router.protocol import RoutingRequest
 from inferlab.router.replica import Outcome
 from inferlab.router.timeouts import attempt_deadlines
-from inferlab.types import InferenceBackend, InferenceRequest, StreamChunk
+from inferlab.types import FirstSink, InferenceBackend, InferenceRequest, StreamChunk
 
 if TYPE_CHECKING:
     from inferlab.scheduler.protocol import QueueManager
@@ -120,8 +120,11 @@ class Failover:
         assert last is not None
         raise last
 
-    async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest) -> OpenStream:
-        """Start a stream on a replica and wait for its first chunk, failing over until then."""
+    async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest,
+                          first_sink: FirstSink | None = None) -> OpenStream:
+        """Start a stream on a replica and wait for its first chunk, failing over until then.
+        ``first_sink``: offered the first event as it arrives (``FirstSink``); once it was sent, a
+        failure is the stream's, not the replica's to hand over."""
         pool.retry_budget.deposit()
         deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body, request.prompt_tokens or None)
         tried: frozenset[str] = frozenset()
@@ -129,10 +132,15 @@ class Failover:
         for _ in range(max(1, pool.retry_policy.max_attempts)):
             lease = await self._next_lease(pool, request, tried, last)
             chunks = lease.backend.stream(inference)
+            if first_sink is not None and (relay_first := getattr(chunks, "relay_first", None)) is not None:
+                relay_first(first_sink)
             try:
                 first = await self._attempt(lease, anext(chunks, None), deadlines.first_byte_s)
             except InferLabError as exc:
                 await chunks.aclose()  # type: ignore[attr-defined]
+                if first_sink is not None and first_sink.sent:  # the client has its first event: too late to fail over
+                    pool.release(lease, Outcome.FAILURE if is_replica_fault(exc) else Outcome.NEUTRAL)
+                    raise
                 self._give_back_failed(pool, lease, exc)
                 tried, last = tried | {lease.replica.name}, exc
                 continue

@@ -34,6 +34,8 @@ def outcome_of(ending: Ending) -> Outcome:
 class ResolveModel:
     """Refuses an unknown model (404) before anything is charged for it."""
 
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, router: ModelRouter) -> None:
         self._router = router
 
@@ -55,6 +57,8 @@ def routing_request(call: Call) -> RoutingRequest:
 
 
 class RouteToReplica:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, router: ModelRouter, failover: Failover) -> None:
         self._router = router
         self._failover = failover
@@ -78,10 +82,13 @@ class RouteToReplica:
                     result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference),
                                                       answered)
                 return Reply(response=result)
-            opened = await self._failover.open_stream(pool, routing, inference)
+            # the first event may go to the client as it arrives, unless a tap is to see every event
+            opened = await self._failover.open_stream(pool, routing, inference,
+                                                      call.first_sink if not call.taps else None)
         finally:
             call.queue_s = routing.queued_s
-        call.first_byte_s = time.perf_counter() - call.started
+        if call.first_byte_s is None:  # else stamped when the first event was relayed
+            call.first_byte_s = time.perf_counter() - call.started
         call.defer(_Release(pool, opened, finished))
         return Reply(first=opened.first, chunks=opened.chunks)
 

@@ -31,6 +31,8 @@ def measure_of(call: Call, ending: Ending, ended_s: float) -> Measure:
 
 
 class TrackSlo:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, tracker: SloTracker) -> None:
         self._tracker = tracker
 

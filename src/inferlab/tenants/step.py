@@ -43,6 +43,8 @@ def prompt_chars(body: dict[str, Any]) -> int:
 
 
 class EnforceTier:
+    passes_streams_through = True  # a step of the chain: see inferlab.pipeline.chain
+
     def __init__(self, directory: TenantDirectory) -> None:
         self._directory = directory
 

@@ -146,3 +146,62 @@ async def test_stream_silent_mid_way_ends_with_a_timeout(failover: Failover) -> 
         async with asyncio.timeout(2):
             await anext(opened.chunks)
     await opened.chunks.aclose()  # type: ignore[attr-defined]
+
+
+class _Sink:
+    """A ``FirstSink`` that takes every first event offered."""
+
+    def __init__(self) -> None:
+        self.events: list[bytes] = []
+
+    @property
+    def sent(self) -> bool:
+        return bool(self.events)
+
+    def first(self, framed: bytes) -> bool:
+        self.events.append(framed)
+        return True
+
+
+class _RelayingStream:
+    """Relays its first event, then fails before ``anext`` returns it (a first-byte timer that
+    fired meanwhile, say) — or, with ``relay`` False, fails without relaying anything."""
+
+    def __init__(self, relay: bool) -> None:
+        self._relay = relay
+        self._sink: _Sink | None = None
+
+    def relay_first(self, sink: _Sink) -> None:
+        self._sink = sink
+
+    def __aiter__(self) -> _RelayingStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        if self._relay and self._sink is not None:
+            self._sink.first(b'data: {"choices":[]}\n\n')
+        raise UpstreamTimeout("engine did not answer in time")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["nothing-sent", "first-event-sent"])
+async def test_a_stream_whose_first_event_reached_the_client_is_not_failed_over(failover: Failover,
+                                                                                relayed: bool) -> None:
+    """Before the client has any byte, a failed attempt goes to another replica; once its first event
+    was relayed to the client, the failure is the stream's: raised at once, one replica tried."""
+    tried: list[str] = []
+
+    class Relaying(FakeBackend):
+        def stream(self, request: InferenceRequest) -> _RelayingStream:  # type: ignore[override]
+            tried.append(self.name)
+            return _RelayingStream(relay=relayed)
+
+    pool = pool_of(Relaying("a"), Relaying("b"), retry=RetryPolicy(max_attempts=2))
+    sink = _Sink()
+    with pytest.raises(UpstreamTimeout):
+        await failover.open_stream(pool, RoutingRequest({}), INFERENCE, sink)
+    assert len(tried) == (1 if relayed else 2)
+    assert len(sink.events) == (1 if relayed else 0)
+    assert sum(replica.in_flight for replica in pool.replicas) == 0  # every lease given back
