@@ -160,10 +160,11 @@ class FirstSink(Protocol):
     connection's callback, before the task that opened the stream runs again.
 
     A stream that supports it (``relay_first``, duck-typed like ``forward_to``) offers ``first``
-    one framed event that is exactly what its first chunk will render to (one plain chunk naming
-    the model as the client did). ``first`` answers whether the client has it now; the chunk still
-    comes out of the stream as usual, and whoever renders it does not send it twice (``sent``).
-    Once ``sent``, the stream is the client's: no other replica may take it over.
+    its first block of framed events when that is exactly what its first chunk will render to
+    (plain chunks, the first naming the model as the client did). ``first`` answers whether the
+    client has them now; the stream then hands them on as its first chunk, and whoever renders it
+    does not send it twice (``sent``). Once ``sent``, the stream is the client's: no other replica
+    may take it over.
     """
 
     @property

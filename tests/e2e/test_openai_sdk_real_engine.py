@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import openai
@@ -82,6 +83,25 @@ def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
     assert len(usage_chunks) == 1 and usage_chunks[0].usage is not None
     assert usage_chunks[0].usage.completion_tokens > 0
     assert all(c.model == MODEL for c in chunks)
+
+
+def test_a_stream_says_what_the_engines_own_stream_says(client: openai.OpenAI, live_gateway: GatewayProcess) -> None:
+    """The gateway relays a stream's first events from the engine connection's callback and
+    forwards the rest: the client gets the engine's own deltas, finish and usage, named as asked."""
+    url, key = engine_endpoint(live_gateway)
+    kwargs = {"model": MODEL, "messages": HELLO, "max_tokens": 16, "temperature": 0, "seed": 7, "stream": True,
+              "stream_options": {"include_usage": True}}
+    through = list(client.chat.completions.create(**kwargs))  # type: ignore[call-overload]
+    with openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0) as direct:
+        own = list(direct.chat.completions.create(**kwargs))  # type: ignore[call-overload]
+
+    def said(chunks: list[Any]) -> tuple[list[Any], list[Any], Any]:
+        choices = [c.choices[0] for c in chunks if c.choices]
+        return [c.delta.model_dump() for c in choices], [c.finish_reason for c in choices], chunks[-1].usage
+
+    assert said(through) == said(own)
+    assert said(through)[0][0]["role"] == "assistant" and said(through)[2] is not None
+    assert {c.model for c in through} == {MODEL}
 
 
 def test_chat_stream_without_usage_has_no_usage(client: openai.OpenAI) -> None:

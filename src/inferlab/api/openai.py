@@ -123,9 +123,10 @@ class _FirstRelay:
     connection's callback, the moment the engine sends that event, instead of once the handler's
     task has run again and the chain has returned. Given only on routes whose every step passes
     streams through (``Chain.relays_first``), so nothing a step does after ``call_next`` could
-    change what the client got. The response it prepared, and the writer that sent the event, are
-    the stream's from then on. A call interrupted from outside, a client gone, or a step that taps
-    the events: it declines, and the handler sends the first event as it always does."""
+    change what the client got. It hands what it sent to the call's taps, as the handler's loop
+    does for every other event. The response it prepared, and the writer that sent the event, are
+    the stream's from then on. A call interrupted from outside, or a client gone: it declines, and
+    the handler sends the first event as it always does."""
 
     __slots__ = ("_call", "_log", "_request", "response", "sent", "writer")
 
@@ -139,13 +140,13 @@ class _FirstRelay:
 
     def first(self, framed: bytes) -> bool:
         call = self._call
-        if (self.response is not None or call.interrupted is not None or call.taps
-                or (call.client_gone is not None and call.client_gone())):
+        if self.response is not None or call.interrupted is not None or (
+                call.client_gone is not None and call.client_gone()):
             return False
-        response = _sse_response(call)
         try:
+            response = _sse_response(call)
             complete_now(response.prepare(self._request))
-        except Exception:  # noqa: BLE001 - never in the engine connection's callback: the handler prepares its own
+        except Exception:  # noqa: BLE001 - never into the engine connection's callback: the handler prepares its own
             self._log.warning("could not relay a stream's first event", exc_info=True,
                               extra={"request_id": call.request_id})
             return False
@@ -153,10 +154,15 @@ class _FirstRelay:
         self.response, self.writer = response, writer
         try:
             complete_now(writer.write(framed))
-        except Exception:  # noqa: BLE001 - the handler's own write of this event meets it again (a client gone)
+        except Exception:  # noqa: BLE001 - the handler's own write of these events meets it again (a client gone)
             return False
         self.sent = True
         call.first_byte_s = time.perf_counter() - call.started
+        for tap in call.taps:
+            try:
+                tap(framed)
+            except Exception:  # noqa: BLE001 - never into the engine connection's callback
+                self._log.exception("a tap failed on a stream's first event", extra={"request_id": call.request_id})
         return True
 
 
@@ -331,10 +337,14 @@ class OpenAIRoutes:
                     assert reply.chunks is not None
                     if writer is None:
                         writer = ChunkWriter(request, response)
-                    if reply.first is not None:
-                        event = self._event(call, reply.first)
-                        if event is not None and not (relay is not None and relay.sent):
-                            await writer.write(event)
+                    first = reply.first
+                    if first is not None:
+                        if relay is not None and relay.sent:  # already sent, and tapped
+                            call.usage.chunks += first.events
+                        else:
+                            event = self._event(call, first)
+                            if event is not None:
+                                await writer.write(event)
                         chunks = reply.chunks
                         if writer.direct and not call.taps:  # nothing to see per chunk: plain ones may skip this loop
                             forward_to = getattr(chunks, "forward_to", None)

@@ -58,8 +58,8 @@ class EngineChunkStream:
 
     __slots__ = (
         "_backend", "_behind", "_between_events", "_body", "_client", "_done", "_first_sink", "_headers", "_last",
-        "_max_line_bytes", "_parser", "_ready", "_request", "_response", "_secrets", "_sink", "_url", "_verbatim",
-        "_watch",
+        "_max_line_bytes", "_parser", "_ready", "_relayed", "_request", "_response", "_secrets", "_sink", "_url",
+        "_verbatim", "_watch",
     )
 
     def __init__(
@@ -85,6 +85,7 @@ class EngineChunkStream:
         self._sink: ChunkSink | None = None
         self._behind = False  # the sink's client fell behind: pushing stopped until it drains
         self._first_sink: FirstSink | None = None
+        self._relayed: tuple[int, int] | None = None  # the first block went to the first sink: its bytes, events
 
     def watch_idle(self, watch: IdleWatch) -> None:
         """Report each wait for the engine to ``watch`` from now on (the stream's idle bound)."""
@@ -96,19 +97,22 @@ class EngineChunkStream:
 
     def _first_block(self, block: bytes) -> bool:
         """The connection's callback for the answer's first body block (a 200's): offered to the
-        first sink when it is exactly what ``__anext__`` will make of it, one plain chunk kept as
-        the engine sent it (the checks ``_chunk`` makes for a verbatim chunk). Always queued too
-        (False): the first chunk comes out of ``__anext__`` either way."""
+        first sink when it is nothing but whole plain chunk events and the first of them names the
+        model as the client did (the checks ``_chunk`` makes to keep a chunk verbatim): exactly
+        the bytes ``__anext__`` would hand on. Queued either way (False); a block the sink took
+        comes out of ``__anext__`` as the first chunk, framed as it was sent (``_relayed``)."""
         sink, self._first_sink = self._first_sink, None
-        if sink is None or self._plain_events(block) != 1:
+        if sink is None or not (events := self._plain_events(block)):
             return False
         try:
-            chunk = orjson.loads(block[6:-2])  # data: {...}\n\n
+            chunk = orjson.loads(block[6:block.index(b"\n\n")])  # the first event's data: {...}
         except orjson.JSONDecodeError:
             return False
         if (isinstance(chunk, dict) and chunk.get("model") == self._request.model and chunk.get("usage") is None
-                and not chunk.get("error") and chunk.get("object") != "error" and isinstance(chunk.get("choices"), list)):
-            sink.first(block)
+                and not chunk.get("error") and chunk.get("object") != "error" and isinstance(chunk.get("choices"), list)
+                and sink.first(block)):
+            self._verbatim = True
+            self._relayed = (len(block), events)
         return False
 
     def forward_to(self, sink: ChunkSink) -> None:
@@ -189,6 +193,14 @@ class EngineChunkStream:
                 self._done = True
                 self.release()
                 translate_client_error(self._backend, exc)
+            if self._relayed is not None and block:  # it starts with the block the first sink took
+                size, events = self._relayed
+                self._relayed = None
+                sent, block = block[:size], block[size:]
+                self._last = (self._last[1], sent)
+                ready.append(StreamChunk(framed=sent, events=events))
+                if not block:
+                    continue
             if not block:
                 self._finish(ended=True)
             elif self._verbatim and self._between_events and (events := self._plain_events(block)):

@@ -82,9 +82,7 @@ class RouteToReplica:
                     result = await self._failover.run(pool, routing, lambda backend: backend.complete(inference),
                                                       answered)
                 return Reply(response=result)
-            # the first event may go to the client as it arrives, unless a tap is to see every event
-            opened = await self._failover.open_stream(pool, routing, inference,
-                                                      call.first_sink if not call.taps else None)
+            opened = await self._failover.open_stream(pool, routing, inference, call.first_sink)
         finally:
             call.queue_s = routing.queued_s
         if call.first_byte_s is None:  # else stamped when the first event was relayed
