@@ -16,9 +16,10 @@ parsed and checked in full.
 Given a ``ChunkSink`` (``forward_to``), such whole plain blocks skip ``__anext__`` altogether: the
 engine connection hands them over as they arrive (``_pushed``) and the sink writes them to the
 client; a sink whose client is behind stops the push until ``__anext__`` has waited for it
-(``_catch_up``). Given a ``FirstSink`` before it opens (``relay_first``), the first block, when it
-is one plain chunk naming the model as the client did, is offered to it from the connection's
-callback too (``_first_block``), then parsed as usual.
+(``_catch_up``). Given a ``FirstSink`` before it opens (``relay_first``), the answer's first block,
+when it is nothing but plain chunk events and the first names the model as the client did, is
+offered to it from the connection's callback too (``_first_block``); a block it took comes out
+of ``__anext__`` as the first chunk, as it was sent.
 
 A body that ends without ``[DONE]`` is complete only when a choice finished at its end (some
 engines omit ``[DONE]``); anything else, and any malformed event, is an ``InferLabError`` raised
