@@ -11,9 +11,10 @@ steps of code review or the Responses API.
 
 A step that leaves a stream as the router opened it says so: ``passes_streams_through = True``.
 It refuses, or registers its headers, taps and clean-ups, before ``call_next``, and then returns
-the reply unchanged (a tap added later would miss the first event). When every step of a route does (``Chain.relays_first``), a stream's first
-event may go to the client the moment the engine sends it (``Call.first_sink``), before the steps'
-``call_next`` have returned: nothing any of them does afterwards could change what the client got.
+the reply unchanged (a tap added later would miss the first event). When every step of a route
+does (``Chain.relays_first``), a stream's first event may go to the client the moment the engine
+sends it (``Call.first_sink``), before the steps' ``call_next`` have returned: nothing any of them
+does afterwards could change what the client got.
 A step that rewrites replies (legacy completions, CodeLab, the Responses API), or that does not
 say, keeps its route's first event until the whole chain has returned.
 """
