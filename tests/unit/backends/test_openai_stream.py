@@ -251,3 +251,69 @@ async def test_a_pushed_body_without_done_is_complete_only_when_a_choice_finishe
     with pytest.raises(InferLabError) as raised:
         await read_pushing(serve_bytes([event("a"), event("b"), event("c")]))
     assert raised.value.code == "incomplete_stream"
+
+
+# -- the first block relayed: offered to a first sink from the connection's callback --------------
+
+
+class FirstRecorder:
+    """A ``FirstSink`` that records what it is offered, taking it when ``accept``."""
+
+    def __init__(self, *, accept: bool = True) -> None:
+        self.accept = accept
+        self.offered: list[bytes] = []
+        self.sent = False
+
+    def first(self, framed: bytes) -> bool:
+        self.offered.append(framed)
+        self.sent = self.accept
+        return self.accept
+
+
+async def read_relaying(url: str, recorder: FirstRecorder) -> list[StreamChunk]:
+    request = InferenceRequest(RequestKind.CHAT, MODEL, {}, "req-1", True)
+    async with engine_client() as session:
+        stream = EngineChunkStream(session, url, b"{}", {}, backend="e", request=request, max_line_bytes=4096)
+        stream.relay_first(recorder)
+        try:
+            return [await anext(stream)] + [chunk async for chunk in stream]
+        finally:
+            await stream.aclose()
+
+
+FIRST_BLOCK = event("0") + event("1")  # as llama-server sends them: the role chunk and the first token together
+
+
+async def test_a_first_block_of_plain_events_is_relayed_whole_and_handed_on_as_sent(serve_bytes: Any) -> None:
+    writes: list[bytes | None] = [FIRST_BLOCK, event("2"), event("3", finish="stop"), b"data: [DONE]\n\n"]
+    recorder = FirstRecorder()
+    chunks = await read_relaying(serve_bytes(writes), recorder)
+    assert recorder.offered == [FIRST_BLOCK]
+    assert chunks[0].framed == FIRST_BLOCK and chunks[0].events == 2  # not sent twice: the renderer knows it
+    assert contents(chunks) == ["0", "1", "2", "3"]
+    assert all(chunk.framed is not None for chunk in chunks[1:])  # the model was seen named as asked
+
+
+async def test_a_first_sink_that_declines_leaves_the_stream_as_without_one(serve_bytes: Any) -> None:
+    writes: list[bytes | None] = [FIRST_BLOCK, event("2", finish="stop"), b"data: [DONE]\n\n"]
+    recorder = FirstRecorder(accept=False)
+    chunks = await read_relaying(serve_bytes(writes), recorder)
+    assert recorder.offered == [FIRST_BLOCK]
+    assert chunks[0].framed is None  # parsed, as every first chunk is without a sink
+    assert contents(chunks) == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize(("first", "piece", "said"), [
+    (event("0", model="engine-own-name") + event("1"), 0, ["0", "1", "2"]),  # renamed: the client gets its name
+    (USAGE + event("0"), 0, ["0", "2"]),  # usage is counted by the loop
+    (FIRST_BLOCK, 7, ["0", "1", "2"]),  # the first block is part of an event
+], ids=["renamed-model", "usage", "partial-event"])
+async def test_a_first_block_not_handed_on_as_it_came_is_not_offered(serve_bytes: Any, first: bytes, piece: int,
+                                                                     said: list[str]) -> None:
+    rest = event("2", finish="stop") + b"data: [DONE]\n\n"
+    url = serve_bytes(first + rest, piece=piece) if piece else serve_bytes([first, rest])
+    recorder = FirstRecorder()
+    chunks = await read_relaying(url, recorder)
+    assert recorder.offered == []
+    assert texts([chunk.event() for chunk in chunks]) == said
+    assert {orjson.loads(line[6:])["model"] for chunk in chunks for line in chunk.event().split(b"\n\n") if line} == {MODEL}
