@@ -26,11 +26,12 @@ from inferlab.testing.needs import require
 pytest_plugins = ["inferlab.testing.pytest_plugin"]
 
 # The whole suite runs in one process, whose long-lived objects grow test after test (imports, then
-# what each test leaves behind: ~5,000 objects). A full collection walks all of them: measured here,
-# 0.5 s after the imports and 1.6 s by the 200th test, long enough to blow a 2 s store timeout or a
-# timing bound mid-test. As ``inferlab serve`` does at start, the survivors are frozen out of the
-# collector's walks: once after collection, then between tests every ``FREEZE_EVERY_TESTS``, so a
-# collection inside a test only walks what the last few tests made.
+# what each test leaves behind: ~5,000 objects). A full collection walks all of them: measured here
+# (a llama.cpp build sharing the 2 cores), 0.5 s after the imports and 1.6 s by the 200th test; on a
+# busier machine, long enough to blow a 2 s store timeout or a timing bound mid-test. As ``inferlab
+# serve`` does at start, the survivors are frozen out of the collector's walks: once after
+# collection, then between tests every ``FREEZE_EVERY_TESTS``, so a collection inside a test only
+# walks what the last few tests made.
 FREEZE_EVERY_TESTS = 25
 _TESTS_RUN = pytest.StashKey[int]()
 
