@@ -255,6 +255,7 @@ class OpenAIRoutes:
         model: str = body["model"]
         stream = kind is not RequestKind.EMBEDDING and body.get("stream") is True
         body_bytes = len(await read_body(request))  # read once already: the inflated size, not the wire's
+        protocol = request.protocol  # not the request, which holds the call: no reference cycle through it
         return Call(
             request_id=request[REQUEST_ID], kind=kind, route=route, model=model, body=body,
             caller=self._caller_of(request), stream=stream,
@@ -264,7 +265,7 @@ class OpenAIRoutes:
             usage=UsageMeter(estimate_prompt_tokens(body_bytes)),
             deadline=deadline_of(request.headers.get(DEADLINE_HEADER)),
             fallback=fallback_of(request.headers.get(FALLBACK_HEADER)),
-            client_gone=lambda: request.transport is None or request.transport.is_closing(),
+            client_gone=lambda: protocol.transport is None or protocol.transport.is_closing(),
         )
 
     def _session_key(self, request: web.Request, model: str, body: dict[str, Any]) -> str | None:

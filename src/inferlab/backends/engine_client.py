@@ -58,7 +58,7 @@ class _Connection(asyncio.Protocol):
         self.requests = 0  # requests sent on it: after the first, the engine may have closed it idle
         self.close_after = False  # the request asked the engine to close it after the answer
         self.last_active = time.monotonic()
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)  # None once closed
         self._reset()
 
     def _reset(self) -> None:
@@ -92,8 +92,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
         self._received_any = True
+        parser = self._parser
+        if parser is None:  # closed: nothing more is read
+            return
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(EngineConnectionError(f"malformed HTTP from the engine: {exc}"))
             if self.transport is not None:
@@ -104,6 +107,12 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        try:
+            self._lost(exc)
+        finally:
+            self._parser = None  # it holds this connection's callbacks: no cycle left for the collector
+
+    def _lost(self, exc: Exception | None) -> None:
         if self._on_finished is not None:  # closed while its end was being read without a reader
             self._finished()
             return
@@ -124,10 +133,12 @@ class _Connection(asyncio.Protocol):
         self.reason = status.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        parser = self._parser
+        assert parser is not None  # it is the one calling
+        self.status = parser.get_status_code()
         if self.status < 200:
             return  # an interim answer (1xx): its headers are not the answer's
-        self.keep_alive = self._parser.should_keep_alive()
+        self.keep_alive = parser.should_keep_alive()
         self._delimited = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
         self.headers_done = True
         if self._receiver_if_ok is not None:
@@ -240,6 +251,13 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
+
+    def retire(self) -> None:
+        """Close it for good, its reader done with it. The failure it held goes too: raised to the
+        reader, it has the reader's frames, which hold this connection, in its traceback — kept
+        here, a reference cycle (and the request's whole call waiting for the garbage collector)."""
+        self.abort()
+        self.failure = None
 
     @property
     def may_finish(self) -> bool:
@@ -483,12 +501,12 @@ class EngineClient:
             connection.last_active = time.monotonic()
             self._idle.setdefault(connection.origin, []).append(connection)
         else:
-            connection.abort()
+            connection.retire()
         self._wake_slot_waiter()
 
     def _discard(self, connection: _Connection) -> None:
         self._busy.discard(connection)
-        connection.abort()
+        connection.retire()
         self._wake_slot_waiter()
 
     def _wake_slot_waiter(self) -> None:

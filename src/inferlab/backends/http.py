@@ -55,13 +55,18 @@ async def raise_for_engine_status(
 
 def translate_client_error(backend: str, exc: BaseException) -> NoReturn:
     """Raise the InferLab error for an aiohttp/asyncio failure talking to an engine."""
-    if isinstance(exc, InferLabError):
+    try:
+        if isinstance(exc, InferLabError):
+            raise exc
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            raise UpstreamTimeout(f"engine {backend} did not answer in time") from exc
+        if isinstance(exc, (aiohttp.ClientError, EngineConnectionError)):
+            raise UpstreamError(f"engine {backend} is unreachable or closed the connection ({type(exc).__name__})") from exc
         raise exc
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        raise UpstreamTimeout(f"engine {backend} did not answer in time") from exc
-    if isinstance(exc, (aiohttp.ClientError, EngineConnectionError)):
-        raise UpstreamError(f"engine {backend} is unreachable or closed the connection ({type(exc).__name__})") from exc
-    raise exc
+    finally:
+        # this frame is in the raised error's traceback: holding ``exc`` too would be a reference
+        # cycle, keeping the request's whole call for the garbage collector
+        del exc
 
 
 DEFAULT_MAX_STREAM_LINE_BYTES = 1024 * 1024

@@ -156,8 +156,21 @@ class Call:
                 cancelled = exc
             except Exception:
                 log.exception("a clean-up failed", extra={"request_id": self.request_id})
+        self._let_go(ending)
         if cancelled is not None:
             raise cancelled
+
+    def _let_go(self, ending: Ending) -> None:
+        """Drop what the steps and the front end registered, all done with now, and the error that
+        ended the call (the clean-ups had it). Each holds the call — a step's bound method, the
+        first sink and its request, the error's traceback and its frames — so kept they would leave
+        the call and everything it reaches in reference cycles: garbage for the collector instead
+        of freed as the request ends, about 40 objects a request, and the collector's pauses."""
+        self._ended = Ending(ending.kind)
+        self.taps.clear()
+        self.finishers.clear()
+        self.usage_resolver = None
+        self.first_sink = None
 
     async def _resolve_usage(self, resolver: UsageResolver, ending: Ending) -> BaseException | None:
         """Run the resolver to its end (it bounds itself) even when this task is cancelled meanwhile

@@ -79,17 +79,20 @@ class Failover:
 
     async def _next_lease(self, pool: BackendPool, request: RoutingRequest, tried: frozenset[str],
                           last: InferLabError | None) -> Lease:
-        if last is not None:
-            if not pool.retry_budget.try_spend():
-                pool.observer.retried(pool.model, "budget_exhausted")
-                raise last
-            pool.observer.retried(pool.model, "retry")
         try:
-            return await self._queues.acquire(pool, request, tried)
-        except NoReplicaAvailable:
             if last is not None:
-                raise last from None  # no other replica to fail over to: the real error is the last one
-            raise
+                if not pool.retry_budget.try_spend():
+                    pool.observer.retried(pool.model, "budget_exhausted")
+                    raise last
+                pool.observer.retried(pool.model, "retry")
+            try:
+                return await self._queues.acquire(pool, request, tried)
+            except NoReplicaAvailable:
+                if last is not None:
+                    raise last from None  # no other replica to fail over to: the real error is the last one
+                raise
+        finally:
+            last = None  # the error's traceback holds this frame: no cycle through it (see ``run``)
 
     async def run(self, pool: BackendPool, request: RoutingRequest,
                   call: Callable[[InferenceBackend], Awaitable[T]],
@@ -101,24 +104,31 @@ class Failover:
         timeout_s = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body, request.prompt_tokens or None).whole_s
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
-        for _ in range(max(1, pool.retry_policy.max_attempts)):
-            lease = await self._next_lease(pool, request, tried, last)
-            try:
-                result = await self._attempt(lease, call(lease.backend), timeout_s)
-            except InferLabError as exc:
-                self._give_back_failed(pool, lease, exc)
-                tried, last = tried | {lease.replica.name}, exc
-                continue
-            except BaseException:
-                pool.release(lease, Outcome.NEUTRAL)
-                raise
-            lease.ttfb_s = pool.clock() - lease.started
-            if answered is not None:
-                answered(result)
-            pool.release(lease, Outcome.SUCCESS)
-            return result
-        assert last is not None
-        raise last
+        try:
+            for _ in range(max(1, pool.retry_policy.max_attempts)):
+                lease = await self._next_lease(pool, request, tried, last)
+                try:
+                    result = await self._attempt(lease, call(lease.backend), timeout_s)
+                except InferLabError as exc:
+                    if not self._give_back_failed(pool, lease, exc):
+                        raise
+                    tried, last = tried | {lease.replica.name}, exc
+                    continue
+                except BaseException:
+                    pool.release(lease, Outcome.NEUTRAL)
+                    raise
+                lease.ttfb_s = pool.clock() - lease.started
+                if answered is not None:
+                    answered(result)
+                pool.release(lease, Outcome.SUCCESS)
+                return result
+            assert last is not None
+            raise last
+        finally:
+            # The error raised from here has this frame in its traceback: holding the error in it
+            # too would make a reference cycle, and the call, its request and its response would
+            # wait for the garbage collector instead of being freed as the request ends.
+            last = None
 
     async def open_stream(self, pool: BackendPool, request: RoutingRequest, inference: InferenceRequest,
                           first_sink: FirstSink | None = None) -> OpenStream:
@@ -129,44 +139,50 @@ class Failover:
         deadlines = attempt_deadlines(pool.retry_policy, pool.timeouts, request.body, request.prompt_tokens or None)
         tried: frozenset[str] = frozenset()
         last: InferLabError | None = None
-        for _ in range(max(1, pool.retry_policy.max_attempts)):
-            lease = await self._next_lease(pool, request, tried, last)
-            chunks = lease.backend.stream(inference)
-            if first_sink is not None and (relay_first := getattr(chunks, "relay_first", None)) is not None:
-                relay_first(first_sink)
-            try:
-                first = await self._attempt(lease, anext(chunks, None), deadlines.first_byte_s)
-            except InferLabError as exc:
-                await chunks.aclose()  # type: ignore[attr-defined]
-                if first_sink is not None and first_sink.sent:  # the client has its first event: too late to fail over
-                    pool.release(lease, Outcome.FAILURE if is_replica_fault(exc) else Outcome.NEUTRAL)
+        try:
+            for _ in range(max(1, pool.retry_policy.max_attempts)):
+                lease = await self._next_lease(pool, request, tried, last)
+                chunks = lease.backend.stream(inference)
+                if first_sink is not None and (relay_first := getattr(chunks, "relay_first", None)) is not None:
+                    relay_first(first_sink)
+                try:
+                    first = await self._attempt(lease, anext(chunks, None), deadlines.first_byte_s)
+                except InferLabError as exc:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                    if first_sink is not None and first_sink.sent:  # the client has its first event: too late to fail over
+                        pool.release(lease, Outcome.FAILURE if is_replica_fault(exc) else Outcome.NEUTRAL)
+                        raise
+                    if not self._give_back_failed(pool, lease, exc):
+                        raise
+                    tried, last = tried | {lease.replica.name}, exc
+                    continue
+                except BaseException:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                    pool.release(lease, Outcome.NEUTRAL)
                     raise
-                self._give_back_failed(pool, lease, exc)
-                tried, last = tried | {lease.replica.name}, exc
-                continue
-            except BaseException:
-                await chunks.aclose()  # type: ignore[attr-defined]
-                pool.release(lease, Outcome.NEUTRAL)
-                raise
-            lease.ttfb_s = pool.clock() - lease.started
-            return OpenStream(lease, first, idle_bounded(chunks, deadlines.idle_s, lease.replica.name))
-        assert last is not None
-        raise last
+                lease.ttfb_s = pool.clock() - lease.started
+                return OpenStream(lease, first, idle_bounded(chunks, deadlines.idle_s, lease.replica.name))
+            assert last is not None
+            raise last
+        finally:
+            last = None  # no cycle through this frame (see ``run``)
 
     @staticmethod
-    def _give_back_failed(pool: BackendPool, lease: Lease, exc: InferLabError) -> None:
-        """Return a failed attempt's slot; re-raise unless another replica may do better."""
+    def _give_back_failed(pool: BackendPool, lease: Lease, exc: InferLabError) -> bool:
+        """Return a failed attempt's slot; whether another replica may do better (else the caller
+        re-raises ``exc``)."""
         if isinstance(exc, EngineMisconfigured):
             lease.replica.misconfigured(exc.reason, pool.clock())
             pool.release(lease, Outcome.NEUTRAL)
-            return
+            return True
         if isinstance(exc, EngineBusy):
             pool.release(lease, Outcome.NEUTRAL)
-            return
+            return True
         if not is_replica_fault(exc):
             pool.release(lease, Outcome.NEUTRAL)
-            raise exc
+            return False
         pool.release(lease, Outcome.FAILURE)
+        return True
 
     @staticmethod
     async def _attempt(lease: Lease, work: Awaitable[T], timeout_s: float | None) -> T:

@@ -50,10 +50,14 @@ async def test_order_and_cleanups_once_on_success() -> None:
 async def test_an_error_inside_the_chain_runs_the_cleanups_before_it_propagates() -> None:
     log: list[str] = []
     call = new_call()
+    errors: list[BaseException | None] = []
+    call.defer(lambda ending: errors.append(ending.error))  # the last clean-up to run
     with pytest.raises(UpstreamError):
         await Chain([Recording("a", log), Recording("b", log, UpstreamError("boom")), Answer()])(call)
     assert log == ["enter a", "enter b", "cleanup b error", "cleanup a error"]
-    assert call.ended is not None and isinstance(call.ended.error, UpstreamError)
+    assert len(errors) == 1 and isinstance(errors[0], UpstreamError)  # the clean-ups were handed the error
+    assert call.ended is not None and call.ended.kind is EndKind.ERROR
+    assert call.ended.error is None  # let go once they ran: its traceback's frames hold the call
 
 
 async def test_cancellation_is_an_ending_of_its_own() -> None:
