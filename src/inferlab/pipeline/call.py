@@ -166,7 +166,8 @@ class Call:
         first sink and its request, the error's traceback and its frames — so kept they would leave
         the call and everything it reaches in reference cycles: garbage for the collector instead
         of freed as the request ends, about 40 objects a request, and the collector's pauses."""
-        self._ended = Ending(ending.kind)
+        if ending.error is not None:
+            self._ended = Ending(ending.kind)
         self.taps.clear()
         self.finishers.clear()
         self.usage_resolver = None
