@@ -9,6 +9,8 @@ scenario, runs ``run_benchmark`` on each target in turn:
   latency     no stream, concurrency 1      → added latency p50/p99 versus direct
   throughput  no stream, concurrency 32     → requests per second
   stream      16 tokens 5 ms apart, conc 16 → TTFT and ITL
+  stream1     the same streams one at a time → TTFT with no other request in the gateway
+              (only when named in --scenarios: a diagnosis, not one of the goals)
 
 and reads each proxy's CPU time (user + system, /proc) before and after: CPU ms per request.
 Every request is distinct and has temperature 0, so with the response cache on every one is looked
@@ -76,7 +78,9 @@ SCENARIOS = (
     Scenario("latency", stream=False, concurrency=1, num_prompts=500, token_delay_s=0.0),
     Scenario("throughput", stream=False, concurrency=32, num_prompts=5000, token_delay_s=0.0),
     Scenario("stream", stream=True, concurrency=16, num_prompts=1000, token_delay_s=0.005),
+    Scenario("stream1", stream=True, concurrency=1, num_prompts=300, token_delay_s=0.005),
 )
+DEFAULT_SCENARIOS = ("latency", "throughput", "stream")
 
 
 async def _script_simulator(sim_url: str, **fields: Any) -> None:
@@ -124,7 +128,7 @@ async def _run_one(scenario: Scenario, target: Target, sim: Target, num: int, se
     return row
 
 
-_ROUND_FIGURES = ("p50_ttft_ms", "p99_ttft_ms", "p50_e2el_ms", "request_throughput", "gateway_cpu_ms_per_request",
+_ROUND_FIGURES = ("p50_ttft_ms", "mean_ttft_ms", "p99_ttft_ms", "p50_e2el_ms", "request_throughput", "gateway_cpu_ms_per_request",
                   "failed")
 
 
@@ -147,7 +151,7 @@ def _parse_args() -> argparse.Namespace:
                              "default (the tree's defaults), on (API key, rate limits and quota, response "
                              "cache), platform (on + the resource allocator), tenants (platform without "
                              "metering and SLO tracking); see bench/overhead_targets.py")
-    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
                         help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS))
     parser.add_argument("--rounds", type=int, default=1,
                         help="run each scenario this many times, targets alternating; report medians")
