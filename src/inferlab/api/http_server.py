@@ -21,7 +21,6 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
-from inferlab.api.eager_start import start_handlers_eagerly, stop_starting_handlers_eagerly
 from inferlab.config import ServerSettings
 
 
@@ -91,29 +90,13 @@ class GuardedServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """``web.AppRunner`` with the ``server.`` connection limits: idle (keep-alive) and head timeouts;
-    each request's handler started at once, also on Python 3.11 (``api/eager_start.py``)."""
+    """``web.AppRunner`` with the ``server.`` connection limits: idle (keep-alive) and head timeouts."""
 
-    __slots__ = ("_header_timeout_s", "_loop")
+    __slots__ = ("_header_timeout_s",)
 
     def __init__(self, app: web.Application, server: ServerSettings, **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=server.keepalive_timeout_s, **kwargs)
         self._header_timeout_s = server.header_timeout_s
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it started handlers eagerly on
-
-    async def setup(self) -> None:
-        loop = asyncio.get_running_loop()
-        if start_handlers_eagerly(loop):
-            self._loop = loop
-        await super().setup()
-
-    async def cleanup(self) -> None:
-        try:
-            await super().cleanup()
-        finally:
-            if self._loop is not None:
-                stop_starting_handlers_eagerly(self._loop)
-                self._loop = None
 
     async def _make_server(self) -> web.Server:
         return GuardedServer(await super()._make_server(), self._header_timeout_s)
