@@ -128,8 +128,8 @@ async def _run_one(scenario: Scenario, target: Target, sim: Target, num: int, se
     return row
 
 
-_ROUND_FIGURES = ("p50_ttft_ms", "mean_ttft_ms", "p99_ttft_ms", "p50_e2el_ms", "request_throughput", "gateway_cpu_ms_per_request",
-                  "failed")
+_ROUND_FIGURES = ("p50_ttft_ms", "mean_ttft_ms", "p99_ttft_ms", "p50_e2el_ms", "request_throughput",
+                  "gateway_cpu_ms_per_request", "failed")
 
 
 def _features(values: list[str] | None) -> list[str]:
