@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,29 @@ def _collect_and_freeze() -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     _collect_and_freeze()
+
+
+E2E_TESTS = "tests/e2e/"
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook (``./dev test`` runs a worker per core)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, but with the end-to-end tests as one file: each test file stays on one
+    worker (its module fixtures, and the caches it fills, are never shared between processes), and
+    the end-to-end tests all run on the same one, one at a time. Each of those runs the real engine
+    across both cores with time bounds set for one engine at a time; two side by side (measured: two
+    workers on 2 cores) ran one past its client timeout and scored another's samples as errors.
+    (pytest-xdist's ``xdist_group`` marks cannot do this with pytest 9.2: it renames node ids by a
+    field pytest no longer reads.)"""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrEndToEnd(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return E2E_TESTS if nodeid.startswith(E2E_TESTS) else nodeid.split("::", 1)[0]
+
+    return FileOrEndToEnd(config, log)
 
 
 @pytest.hookimpl(wrapper=True)
