@@ -46,25 +46,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _collect_and_freeze()
 
 
-E2E_TESTS = "tests/e2e/"
+E2E_DIR = Path(__file__).parent / "e2e"
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook (``./dev test`` runs a worker per core)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile``, but with the end-to-end tests as one file: each test file stays on one
     worker (its module fixtures, and the caches it fills, are never shared between processes), and
-    the end-to-end tests all run on the same one, one at a time. Each of those runs the real engine
-    across both cores with time bounds set for one engine at a time; two side by side (measured: two
-    workers on 2 cores) ran one past its client timeout and scored another's samples as errors.
-    (pytest-xdist's ``xdist_group`` marks cannot do this with pytest 9.2: it renames node ids by a
-    field pytest no longer reads.)"""
+    the end-to-end tests all run on the same one, one at a time. They run the real engine with time
+    bounds set for one engine at a time; spread over two workers on 2 cores, the scheduling test ran
+    past its client timeout, an evaluation sample ended as an error and a store beside them answered
+    503. (pytest-xdist's ``xdist_group`` marks cannot do this with pytest 9.2: it renames node ids
+    by a field pytest no longer reads.)"""
     if config.getoption("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    e2e = E2E_DIR.relative_to(config.rootpath).as_posix() + "/"  # node ids are relative to the rootdir
+
     class FileOrEndToEnd(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return E2E_TESTS if nodeid.startswith(E2E_TESTS) else nodeid.split("::", 1)[0]
+            return e2e if nodeid.startswith(e2e) else nodeid.split("::", 1)[0]
 
     return FileOrEndToEnd(config, log)
 
