@@ -23,10 +23,15 @@ MODEL = "chat"
 
 
 def _settings(data_dir: Path, url: str) -> Any:
+    # One event loop carries both gateways (with their background writers), both simulators and six
+    # SDK clients. With the suite's other worker on the second core, store calls here took up to
+    # 0.65 s, and a call past the store's 2 s bound marks the store down for both gateways (503 to
+    # the next admin call). The bound has tests of its own; this one is about hot reload.
     return load_settings(overrides={
         "data_dir": str(data_dir), "features": {"registry": True},
         "models": [{"name": MODEL, "backend": "openai", "url": url, "engine": "vllm"}],
         "registry": {"poll_interval_s": 0.05, "judge": {"drain_s": 10.0}},
+        "auth": {"store_timeout_s": 10.0},
     })
 
 
