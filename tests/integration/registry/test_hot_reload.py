@@ -25,8 +25,8 @@ MODEL = "chat"
 def _settings(data_dir: Path, url: str) -> Any:
     # One event loop carries both gateways (with their background writers), both simulators and six
     # SDK clients. With both cores busy (a compiler beside it), store calls here took up to 0.65 s;
-    # in the suite's parallel run one went past the store's 2 s bound, which marks the store down
-    # for both gateways (503 to the next admin call). The bound has tests of its own; this one is
+    # in the suite's parallel run one went past the store's 2 s bound, which marks that gateway's
+    # store down (503 to its next admin call). The bound has tests of its own; this one is
     # about hot reload.
     return load_settings(overrides={
         "data_dir": str(data_dir), "features": {"registry": True},
