@@ -149,13 +149,30 @@ class _Store(Protocol):
 S = TypeVar("S", bound=_Store)
 
 
+RACE_ATTEMPTS = 3  # how often a store call runs while a unique key refuses its write
+
+
 def bounded(
     method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
-    """A store method whose every call goes through its database's ``StoreGuard``."""
+    """A store method whose every call goes through its database's ``StoreGuard``.
+
+    A method that reads a row by its key and inserts it when it is missing (an upsert, a create
+    that answers "exists") can lose a race: a concurrent call inserts that row in between, and the
+    key refuses the second insert (``IntegrityError``). The lost call is run again: it then finds the
+    row and answers as if it had come second (replaced, the same one found, or its own
+    ``Conflict``). So a store method must be safe to run again after an ``IntegrityError``: one
+    transaction (rolled back by the error), or idempotent steps. An ``IntegrityError`` that is still
+    there after ``RACE_ATTEMPTS`` runs is no race: it is raised."""
 
     @functools.wraps(method)
     async def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._db.guard.call(method(self, *args, **kwargs))
+        guard = self._db.guard
+        for _ in range(RACE_ATTEMPTS - 1):
+            try:
+                return await guard.call(method(self, *args, **kwargs))
+            except sa.IntegrityError:
+                continue
+        return await guard.call(method(self, *args, **kwargs))
 
     return call

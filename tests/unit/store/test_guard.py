@@ -1,5 +1,6 @@
 """StoreGuard: a hard bound on every store call, fail-fast while the store is down, recovery by a
-background probe, and statement errors passed through untouched."""
+background probe, and statement errors passed through untouched; ``bounded`` runs a write that
+lost a race to a unique key again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from inferlab.errors import StoreUnavailable
-from inferlab.store.guard import StoreGuard, is_outage
+from inferlab.store.guard import RACE_ATTEMPTS, StoreGuard, bounded, is_outage
 
 
 class Ping:
@@ -88,3 +89,37 @@ def test_what_counts_as_an_outage() -> None:
     assert not is_outage(IntegrityError("INSERT", {}, Exception("duplicate")))
     assert not is_outage(ProgrammingError("SELECT", {}, Exception("no such table")))
     assert not is_outage(ValueError())
+
+
+class _Database:
+    def __init__(self) -> None:
+        self.guard = StoreGuard(Ping(), timeout_s=1, retry_s=1)
+
+
+class _RacyStore:
+    """A store whose write a unique key refuses ``refusals`` times before it goes through."""
+
+    def __init__(self, refusals: int) -> None:
+        self._db = _Database()
+        self.refusals = refusals
+        self.runs = 0
+
+    @bounded
+    async def put(self, value: int) -> int:
+        self.runs += 1
+        if self.runs <= self.refusals:
+            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+        return value
+
+
+async def test_a_write_that_lost_a_race_runs_again_and_a_lasting_refusal_is_raised() -> None:
+    won_on_the_third = _RacyStore(refusals=RACE_ATTEMPTS - 1)
+    assert await won_on_the_third.put(7) == 7
+    assert won_on_the_third.runs == RACE_ATTEMPTS
+    never = _RacyStore(refusals=RACE_ATTEMPTS)
+    with pytest.raises(IntegrityError):
+        await never.put(7)
+    assert never.runs == RACE_ATTEMPTS
+    assert not never._db.guard.down  # a refused statement is no outage
+    for store in (won_on_the_third, never):
+        await store._db.guard.close()
