@@ -9,6 +9,10 @@ nothing when a head arrives in one read, the usual case: the timer is armed only
 inside a head. The body's deadline is kept where the body is read (``api/body.py``, 408), which
 also stops the server from waiting for the rest of it.
 
+A request aiohttp cannot parse (a line or header past its limits, bytes that are not HTTP) is
+answered by the protocol itself, before any middleware: ``handle_error`` makes that answer the
+same OpenAI-shaped JSON as every other error.
+
 ``GatewayRunner`` is ``web.AppRunner`` serving these protocols; ``inferlab serve`` runs it.
 """
 
@@ -18,10 +22,12 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from inferlab.config import ServerSettings
+from inferlab.errors import InferLabError, InvalidRequest
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -62,6 +68,24 @@ class GuardedRequestHandler(RequestHandler):
         if not self._request_in_progress:  # a head pipelined behind a running request: the idle timer's
             self.force_close()
 
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """aiohttp's own answer to a request it could not parse (a head too long, not HTTP) or to an
+        error that got past the middleware: OpenAI-shaped JSON like every other error, instead of
+        aiohttp's text page, which echoes the first bytes of the offending line (a header's value: a
+        credential, perhaps). A client's malformed request is one log line, not a traceback."""
+        if status < 500:
+            self.logger.info("malformed request refused", extra={"status": status, "error": type(exc).__name__})
+        else:
+            self.log_exception("Error handling request", exc_info=exc)
+        if request.writer.output_size > 0:  # as aiohttp's: the answer has begun, the connection is broken
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        from inferlab.api.middleware import error_response  # here: middleware → body → this module
+
+        response = error_response(refusal_of(status, exc))
+        response.force_close()
+        return response
+
     def abandon_body(self) -> None:
         """Do not read the rest of this request's body after the response: close the connection."""
         self._lingering_time = 0.0
@@ -72,6 +96,19 @@ class GuardedRequestHandler(RequestHandler):
             self._head_timer = None
         self._body = None
         super().connection_lost(exc)
+
+
+def refusal_of(status: int, exc: BaseException | None) -> InferLabError:
+    """What a client is told when aiohttp refuses its request before any handler (never its bytes)."""
+    if status >= 500:
+        error = InferLabError("The server had an error while processing your request")
+    elif isinstance(exc, LineTooLong):
+        error = InvalidRequest("The request line or a header is longer than this server accepts",
+                               code="request_head_too_large")
+    else:
+        error = InvalidRequest("The request is not valid HTTP/1.1", code="invalid_http")
+    error.status = status
+    return error
 
 
 class GuardedServer(web.Server):
