@@ -147,6 +147,9 @@ class IdentityAdmin:
         if replacing is None:
             await self._store.add_key(key)
         elif not await self._store.replace_key(replacing, key, _now()):
+            current = await self._store.get_key(replacing)
+            if current is not None and current.revoked:  # revoked or rotated meanwhile: as if before
+                raise InvalidRequest("A revoked key cannot be rotated", code="key_revoked")
             raise NotFound("No such key")
         return CreatedKey(key, new.token)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 from typing import Any
 
@@ -50,6 +51,18 @@ async def test_user_and_key_lifecycle(client: Client, platform: str) -> None:
     assert status == 200 and patched["role"] == "tenant-admin"
     assert (await call(client, platform, "DELETE", f"/admin/users/{user['id']}"))[0] == 204
     assert (await call(client, platform, "GET", f"/admin/users/{user['id']}"))[0] == 404
+
+
+async def test_a_key_rotated_ten_times_at_once_is_rotated_once(client: Client, platform: str) -> None:
+    """One rotation wins; the others find the key revoked, as they would one after another (not 404)."""
+    _, user = await call(client, platform, "POST", "/admin/users", {"name": "bob"})
+    _, created = await call(client, platform, "POST", "/admin/keys", {"name": "ci", "user_id": user["id"]})
+    answers = await asyncio.gather(*(call(client, platform, "POST", f"/admin/keys/{created['id']}/rotate")
+                                     for _ in range(10)))
+    assert sorted(status for status, _ in answers) == [201] + [400] * 9, answers
+    assert {body["error"]["code"] for status, body in answers if status == 400} == {"key_revoked"}
+    _, listed = await call(client, platform, "GET", f"/admin/keys?user_id={user['id']}")
+    assert sorted(key["revoked"] for key in listed["data"]) == [False, True]  # the old key and one new one
 
 
 async def test_lists_page_by_id(client: Client, platform: str) -> None:
