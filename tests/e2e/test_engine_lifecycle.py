@@ -47,6 +47,11 @@ def gateway(llama_server_path: Path, smollm2_gguf: Path) -> GatewayProcess:
     config = smollm2_config()
     config["server"] = {"drain_timeout_s": 3}
     config["engines"]["restart_backoff_initial_s"] = 0.2  # type: ignore[index]
+    # One engine thread: with the suite's other worker busy on the second core, llama.cpp's two
+    # threads wait on each other (one of them descheduled), and the short stream's 11 tokens took
+    # longer than the 3 s drain window: once in a clean-clone run, 4 runs in 6 beside one busy
+    # loop; with one thread, 5 in 5 passed beside it (and the file took 19 s instead of 30-37).
+    config["engines"]["threads"] = 1  # type: ignore[index]
     gw = GatewayProcess(config).start()
     yield gw
     gw.stop()
