@@ -11,8 +11,10 @@ timeout around the caller's awaits would wait out that cleanup as well. On timeo
 cancelled and left to finish its cleanup in the background.
 
 Once a call has failed so, the store is *down*: calls fail at once, without touching the
-database, and one background probe (``SELECT 1``) every ``retry_s`` finds out when it is back.
-An outage costs the calls in flight one timeout each, then nothing per request.
+database, and one background probe (``SELECT 1``) finds out when it is back: at once, then every
+``retry_s``. An outage costs the calls in flight one timeout each, then nothing per request; a
+call that only took too long on a database that answers (a slow statement, a busy event loop)
+costs the calls of one probe's round trip, not ``retry_s`` of 503s.
 """
 
 from __future__ import annotations
@@ -112,13 +114,15 @@ class StoreGuard:
         self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="inferlab-store-recovery")
 
     async def _recover(self) -> None:
+        """Probe at once, then every ``retry_s``: a call that only ran past the bound (a slow
+        statement, a busy event loop) while the database answers ends the outage in one round trip."""
         while True:
-            await asyncio.sleep(self.retry_s)
             try:
                 await self._bounded(self._ping())
             except Exception as exc:  # noqa: BLE001 - any failed probe means: still down, probe again
                 if not is_outage(exc):
                     self._log.warning("database probe failed", exc_info=True)
+                await asyncio.sleep(self.retry_s)
                 continue
             break
         down_s = time.monotonic() - (self._down_since or time.monotonic())

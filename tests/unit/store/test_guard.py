@@ -123,3 +123,23 @@ async def test_a_write_that_lost_a_race_runs_again_and_a_lasting_refusal_is_rais
     assert not never._db.guard.down  # a refused statement is no outage
     for store in (won_on_the_third, never):
         await store._db.guard.close()
+
+
+async def test_a_call_that_only_took_too_long_ends_the_outage_with_one_probe() -> None:
+    """A slow statement on a database that answers: 503 for that call, and the store is up again
+    after one probe's round trip instead of after ``retry_s``."""
+    ping = Ping()
+    ping.up = True
+    guard = StoreGuard(ping, timeout_s=0.1, retry_s=5.0)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await guard.call(asyncio.sleep(1.0))
+        assert guard.down
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            if not guard.down:
+                break
+        assert not guard.down and ping.calls == 1
+        assert await guard.call(answer(4)) == 4
+    finally:
+        await guard.close()
