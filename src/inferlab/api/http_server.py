@@ -75,7 +75,8 @@ class GuardedRequestHandler(RequestHandler):
         aiohttp's text page, which echoes the first bytes of the offending line (a header's value: a
         credential, perhaps). A client's malformed request is one log line, not a traceback."""
         if status < 500:
-            self.logger.info("malformed request refused", extra={"status": status, "error": type(exc).__name__})
+            error = type(exc).__name__ if exc is not None else None
+            self.logger.info("malformed request refused", extra={"status": status, "error": error})
         else:
             self.log_exception("Error handling request", exc_info=exc)
         if request.writer.output_size > 0:  # as aiohttp's: the answer has begun, the connection is broken
