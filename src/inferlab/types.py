@@ -140,7 +140,8 @@ class ChunkSink(Protocol):
     """Where a stream may hand its plain chunks as they arrive, with no task switch per chunk.
 
     A stream that supports it (``forward_to``, duck-typed like ``watch_idle``) calls ``forward``
-    from the engine connection's callback, once its consumer is past the first chunk. ``forward``
+    as the engine connection reads each block (``EngineResponse.push``), once its consumer is past
+    the first chunk. ``forward``
     takes framed SSE events (``StreamChunk.framed``) and answers ``FORWARDED``, ``BEHIND`` (taken,
     but the client is behind: the stream stops pushing and awaits ``drained`` in the consumer's
     task) or ``REFUSED`` (not taken: the stream queues it for the consumer's own loop, which

@@ -89,7 +89,7 @@ def deadline_of(header: str | None) -> float | None:
 
 class _Forwarding:
     """A stream's ``ChunkSink`` once its head is out and nothing taps its events: plain chunks go
-    to the client from the engine connection's callback, counted as ``OpenAIRoutes._event`` counts
+    to the client as the engine connection reads them, counted as ``OpenAIRoutes._event`` counts
     them. A call interrupted from outside, or a client gone, refuses the chunk: the stream's own
     loop then meets it and ends the call as it always does."""
 
@@ -313,8 +313,8 @@ class OpenAIRoutes:
     async def _stream(self, request: web.Request, call: Call) -> web.StreamResponse:
         """Forward chunks as they arrive. Failures before the first chunk (after failover) are
         plain JSON errors; after it, one SSE error event ends the stream. The head and first event
-        may go to the client from the engine connection's callback (``_FirstRelay``), and so may
-        the plain chunks after them (``_Forwarding``); ``[DONE]`` goes out with the end of the body,
+        may go to the client from the engine connection's callback (``_FirstRelay``), and the plain
+        chunks after them as the connection reads them (``_Forwarding``); ``[DONE]`` goes out with the end of the body,
         after the call's clean-ups and the middleware (``SseResponse``)."""
         response: SseResponse | None = None
         relay: _FirstRelay | None = None

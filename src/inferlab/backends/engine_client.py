@@ -5,7 +5,8 @@ client (aiohttp's) spends a few hundred microseconds of CPU per request on featu
 does not use (cookies, redirects, proxies, tracing, multipart, a timer per read). This one sends a
 request in one write and parses the answer with ``httptools`` (llhttp, in C) straight into a list
 of body blocks that ``take`` hands out (``arrival()`` says when there are more), or that a
-receiver takes from the connection's callback as they arrive (``push``).
+receiver takes as they are read (``push``; a pushed stream's reads are parsed from the event
+loop's queue, in turn with the tasks woken before them).
 
 What it does: keep-alive connection pools per origin (``max_connections`` in all; idle ones closed
 after ``keepalive_s``); TLS for ``https://`` engines; ``Content-Length`` and chunked bodies, and
@@ -59,6 +60,8 @@ class _Connection(asyncio.Protocol):
         self.close_after = False  # the request asked the engine to close it after the answer
         self.last_active = time.monotonic()
         self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)  # None once closed
+        self._queued = 0  # reads waiting in the event loop's queue (``pushing``): parsed there, in order
+        self._loop = asyncio.get_running_loop()
         self._reset()
 
     def _reset(self) -> None:
@@ -76,6 +79,7 @@ class _Connection(asyncio.Protocol):
         self._received_any = False
         self._delimited = True  # the body's end is known (a length, chunks); else the engine closes
         self.receiver: Callable[[bytes], bool] | None = None  # takes body blocks as they arrive (``push``)
+        self.pushing = False  # ``receiver`` is a pushed stream's: its reads wait their turn (``data_received``)
         self._receiver_if_ok: Callable[[bytes], bool] | None = None  # the receiver from the start, on a 200
         self._on_finished: Callable[[_Connection], None] | None = None  # ``finish_then``: the answer's end came
         self._finish_timer: asyncio.TimerHandle | None = None
@@ -90,6 +94,23 @@ class _Connection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request is one write: send it now
 
     def data_received(self, data: bytes) -> None:
+        """A read of a pushed stream (``EngineResponse.push``) is parsed, and its chunks sent on,
+        from the event loop's queue, in turn with the tasks woken before it, instead of here,
+        ahead of them all: a burst of tokens for many streams (an engine's batch step) would
+        otherwise hold back every request that arrived meanwhile — their way in is task steps —
+        and the first events relayed after them. Reads keep their order; so does the connection's
+        end (``connection_lost``)."""
+        if self._queued or (self.pushing and self.receiver is not None):
+            self._queued += 1
+            self._loop.call_soon(self._queued_read, data)
+            return
+        self._read(data)
+
+    def _queued_read(self, data: bytes) -> None:
+        self._queued -= 1
+        self._read(data)
+
+    def _read(self, data: bytes) -> None:
         self.last_active = time.monotonic()
         self._received_any = True
         parser = self._parser
@@ -106,11 +127,19 @@ class _Connection(asyncio.Protocol):
         return False  # close the transport: connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._queued:  # after the reads still queued
+            self._queued += 1
+            self._loop.call_soon(self._queued_loss, exc)
+            return
         self.closed = True
         try:
             self._lost(exc)
         finally:
             self._parser = None  # it holds this connection's callbacks: no cycle left for the collector
+
+    def _queued_loss(self, exc: Exception | None) -> None:
+        self._queued -= 1
+        self.connection_lost(exc)
 
     def _lost(self, exc: Exception | None) -> None:
         if self._on_finished is not None:  # closed while its end was being read without a reader
@@ -245,7 +274,8 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.close_after and not self.closed and not self._blocks
+        return (self.complete and self.keep_alive and not self.close_after and not self.closed and not self._blocks
+                and not self._queued)
 
     def abort(self) -> None:
         self.closed = True
@@ -328,11 +358,14 @@ class EngineResponse:
         return data
 
     def push(self, receiver: Callable[[bytes], bool] | None) -> None:
-        """Hand each body block to ``receiver`` as it arrives, in the connection's callback, while
-        nothing is queued; a block it answers False for is queued for ``take`` as usual. None:
-        queue every block again."""
-        if self._connection is not None:
-            self._connection.receiver = receiver
+        """Hand each body block to ``receiver`` as it arrives, while nothing is queued; a block it
+        answers False for is queued for ``take`` as usual. None: queue every block again. The reads
+        are parsed in the event loop's queue (``_Connection.data_received``), in turn with the
+        tasks woken before them."""
+        connection = self._connection
+        if connection is not None:
+            connection.receiver = receiver
+            connection.pushing = receiver is not None
 
     def hold(self) -> None:
         """Stop reading from the engine (the consumer is behind) and wake ``arrival``; ``resume``."""

@@ -308,3 +308,31 @@ async def test_an_answer_let_go_early_without_at_end_is_still_closed() -> None:
         response.release()
         assert client._busy == set() and client._idle == {}
     await client.close()
+
+
+async def test_pushed_reads_wait_their_turn_and_the_connection_end_waits_behind_them() -> None:
+    """A pushed stream's reads are parsed from the event loop's queue, after what was queued before
+    them (a request's way in is such task steps), not inside the I/O callback; the connection's end
+    comes after them, so a body the engine's close ends is complete, not cut short."""
+    async def head_then_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")  # no length, not chunked: the engine's close ends it
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    client = EngineClient()
+    async with raw_server(head_then_wait) as (url, _):
+        response = await client.request("POST", url + "/x", b"{}")
+        order: list[object] = []
+        response.push(lambda block: order.append(block) is None)
+        connection = response._connection
+        assert connection is not None
+        asyncio.get_running_loop().call_soon(order.append, "queued before the reads")
+        connection.data_received(b"data: 1\n\n")  # as the event loop's I/O phase would call them
+        connection.data_received(b"data: 2\n\n")
+        connection.connection_lost(None)
+        assert order == [] and not connection.closed  # nothing parsed in the I/O callback
+        await asyncio.sleep(0)
+        assert order == ["queued before the reads", b"data: 1\n\n", b"data: 2\n\n"]
+        assert connection.closed and response.take() == b""  # the end, after the body, not a failure
+    await client.close()
