@@ -16,7 +16,7 @@ from inferlab.api.validation import RequestValidator
 from inferlab.auth.policy import INFERENCE
 from inferlab.batches.model import FileRecord
 from inferlab.batches.service import BatchService
-from inferlab.errors import InvalidRequest
+from inferlab.errors import InvalidRequest, PayloadTooLarge
 from inferlab.types import Caller
 
 FILE = Schema("File", {"type": "object", "properties": {
@@ -46,6 +46,7 @@ FILE_ID = Param("file_id", "the file's id", where="path")
 BATCH_ID = Param("batch_id", "the batch's id", where="path")
 LIMIT = Param("limit", "at most this many (1-100, default 20)", schema={"type": "integer"})
 MAX_LIST = 100
+MULTIPART_FRAMING_BYTES = 64 * 1024  # an upload's body: the file, its part headers and the purpose field
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -72,7 +73,7 @@ class BatchRoutes:
         tags = ("batch",)
         return [
             RouteSpec("POST", "/v1/files", self.upload, INFERENCE, "Upload a file (purpose `batch`, JSONL)", tags,
-                      UPLOAD, FILE, errors=(400, 413)),
+                      UPLOAD, FILE, errors=(400, 413), max_body_bytes=self._upload_limit),
             RouteSpec("GET", "/v1/files", self.list_files, INFERENCE, "The caller's tenant's files", tags,
                       response=FILE_LIST, params=(LIMIT, Param("purpose", "only files of this purpose")),
                       errors=(400,)),
@@ -100,9 +101,18 @@ class BatchRoutes:
     def _tenant(self, request: web.Request) -> str:
         return self._caller_of(request).tenant_id
 
+    @property
+    def _upload_limit(self) -> int:
+        """The largest upload body: the largest file and its multipart framing."""
+        return self._files.max_bytes + MULTIPART_FRAMING_BYTES
+
     async def upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise InvalidRequest("Upload the file as multipart/form-data", param="file", code="invalid_body")
+        length = request.content_length
+        if length is not None and length > self._upload_limit:  # refused by its declared size, unread
+            raise PayloadTooLarge(f"The upload is larger than the {self._upload_limit} bytes this server accepts "
+                                  f"(files up to {self._files.max_bytes} bytes)", param="file")
         tenant = self._tenant(request)
         reader = await request.multipart()
         purpose: str | None = None

@@ -59,7 +59,8 @@ def planning_routes(catalogue: Catalogue) -> list[RouteSpec]:
 
     def post(path: str, shape: type[BaseModel], compute: Callable[[Catalogue, Any], dict[str, Any]],
              what: str) -> RouteSpec:
-        return RouteSpec("POST", path, _post(catalogue, shape, compute), INFERENCE, what, ("planning",), shape)
+        return RouteSpec("POST", path, _post(catalogue, shape, compute), INFERENCE, what, ("planning",), shape,
+                         max_body_bytes=MAX_BODY_BYTES)
 
     return [
         RouteSpec("GET", "/v1/planning/catalogue", get_catalogue, INFERENCE,

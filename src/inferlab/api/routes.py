@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from inferlab.api.expect import expect_continue
 from inferlab.auth.policy import RouteRule
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,6 +73,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     streams: bool = False  # text/event-stream when the body asks for `stream`
     description: str | None = None
+    max_body_bytes: int | None = None  # the largest body it takes, when not the app's client_max_size
 
     @property
     def canonical(self) -> str:
@@ -83,13 +86,15 @@ class RouteSpec:
 
 
 def add_routes(app: web.Application, specs: Iterable[RouteSpec]) -> list[RouteSpec]:
-    """Register the declared routes (GET also answers HEAD); returns them for the composition root."""
+    """Register the declared routes (GET also answers HEAD); returns them for the composition root.
+    A body is invited (``Expect: 100-continue``) only within the route's limit (``api/expect``)."""
     added = list(specs)
     for spec in added:
         if spec.method == "GET":
             app.router.add_get(spec.path, spec.handler)
         else:
-            app.router.add_route(spec.method, spec.path, spec.handler)
+            app.router.add_route(spec.method, spec.path, spec.handler,
+                                 expect_handler=partial(expect_continue, limit=spec.max_body_bytes))
     return added
 
 
