@@ -29,6 +29,8 @@ from aiohttp.web_protocol import RequestHandler
 from inferlab.config import ServerSettings
 from inferlab.errors import InferLabError, InvalidRequest
 
+SERVER = "inferlab"  # every answer's Server header: not aiohttp's, which names it and its version
+
 
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's HTTP/1.1 protocol, closing a connection whose request head is too slow to arrive."""

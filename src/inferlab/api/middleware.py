@@ -14,6 +14,7 @@ from aiohttp import web
 
 from inferlab.api.auth import PRINCIPAL
 from inferlab.api.body import read_body
+from inferlab.api.http_server import SERVER
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
 from inferlab.logs import LineLog
@@ -37,6 +38,7 @@ _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 def error_response(exc: InferLabError, request_id: str | None = None) -> web.Response:
     headers = exc.headers()
+    headers["Server"] = SERVER
     if request_id:
         headers["x-request-id"] = request_id
     return web.Response(
@@ -119,6 +121,7 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
             response = error_response(InferLabError("The server had an error while processing your request"))
         if not response.prepared:
             response.headers["x-request-id"] = request_id
+            response.headers["Server"] = SERVER
             tenant = request.get(TENANT)
             if tenant is not None:
                 response.headers[TIER_HEADER] = tenant.tier.name

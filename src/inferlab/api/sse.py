@@ -9,7 +9,10 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from inferlab.api.http_server import SERVER
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+               "Server": SERVER}
 DONE = b"data: [DONE]\n\n"
 DRAIN_ABOVE_BYTES = 64 * 1024  # unsent bytes past which the writer waits for the client (aiohttp's own limit)
 
