@@ -31,13 +31,28 @@ from inferlab.testing.gateway_process import GatewayProcess, free_port, http_get
 MODEL = "smollm2-135m"
 
 
-def start_engine(port: int, parallel: int) -> subprocess.Popen[bytes]:
+def start_engine(port: int, parallel: int, threads: int | None = None) -> subprocess.Popen[bytes]:
+    """llama-server on ``port``; ``threads``: its ``-t`` (None: llama.cpp's own default)."""
     binary = find_llama_server(EngineSettings())
     if binary is None:
         raise SystemExit("llama-server is not built: run `inferlab engines build`")
     argv = [str(binary), "-m", str(resolve_model_path("embedded:smollm2")), "--host", "127.0.0.1",
             "--port", str(port), "-c", str(2048 * parallel), "-np", str(parallel), "--alias", MODEL, "--no-webui"]
+    if threads is not None:
+        argv += ["-t", str(threads)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_healthy(port: int, deadline_s: float = 60.0) -> None:
+    until = time.monotonic() + deadline_s
+    while time.monotonic() < until:
+        try:
+            if http_get(f"http://127.0.0.1:{port}/health")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"llama-server on port {port} did not become healthy in {deadline_s:g} s")
 
 
 async def measure(url: str, args: argparse.Namespace, label: str) -> dict[str, float]:
@@ -76,13 +91,7 @@ def main() -> None:
         "logging": {"level": "WARNING"},
     })
     try:
-        for _ in range(300):
-            try:
-                if http_get(f"http://127.0.0.1:{engine_port}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        wait_healthy(engine_port)
         gateway.start()
         args.engine_url, args.gateway_url = f"http://127.0.0.1:{engine_port}/v1", gateway.url + "/v1"
         results = asyncio.run(main_async(args))
