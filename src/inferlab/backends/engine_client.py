@@ -108,7 +108,8 @@ class _Connection(asyncio.Protocol):
 
     def _queued_read(self, data: bytes) -> None:
         self._queued -= 1
-        self._read(data)
+        if not self.closed:  # aborted meanwhile (its reader gone): read nothing more, as a closed socket would
+            self._read(data)
 
     def _read(self, data: bytes) -> None:
         self.last_active = time.monotonic()

@@ -336,3 +336,27 @@ async def test_pushed_reads_wait_their_turn_and_the_connection_end_waits_behind_
         assert order == ["queued before the reads", b"data: 1\n\n", b"data: 2\n\n"]
         assert connection.closed and response.take() == b""  # the end, after the body, not a failure
     await client.close()
+
+
+async def test_pushed_reads_still_queued_when_the_connection_is_aborted_are_dropped() -> None:
+    """A reader that lets go of its answer (a client gone) closes the connection: reads queued before
+    that are not parsed into it afterwards, as a closed socket reads nothing more."""
+    async def head_then_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    client = EngineClient()
+    async with raw_server(head_then_wait) as (url, _):
+        response = await client.request("POST", url + "/x", b"{}")
+        pushed: list[bytes] = []
+        response.push(lambda block: pushed.append(block) is None)
+        connection = response._connection
+        assert connection is not None
+        connection.data_received(b"9\r\ndata: 1\n\n\r\n")
+        response.release()  # not at its end: the connection is closed, not kept
+        await asyncio.sleep(0)
+        assert pushed == [] and connection.closed and not connection.reusable
+        assert not connection._blocks  # nothing parsed into it after the close
+    await client.close()
