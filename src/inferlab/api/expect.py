@@ -1,6 +1,6 @@
 """``Expect: 100-continue``: a body is invited only when the route would take it.
 
-A client that declares a large body and asks first (curl does from 1 MiB) waits for ``100
+A client that declares a large body and asks first (curl does for large bodies) waits for ``100
 Continue`` before sending it. aiohttp's own answer invites every body, so a 200 MB upload to a
 route that takes 4 MiB was sent until the handler refused it. Here each route's declared limit
 (``RouteSpec.max_body_bytes``, else the app's ``client_max_size``) is checked first: a body
