@@ -9,10 +9,10 @@ each packet is sent, so nothing in the processes measured is changed or slowed.
 Capture while ``bench/overhead.py`` runs the stream scenario (``tcpdump`` from Debian's package),
 then read the capture:
 
-    tcpdump -i lo -s 400 -w run.pcap 'tcp port 8100 or tcp port 8200 or tcp port 9100' &
+    tcpdump -i lo -s 400 -w run.pcap 'tcp port 8100 or tcp port 8200 or tcp port 9001' &
     python bench/overhead.py --no-litellm --pin --scenarios stream --rounds 1 --features off
     kill -INT %1
-    python bench/ttft_capture.py run.pcap --engine 9100 --gateway passthrough=8200 --gateway inferlab=8100
+    python bench/ttft_capture.py run.pcap --engine 9001 --gateway passthrough=8200 --gateway inferlab=8100
 
 A request is matched across its two legs by the first characters of its prompt (the load
 generator's prompts are unique within a round: ``Request-N: ...``), and each leg's end is the
