@@ -310,23 +310,35 @@ async def test_an_answer_let_go_early_without_at_end_is_still_closed() -> None:
     await client.close()
 
 
+def head_then_wait(head: bytes) -> Handler:
+    """An engine that answers each request with ``head`` only, then waits: the test feeds the body."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    return handler
+
+
+async def pushed(client: EngineClient, url: str) -> tuple[EngineResponse, engine_client._Connection, list[object]]:
+    """An answer whose body blocks are pushed into the list returned with it, and its connection."""
+    response = await client.request("POST", url + "/x", b"{}")
+    received: list[object] = []
+    response.push(lambda block: received.append(block) is None)
+    connection = response._connection
+    assert connection is not None
+    return response, connection, received
+
+
 async def test_pushed_reads_wait_their_turn_and_the_connection_end_waits_behind_them() -> None:
     """A pushed stream's reads are parsed from the event loop's queue, after what was queued before
     them (a request's way in is such task steps), not inside the I/O callback; the connection's end
     comes after them, so a body the engine's close ends is complete, not cut short."""
-    async def head_then_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")  # no length, not chunked: the engine's close ends it
-        await writer.drain()
-        await asyncio.sleep(5)
-
     client = EngineClient()
-    async with raw_server(head_then_wait) as (url, _):
-        response = await client.request("POST", url + "/x", b"{}")
-        order: list[object] = []
-        response.push(lambda block: order.append(block) is None)
-        connection = response._connection
-        assert connection is not None
+    # no length, not chunked: the engine's close ends the body
+    async with raw_server(head_then_wait(b"HTTP/1.1 200 OK\r\n\r\n")) as (url, _):
+        response, connection, order = await pushed(client, url)
         asyncio.get_running_loop().call_soon(order.append, "queued before the reads")
         connection.data_received(b"data: 1\n\n")  # as the event loop's I/O phase would call them
         connection.data_received(b"data: 2\n\n")
@@ -341,22 +353,12 @@ async def test_pushed_reads_wait_their_turn_and_the_connection_end_waits_behind_
 async def test_pushed_reads_still_queued_when_the_connection_is_aborted_are_dropped() -> None:
     """A reader that lets go of its answer (a client gone) closes the connection: reads queued before
     that are not parsed into it afterwards, as a closed socket reads nothing more."""
-    async def head_then_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(5)
-
     client = EngineClient()
-    async with raw_server(head_then_wait) as (url, _):
-        response = await client.request("POST", url + "/x", b"{}")
-        pushed: list[bytes] = []
-        response.push(lambda block: pushed.append(block) is None)
-        connection = response._connection
-        assert connection is not None
+    async with raw_server(head_then_wait(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")) as (url, _):
+        response, connection, received = await pushed(client, url)
         connection.data_received(b"9\r\ndata: 1\n\n\r\n")
         response.release()  # not at its end: the connection is closed, not kept
         await asyncio.sleep(0)
-        assert pushed == [] and connection.closed and not connection.reusable
+        assert received == [] and connection.closed and not connection.reusable
         assert not connection._blocks  # nothing parsed into it after the close
     await client.close()
