@@ -43,6 +43,9 @@ class BodyTiming:
 
 BODY_TIMING = web.AppKey("body_timing", BodyTiming)
 _BODY = web.RequestKey("inferlab_body", bytes)
+# ``Expect: 100-continue`` with a body larger than this route's limit: not invited (``api/expect``),
+# refused by the middleware before any handler could wait for it
+NOT_INVITED = web.RequestKey("inferlab_body_not_invited", int)
 
 
 class BodyTimeout(RequestTimeout):

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from inferlab.api.auth import PRINCIPAL
-from inferlab.api.body import read_body
+from inferlab.api.body import NOT_INVITED, read_body, too_large
 from inferlab.api.http_server import SERVER
 from inferlab.cache.keys import HEADER as CACHE_HEADER
 from inferlab.errors import InferLabError, InvalidRequest, NotFound, PayloadTooLarge
@@ -109,6 +109,9 @@ def build_middleware(metrics: GatewayMetrics | None, logger: logging.Logger) -> 
         request[REQUEST_ID] = request_id
         started = time.perf_counter()
         try:
+            not_invited = request.get(NOT_INVITED)
+            if not_invited is not None:  # Expect: 100-continue, too large: refused before a handler waits for it
+                raise too_large(not_invited)
             response = await handler(request)
         except InferLabError as exc:
             response = error_response(exc)

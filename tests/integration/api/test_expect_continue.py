@@ -5,6 +5,7 @@ and the connection closes; a route's own limit counts (uploads take more than ch
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from inferlab.config import Settings
 
@@ -56,7 +57,25 @@ async def test_an_upload_is_invited_up_to_the_files_limit_not_the_json_one() -> 
         writer.write(asking("/v1/files", 200 * 1024 * 1024, content_type="multipart/form-data; boundary=b"))
         status, _, body = await asyncio.wait_for(read_response(reader), 5)
         await close(writer)
-    assert status == 413 and openai_error(body)["param"] == "file", body
+        assert status == 413 and openai_error(body)["code"] == "payload_too_large", body
+        reader, writer = await connect(port)  # the same upload declared without asking first
+        writer.write(asking("/v1/files", 200 * 1024 * 1024, content_type="multipart/form-data; boundary=b")
+                     .replace(b"Expect: 100-continue\r\n", b""))
+        status, _, body = await asyncio.wait_for(read_response(reader), 5)
+        await close(writer)
+    assert status == 413 and openai_error(body)["param"] == "file", body  # refused by its length, unread
+
+
+async def test_a_route_that_reads_a_form_is_not_left_waiting_for_a_body_it_did_not_invite(tmp_path: Path) -> None:
+    """The sign-in form reads its body with aiohttp's ``post()``, not the gateway's body reader: the
+    refusal of a body that was not invited comes before any handler, so none waits for it."""
+    settings = Settings.model_validate({"features": {"metrics": False, "auth": True}, "data_dir": str(tmp_path)})
+    async with running_gateway(settings) as port:
+        reader, writer = await connect(port)
+        writer.write(asking("/ui/login", FIVE_MIB, content_type="application/x-www-form-urlencoded"))
+        status, _, body = await asyncio.wait_for(read_response(reader), 5)
+        await close(writer)
+    assert status == 413 and openai_error(body)["code"] == "payload_too_large", body
 
 
 async def test_an_unknown_expectation_is_an_openai_417() -> None:
