@@ -51,8 +51,8 @@ class ResilientLimiter:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         if not self._down_until:
-            self._log.warning("redis unavailable: rate limits follow the failure policy",
-                              extra={"during": what, "error": repr(exc)})
+            self._log.warning("redis unavailable during %s (%s): rate limits follow the failure policy",
+                              what, type(exc).__name__, extra={"during": what, "error": repr(exc)})
         self._down_until = self._clock() + self._retry_s
 
     async def acquire(self, lease: str, charges: Sequence[Charge]) -> Decision:

@@ -61,13 +61,11 @@ async def test_redis_stopped_mid_load(sim: EngineSimulator, policy: str, redis_s
             await asyncio.sleep(1.0)
             during = seen[before:]
             await asyncio.to_thread(redis.start)
-            # Recovery is judged after several retry periods: in CI, Redis was once back, failed
-            # once more, then back (the second failure's error is not logged; a reconnecting call
-            # missing the 0.1 s bound on a loaded machine is the likely cause), each failure one
-            # more 0.3 s of the failure policy.
-            await asyncio.sleep(2.0)
-            after = len(seen)
-            await asyncio.sleep(0.5)
+            # Recovery: within 6 s of the restart, half a second in which every answer is a 200.
+            # A fixed moment is not enough: in CI, Redis was back, then one call missed the 0.1 s
+            # bound (an event-loop stall on a loaded machine counts against it), and that is one
+            # more 0.3 s of the failure policy, as documented; twice it landed in a fixed window.
+            recovered = await _recovery(seen, window_s=0.5, within_s=6.0)
             stop.set()
             await asyncio.gather(*workers)
         assert during, "no load while Redis was down"
@@ -80,12 +78,23 @@ async def test_redis_stopped_mid_load(sim: EngineSimulator, policy: str, redis_s
             assert refused and all(retry is not None for retry in refused)
         else:
             assert all(status == 200 for _, status, _ in during)
-        assert all(status == 200 for _, status, _ in seen[after:]), "no recovery after Redis came back"
+        assert recovered, "no recovery after Redis came back"
         metrics = await _metrics(server)
         assert f'inferlab_ratelimit_fallbacks_total{{policy="{policy}"}}' in metrics
     finally:
         await server.close()
         await asyncio.to_thread(redis.stop)
+
+
+async def _recovery(seen: list[tuple[float, int, str | None]], *, window_s: float, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        mark = len(seen)
+        await asyncio.sleep(window_s)
+        window = seen[mark:]
+        if window and all(status == 200 for _, status, _ in window):
+            return True
+    return False
 
 
 async def _metrics(server: TestServer) -> str:
