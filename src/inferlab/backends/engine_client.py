@@ -100,7 +100,7 @@ class _Connection(asyncio.Protocol):
         otherwise hold back every request that arrived meanwhile — their way in is task steps —
         and the first events relayed after them. Reads keep their order; so does the connection's
         end (``connection_lost``)."""
-        if self._queued or (self.pushing and self.receiver is not None):
+        if self._queued or self.pushing:
             self._queued += 1
             self._loop.call_soon(self._queued_read, data)
             return
@@ -404,6 +404,7 @@ class EngineResponse:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.receiver = None
+            connection.pushing = False  # what is read after (``finish_then``) is no stream's: read at once
             self._client.give_back(connection, at_end=at_end)
 
     async def __aenter__(self) -> Self:
