@@ -89,9 +89,9 @@ async def test_corrupted_bytes_are_rejected(tmp_path: Path, served: tuple[FileSe
     files.corrupt = False
     await pull(store, url, "smol", digest=DIGEST)
     blob = store.blob_path(DIGEST)
-    with blob.open("r+b") as handle:  # a bit flips on disk
+    with blob.open("r+b") as handle:  # a byte flips on disk (inverted, so it always changes)
         handle.seek(100)
-        handle.write(b"\x00")
+        handle.write(bytes([BLOB[100] ^ 0xFF]))
     with pytest.raises(DigestMismatch, match="corrupted"):
         store.verify("smol")
 
