@@ -132,12 +132,12 @@ async def test_a_repeat_while_the_first_runs_is_409(client: Client) -> None:
     assert retried.status == 201 and "idempotent-replayed" not in retried.headers
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_concurrent_requests_with_one_key_run_once(client: Client, database_url: str | None) -> None:
     """Two requests at once: the users table is locked, so the first is still running when the
-    second arrives — 409 for it; once the lock goes the first finishes and a retry replays it."""
-    if database_url is None:
-        pytest.skip("PostgreSQL: a table lock holds the first request inside its handler")
+    second arrives — 409 for it; once the lock goes the first finishes and a retry replays it.
+    PostgreSQL only: the table lock is what holds the first request inside its handler."""
+    assert database_url is not None
     admin = await admin_key(client, "acme")
     locker = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
