@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import orjson
 import pytest
 
 from inferlab.testing.gateway_process import GatewayProcess
+from inferlab.testing.spread import one_stream_per_replica
 
 pytestmark = pytest.mark.engine
 GROUP, SINGLE = "smollm2-rpc", "smollm2-single"
@@ -111,38 +113,10 @@ async def _stream(http: aiohttp.ClientSession, url: str, started: asyncio.Event)
     return events
 
 
-async def _in_flight(http: aiohttp.ClientSession, url: str) -> dict[str, int]:
-    async with http.get(url + "/admin/backends") as response:
-        pools = orjson.loads(await response.read())["data"]
-    return {replica["name"]: replica["in_flight"] for pool in pools if pool["model"] == GROUP
-            for replica in pool["replicas"]}
-
-
-async def _one_stream_on_each_group(http: aiohttp.ClientSession, url: str) -> list[asyncio.Task[list[str]]]:
-    """Two long streams, one on each group. Least-outstanding routing weighs an engine's scraped
-    load, up to one scrape old, so two streams started at once can both land on one group: then
-    both are dropped (the client leaves) and started again."""
-    for _ in range(5):
-        flags = [asyncio.Event() for _ in range(2)]
-        streams = [asyncio.create_task(_stream(http, url, flag)) for flag in flags]
-        await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in flags)), 60)
-        if sorted((await _in_flight(http, url)).values()) == [1, 1]:
-            return streams
-        for stream in streams:
-            stream.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
-        deadline = time.monotonic() + 30
-        while any((await _in_flight(http, url)).values()):
-            assert time.monotonic() < deadline, "the dropped streams were not released"
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # a fresh scrape of each engine's load
-    raise AssertionError("five tries never put one stream on each group")
-
-
 async def test_a_killed_rpc_worker_drains_and_restarts_its_group(groups: GatewayProcess) -> None:
     url, victim_group = groups.url, f"{GROUP}-0"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-        streams = await _one_stream_on_each_group(http, url)
+        streams = await one_stream_per_replica(http, url, GROUP, partial(_stream, http, url))
         stop, outcomes = asyncio.Event(), []  # type: ignore[var-annotated]
         load = [asyncio.create_task(_steady(http, url, stop, outcomes, i)) for i in range(3)]
         await asyncio.sleep(1.0)

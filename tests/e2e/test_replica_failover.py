@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import orjson
 import pytest
 
 from inferlab.testing.gateway_process import GatewayProcess
+from inferlab.testing.spread import one_stream_per_replica
 from tests.conftest import smollm2_config
 
 pytestmark = pytest.mark.engine
@@ -81,12 +83,8 @@ async def test_sigkill_one_replica_under_load(three_replicas: GatewayProcess) ->
     async with aiohttp.ClientSession(timeout=timeout) as http:
         await wait_until(lambda: _all_healthy(http, url), 120, "three healthy replicas")
 
-        # one long stream per replica (least-outstanding spreads them over idle replicas)
-        flags = [asyncio.Event() for _ in range(3)]
-        streams = [asyncio.create_task(long_stream(http, url, flag)) for flag in flags]
-        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in flags)), 60)
+        streams = await one_stream_per_replica(http, url, MODEL, partial(long_stream, http, url))
         replicas = await backends(http, url)
-        assert [r["in_flight"] for r in replicas] == [1, 1, 1]
 
         stop, outcomes = asyncio.Event(), []  # type: ignore[var-annotated]
         workers = [asyncio.create_task(steady(http, url, stop, outcomes, i)) for i in range(3)]
