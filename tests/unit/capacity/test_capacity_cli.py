@@ -49,7 +49,7 @@ def _hours_from_peak(moment: datetime, now: datetime) -> int:
 
 
 async def _seed(data_dir: Path, now: datetime) -> None:
-    # seeding is set-up, not the store under test: no 2 s bound (a loaded CI machine took longer)
+    # seeding is set-up, not the store under test: 60 s, not the production 2 s (a loaded machine took longer)
     database = Database(f"sqlite+aiosqlite:///{data_dir / 'inferlab.db'}", timeout_s=60)
     await upgrade(database)
     await SqlUsageStore(database).insert_batch(_events("chat", 10 * 24, now, 1) + _events("fresh", 30, now, 2))
